@@ -1,0 +1,480 @@
+//! The Avro binary encoding, one primitive at a time.
+//!
+//! This is the runtime that `#[derive(Avro)]` code, the validator, the Avro-JSON
+//! converter and the resolver all call. It is written by hand rather than taken
+//! from apache-avro because apache-avro only decodes into its own `Value` tree;
+//! generated code needs to read straight into Rust fields (see
+//! bench/RESULTS.md for what that buys).
+//!
+//! Reading never panics and never allocates on its own: every length and count
+//! is checked against the bytes that remain before anything is reserved.
+
+use crate::error::{DecodeError, DecodeErrorKind};
+
+/// A block count above this is refused when it also exceeds the bytes that
+/// remain. Items of a non-empty type take at least one byte each, so a larger
+/// count cannot be honest; items of an empty type (`null`, an empty record)
+/// take none, and this bounds how many of those one datum may claim.
+pub const MAX_ITEMS_WITHOUT_BYTES: u64 = 1 << 16;
+
+/// A cursor over Avro binary data.
+///
+/// ```
+/// use runnel_avro::binary::{write_long, write_string, Reader};
+/// let mut buf = Vec::new();
+/// write_long(&mut buf, -3);
+/// write_string(&mut buf, "hé");
+/// let mut r = Reader::new(&buf);
+/// assert_eq!(r.read_long().unwrap(), -3);
+/// assert_eq!(r.read_str().unwrap(), "hé");
+/// assert!(r.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
+    #[inline]
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// The current byte offset.
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// How many bytes remain.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Whether every byte has been read.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    /// The bytes not read yet.
+    #[inline]
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// An error of `kind` at the current offset.
+    #[cold]
+    pub fn error(&self, kind: DecodeErrorKind) -> DecodeError {
+        DecodeError::new(kind, self.pos)
+    }
+
+    /// Fails with [`DecodeErrorKind::TrailingBytes`] unless every byte was read.
+    #[inline]
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(self.error(DecodeErrorKind::TrailingBytes(self.remaining())))
+        }
+    }
+
+    /// Reads a zig-zag varint `long`.
+    #[inline]
+    pub fn read_long(&mut self) -> Result<i64, DecodeError> {
+        let raw = self.read_varint(10)?;
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+
+    /// Reads a zig-zag varint `int`, refusing values outside 32 bits.
+    #[inline]
+    pub fn read_int(&mut self) -> Result<i32, DecodeError> {
+        let start = self.pos;
+        let raw = self.read_varint(5)?;
+        let v = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
+        i32::try_from(v).map_err(|_| DecodeError::new(DecodeErrorKind::IntOutOfRange(v), start))
+    }
+
+    #[inline]
+    fn read_varint(&mut self, max_bytes: usize) -> Result<u64, DecodeError> {
+        // Fast path: one byte, the most common case for lengths, indexes and small numbers.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b & 0x80 == 0 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        let start = self.pos;
+        let mut value: u64 = 0;
+        let mut shift = 0u32;
+        for i in 0..max_bytes {
+            let Some(&b) = self.buf.get(self.pos) else {
+                return Err(DecodeError::new(DecodeErrorKind::UnexpectedEof, self.pos));
+            };
+            self.pos += 1;
+            // The 10th byte of a long may only carry the top bit.
+            if i == 9 && b > 1 {
+                return Err(DecodeError::new(DecodeErrorKind::VarintTooLong, start));
+            }
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+        }
+        Err(DecodeError::new(DecodeErrorKind::VarintTooLong, start))
+    }
+
+    /// Reads a `boolean` (one byte, 0 or 1).
+    #[inline]
+    pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
+        match self.buf.get(self.pos) {
+            Some(0) => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(1) => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(&b) => Err(self.error(DecodeErrorKind::InvalidBool(b))),
+            None => Err(self.error(DecodeErrorKind::UnexpectedEof)),
+        }
+    }
+
+    /// Reads a `float` (4 bytes, little-endian IEEE 754).
+    #[inline]
+    pub fn read_float(&mut self) -> Result<f32, DecodeError> {
+        Ok(f32::from_le_bytes(self.read_array::<4>()?))
+    }
+
+    /// Reads a `double` (8 bytes, little-endian IEEE 754).
+    #[inline]
+    pub fn read_double(&mut self) -> Result<f64, DecodeError> {
+        Ok(f64::from_le_bytes(self.read_array::<8>()?))
+    }
+
+    /// Reads exactly `N` bytes (a `fixed` of size `N`).
+    #[inline]
+    pub fn read_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let bytes = self.read_fixed(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+
+    /// Reads exactly `n` bytes (a `fixed` of size `n`), borrowed.
+    #[inline]
+    pub fn read_fixed(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        if n > self.remaining() {
+            return Err(self.error(DecodeErrorKind::UnexpectedEof));
+        }
+        let out = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    /// Reads a length prefix (a non-negative `long`) no larger than the bytes remaining.
+    #[inline]
+    pub fn read_len(&mut self) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let len = self.read_long()?;
+        if len < 0 {
+            return Err(DecodeError::new(DecodeErrorKind::NegativeLength(len), start));
+        }
+        if len as u64 > self.remaining() as u64 {
+            return Err(DecodeError::new(
+                DecodeErrorKind::LengthTooLarge { length: len as u64, remaining: self.remaining() },
+                start,
+            ));
+        }
+        Ok(len as usize)
+    }
+
+    /// Reads `bytes`, borrowed.
+    #[inline]
+    pub fn read_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        let len = self.read_len()?;
+        self.read_fixed(len)
+    }
+
+    /// Reads a `string`, borrowed, checking UTF-8.
+    #[inline]
+    pub fn read_str(&mut self) -> Result<&'a str, DecodeError> {
+        let start = self.pos;
+        let bytes = self.read_bytes()?;
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8, start))
+    }
+
+    /// Reads a `string` into `out`, reusing its capacity.
+    #[inline]
+    pub fn read_string_into(&mut self, out: &mut String) -> Result<(), DecodeError> {
+        let s = self.read_str()?;
+        out.clear();
+        out.push_str(s);
+        Ok(())
+    }
+
+    /// Reads an enum symbol index and checks it against the number of symbols.
+    #[inline]
+    pub fn read_enum_index(&mut self, symbols: usize) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let i = self.read_long()?;
+        if i < 0 || i as u64 >= symbols as u64 {
+            return Err(DecodeError::new(DecodeErrorKind::EnumIndexOutOfRange { index: i, symbols }, start));
+        }
+        Ok(i as usize)
+    }
+
+    /// Reads a union branch index and checks it against the number of branches.
+    #[inline]
+    pub fn read_union_index(&mut self, branches: usize) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let i = self.read_long()?;
+        if i < 0 || i as u64 >= branches as u64 {
+            return Err(DecodeError::new(DecodeErrorKind::UnionIndexOutOfRange { index: i, branches }, start));
+        }
+        Ok(i as usize)
+    }
+
+    /// Reads the header of the next block of an array or map: `Some(count)`,
+    /// or `None` at the terminating zero block.
+    ///
+    /// A negative count (the writer's "count then byte size" form) is accepted:
+    /// its byte size is read and checked, and the absolute count returned.
+    /// Counts that could not possibly fit in the remaining bytes are refused
+    /// (see [`MAX_ITEMS_WITHOUT_BYTES`]).
+    #[inline]
+    pub fn read_block_len(&mut self) -> Result<Option<usize>, DecodeError> {
+        let start = self.pos;
+        let count = self.read_long()?;
+        if count == 0 {
+            return Ok(None);
+        }
+        let count = if count < 0 {
+            let size_at = self.pos;
+            let size = self.read_long()?;
+            if size < 0 {
+                return Err(DecodeError::new(DecodeErrorKind::NegativeLength(size), size_at));
+            }
+            if size as u64 > self.remaining() as u64 {
+                return Err(DecodeError::new(
+                    DecodeErrorKind::LengthTooLarge { length: size as u64, remaining: self.remaining() },
+                    size_at,
+                ));
+            }
+            count.unsigned_abs()
+        } else {
+            count as u64
+        };
+        if count > self.remaining() as u64 && count > MAX_ITEMS_WITHOUT_BYTES {
+            return Err(DecodeError::new(
+                DecodeErrorKind::LengthTooLarge { length: count, remaining: self.remaining() },
+                start,
+            ));
+        }
+        Ok(Some(count as usize))
+    }
+
+    /// Skips the next block of an array or map without decoding its items when
+    /// the writer gave its byte size; returns `Ok(Some(count))` with the reader
+    /// unmoved past the header when it did not (the caller must then skip item
+    /// by item), `Ok(None)` at the end.
+    pub fn skip_block(&mut self) -> Result<BlockSkip, DecodeError> {
+        let start = self.pos;
+        let count = self.read_long()?;
+        if count == 0 {
+            return Ok(BlockSkip::End);
+        }
+        if count < 0 {
+            let size = self.read_len()?;
+            self.pos += size;
+            return Ok(BlockSkip::Skipped);
+        }
+        let count = count as u64;
+        if count > self.remaining() as u64 && count > MAX_ITEMS_WITHOUT_BYTES {
+            return Err(DecodeError::new(
+                DecodeErrorKind::LengthTooLarge { length: count, remaining: self.remaining() },
+                start,
+            ));
+        }
+        Ok(BlockSkip::Items(count as usize))
+    }
+}
+
+/// What [`Reader::skip_block`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockSkip {
+    /// The terminating zero block was read.
+    End,
+    /// A block with a byte size was skipped whole.
+    Skipped,
+    /// A block of this many items follows; skip them one by one.
+    Items(usize),
+}
+
+/// Appends a zig-zag varint `long`.
+#[inline]
+pub fn write_long(buf: &mut Vec<u8>, v: i64) {
+    let mut z = ((v << 1) ^ (v >> 63)) as u64;
+    // Worst case is 10 bytes; reserving once keeps the loop free of capacity checks.
+    buf.reserve(10);
+    while z >= 0x80 {
+        buf.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    buf.push(z as u8);
+}
+
+/// Appends a zig-zag varint `int`.
+#[inline]
+pub fn write_int(buf: &mut Vec<u8>, v: i32) {
+    write_long(buf, i64::from(v));
+}
+
+/// Appends a `boolean`.
+#[inline]
+pub fn write_bool(buf: &mut Vec<u8>, v: bool) {
+    buf.push(u8::from(v));
+}
+
+/// Appends a `float`.
+#[inline]
+pub fn write_float(buf: &mut Vec<u8>, v: f32) {
+    buf.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Appends a `double`.
+#[inline]
+pub fn write_double(buf: &mut Vec<u8>, v: f64) {
+    buf.extend_from_slice(&v.to_le_bytes());
+}
+
+/// Appends `bytes` (length, then the bytes).
+#[inline]
+pub fn write_bytes(buf: &mut Vec<u8>, v: &[u8]) {
+    write_long(buf, v.len() as i64);
+    buf.extend_from_slice(v);
+}
+
+/// Appends a `string` (length, then the UTF-8 bytes).
+#[inline]
+pub fn write_string(buf: &mut Vec<u8>, v: &str) {
+    write_bytes(buf, v.as_bytes());
+}
+
+/// Appends a `fixed` (the bytes, no length).
+#[inline]
+pub fn write_fixed(buf: &mut Vec<u8>, v: &[u8]) {
+    buf.extend_from_slice(v);
+}
+
+/// Appends an enum symbol index or a union branch index.
+#[inline]
+pub fn write_index(buf: &mut Vec<u8>, index: usize) {
+    write_long(buf, index as i64);
+}
+
+/// Appends the header of a block of `count` items (nothing for an empty collection's block).
+#[inline]
+pub fn write_block_len(buf: &mut Vec<u8>, count: usize) {
+    if count > 0 {
+        write_long(buf, count as i64);
+    }
+}
+
+/// Appends the zero block that ends an array or map.
+#[inline]
+pub fn write_block_end(buf: &mut Vec<u8>) {
+    buf.push(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longs_round_trip_at_the_edges() {
+        for v in [0, -1, 1, 63, -64, 64, i64::from(i32::MAX), i64::from(i32::MIN), i64::MAX, i64::MIN] {
+            let mut buf = Vec::new();
+            write_long(&mut buf, v);
+            let mut r = Reader::new(&buf);
+            assert_eq!(r.read_long().unwrap(), v);
+            assert!(r.is_empty());
+        }
+    }
+
+    #[test]
+    fn zigzag_bytes_match_the_specification() {
+        let cases: &[(i64, &[u8])] = &[(0, &[0]), (-1, &[1]), (1, &[2]), (-64, &[0x7f]), (64, &[0x80, 1])];
+        for (v, bytes) in cases {
+            let mut buf = Vec::new();
+            write_long(&mut buf, *v);
+            assert_eq!(&buf, bytes);
+        }
+    }
+
+    #[test]
+    fn overlong_varints_are_refused() {
+        let eleven = [0xffu8; 11];
+        assert_eq!(Reader::new(&eleven).read_long().unwrap_err().kind(), &DecodeErrorKind::VarintTooLong);
+        let six = [0x80u8, 0x80, 0x80, 0x80, 0x80, 0x01];
+        assert_eq!(Reader::new(&six).read_int().unwrap_err().kind(), &DecodeErrorKind::VarintTooLong);
+        let ten_with_high_bits = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02];
+        assert_eq!(
+            Reader::new(&ten_with_high_bits).read_long().unwrap_err().kind(),
+            &DecodeErrorKind::VarintTooLong
+        );
+    }
+
+    #[test]
+    fn int_range_is_checked() {
+        let mut buf = Vec::new();
+        write_long(&mut buf, i64::from(i32::MAX) + 1);
+        assert!(matches!(Reader::new(&buf).read_int().unwrap_err().kind(), DecodeErrorKind::IntOutOfRange(_)));
+    }
+
+    #[test]
+    fn lengths_are_capped_by_remaining_bytes() {
+        let mut buf = Vec::new();
+        write_long(&mut buf, 1 << 40);
+        let err = Reader::new(&buf).read_bytes().unwrap_err();
+        assert!(matches!(err.kind(), DecodeErrorKind::LengthTooLarge { .. }));
+        let mut buf = Vec::new();
+        write_long(&mut buf, -5);
+        assert_eq!(Reader::new(&buf).read_str().unwrap_err().kind(), &DecodeErrorKind::NegativeLength(-5));
+    }
+
+    #[test]
+    fn bad_utf8_and_bools_are_refused() {
+        let buf = [4u8, 0xff, 0xfe];
+        assert_eq!(Reader::new(&buf[..]).read_str().unwrap_err().kind(), &DecodeErrorKind::UnexpectedEof);
+        let buf = [4u8, 0xff, 0xfe, 0xfd, 0xfc];
+        assert_eq!(Reader::new(&buf[..]).read_str().unwrap_err().kind(), &DecodeErrorKind::InvalidUtf8);
+        assert_eq!(Reader::new(&[2u8]).read_bool().unwrap_err().kind(), &DecodeErrorKind::InvalidBool(2));
+    }
+
+    #[test]
+    fn negative_block_counts_carry_a_size() {
+        // count -2, size 2, items 1 and 2 (as ints), then end.
+        let buf = [3u8, 4, 2, 4, 0];
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.read_block_len().unwrap(), Some(2));
+        assert_eq!(r.read_int().unwrap(), 1);
+        assert_eq!(r.read_int().unwrap(), 2);
+        assert_eq!(r.read_block_len().unwrap(), None);
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.skip_block().unwrap(), BlockSkip::Skipped);
+        assert_eq!(r.skip_block().unwrap(), BlockSkip::End);
+    }
+
+    #[test]
+    fn huge_block_counts_are_refused() {
+        let mut buf = Vec::new();
+        write_long(&mut buf, 1 << 50);
+        assert!(Reader::new(&buf).read_block_len().is_err());
+    }
+}
