@@ -235,7 +235,10 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         let i = self.read_long()?;
         if i < 0 || i as u64 >= branches as u64 {
-            return Err(DecodeError::new(DecodeErrorKind::UnionIndexOutOfRange { index: i, branches }, start));
+            return Err(DecodeError::new(
+                DecodeErrorKind::UnionIndexOutOfRange { index: i, branches },
+                start,
+            ));
         }
         Ok(i as usize)
     }
@@ -434,7 +437,10 @@ mod tests {
     fn int_range_is_checked() {
         let mut buf = Vec::new();
         write_long(&mut buf, i64::from(i32::MAX) + 1);
-        assert!(matches!(Reader::new(&buf).read_int().unwrap_err().kind(), DecodeErrorKind::IntOutOfRange(_)));
+        assert!(matches!(
+            Reader::new(&buf).read_int().unwrap_err().kind(),
+            DecodeErrorKind::IntOutOfRange(_)
+        ));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! This crate knows nothing of topics, brokers or registries.
 
 pub mod binary;
+pub mod compat;
 pub mod error;
+pub mod resolve;
 mod schema;
 mod traits;
 

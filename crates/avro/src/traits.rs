@@ -250,7 +250,11 @@ impl<T: Avro> Avro for Vec<T> {
     }
 }
 
-fn decode_array_items<T: Avro>(r: &mut Reader<'_>, out: &mut Vec<T>, mut index: u64) -> Result<(), DecodeError> {
+fn decode_array_items<T: Avro>(
+    r: &mut Reader<'_>,
+    out: &mut Vec<T>,
+    mut index: u64,
+) -> Result<(), DecodeError> {
     while let Some(count) = r.read_block_len()? {
         out.reserve(count.min(r.remaining()));
         for _ in 0..count {
@@ -311,7 +315,8 @@ fn generic_schema<T: Avro + 'static>() -> &'static Schema {
         return s;
     }
     // Built outside the lock: building may need other generic schemas.
-    let schema: &'static Schema = Box::leak(Box::new(build_schema(T::schema_json(&mut SchemaContext::new()))));
+    let schema: &'static Schema =
+        Box::leak(Box::new(build_schema(T::schema_json(&mut SchemaContext::new()))));
     *map.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_insert(schema)
 }
 

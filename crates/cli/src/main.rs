@@ -1,1 +1,71 @@
-fn main() {}
+//! `runnel`: the command-line interface. A thin layer: each subcommand parses
+//! its arguments with clap and calls the library crates (or the server's APIs).
+//! Exit code 0 on success; otherwise a one-line error on stderr and a non-zero code.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod cmd;
+
+/// Runnel: typed, schema-first streaming.
+#[derive(Debug, Parser)]
+#[command(name = "runnel", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand understands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// The broker's gRPC address.
+    #[arg(long, global = true, env = "RUNNEL_URL", default_value = "http://127.0.0.1:6650")]
+    pub url: String,
+    /// The schema registry's REST address.
+    #[arg(long, global = true, env = "RUNNEL_REGISTRY_URL", default_value = "http://127.0.0.1:8081")]
+    pub registry_url: String,
+    /// How results are printed.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable text.
+    Text,
+    /// JSON, one object per result.
+    Json,
+}
+
+// Each subcommand lives in its own module under `cmd/`; add a variant here and
+// an arm in `run` when a module lands.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let Cli { global, command } = cli;
+    let _ = &global;
+    match command {}
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes, joined.
+            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+            eprintln!("error: {msg}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Writer → reader schema resolution, compiled once into a plan that decoding follows.
