@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs Runnel's whole test suite: the Rust tests of every crate, then the
+# conformance tests against implementations nobody here wrote (fastavro, the
+# official `avro` package, confluent-kafka), which drive the real `runnel` binary.
+#
+# The Python oracles live in a venv at .venv, created on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.venv
+requirements=tests/oracle/requirements.txt
+stamp="$venv/.requirements.sha256"
+want=$(sha256sum "$requirements" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "==> setting up the Python oracles in $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    echo "$want" > "$stamp"
+fi
+
+echo "==> cargo test"
+cargo build --workspace --bins
+cargo test --workspace
+
+echo "==> conformance against fastavro, avro and confluent-kafka"
+export RUNNEL_BIN="$PWD/target/debug/runnel"
+"$venv/bin/python" -m pytest -q tests/oracle
