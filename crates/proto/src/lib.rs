@@ -9,3 +9,7 @@ pub mod v1 {
 
 /// Largest gRPC message either side accepts (a produce batch or a fetch response).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+pub mod batch;
+
+pub use batch::{BatchBuilder, BatchError, BatchView, RecordView};
