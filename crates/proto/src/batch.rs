@@ -976,7 +976,7 @@ mod tests {
                 seed ^= seed << 13;
                 seed ^= seed >> 7;
                 seed ^= seed << 17;
-                if seed % 4 == 0 {
+                if seed & 3 == 0 {
                     *byte = (seed >> 24) as u8;
                 }
             }
