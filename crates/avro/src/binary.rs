@@ -252,11 +252,21 @@ impl<'a> Reader<'a> {
     /// (see [`MAX_ITEMS_WITHOUT_BYTES`]).
     #[inline]
     pub fn read_block_len(&mut self) -> Result<Option<usize>, DecodeError> {
+        Ok(self.read_block()?.map(|b| b.count))
+    }
+
+    /// Reads the header of the next block of an array or map, keeping the byte
+    /// size the writer gave with a negative count (so that a caller can check
+    /// that the items it reads fill exactly that many bytes). `None` at the
+    /// terminating zero block. The same checks as [`read_block_len`](Self::read_block_len).
+    #[inline]
+    pub fn read_block(&mut self) -> Result<Option<Block>, DecodeError> {
         let start = self.pos;
         let count = self.read_long()?;
         if count == 0 {
             return Ok(None);
         }
+        let mut byte_size = None;
         let count = if count < 0 {
             let size_at = self.pos;
             let size = self.read_long()?;
@@ -269,6 +279,7 @@ impl<'a> Reader<'a> {
                     size_at,
                 ));
             }
+            byte_size = Some(size as usize);
             count.unsigned_abs()
         } else {
             count as u64
@@ -279,7 +290,7 @@ impl<'a> Reader<'a> {
                 start,
             ));
         }
-        Ok(Some(count as usize))
+        Ok(Some(Block { count: count as usize, byte_size }))
     }
 
     /// Skips the next block of an array or map without decoding its items when
@@ -306,6 +317,15 @@ impl<'a> Reader<'a> {
         }
         Ok(BlockSkip::Items(count as usize))
     }
+}
+
+/// The header of one block of an array or map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// How many items the block holds (never 0).
+    pub count: usize,
+    /// The byte size of the items, when the writer gave one (negative count form).
+    pub byte_size: Option<usize>,
 }
 
 /// What [`Reader::skip_block`] did.
@@ -456,9 +476,13 @@ mod tests {
 
     #[test]
     fn bad_utf8_and_bools_are_refused() {
+        // Length 3 (zig-zag 6) with two bytes left: refused before reading.
+        let buf = [6u8, 0xff, 0xfe];
+        assert_eq!(
+            Reader::new(&buf[..]).read_str().unwrap_err().kind(),
+            &DecodeErrorKind::LengthTooLarge { length: 3, remaining: 2 }
+        );
         let buf = [4u8, 0xff, 0xfe];
-        assert_eq!(Reader::new(&buf[..]).read_str().unwrap_err().kind(), &DecodeErrorKind::UnexpectedEof);
-        let buf = [4u8, 0xff, 0xfe, 0xfd, 0xfc];
         assert_eq!(Reader::new(&buf[..]).read_str().unwrap_err().kind(), &DecodeErrorKind::InvalidUtf8);
         assert_eq!(Reader::new(&[2u8]).read_bool().unwrap_err().kind(), &DecodeErrorKind::InvalidBool(2));
     }

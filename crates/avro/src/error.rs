@@ -43,6 +43,15 @@ pub enum DecodeErrorKind {
     EnumIndexOutOfRange { index: i64, symbols: usize },
     /// Bytes were left over after a complete datum.
     TrailingBytes(usize),
+    /// The datum nests deeper than the limit (recursive types), which bounds the stack used.
+    TooDeep(usize),
+    /// An array or map block's declared byte size differs from the bytes its items took.
+    BlockSizeMismatch {
+        /// The size the writer declared.
+        declared: usize,
+        /// The bytes the items actually took.
+        actual: usize,
+    },
     /// Any other problem, described.
     Invalid(String),
 }
@@ -153,6 +162,10 @@ impl fmt::Display for DecodeErrorKind {
                 write!(f, "enum symbol index {index} is out of range (the enum has {symbols} symbols)")
             }
             DecodeErrorKind::TrailingBytes(n) => write!(f, "{n} trailing bytes after the datum"),
+            DecodeErrorKind::TooDeep(limit) => write!(f, "datum is nested deeper than {limit} levels"),
+            DecodeErrorKind::BlockSizeMismatch { declared, actual } => {
+                write!(f, "block declares {declared} bytes but its items take {actual}")
+            }
             DecodeErrorKind::Invalid(msg) => f.write_str(msg),
         }
     }

@@ -1,6 +1,10 @@
 //! Runnel's Avro core.
 //!
-//! - [`Schema`]: schemas parsed by apache-avro, with Parsing Canonical Form and fingerprints;
+//! - [`Schema`]: schemas parsed by apache-avro, compiled into a [`model::Model`] (a flat
+//!   arena with named references resolved), with Parsing Canonical Form and fingerprints;
+//! - [`validate`]: checks one datum's bytes under a schema without building anything;
+//! - [`json`]: Avro-JSON ⇄ binary for any schema;
+//! - [`logical`]: the logical types (decimal, uuid, dates, times, durations) as plain functions;
 //! - [`binary`]: the binary encoding, primitive by primitive, that derived code calls;
 //! - [`Avro`]: the trait `#[derive(Avro)]` implements, with [`to_vec`] and [`from_slice`].
 //!
@@ -9,11 +13,15 @@
 pub mod binary;
 pub mod compat;
 pub mod error;
+pub mod json;
+pub mod model;
 pub mod resolve;
 mod schema;
 mod traits;
+mod validate;
 
 pub use binary::Reader;
 pub use error::{DecodeError, DecodeErrorKind, PathSegment, SchemaError};
 pub use schema::{crc64_avro, Schema};
 pub use traits::{from_slice, to_vec, Avro, SchemaContext};
+pub use validate::{skip, validate, MAX_DEPTH};

@@ -1,8 +1,16 @@
-//! The schema type: parsed by apache-avro, with its Parsing Canonical Form and fingerprints.
+//! The schema type: parsed by apache-avro, compiled into a [`Model`], with its
+//! Parsing Canonical Form and fingerprints.
+
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use crate::error::SchemaError;
+use crate::model::{self, Model};
+
+/// JSON nested deeper than this is refused before apache-avro (whose parser
+/// recurses) sees it; the same limit serde_json applies when parsing text.
+const MAX_JSON_DEPTH: usize = 128;
 
 /// A parsed, valid Avro schema.
 ///
@@ -18,6 +26,8 @@ use crate::error::SchemaError;
 #[derive(Debug, Clone)]
 pub struct Schema {
     inner: apache_avro::Schema,
+    /// Shared: schemas are cloned into caches and plans, the model never changes.
+    model: Arc<Model>,
     json: String,
     canonical: String,
 }
@@ -26,18 +36,57 @@ impl Schema {
     /// Parses a schema from its JSON text.
     pub fn parse_str(json: &str) -> Result<Schema, SchemaError> {
         let inner = apache_avro::Schema::parse_str(json).map_err(|e| SchemaError::new(e.to_string()))?;
-        Ok(Self::from_parsed(inner, json.to_owned()))
+        Self::from_parsed(inner, json.to_owned())
     }
 
     /// Parses a schema from a JSON value.
     pub fn parse_json(json: &serde_json::Value) -> Result<Schema, SchemaError> {
+        check_json_depth(json)?;
         let inner = apache_avro::Schema::parse(json).map_err(|e| SchemaError::new(e.to_string()))?;
-        Ok(Self::from_parsed(inner, json.to_string()))
+        Self::from_parsed(inner, json.to_string())
     }
 
-    fn from_parsed(inner: apache_avro::Schema, json: String) -> Schema {
-        let canonical = inner.canonical_form();
-        Schema { inner, json, canonical }
+    /// Parses a schema whose JSON uses named types defined in other schemas
+    /// (the registry's schema references). `references` must hold every
+    /// schema the named types come from, transitively; each must be a named
+    /// type (record, enum or fixed).
+    ///
+    /// The result is self-contained: its model, its canonical form and
+    /// [`as_apache`](Self::as_apache) include the referenced definitions where
+    /// they are first used, as the Java implementation's parser does, so a
+    /// schema has the same fingerprint whether a type is referenced or written
+    /// inline. [`json`](Self::json) stays the text given.
+    ///
+    /// ```
+    /// use runnel_avro::Schema;
+    /// let address = Schema::parse_str(r#"{"type":"record","name":"Address","namespace":"ex","fields":[{"name":"city","type":"string"}]}"#).unwrap();
+    /// let user = Schema::parse_with_references(
+    ///     r#"{"type":"record","name":"User","namespace":"ex","fields":[{"name":"home","type":"Address"}]}"#,
+    ///     &[address],
+    /// ).unwrap();
+    /// assert!(user.canonical_str().contains(r#"{"name":"ex.Address","type":"record""#));
+    /// ```
+    pub fn parse_with_references(json: &str, references: &[Schema]) -> Result<Schema, SchemaError> {
+        if references.is_empty() {
+            return Self::parse_str(json);
+        }
+        let (mut inner, schemata) =
+            apache_avro::Schema::parse_str_with_list(json, references.iter().map(|r| r.json()))
+                .map_err(|e| SchemaError::new(e.to_string()))?;
+        inner.denormalize(&schemata).map_err(|e| SchemaError::new(e.to_string()))?;
+        Self::from_parsed(inner, json.to_owned())
+    }
+
+    fn from_parsed(inner: apache_avro::Schema, json: String) -> Result<Schema, SchemaError> {
+        let model = Model::compile(&inner)?;
+        let canonical = model::canonical_form(&model);
+        Ok(Schema { inner, model: Arc::new(model), json, canonical })
+    }
+
+    /// The compiled model: nodes with named types resolved to indices.
+    #[inline]
+    pub fn model(&self) -> &Model {
+        &self.model
     }
 
     /// The Parsing Canonical Form of the specification.
@@ -79,6 +128,22 @@ impl PartialEq for Schema {
 }
 
 impl Eq for Schema {}
+
+/// Refuses JSON nested deeper than [`MAX_JSON_DEPTH`], without recursing.
+fn check_json_depth(json: &serde_json::Value) -> Result<(), SchemaError> {
+    let mut stack = vec![(json, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
+        if depth > MAX_JSON_DEPTH {
+            return Err(SchemaError::new(format!("schema JSON is nested deeper than {MAX_JSON_DEPTH} levels")));
+        }
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            serde_json::Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 /// The CRC-64-AVRO fingerprint as the specification defines it (the Rabin
 /// fingerprint with the empty polynomial), of `data`.

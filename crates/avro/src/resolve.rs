@@ -1,1 +1,0 @@
-//! Writer → reader schema resolution, compiled once into a plan that decoding follows.

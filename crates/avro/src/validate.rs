@@ -1,0 +1,123 @@
+//! Payload validation: does this byte string hold exactly one datum of this schema?
+//!
+//! The broker calls [`validate`] for every record it accepts under `full`
+//! validation, so it walks the bytes under the compiled [`Model`] without
+//! building anything: no value tree, no path, no allocation unless it fails.
+//! The error's path is assembled while the error travels back up.
+
+use crate::binary::Reader;
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::model::{Model, NodeId, NodeKind};
+use crate::schema::Schema;
+
+/// Data nested deeper than this many records, arrays, maps and unions is
+/// refused, which bounds the stack a datum of a recursive type can use.
+pub const MAX_DEPTH: usize = 128;
+
+/// Checks that `datum` is exactly one Avro binary datum of `schema`: every
+/// varint well-formed and in range, every length within the data, strings
+/// UTF-8, enum and union indexes in range, block byte sizes (when given)
+/// equal to their items' bytes, and no trailing bytes.
+///
+/// The error names the field path and the byte offset of the first problem.
+///
+/// ```
+/// use runnel_avro::{validate, Schema};
+/// let s = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"n","type":"string"}]}"#).unwrap();
+/// assert!(validate(&s, &[4, b'h', b'i']).is_ok());
+/// let err = validate(&s, &[4, 0xff, 0xfe]).unwrap_err();
+/// assert_eq!(err.path(), "/n");
+/// assert!(validate(&s, &[4, b'h', b'i', 0]).is_err()); // trailing byte
+/// ```
+pub fn validate(schema: &Schema, datum: &[u8]) -> Result<(), DecodeError> {
+    let model = schema.model();
+    let mut r = Reader::new(datum);
+    walk(model, model.root(), &mut r, 0)?;
+    r.finish()
+}
+
+/// Walks one datum of `id`, leaving the reader after it.
+///
+/// Also usable on its own to skip a datum inside a larger buffer.
+pub fn skip(model: &Model, id: NodeId, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    walk(model, id, r, 0)
+}
+
+fn walk(m: &Model, id: NodeId, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
+    match m.kind(id) {
+        NodeKind::Null => Ok(()),
+        NodeKind::Boolean => r.read_bool().map(drop),
+        NodeKind::Int => r.read_int().map(drop),
+        NodeKind::Long => r.read_long().map(drop),
+        NodeKind::Float => r.read_fixed(4).map(drop),
+        NodeKind::Double => r.read_fixed(8).map(drop),
+        NodeKind::Bytes => r.read_bytes().map(drop),
+        NodeKind::String => r.read_str().map(drop),
+        NodeKind::Fixed(f) => r.read_fixed(f.size).map(drop),
+        NodeKind::Enum(e) => r.read_enum_index(e.symbols.len()).map(drop),
+        NodeKind::Union { branches } => {
+            let i = r.read_union_index(branches.len())?;
+            let depth = deeper(r, depth)?;
+            walk(m, branches[i], r, depth).map_err(|e| e.in_branch(i as u32))
+        }
+        NodeKind::Record(rec) => {
+            let depth = deeper(r, depth)?;
+            for f in &rec.fields {
+                walk(m, f.node, r, depth).map_err(|e| e.in_field(&f.name))?;
+            }
+            Ok(())
+        }
+        NodeKind::Array { items } => {
+            let depth = deeper(r, depth)?;
+            let zero_width = m.is_zero_width(*items);
+            let mut index = 0u64;
+            while let Some(block) = r.read_block()? {
+                let start = r.position();
+                if zero_width {
+                    // Nothing to read: the count alone is the content.
+                    index += block.count as u64;
+                } else {
+                    for _ in 0..block.count {
+                        walk(m, *items, r, depth).map_err(|e| e.in_index(index))?;
+                        index += 1;
+                    }
+                }
+                check_block_size(r, start, block.byte_size)?;
+            }
+            Ok(())
+        }
+        NodeKind::Map { values } => {
+            let depth = deeper(r, depth)?;
+            while let Some(block) = r.read_block()? {
+                let start = r.position();
+                for _ in 0..block.count {
+                    let key = r.read_str()?;
+                    walk(m, *values, r, depth).map_err(|e| e.in_key(key))?;
+                }
+                check_block_size(r, start, block.byte_size)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The depth one level down, or an error past [`MAX_DEPTH`].
+#[inline]
+fn deeper(r: &Reader<'_>, depth: usize) -> Result<usize, DecodeError> {
+    if depth >= MAX_DEPTH {
+        return Err(r.error(DecodeErrorKind::TooDeep(MAX_DEPTH)));
+    }
+    Ok(depth + 1)
+}
+
+/// A block that declared its byte size must have taken exactly that many bytes.
+#[inline]
+pub(crate) fn check_block_size(r: &Reader<'_>, start: usize, declared: Option<usize>) -> Result<(), DecodeError> {
+    match declared {
+        Some(declared) if r.position() - start != declared => Err(DecodeError::new(
+            DecodeErrorKind::BlockSizeMismatch { declared, actual: r.position() - start },
+            start,
+        )),
+        _ => Ok(()),
+    }
+}
