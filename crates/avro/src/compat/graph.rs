@@ -76,14 +76,6 @@ pub(crate) enum Node {
 }
 
 impl Node {
-    /// The name of a named type.
-    pub fn named(&self) -> Option<&Named> {
-        match self {
-            Node::Record { name, .. } | Node::Enum { name, .. } | Node::Fixed { name, .. } => Some(name),
-            _ => None,
-        }
-    }
-
     /// A short description for messages: `"int"`, `record "a.B"`, `array`.
     pub fn describe(&self) -> String {
         match self {

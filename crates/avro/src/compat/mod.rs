@@ -85,10 +85,12 @@ impl fmt::Display for Incompatibility {
 /// let v2 = Schema::parse_str(
 ///     r#"{"type":"record","name":"U","fields":[{"name":"a","type":"long"},{"name":"b","type":"string"}]}"#,
 /// ).unwrap();
+/// // v2 reads v1's data except field "b", which v1 lacks and v2 gives no default.
 /// let problems = compat::check(&v2, &v1);
 /// assert_eq!(problems.len(), 1);
-/// assert_eq!(problems[0].path, "/fields/1");
-/// assert!(compat::check(&v1, &v2).is_empty(), "writer fields the reader lacks are ignored");
+/// assert_eq!(problems[0].to_string(), "/fields/1: reader field \"b\" has no default and the writer has no such field");
+/// // v1 cannot read v2's data: "a" is a long there, and a long does not fit an int.
+/// assert_eq!(compat::check(&v1, &v2)[0].path, "/fields/0/type");
 /// ```
 pub fn check(reader: &Schema, writer: &Schema) -> Vec<Incompatibility> {
     let (r, w) = match (Graph::build(reader.as_apache()), Graph::build(writer.as_apache())) {
