@@ -14,6 +14,7 @@ pub mod binary;
 pub mod compat;
 pub mod error;
 pub mod json;
+pub mod logical;
 pub mod model;
 pub mod resolve;
 mod schema;
@@ -24,4 +25,11 @@ pub use binary::Reader;
 pub use error::{DecodeError, DecodeErrorKind, PathSegment, SchemaError};
 pub use schema::{crc64_avro, Schema};
 pub use traits::{from_slice, to_vec, Avro, SchemaContext};
+
+/// What `#[derive(Avro)]` code refers to; not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::traits::build_schema;
+    pub use serde_json;
+}
 pub use validate::{skip, validate, MAX_DEPTH};
