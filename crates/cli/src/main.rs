@@ -42,12 +42,18 @@ pub enum Output {
 // Each subcommand lives in its own module under `cmd/`; add a variant here and
 // an arm in `run` when a module lands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Schema compatibility verdicts, offline: can READER read WRITER's data?
+    #[command(hide = true)]
+    Compat(cmd::compat::Args),
+}
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
     let _ = &global;
-    match command {}
+    match command {
+        Command::Compat(args) => cmd::compat::run(args),
+    }
 }
 
 fn main() -> std::process::ExitCode {
