@@ -1,1 +1,26 @@
-//! (filled by its issue)
+//! Runnel's client: a [`Client`] connected to a broker, typed
+//! [`Producer<T>`] and [`Consumer<T>`] for types implementing
+//! [`Avro`](runnel_avro::Avro), untyped [`RawProducer`] / [`RawConsumer`] for
+//! bytes and Avro-JSON (the CLI's), topic administration and schema registry
+//! calls.
+//!
+//! Values travel in the Confluent wire format (magic byte, schema id, Avro
+//! body, see [`framing`]); batches are Kafka RecordBatch v2.
+
+mod admin;
+mod client;
+mod error;
+pub mod framing;
+mod partitioner;
+mod raw_producer;
+mod registry;
+
+pub use admin::{value_subject, NewTopic, PartitionInfo, Position, TopicConfig, TopicInfo, Validation};
+pub use client::{Client, ClientOptions};
+pub use error::ClientError;
+pub use partitioner::{murmur2, partition_for_key, Partitioner};
+pub use raw_producer::{ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture};
+pub use registry::RegisteredSchema;
+
+/// The protocol's generated types, for settings the builders do not cover.
+pub use runnel_proto::v1 as proto;

@@ -1,0 +1,244 @@
+//! Topic administration on [`Client`]: create (with [`NewTopic`]), describe,
+//! list, delete, add partitions; and the offsets of a topic's partitions.
+
+use std::time::Duration;
+
+use runnel_proto::v1;
+
+use crate::client::Client;
+use crate::error::ClientError;
+
+pub use runnel_proto::v1::{PartitionInfo, TopicConfig, TopicInfo};
+
+/// How strictly the broker checks the records of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Validation {
+    /// No checks.
+    None,
+    /// Confluent framing, and the schema id is a version of the topic's subject.
+    Id,
+    /// `Id`, and the body decodes completely under that schema (the default).
+    #[default]
+    Full,
+}
+
+impl Validation {
+    fn to_proto(self) -> v1::ValidationLevel {
+        match self {
+            Validation::None => v1::ValidationLevel::None,
+            Validation::Id => v1::ValidationLevel::Id,
+            Validation::Full => v1::ValidationLevel::Full,
+        }
+    }
+}
+
+impl std::str::FromStr for Validation {
+    type Err = ClientError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(Validation::None),
+            "id" => Ok(Validation::Id),
+            "full" => Ok(Validation::Full),
+            other => Err(ClientError::InvalidArgument(format!(
+                "unknown validation level `{other}` (expected none, id or full)"
+            ))),
+        }
+    }
+}
+
+/// A topic to create: its name and settings.
+///
+/// ```
+/// use runnel_client::{NewTopic, Validation};
+/// let t = NewTopic::new("users").partitions(4).validation(Validation::Full).auto_register(true);
+/// assert_eq!(t.name(), "users");
+/// ```
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    name: String,
+    config: v1::TopicConfig,
+    if_not_exists: bool,
+}
+
+impl NewTopic {
+    /// A topic with the broker's defaults: one partition, full validation
+    /// against subject `<name>-value`, no auto-register.
+    pub fn new(name: impl Into<String>) -> Self {
+        NewTopic { name: name.into(), config: v1::TopicConfig::default(), if_not_exists: false }
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The number of partitions.
+    pub fn partitions(mut self, n: u32) -> Self {
+        self.config.partitions = n;
+        self
+    }
+
+    /// The validation level.
+    pub fn validation(mut self, level: Validation) -> Self {
+        self.config.validation = level.to_proto() as i32;
+        self
+    }
+
+    /// Binds the values to `subject` instead of `<topic>-value`.
+    pub fn value_subject(mut self, subject: impl Into<String>) -> Self {
+        self.config.value_subject = subject.into();
+        self
+    }
+
+    /// Whether producers may register new versions of the subject.
+    pub fn auto_register(mut self, yes: bool) -> Self {
+        self.config.auto_register = yes;
+        self
+    }
+
+    /// Keep records this long (`None`: forever).
+    pub fn retention(mut self, age: Option<Duration>) -> Self {
+        self.config.retention_ms = age.map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64);
+        self
+    }
+
+    /// Succeed with the existing topic when one of that name exists.
+    pub fn if_not_exists(mut self, yes: bool) -> Self {
+        self.if_not_exists = yes;
+        self
+    }
+
+    /// Any other setting, on the protocol's config message.
+    pub fn config_mut(&mut self) -> &mut v1::TopicConfig {
+        &mut self.config
+    }
+}
+
+/// The subject a topic's values are bound to.
+pub fn value_subject(info: &TopicInfo) -> String {
+    match info.config.as_ref().map(|c| c.value_subject.as_str()) {
+        Some(s) if !s.is_empty() => s.to_owned(),
+        _ => format!("{}-value", info.name),
+    }
+}
+
+/// Where to start reading a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Position {
+    /// The first record still stored.
+    #[default]
+    Earliest,
+    /// Only records written after subscribing.
+    Latest,
+    /// This offset (clamped by the broker to what is stored).
+    Offset(i64),
+    /// The first record whose timestamp is at or after this time (ms since the epoch).
+    Timestamp(i64),
+}
+
+impl Client {
+    /// Creates a topic.
+    pub async fn create_topic(&self, topic: NewTopic) -> Result<TopicInfo, ClientError> {
+        let req = v1::CreateTopicRequest {
+            topic: topic.name.clone(),
+            config: Some(topic.config),
+            if_not_exists: topic.if_not_exists,
+        };
+        self.retry(|| {
+            let mut svc = self.admin();
+            let req = req.clone();
+            async move { svc.create_topic(req).await }
+        })
+        .await
+        .map_err(|s| ClientError::from_topic_status(&topic.name, s))
+    }
+
+    /// A topic's settings and partitions.
+    pub async fn describe_topic(&self, topic: &str) -> Result<TopicInfo, ClientError> {
+        let req = v1::TopicRef { topic: topic.to_owned() };
+        self.retry(|| {
+            let mut svc = self.admin();
+            let req = req.clone();
+            async move { svc.describe_topic(req).await }
+        })
+        .await
+        .map_err(|s| ClientError::from_topic_status(topic, s))
+    }
+
+    /// Every topic.
+    pub async fn list_topics(&self) -> Result<Vec<TopicInfo>, ClientError> {
+        let resp = self
+            .retry(|| {
+                let mut svc = self.admin();
+                let req = v1::ListTopicsRequest {};
+                async move { svc.list_topics(req).await }
+            })
+            .await?;
+        Ok(resp.topics)
+    }
+
+    /// Deletes a topic and its data.
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), ClientError> {
+        let req = v1::TopicRef { topic: topic.to_owned() };
+        self.retry(|| {
+            let mut svc = self.admin();
+            let req = req.clone();
+            async move { svc.delete_topic(req).await }
+        })
+        .await
+        .map_err(|s| ClientError::from_topic_status(topic, s))?;
+        Ok(())
+    }
+
+    /// Grows a topic to `partitions` partitions in total.
+    pub async fn add_partitions(&self, topic: &str, partitions: u32) -> Result<TopicInfo, ClientError> {
+        let req = v1::AddPartitionsRequest { topic: topic.to_owned(), partitions };
+        self.retry(|| {
+            let mut svc = self.admin();
+            let req = req.clone();
+            async move { svc.add_partitions(req).await }
+        })
+        .await
+        .map_err(|s| ClientError::from_topic_status(topic, s))
+    }
+
+    /// The offset `position` designates in each of `partitions` (all when empty),
+    /// as `(partition, offset)` pairs.
+    pub async fn list_offsets(
+        &self,
+        topic: &str,
+        partitions: &[u32],
+        position: Position,
+    ) -> Result<Vec<(u32, i64)>, ClientError> {
+        let (spec, timestamp_ms) = match position {
+            Position::Offset(n) => {
+                let all = if partitions.is_empty() {
+                    let info = self.describe_topic(topic).await?;
+                    info.partitions.iter().map(|p| p.partition).collect()
+                } else {
+                    partitions.to_vec()
+                };
+                return Ok(all.into_iter().map(|p| (p, n)).collect());
+            }
+            Position::Earliest => (v1::OffsetSpec::Earliest, 0),
+            Position::Latest => (v1::OffsetSpec::Latest, 0),
+            Position::Timestamp(ms) => (v1::OffsetSpec::Timestamp, ms),
+        };
+        let req = v1::ListOffsetsRequest {
+            topic: topic.to_owned(),
+            partitions: partitions.to_vec(),
+            spec: spec as i32,
+            timestamp_ms,
+        };
+        let resp = self
+            .retry(|| {
+                let mut svc = self.broker();
+                let req = req.clone();
+                async move { svc.list_offsets(req).await }
+            })
+            .await
+            .map_err(|s| ClientError::from_topic_status(topic, s))?;
+        Ok(resp.offsets.into_iter().map(|o| (o.partition, o.offset)).collect())
+    }
+}

@@ -1,0 +1,202 @@
+//! [`Client`]: one multiplexed HTTP/2 connection to a broker, shared by every
+//! producer, consumer and admin call made through it, with retries and
+//! back-off for calls that fail because the broker is momentarily unreachable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use runnel_proto::v1::{
+    admin_client::AdminClient, broker_client::BrokerClient, groups_client::GroupsClient,
+    registry_client::RegistryClient,
+};
+use runnel_proto::MAX_MESSAGE_BYTES;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{is_retryable_status, ClientError};
+use crate::registry::SchemaCache;
+
+/// Connection settings; [`ClientOptions::default`] suits most uses.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// How long to wait for the TCP/HTTP/2 connection to come up.
+    pub connect_timeout: Duration,
+    /// How long a unary call may retry a retryable failure before giving up.
+    pub retry_timeout: Duration,
+    /// The first back-off between retries; doubles up to [`max_backoff`](Self::max_backoff).
+    pub initial_backoff: Duration,
+    /// The largest back-off between retries.
+    pub max_backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(5),
+            retry_timeout: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A connection to a Runnel broker. Cheap to clone: clones share the connection
+/// and the schema cache.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), runnel_client::ClientError> {
+/// let client = runnel_client::Client::connect("http://127.0.0.1:6650").await?;
+/// for topic in client.list_topics().await? {
+///     println!("{}", topic.name);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    url: String,
+    channel: Channel,
+    pub(crate) options: ClientOptions,
+    pub(crate) schemas: SchemaCache,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("url", &self.inner.url).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to the broker at `url` (e.g. `http://127.0.0.1:6650`) with the default options.
+    pub async fn connect(url: impl Into<String>) -> Result<Client, ClientError> {
+        Self::connect_with(url, ClientOptions::default()).await
+    }
+
+    /// Connects to the broker at `url` with the given options.
+    ///
+    /// The connection is made now, so that a wrong address fails here; once
+    /// up, it reconnects by itself when it breaks, and calls retry with
+    /// back-off while it does.
+    pub async fn connect_with(url: impl Into<String>, options: ClientOptions) -> Result<Client, ClientError> {
+        let url = url.into();
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|source| ClientError::Connect { url: url.clone(), source })?
+            .connect_timeout(options.connect_timeout)
+            .tcp_nodelay(true)
+            // Big windows: a fetch stream or a pipelined produce stream carries
+            // megabytes in flight; the 64 KiB HTTP/2 default would stall them.
+            .initial_stream_window_size(8 * 1024 * 1024)
+            .initial_connection_window_size(32 * 1024 * 1024)
+            .http2_keep_alive_interval(Duration::from_secs(20))
+            .keep_alive_while_idle(true);
+        let channel = connect_with_retry(&endpoint, &options)
+            .await
+            .map_err(|source| ClientError::Connect { url: url.clone(), source })?;
+        Ok(Client { inner: Arc::new(Inner { url, channel, options, schemas: SchemaCache::default() }) })
+    }
+
+    /// The broker URL this client was connected to.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    pub(crate) fn admin(&self) -> AdminClient<Channel> {
+        AdminClient::new(self.inner.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub(crate) fn broker(&self) -> BrokerClient<Channel> {
+        BrokerClient::new(self.inner.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub(crate) fn groups(&self) -> GroupsClient<Channel> {
+        GroupsClient::new(self.inner.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub(crate) fn registry(&self) -> RegistryClient<Channel> {
+        RegistryClient::new(self.inner.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// Runs a unary call, retrying retryable failures (the broker restarting,
+    /// the connection dropping) with exponential back-off until
+    /// `retry_timeout`. Only idempotent calls go through here.
+    pub(crate) async fn retry<T, F, Fut>(&self, mut call: F) -> Result<T, tonic::Status>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let opts = &self.inner.options;
+        let deadline = tokio::time::Instant::now() + opts.retry_timeout;
+        let mut backoff = Backoff::new(opts);
+        loop {
+            match call().await {
+                Ok(resp) => return Ok(resp.into_inner()),
+                Err(status) if is_retryable_status(&status) && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(%status, "retrying a call");
+                    backoff.wait().await;
+                }
+                Err(status) => return Err(status),
+            }
+        }
+    }
+}
+
+async fn connect_with_retry(
+    endpoint: &Endpoint,
+    opts: &ClientOptions,
+) -> Result<Channel, tonic::transport::Error> {
+    // A server that is starting (a test, a container) refuses connections for
+    // a moment: retry within the connect timeout before reporting.
+    let deadline = tokio::time::Instant::now() + opts.connect_timeout;
+    let mut backoff = Backoff::new(opts);
+    loop {
+        match endpoint.connect().await {
+            Ok(channel) => return Ok(channel),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, "connect failed, retrying");
+                backoff.wait().await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Exponential back-off with jitter-free doubling, capped.
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new(opts: &ClientOptions) -> Self {
+        Backoff { next: opts.initial_backoff, max: opts.max_backoff }
+    }
+
+    /// Sleeps for the current back-off, then doubles it.
+    pub(crate) async fn wait(&mut self) {
+        let delay = self.next_delay();
+        tokio::time::sleep(delay).await;
+    }
+
+    /// The current back-off; the next one is twice as long (up to the cap).
+    pub(crate) fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(self.max);
+        delay
+    }
+
+    /// Back to the initial delay after a success.
+    pub(crate) fn reset(&mut self, opts: &ClientOptions) {
+        self.next = opts.initial_backoff;
+    }
+}

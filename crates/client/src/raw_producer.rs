@@ -1,0 +1,728 @@
+//! The producer engine behind [`Producer<T>`](crate::Producer) and the CLI:
+//! [`RawProducer`] sends records whose value is already framed bytes.
+//!
+//! `send` hands a record to a background task and returns a [`SendFuture`]
+//! that resolves to the record's partition and offset. The task groups records
+//! per partition into Kafka RecordBatch v2 batches (up to a record count and a
+//! byte size, or until the linger time has passed), and pipelines them on one
+//! `ProduceStream`, partitions in parallel.
+//!
+//! Idempotence: the producer takes a producer id from `InitProducer`, and
+//! every batch carries it with an epoch and the partition's next sequence
+//! number. At most one batch per partition is in flight, so a retry (after a
+//! broken stream or a retryable broker error) resends the very same bytes,
+//! which the broker recognises as a duplicate instead of appending twice, and
+//! a refused batch leaves no gap in the sequence to repair. A batch the broker
+//! refuses because of one record is resent without that record: the refusal
+//! surfaces on that record's future only.
+//!
+//! Back-pressure: a semaphore bounds the records buffered or in flight; `send`
+//! waits for room when it is full.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use runnel_proto::batch::BatchBuilder;
+use runnel_proto::v1;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::client::{Backoff, Client};
+use crate::error::ClientError;
+use crate::partitioner::{PartitionChooser, Partitioner};
+
+/// Where a record was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The partition.
+    pub partition: u32,
+    /// The record's offset in the partition.
+    pub offset: i64,
+    /// The record's timestamp (ms since the epoch).
+    pub timestamp_ms: i64,
+}
+
+/// A record for [`RawProducer::send`].
+#[derive(Debug, Clone, Default)]
+pub struct RawRecord {
+    /// The key (used for partitioning), if any.
+    pub key: Option<Bytes>,
+    /// The value: Confluent-framed Avro for topics with validation.
+    pub value: Bytes,
+    /// Headers, in order.
+    pub headers: Vec<(String, Bytes)>,
+    /// The timestamp in ms; `None` = now.
+    pub timestamp_ms: Option<i64>,
+    /// The partition; `None` = the partitioner's choice.
+    pub partition: Option<u32>,
+}
+
+/// Settings of a producer; the builders set them.
+#[derive(Debug, Clone)]
+pub struct ProducerOptions {
+    /// Most records in one batch.
+    pub batch_records: usize,
+    /// Most bytes in one batch (approximate, records are never split).
+    pub batch_bytes: usize,
+    /// How long a batch waits for more records before it is sent.
+    pub linger: Duration,
+    /// Most batches in flight at once (over all partitions; one per partition).
+    pub max_in_flight: usize,
+    /// Most records buffered or in flight; `send` waits beyond it.
+    pub buffer_records: usize,
+    /// How long a record may take, retries included, before its future fails.
+    pub delivery_timeout: Duration,
+    /// How records without an explicit partition are placed.
+    pub partitioner: Partitioner,
+}
+
+impl Default for ProducerOptions {
+    fn default() -> Self {
+        ProducerOptions {
+            batch_records: 10_000,
+            batch_bytes: 1024 * 1024,
+            linger: Duration::from_millis(5),
+            max_in_flight: 64,
+            buffer_records: 100_000,
+            delivery_timeout: Duration::from_secs(60),
+            partitioner: Partitioner::Default,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<RecordMetadata, ClientError>>;
+
+/// A record in the engine with its answer channel.
+struct Pending {
+    key: Option<Bytes>,
+    value: Bytes,
+    headers: Vec<(String, Bytes)>,
+    timestamp_ms: i64,
+    reply: Reply,
+}
+
+impl Pending {
+    fn size(&self) -> usize {
+        // Value, key and headers plus the varints around them (a bound, not exact).
+        let headers: usize = self.headers.iter().map(|(k, v)| k.len() + v.len() + 10).sum();
+        self.value.len() + self.key.as_ref().map_or(0, Bytes::len) + headers + 24
+    }
+}
+
+enum Command {
+    Record(Pending, Option<u32>),
+    Flush,
+}
+
+/// An untyped producer on one topic: values are given as bytes.
+///
+/// Cheap to clone: clones share the background task. The task ends when the
+/// last clone is dropped, after sending what was buffered.
+#[derive(Clone)]
+pub struct RawProducer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    topic: String,
+    partitions: u32,
+    tx: mpsc::UnboundedSender<Command>,
+    room: Arc<Semaphore>,
+    capacity: u32,
+}
+
+impl std::fmt::Debug for RawProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawProducer")
+            .field("topic", &self.shared.topic)
+            .field("partitions", &self.shared.partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawProducer {
+    /// Starts a producer on `topic`: checks the topic exists and takes a producer id.
+    pub async fn start(client: &Client, topic: &str, options: ProducerOptions) -> Result<Self, ClientError> {
+        let info = client.describe_topic(topic).await?;
+        Self::start_with(client, &info, options).await
+    }
+
+    pub(crate) async fn start_with(
+        client: &Client,
+        info: &v1::TopicInfo,
+        options: ProducerOptions,
+    ) -> Result<Self, ClientError> {
+        let partitions = (info.partitions.len() as u32).max(1);
+        let init = client
+            .retry(|| {
+                let mut svc = client.broker();
+                let req = v1::InitProducerRequest {};
+                async move { svc.init_producer(req).await }
+            })
+            .await?;
+        let epoch = i16::try_from(init.epoch).unwrap_or(i16::MAX);
+        let capacity = options.buffer_records.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)) as u32;
+        let room = Arc::new(Semaphore::new(capacity as usize));
+        let (tx, rx) = mpsc::unbounded_channel();
+        // Sticky placement starts at a varying partition so that many short-lived
+        // producers do not all pile onto partition 0.
+        let start = (init.producer_id.unsigned_abs() % u64::from(partitions)) as u32;
+        let engine = Engine {
+            client: client.clone(),
+            topic: info.name.clone(),
+            partitions,
+            producer_id: init.producer_id,
+            epoch,
+            chooser: PartitionChooser::new(options.partitioner.clone(), start),
+            options,
+            rx,
+            room: room.clone(),
+            parts: HashMap::new(),
+            stream: None,
+            next_corr: 1,
+            by_corr: HashMap::new(),
+            urgent: false,
+            backoff_until: None,
+            backoff: Backoff::new(&client.inner.options),
+        };
+        tokio::spawn(engine.run());
+        Ok(RawProducer {
+            shared: Arc::new(Shared { topic: info.name.clone(), partitions, tx, room, capacity }),
+        })
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.shared.topic
+    }
+
+    /// The number of partitions the producer spreads records over.
+    pub fn partitions(&self) -> u32 {
+        self.shared.partitions
+    }
+
+    /// Sends a record. The record is buffered now when there is room (so call
+    /// order is send order); otherwise the returned future waits for room
+    /// when polled. It resolves once the record is durable, or fails.
+    pub fn send(&self, record: RawRecord) -> SendFuture {
+        if let Some(p) = record.partition {
+            if p >= self.shared.partitions {
+                return SendFuture::failed(ClientError::UnknownPartition {
+                    topic: self.shared.topic.clone(),
+                    partition: p,
+                });
+            }
+        }
+        match self.shared.room.clone().try_acquire_owned() {
+            Ok(permit) => {
+                // The engine gives the room back when the record resolves.
+                permit.forget();
+                SendFuture { state: SendState::Waiting(self.enqueue(record)) }
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => SendFuture::failed(ClientError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let this = self.clone();
+                SendFuture {
+                    state: SendState::Pending(Box::pin(async move {
+                        let permit = this
+                            .shared
+                            .room
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .map_err(|_| ClientError::Closed)?;
+                        permit.forget();
+                        this.enqueue(record).await.map_err(|_| ClientError::Closed)?
+                    })),
+                }
+            }
+        }
+    }
+
+    fn enqueue(&self, record: RawRecord) -> oneshot::Receiver<Result<RecordMetadata, ClientError>> {
+        let (reply, rx) = oneshot::channel();
+        let pending = Pending {
+            key: record.key,
+            value: record.value,
+            headers: record.headers,
+            timestamp_ms: record.timestamp_ms.unwrap_or_else(now_ms),
+            reply,
+        };
+        // If the engine is gone the reply sender drops with the command and the
+        // future resolves to `Closed`.
+        let _ = self.shared.tx.send(Command::Record(pending, record.partition));
+        rx
+    }
+
+    /// Sends every buffered record now and waits until all records sent
+    /// before this call are resolved (stored or failed).
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        self.shared.tx.send(Command::Flush).map_err(|_| ClientError::Closed)?;
+        // All the room free means nothing is buffered or in flight. The
+        // semaphore is fair, so sends that come later wait behind this.
+        let all =
+            self.shared.room.acquire_many(self.shared.capacity).await.map_err(|_| ClientError::Closed)?;
+        drop(all);
+        Ok(())
+    }
+}
+
+/// The future of one record's delivery: its partition and offset, or why it failed.
+#[must_use = "a send future does nothing unless awaited when the buffer is full; await it for the record's offset"]
+pub struct SendFuture {
+    state: SendState,
+}
+
+enum SendState {
+    Waiting(oneshot::Receiver<Result<RecordMetadata, ClientError>>),
+    Pending(Pin<Box<dyn Future<Output = Result<RecordMetadata, ClientError>> + Send>>),
+    Failed(Option<ClientError>),
+}
+
+impl SendFuture {
+    pub(crate) fn failed(e: ClientError) -> Self {
+        SendFuture { state: SendState::Failed(Some(e)) }
+    }
+}
+
+impl std::fmt::Debug for SendFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SendFuture")
+    }
+}
+
+impl Future for SendFuture {
+    type Output = Result<RecordMetadata, ClientError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            SendState::Waiting(rx) => Pin::new(rx).poll(cx).map(|r| r.unwrap_or(Err(ClientError::Closed))),
+            SendState::Pending(fut) => fut.as_mut().poll(cx),
+            SendState::Failed(e) => Poll::Ready(Err(e.take().unwrap_or(ClientError::Closed))),
+        }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(i64::MAX as u128) as i64)
+}
+
+/// A batch being filled or waiting for its partition's in-flight slot.
+#[derive(Default)]
+struct OpenBatch {
+    records: Vec<Pending>,
+    bytes: usize,
+    /// When the first record arrived: the linger clock.
+    since: Option<Instant>,
+}
+
+/// The batch of a partition that was sent and not yet answered.
+struct InFlight {
+    corr: u64,
+    records: Vec<Pending>,
+    bytes: Bytes,
+    base_sequence: i32,
+    /// Past this, retries stop and the records fail.
+    deadline: Instant,
+    /// Set while waiting to resend after a retryable failure.
+    resend: bool,
+    last_error: Option<ClientError>,
+}
+
+#[derive(Default)]
+struct PartitionState {
+    queue: VecDeque<OpenBatch>,
+    in_flight: Option<InFlight>,
+    next_sequence: i32,
+}
+
+struct Stream {
+    tx: mpsc::Sender<v1::ProduceRequest>,
+    responses: tonic::Streaming<v1::ProduceResponse>,
+}
+
+struct Engine {
+    client: Client,
+    topic: String,
+    partitions: u32,
+    producer_id: i64,
+    epoch: i16,
+    chooser: PartitionChooser,
+    options: ProducerOptions,
+    rx: mpsc::UnboundedReceiver<Command>,
+    room: Arc<Semaphore>,
+    parts: HashMap<u32, PartitionState>,
+    stream: Option<Stream>,
+    next_corr: u64,
+    /// Correlation id of each in-flight batch → its partition.
+    by_corr: HashMap<u64, u32>,
+    /// A flush is waiting: send batches without lingering until all is sent.
+    urgent: bool,
+    /// After a failure, nothing is (re)sent before this instant.
+    backoff_until: Option<Instant>,
+    backoff: Backoff,
+}
+
+impl Engine {
+    async fn run(mut self) {
+        let mut open = true;
+        loop {
+            self.ship().await;
+            if !open && self.is_idle() {
+                break;
+            }
+            let wake = self.next_wake();
+            tokio::select! {
+                biased;
+                resp = next_response(&mut self.stream) => self.on_response(resp),
+                cmd = self.rx.recv(), if open => match cmd {
+                    Some(cmd) => {
+                        self.on_command(cmd);
+                        // Take what else is queued without waking up for each record.
+                        while let Ok(cmd) = self.rx.try_recv() {
+                            self.on_command(cmd);
+                        }
+                    }
+                    None => {
+                        // Every handle is gone: send what is buffered, then stop.
+                        open = false;
+                        self.urgent = true;
+                    }
+                },
+                _ = sleep_until(wake) => {}
+            }
+        }
+        self.room.close();
+    }
+
+    fn is_idle(&self) -> bool {
+        self.parts.values().all(|p| p.queue.is_empty() && p.in_flight.is_none())
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Flush => self.urgent = true,
+            Command::Record(rec, partition) => {
+                let n = self.partitions;
+                let p = partition.unwrap_or_else(|| self.chooser.choose(rec.key.as_deref(), n));
+                let size = rec.size();
+                let (batch_records, batch_bytes) = (self.options.batch_records, self.options.batch_bytes);
+                let state = self.parts.entry(p).or_default();
+                let needs_new = match state.queue.back() {
+                    None => true,
+                    Some(b) => {
+                        b.records.len() >= batch_records
+                            || (b.bytes + size > batch_bytes && !b.records.is_empty())
+                    }
+                };
+                if needs_new {
+                    if !state.queue.is_empty() {
+                        self.chooser.batch_sealed(p, n);
+                    }
+                    state.queue.push_back(OpenBatch::default());
+                }
+                let Some(batch) = state.queue.back_mut() else { return };
+                batch.since.get_or_insert_with(Instant::now);
+                batch.bytes += size;
+                batch.records.push(rec);
+            }
+        }
+    }
+
+    /// When the loop must wake up without input: a linger expiring, a back-off ending.
+    fn next_wake(&self) -> Option<Instant> {
+        if let Some(until) = self.backoff_until {
+            return Some(until);
+        }
+        let mut wake: Option<Instant> = None;
+        for state in self.parts.values() {
+            if state.in_flight.is_some() {
+                // Its answer wakes the loop; check its delivery deadline too.
+                if let Some(f) = &state.in_flight {
+                    wake = Some(wake.map_or(f.deadline, |w| w.min(f.deadline)));
+                }
+                continue;
+            }
+            if let Some(since) = state.queue.front().and_then(|b| b.since) {
+                let at = since + self.options.linger;
+                wake = Some(wake.map_or(at, |w| w.min(at)));
+            }
+        }
+        wake
+    }
+
+    /// Sends every batch that is due and whose partition has a free slot, and
+    /// resends batches waiting for a retry.
+    async fn ship(&mut self) {
+        let now = Instant::now();
+        self.expire(now);
+        if let Some(until) = self.backoff_until {
+            if now < until {
+                return;
+            }
+            self.backoff_until = None;
+        }
+        let mut in_flight = self.parts.values().filter(|p| p.in_flight.is_some()).count();
+        let mut to_send: Vec<v1::ProduceRequest> = Vec::new();
+        let mut partitions: Vec<u32> = self.parts.keys().copied().collect();
+        partitions.sort_unstable();
+        for p in partitions {
+            let Some(state) = self.parts.get_mut(&p) else { continue };
+            if let Some(f) = state.in_flight.as_mut() {
+                if f.resend {
+                    f.resend = false;
+                    self.by_corr.remove(&f.corr);
+                    f.corr = self.next_corr;
+                    self.next_corr += 1;
+                    self.by_corr.insert(f.corr, p);
+                    to_send.push(request(f.corr, &self.topic, p, f.bytes.clone()));
+                }
+                continue;
+            }
+            if in_flight >= self.options.max_in_flight {
+                continue;
+            }
+            let due = match state.queue.front() {
+                None => false,
+                Some(b) if b.records.is_empty() => false,
+                Some(b) => {
+                    state.queue.len() > 1
+                        || self.urgent
+                        || b.records.len() >= self.options.batch_records
+                        || b.bytes >= self.options.batch_bytes
+                        || b.since.is_some_and(|s| now >= s + self.options.linger)
+                }
+            };
+            if !due {
+                continue;
+            }
+            let Some(batch) = state.queue.pop_front() else { continue };
+            if state.queue.is_empty() {
+                self.chooser.batch_sealed(p, self.partitions);
+            }
+            let corr = self.next_corr;
+            self.next_corr += 1;
+            let bytes = encode_batch(&batch.records, self.producer_id, self.epoch, state.next_sequence);
+            to_send.push(request(corr, &self.topic, p, bytes.clone()));
+            state.in_flight = Some(InFlight {
+                corr,
+                records: batch.records,
+                bytes,
+                base_sequence: state.next_sequence,
+                deadline: now + self.options.delivery_timeout,
+                resend: false,
+                last_error: None,
+            });
+            self.by_corr.insert(corr, p);
+            in_flight += 1;
+        }
+        if self.urgent && self.parts.values().all(|p| p.queue.iter().all(|b| b.records.is_empty())) {
+            self.urgent = false;
+        }
+        if to_send.is_empty() {
+            return;
+        }
+        if let Err(e) = self.send_all(to_send).await {
+            self.stream_failed(e);
+        }
+    }
+
+    async fn send_all(&mut self, requests: Vec<v1::ProduceRequest>) -> Result<(), ClientError> {
+        if self.stream.is_none() {
+            // The first requests go into the channel before the call: a server
+            // may wait for a request before it answers with the stream.
+            let (tx, rx) = mpsc::channel(self.options.max_in_flight.max(1) * 2);
+            let mut requests = requests.into_iter();
+            for req in requests.by_ref().take(tx.max_capacity()) {
+                let _ = tx.try_send(req);
+            }
+            let responses = self.client.broker().produce_stream(ReceiverStream::new(rx)).await?.into_inner();
+            self.stream = Some(Stream { tx: tx.clone(), responses });
+            for req in requests {
+                tx.send(req)
+                    .await
+                    .map_err(|_| ClientError::Transport(tonic::Status::unavailable("stream closed")))?;
+            }
+            return Ok(());
+        }
+        if let Some(stream) = &self.stream {
+            for req in requests {
+                stream
+                    .tx
+                    .send(req)
+                    .await
+                    .map_err(|_| ClientError::Transport(tonic::Status::unavailable("stream closed")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream broke: everything in flight is resent on a new one after a back-off.
+    fn stream_failed(&mut self, error: ClientError) {
+        tracing::debug!(%error, topic = %self.topic, "produce stream failed; resending in-flight batches");
+        self.stream = None;
+        for state in self.parts.values_mut() {
+            if let Some(f) = state.in_flight.as_mut() {
+                f.resend = true;
+                f.last_error = Some(clone_error(&error));
+            }
+        }
+        self.start_backoff();
+    }
+
+    fn start_backoff(&mut self) {
+        // The loop sleeps (to keep taking records meanwhile), not the back-off.
+        let delay = self.backoff.next_delay();
+        self.backoff_until = Some(Instant::now() + delay);
+    }
+
+    fn on_response(&mut self, resp: Option<Result<v1::ProduceResponse, tonic::Status>>) {
+        let resp = match resp {
+            Some(Ok(resp)) => resp,
+            Some(Err(status)) => return self.stream_failed(ClientError::Transport(status)),
+            None => {
+                return self.stream_failed(ClientError::Transport(tonic::Status::unavailable("stream ended")))
+            }
+        };
+        // An answer to an attempt that was superseded by a resend is ignored.
+        let Some(p) = self.by_corr.remove(&resp.correlation_id) else { return };
+        let Some(state) = self.parts.get_mut(&p) else { return };
+        let Some(flight) = state.in_flight.take() else { return };
+        let Some(err) = resp.error.as_ref().filter(|e| e.code != v1::ErrorCode::Unspecified as i32) else {
+            // Stored (or a duplicate of a stored batch): offsets follow the base offset.
+            state.next_sequence = flight.base_sequence.wrapping_add(flight.records.len() as i32);
+            self.backoff.reset(&self.client.inner.options);
+            let n = flight.records.len();
+            for (i, rec) in flight.records.into_iter().enumerate() {
+                let _ = rec.reply.send(Ok(RecordMetadata {
+                    partition: p,
+                    offset: resp.base_offset + i as i64,
+                    timestamp_ms: if resp.log_append_time_ms > 0 {
+                        resp.log_append_time_ms
+                    } else {
+                        rec.timestamp_ms
+                    },
+                }));
+            }
+            self.room.add_permits(n);
+            return;
+        };
+        let error = ClientError::from_broker(&self.topic, p, err);
+        let retryable = err.retryable || error.is_retryable();
+        if retryable && Instant::now() < flight.deadline {
+            let mut flight = flight;
+            flight.resend = true;
+            flight.last_error = Some(error);
+            self.by_corr.remove(&flight.corr);
+            state.in_flight = Some(flight);
+            self.start_backoff();
+            return;
+        }
+        let index = usize::try_from(err.record_index).ok().filter(|&i| i < flight.records.len());
+        let code = v1::ErrorCode::try_from(err.code).unwrap_or(v1::ErrorCode::Unspecified);
+        match (index, code) {
+            (Some(i), v1::ErrorCode::InvalidRecord | v1::ErrorCode::TooLarge) if flight.records.len() > 1 => {
+                // One record was refused and nothing appended: fail that record
+                // and send the others again, first in the queue, same sequence.
+                let mut records = flight.records;
+                let bad = records.remove(i);
+                let _ = bad.reply.send(Err(error));
+                self.room.add_permits(1);
+                let bytes: usize = records.iter().map(Pending::size).sum();
+                state.queue.push_front(OpenBatch { records, bytes, since: Some(Instant::now()) });
+                self.urgent = true;
+            }
+            _ => {
+                let n = flight.records.len();
+                for rec in flight.records {
+                    let _ = rec.reply.send(Err(clone_error(&error)));
+                }
+                self.room.add_permits(n);
+            }
+        }
+    }
+
+    /// Fails in-flight batches whose delivery timeout has passed.
+    fn expire(&mut self, now: Instant) {
+        for (&p, state) in self.parts.iter_mut() {
+            let expired = state.in_flight.as_ref().is_some_and(|f| now >= f.deadline);
+            if !expired {
+                continue;
+            }
+            let Some(flight) = state.in_flight.take() else { continue };
+            self.by_corr.remove(&flight.corr);
+            let error = flight.last_error.unwrap_or_else(|| {
+                ClientError::Timeout(format!(
+                    "no answer for a batch of partition {p} within the delivery timeout"
+                ))
+            });
+            // The batch may or may not have been stored: the next batch keeps
+            // a fresh sequence past it so that a late duplicate is not taken
+            // for new data.
+            state.next_sequence = flight.base_sequence.wrapping_add(flight.records.len() as i32);
+            let n = flight.records.len();
+            for rec in flight.records {
+                let _ = rec.reply.send(Err(clone_error(&error)));
+            }
+            self.room.add_permits(n);
+        }
+    }
+}
+
+fn request(corr: u64, topic: &str, partition: u32, batch: Bytes) -> v1::ProduceRequest {
+    v1::ProduceRequest { correlation_id: corr, topic: topic.to_owned(), partition, batch }
+}
+
+fn encode_batch(records: &[Pending], producer_id: i64, epoch: i16, base_sequence: i32) -> Bytes {
+    let bytes: usize = records.iter().map(Pending::size).sum();
+    let mut builder = BatchBuilder::with_capacity(bytes);
+    let mut headers: Vec<(&str, &[u8])> = Vec::new();
+    for rec in records {
+        headers.clear();
+        headers.extend(rec.headers.iter().map(|(k, v)| (k.as_str(), v.as_ref())));
+        builder.push(rec.key.as_deref(), Some(&rec.value), rec.timestamp_ms, &headers);
+    }
+    builder.finish(producer_id, epoch, base_sequence)
+}
+
+async fn next_response(stream: &mut Option<Stream>) -> Option<Result<v1::ProduceResponse, tonic::Status>> {
+    match stream {
+        Some(s) => s.responses.message().await.transpose(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Errors are not `Clone` (they wrap a `tonic::Status`); a batch's error goes
+/// to each of its records, so it is rebuilt per record.
+pub(crate) fn clone_error(e: &ClientError) -> ClientError {
+    match e {
+        ClientError::UnknownTopic { topic } => ClientError::UnknownTopic { topic: topic.clone() },
+        ClientError::UnknownPartition { topic, partition } => {
+            ClientError::UnknownPartition { topic: topic.clone(), partition: *partition }
+        }
+        ClientError::Refused { record_index, path, reason } => {
+            ClientError::Refused { record_index: *record_index, path: path.clone(), reason: reason.clone() }
+        }
+        ClientError::Broker { code, message } => {
+            ClientError::Broker { code: *code, message: message.clone() }
+        }
+        ClientError::Transport(s) => ClientError::Transport(tonic::Status::new(s.code(), s.message())),
+        ClientError::Timeout(m) => ClientError::Timeout(m.clone()),
+        other => ClientError::Broker { code: v1::ErrorCode::Internal, message: other.to_string() },
+    }
+}
