@@ -1,0 +1,974 @@
+//! The registry itself: subjects, versions, global ids, compatibility rules and
+//! modes, kept in memory for fast reads and written through to redb.
+//!
+//! Reads (`schema_by_id`, `version_of_id`, `version`, ...) take a read lock on the
+//! in-memory state and never touch redb or re-parse a schema. Writes are
+//! serialized by one gate: a write validates against the current state, commits
+//! its changes to redb in one transaction, and only then applies them in memory,
+//! so a refused or failed request changes nothing, and two concurrent
+//! registrations of the same schema cannot both allocate an id.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use runnel_avro::Schema;
+
+use crate::error::RegistryError;
+use crate::normalize::normalized_form;
+use crate::store::{Change, Snapshot, Store, StoredSchema};
+use crate::types::{Compatibility, Mode, RegistryConfig, SchemaReference, SubjectVersion, VersionSelector};
+
+/// The only schema type this registry holds.
+pub const AVRO: &str = "AVRO";
+
+/// How many raw schema texts the lookup cache remembers before it starts over.
+const TEXT_CACHE_LIMIT: usize = 4096;
+
+/// A schema registry over a redb file, shared by cloning (an `Arc` inside).
+///
+/// All methods block briefly: reads take an in-memory read lock; writes also
+/// commit a redb transaction (an fsync). Async callers on a hot path can call the
+/// read methods directly; writes belong in `spawn_blocking`.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    state: RwLock<State>,
+    /// Serializes writers: validation, the redb commit and the in-memory update of
+    /// one write happen with no other write in between.
+    write_gate: Mutex<()>,
+    /// Bumped after every applied change, so callers can cache derived data.
+    generation: AtomicU64,
+    /// Raw schema text (plus references) → normalized identity, so repeated
+    /// lookups of the same text skip parsing.
+    text_cache: Mutex<HashMap<(String, Vec<SchemaReference>), Arc<Parsed>>>,
+    config: RegistryConfig,
+}
+
+/// A parsed schema, with its identity.
+struct Parsed {
+    schema: Arc<Schema>,
+    identity: String,
+}
+
+/// A stored schema, parsed once.
+struct SchemaEntry {
+    text: String,
+    references: Vec<SchemaReference>,
+    parsed: Arc<Schema>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct VersionEntry {
+    id: u32,
+    deleted: bool,
+}
+
+struct State {
+    schemas: HashMap<u32, Arc<SchemaEntry>>,
+    by_identity: HashMap<String, u32>,
+    subjects: BTreeMap<String, BTreeMap<i32, VersionEntry>>,
+    global_compat: Compatibility,
+    subject_compat: HashMap<String, Compatibility>,
+    global_mode: Mode,
+    subject_mode: HashMap<String, Mode>,
+    next_id: u32,
+    default_compat: Compatibility,
+}
+
+/// A registration request in full (the REST body), for callers that need references or import.
+#[derive(Debug, Clone, Default)]
+pub struct RegisterRequest {
+    /// The schema text.
+    pub schema: String,
+    /// Named types defined by other subjects' versions.
+    pub references: Vec<SchemaReference>,
+    /// The id to register under (IMPORT mode only).
+    pub id: Option<u32>,
+    /// The version to register as (IMPORT mode only).
+    pub version: Option<i32>,
+}
+
+impl Registry {
+    /// Opens the registry stored in `dir` (creating `dir/registry.redb` if needed) and
+    /// loads it into memory, parsing every schema once.
+    pub fn open(dir: &Path, config: RegistryConfig) -> Result<Registry, RegistryError> {
+        let store = Store::open(dir)?;
+        let state = State::from_snapshot(store.load()?, config.default_compatibility)?;
+        Ok(Registry {
+            inner: Arc::new(Inner {
+                store,
+                state: RwLock::new(state),
+                write_gate: Mutex::new(()),
+                generation: AtomicU64::new(0),
+                text_cache: Mutex::new(HashMap::new()),
+                config,
+            }),
+        })
+    }
+
+    /// The configuration this registry was opened with.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.inner.config
+    }
+
+    /// A counter bumped on every change (registration, deletion, config, mode).
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// The schema with global id `id` (from memory; parsed when it was registered or loaded).
+    pub fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
+        let state = self.inner.state.read();
+        state.schemas.get(&id).map(|e| e.parsed.clone()).ok_or_else(|| schema_not_found(id))
+    }
+
+    /// The text and references of the schema with global id `id`.
+    pub fn schema_text_by_id(&self, id: u32) -> Result<(String, Vec<SchemaReference>), RegistryError> {
+        let state = self.inner.state.read();
+        let entry = state.schemas.get(&id).ok_or_else(|| schema_not_found(id))?;
+        Ok((entry.text.clone(), entry.references.clone()))
+    }
+
+    /// The live version of `subject` that holds schema `id` (the highest if several), if any.
+    pub fn version_of_id(&self, subject: &str, id: u32) -> Result<Option<i32>, RegistryError> {
+        let state = self.inner.state.read();
+        Ok(state.subjects.get(subject).and_then(|versions| {
+            versions.iter().rev().find(|(_, v)| v.id == id && !v.deleted).map(|(n, _)| *n)
+        }))
+    }
+
+    /// The (subject, version) pairs that hold schema `id`, soft-deleted ones too if `deleted`.
+    pub fn subject_versions_of_id(
+        &self,
+        id: u32,
+        deleted: bool,
+    ) -> Result<Vec<(String, i32)>, RegistryError> {
+        let state = self.inner.state.read();
+        if !state.schemas.contains_key(&id) {
+            return Err(schema_not_found(id));
+        }
+        let mut out = Vec::new();
+        for (subject, versions) in &state.subjects {
+            for (n, v) in versions {
+                if v.id == id && (deleted || !v.deleted) {
+                    out.push((subject.clone(), *n));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Registers `schema` under `subject` (no references), returning its id and version.
+    /// A schema already live in the subject returns its existing id and version.
+    pub fn register(&self, subject: &str, schema: &str) -> Result<SubjectVersion, RegistryError> {
+        self.register_request(subject, RegisterRequest { schema: schema.to_owned(), ..Default::default() })
+    }
+
+    /// Registers a schema with references, or with an explicit id and version in IMPORT mode.
+    pub fn register_request(
+        &self,
+        subject: &str,
+        req: RegisterRequest,
+    ) -> Result<SubjectVersion, RegistryError> {
+        validate_subject(subject)?;
+        self.check_size(&req.schema)?;
+        let _gate = self.inner.write_gate.lock();
+        let (changes, result) = {
+            let state = self.inner.state.read();
+            let mode = state.effective_mode(subject);
+            match mode {
+                Mode::ReadOnly | Mode::ReadOnlyOverride => {
+                    return Err(RegistryError::OperationNotPermitted(format!(
+                        "Subject {subject} is in read-only mode"
+                    )))
+                }
+                Mode::ReadWrite if req.id.is_some() || req.version.is_some() => {
+                    return Err(RegistryError::OperationNotPermitted(format!(
+                        "Subject {subject} is not in import mode: an explicit id or version is not allowed"
+                    )))
+                }
+                _ => {}
+            }
+            let parsed = self.parse(&state, &req.schema, &req.references)?;
+            let existing_id = state.by_identity.get(&parsed.identity).copied();
+            let versions = state.subjects.get(subject);
+
+            // Already live in the subject: answer with what is there, change nothing.
+            if let (Some(id), Some(versions)) = (existing_id, versions) {
+                let live = versions.iter().rev().find(|(_, v)| v.id == id && !v.deleted);
+                if let Some((&version, _)) = live {
+                    if req.id.is_none_or(|want| want == id) && req.version.is_none_or(|want| want == version)
+                    {
+                        return Ok(state.subject_version(subject, version, id));
+                    }
+                }
+            }
+
+            let mut changes = Vec::new();
+            let id = match (req.id, existing_id) {
+                (Some(want), Some(have)) if want != have => {
+                    return Err(RegistryError::IdDoesNotMatch(format!(
+                        "The schema is already registered with id {have}, not {want}"
+                    )))
+                }
+                (Some(want), _) => {
+                    if let Some(other) = state.schemas.get(&want) {
+                        if existing_id != Some(want) {
+                            let _ = other;
+                            return Err(RegistryError::IdDoesNotMatch(format!(
+                                "Overwrite new schema with id {want} is not permitted: another schema has it"
+                            )));
+                        }
+                    }
+                    want
+                }
+                (None, Some(have)) => have,
+                (None, None) => state.next_id,
+            };
+            if id == 0 {
+                return Err(RegistryError::InvalidSchema("schema ids start at 1".into()));
+            }
+            if !state.schemas.contains_key(&id) {
+                changes.push(Change::PutSchema {
+                    id,
+                    identity: parsed.identity.clone(),
+                    stored: StoredSchema {
+                        schema: req.schema.clone(),
+                        schema_type: AVRO.into(),
+                        references: req.references.clone(),
+                    },
+                });
+                if id >= state.next_id {
+                    let next = id.checked_add(1).ok_or_else(|| {
+                        RegistryError::OperationNotPermitted("the schema id space is exhausted".into())
+                    })?;
+                    changes.push(Change::SetNextId(next));
+                }
+            }
+
+            if mode != Mode::Import {
+                let level = state.effective_compat(subject);
+                let messages = state.incompatibilities(subject, &parsed.schema, level, None);
+                if !messages.is_empty() {
+                    return Err(RegistryError::Incompatible { subject: subject.to_owned(), messages });
+                }
+            }
+
+            let highest = versions.and_then(|v| v.keys().next_back().copied()).unwrap_or(0);
+            let version = match req.version {
+                Some(v) if v < 1 => return Err(RegistryError::InvalidVersion(v.to_string())),
+                Some(v) if versions.is_some_and(|vs| vs.contains_key(&v)) => {
+                    return Err(RegistryError::OperationNotPermitted(format!(
+                        "Subject {subject} already has a version {v}"
+                    )))
+                }
+                Some(v) => v,
+                None => highest.checked_add(1).ok_or_else(|| {
+                    RegistryError::OperationNotPermitted(format!("Subject {subject} has no versions left"))
+                })?,
+            };
+            changes.push(Change::PutVersion { subject: subject.to_owned(), version, id, deleted: false });
+            let result = SubjectVersion {
+                subject: subject.to_owned(),
+                id,
+                version,
+                schema: state.schemas.get(&id).map_or_else(|| req.schema.clone(), |e| e.text.clone()),
+                references: state
+                    .schemas
+                    .get(&id)
+                    .map_or_else(|| req.references.clone(), |e| e.references.clone()),
+            };
+            (changes, (result, parsed))
+        };
+        let (result, parsed) = result;
+        self.commit(changes, Some(parsed))?;
+        Ok(result)
+    }
+
+    /// Finds `schema` among the live versions of `subject`.
+    pub fn lookup(&self, subject: &str, schema: &str) -> Result<SubjectVersion, RegistryError> {
+        self.lookup_with(subject, schema, &[], false)
+    }
+
+    /// Finds a schema (with references) in `subject`, soft-deleted versions too if `deleted`.
+    pub fn lookup_with(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+        deleted: bool,
+    ) -> Result<SubjectVersion, RegistryError> {
+        self.check_size(schema)?;
+        let state = self.inner.state.read();
+        let versions = state.live_subject(subject, deleted)?;
+        let parsed = self.parse(&state, schema, references)?;
+        let not_found = || RegistryError::SchemaNotFound("Schema not found".into());
+        let id = *state.by_identity.get(&parsed.identity).ok_or_else(not_found)?;
+        let (version, _) = versions
+            .iter()
+            .rev()
+            .find(|(_, v)| v.id == id && (deleted || !v.deleted))
+            .ok_or_else(not_found)?;
+        Ok(state.subject_version(subject, *version, id))
+    }
+
+    /// One version of a subject (soft-deleted ones are not found).
+    pub fn version(&self, subject: &str, version: VersionSelector) -> Result<SubjectVersion, RegistryError> {
+        self.version_with(subject, version, false)
+    }
+
+    /// One version of a subject; with `deleted`, soft-deleted versions are found too.
+    pub fn version_with(
+        &self,
+        subject: &str,
+        version: VersionSelector,
+        deleted: bool,
+    ) -> Result<SubjectVersion, RegistryError> {
+        let state = self.inner.state.read();
+        let versions = state.live_subject(subject, deleted)?;
+        let (n, entry) = resolve_version(subject, versions, version, deleted)?;
+        Ok(state.subject_version(subject, n, entry.id))
+    }
+
+    /// The version numbers of a subject, ascending (soft-deleted ones too if `deleted`).
+    pub fn versions(&self, subject: &str, deleted: bool) -> Result<Vec<i32>, RegistryError> {
+        let state = self.inner.state.read();
+        let versions = state.live_subject(subject, deleted)?;
+        Ok(versions.iter().filter(|(_, v)| deleted || !v.deleted).map(|(n, _)| *n).collect())
+    }
+
+    /// The subjects with at least one live version, sorted.
+    pub fn subjects(&self) -> Result<Vec<String>, RegistryError> {
+        self.subjects_with(false)
+    }
+
+    /// The subjects, sorted; with `deleted`, also those whose versions are all soft-deleted.
+    pub fn subjects_with(&self, deleted: bool) -> Result<Vec<String>, RegistryError> {
+        let state = self.inner.state.read();
+        Ok(state
+            .subjects
+            .iter()
+            .filter(|(_, versions)| versions.values().any(|v| deleted || !v.deleted))
+            .map(|(s, _)| s.clone())
+            .collect())
+    }
+
+    /// Checks `schema` against `subject` under the subject's compatibility level:
+    /// against the versions the level names for `Latest`, against that one version
+    /// for `Number`. Returns every incompatibility (empty: compatible).
+    pub fn check(
+        &self,
+        subject: &str,
+        schema: &str,
+        version: VersionSelector,
+    ) -> Result<Vec<String>, RegistryError> {
+        self.check_with(subject, schema, &[], version)
+    }
+
+    /// [`Registry::check`] for a schema with references.
+    pub fn check_with(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+        version: VersionSelector,
+    ) -> Result<Vec<String>, RegistryError> {
+        self.check_size(schema)?;
+        let state = self.inner.state.read();
+        let versions = state.live_subject(subject, false)?;
+        let only = match version {
+            VersionSelector::Latest => None,
+            selector => Some(resolve_version(subject, versions, selector, false)?.0),
+        };
+        let parsed = self.parse(&state, schema, references)?;
+        let level = state.effective_compat(subject);
+        Ok(state.incompatibilities(subject, &parsed.schema, level, only))
+    }
+
+    /// The ids of the schemas whose references name `subject` at `version` and that are
+    /// registered under a live version.
+    pub fn referenced_by(&self, subject: &str, version: VersionSelector) -> Result<Vec<u32>, RegistryError> {
+        let state = self.inner.state.read();
+        let versions = state.live_subject(subject, false)?;
+        let (n, _) = resolve_version(subject, versions, version, false)?;
+        Ok(state.referrers(subject, n, false))
+    }
+
+    /// Soft-deletes (or, if `permanent`, permanently deletes an already soft-deleted)
+    /// version of `subject`; returns the version number.
+    pub fn delete_version(
+        &self,
+        subject: &str,
+        version: VersionSelector,
+        permanent: bool,
+    ) -> Result<i32, RegistryError> {
+        let _gate = self.inner.write_gate.lock();
+        let changes = {
+            let state = self.inner.state.read();
+            state.refuse_if_read_only(subject)?;
+            let versions = state.subjects.get(subject).ok_or_else(|| subject_not_found(subject))?;
+            let (n, entry) = resolve_version(subject, versions, version, permanent)?;
+            let referrers = state.referrers(subject, n, permanent);
+            if !referrers.is_empty() {
+                return Err(reference_exists(subject, n, &referrers));
+            }
+            let change = if permanent {
+                if !entry.deleted {
+                    return Err(RegistryError::VersionNotSoftDeleted { subject: subject.into(), version: n });
+                }
+                Change::RemoveVersion { subject: subject.into(), version: n }
+            } else {
+                if entry.deleted {
+                    return Err(RegistryError::VersionSoftDeleted { subject: subject.into(), version: n });
+                }
+                Change::PutVersion { subject: subject.into(), version: n, id: entry.id, deleted: true }
+            };
+            (vec![change], n)
+        };
+        let (changes, n) = changes;
+        self.commit(changes, None)?;
+        Ok(n)
+    }
+
+    /// Soft-deletes every live version of `subject` (or, if `permanent`, removes a
+    /// subject whose versions were all soft-deleted); returns the versions deleted.
+    pub fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<i32>, RegistryError> {
+        let _gate = self.inner.write_gate.lock();
+        let (changes, deleted) = {
+            let state = self.inner.state.read();
+            state.refuse_if_read_only(subject)?;
+            let versions = state.subjects.get(subject).ok_or_else(|| subject_not_found(subject))?;
+            let live: Vec<i32> = versions.iter().filter(|(_, v)| !v.deleted).map(|(n, _)| *n).collect();
+            if permanent && !live.is_empty() {
+                return Err(RegistryError::SubjectNotSoftDeleted(subject.into()));
+            }
+            if !permanent && live.is_empty() {
+                return Err(RegistryError::SubjectSoftDeleted(subject.into()));
+            }
+            let targets: Vec<i32> = if permanent { versions.keys().copied().collect() } else { live };
+            let mut changes = Vec::with_capacity(targets.len());
+            for &n in &targets {
+                let referrers = state.referrers(subject, n, permanent);
+                // A subject's own versions may not reference each other, so any referrer is foreign.
+                if !referrers.is_empty() {
+                    return Err(reference_exists(subject, n, &referrers));
+                }
+                changes.push(if permanent {
+                    Change::RemoveVersion { subject: subject.into(), version: n }
+                } else {
+                    let id = versions.get(&n).map_or(0, |v| v.id);
+                    Change::PutVersion { subject: subject.into(), version: n, id, deleted: true }
+                });
+            }
+            if permanent {
+                // A permanently deleted subject forgets its settings too.
+                if state.subject_compat.contains_key(subject) {
+                    changes.push(Change::SetCompatibility { subject: Some(subject.into()), level: None });
+                }
+                if state.subject_mode.contains_key(subject) {
+                    changes.push(Change::SetMode { subject: Some(subject.into()), mode: None });
+                }
+            }
+            (changes, targets)
+        };
+        self.commit(changes, None)?;
+        Ok(deleted)
+    }
+
+    /// The compatibility level of `subject` (`None`: the global level). A subject
+    /// without its own level answers the global one if `default_to_global`, else 40408.
+    pub fn compatibility(
+        &self,
+        subject: Option<&str>,
+        default_to_global: bool,
+    ) -> Result<Compatibility, RegistryError> {
+        let state = self.inner.state.read();
+        match subject {
+            None => Ok(state.global_compat),
+            Some(s) => match state.subject_compat.get(s) {
+                Some(level) => Ok(*level),
+                None if default_to_global => Ok(state.global_compat),
+                None => Err(RegistryError::SubjectCompatibilityNotConfigured(s.into())),
+            },
+        }
+    }
+
+    /// Sets the compatibility level of `subject` (`None`: the global level).
+    pub fn set_compatibility(
+        &self,
+        subject: Option<&str>,
+        level: Compatibility,
+    ) -> Result<(), RegistryError> {
+        if let Some(s) = subject {
+            validate_subject(s)?;
+        }
+        let _gate = self.inner.write_gate.lock();
+        let change = Change::SetCompatibility {
+            subject: subject.map(str::to_owned),
+            level: Some(level.as_str().into()),
+        };
+        self.commit(vec![change], None)
+    }
+
+    /// Removes the level of `subject` (it then follows the global one), or resets the
+    /// global level to the configured default; returns the level that was in force.
+    pub fn delete_compatibility(&self, subject: Option<&str>) -> Result<Compatibility, RegistryError> {
+        let _gate = self.inner.write_gate.lock();
+        let previous = {
+            let state = self.inner.state.read();
+            match subject {
+                None => state.global_compat,
+                Some(s) => *state
+                    .subject_compat
+                    .get(s)
+                    .ok_or_else(|| RegistryError::SubjectCompatibilityNotConfigured(s.into()))?,
+            }
+        };
+        self.commit(
+            vec![Change::SetCompatibility { subject: subject.map(str::to_owned), level: None }],
+            None,
+        )?;
+        Ok(previous)
+    }
+
+    /// The mode of `subject` (`None`: the global mode); see [`Registry::compatibility`]
+    /// for `default_to_global` (40409 here).
+    pub fn mode(&self, subject: Option<&str>, default_to_global: bool) -> Result<Mode, RegistryError> {
+        let state = self.inner.state.read();
+        match subject {
+            None => Ok(state.global_mode),
+            Some(s) => match state.subject_mode.get(s) {
+                Some(mode) => Ok(*mode),
+                None if default_to_global => Ok(state.global_mode),
+                None => Err(RegistryError::SubjectModeNotConfigured(s.into())),
+            },
+        }
+    }
+
+    /// Sets the mode of `subject` (`None`: the global mode). IMPORT is refused (42205)
+    /// where schemas already exist, unless `force`, because imported ids could collide.
+    pub fn set_mode(&self, subject: Option<&str>, mode: Mode, force: bool) -> Result<(), RegistryError> {
+        if let Some(s) = subject {
+            validate_subject(s)?;
+        }
+        let _gate = self.inner.write_gate.lock();
+        {
+            let state = self.inner.state.read();
+            if mode == Mode::Import && !force {
+                let occupied = match subject {
+                    None => !state.subjects.is_empty(),
+                    Some(s) => state.subjects.contains_key(s),
+                };
+                if occupied {
+                    return Err(RegistryError::OperationNotPermitted(
+                        "Cannot import since found existing subjects (set force=true to override)".into(),
+                    ));
+                }
+            }
+        }
+        let change =
+            Change::SetMode { subject: subject.map(str::to_owned), mode: Some(mode.as_str().into()) };
+        self.commit(vec![change], None)
+    }
+
+    /// Removes the mode of `subject` (or resets the global mode to READWRITE); returns the previous one.
+    pub fn delete_mode(&self, subject: Option<&str>) -> Result<Mode, RegistryError> {
+        let _gate = self.inner.write_gate.lock();
+        let previous = {
+            let state = self.inner.state.read();
+            match subject {
+                None => state.global_mode,
+                Some(s) => *state
+                    .subject_mode
+                    .get(s)
+                    .ok_or_else(|| RegistryError::SubjectModeNotConfigured(s.into()))?,
+            }
+        };
+        self.commit(vec![Change::SetMode { subject: subject.map(str::to_owned), mode: None }], None)?;
+        Ok(previous)
+    }
+
+    fn check_size(&self, schema: &str) -> Result<(), RegistryError> {
+        let limit = self.inner.config.max_schema_bytes;
+        if schema.len() > limit {
+            return Err(RegistryError::SchemaTooLarge { size: schema.len(), limit });
+        }
+        Ok(())
+    }
+
+    /// Parses `text` with its references resolved against the state, or takes it from the cache.
+    fn parse(
+        &self,
+        state: &State,
+        text: &str,
+        references: &[SchemaReference],
+    ) -> Result<Arc<Parsed>, RegistryError> {
+        let key = (text.to_owned(), references.to_vec());
+        if let Some(hit) = self.inner.text_cache.lock().get(&key) {
+            return Ok(hit.clone());
+        }
+        let deps = state.reference_schemas(references)?;
+        let parsed = Arc::new(parse_schema(text, references, &deps).map_err(RegistryError::InvalidSchema)?);
+        let mut cache = self.inner.text_cache.lock();
+        if cache.len() >= TEXT_CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, parsed.clone());
+        Ok(parsed)
+    }
+
+    /// Writes `changes` to redb, then applies them in memory. Called with the write gate held.
+    fn commit(&self, changes: Vec<Change>, parsed: Option<Arc<Parsed>>) -> Result<(), RegistryError> {
+        self.inner.store.apply(&changes)?;
+        let mut state = self.inner.state.write();
+        for change in changes {
+            state.apply(change, parsed.as_ref().map(|p| p.schema.clone()));
+        }
+        drop(state);
+        // References resolve to (subject, version), which a delete can change.
+        self.inner.text_cache.lock().retain(|(_, refs), _| refs.is_empty());
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+}
+
+impl State {
+    fn from_snapshot(snap: Snapshot, default_compat: Compatibility) -> Result<State, RegistryError> {
+        let corrupt = |what: String| RegistryError::Storage(format!("stored {what} is invalid"));
+        let mut state = State {
+            schemas: HashMap::new(),
+            by_identity: snap.index.into_iter().collect(),
+            subjects: BTreeMap::new(),
+            global_compat: match snap.global_compatibility {
+                Some(s) => s.parse().map_err(|_| corrupt(format!("compatibility level {s:?}")))?,
+                None => default_compat,
+            },
+            subject_compat: HashMap::new(),
+            global_mode: match snap.global_mode {
+                Some(s) => s.parse().map_err(|_| corrupt(format!("mode {s:?}")))?,
+                None => Mode::ReadWrite,
+            },
+            subject_mode: HashMap::new(),
+            next_id: snap.next_id.unwrap_or(1),
+            default_compat,
+        };
+        for (subject, version, id, deleted) in snap.versions {
+            state.subjects.entry(subject).or_default().insert(version, VersionEntry { id, deleted });
+        }
+        for (subject, level) in snap.subject_compatibility {
+            let level = level.parse().map_err(|_| corrupt(format!("compatibility level {level:?}")))?;
+            state.subject_compat.insert(subject, level);
+        }
+        for (subject, mode) in snap.subject_mode {
+            let mode = mode.parse().map_err(|_| corrupt(format!("mode {mode:?}")))?;
+            state.subject_mode.insert(subject, mode);
+        }
+        // Parse schemas so that every schema's references are parsed before it.
+        let stored: HashMap<u32, StoredSchema> = snap.schemas.into_iter().collect();
+        let mut ids: Vec<u32> = stored.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            state.load_schema(id, &stored, &mut HashSet::new())?;
+        }
+        Ok(state)
+    }
+
+    /// Parses stored schema `id` after the schemas it references (depth first).
+    fn load_schema(
+        &mut self,
+        id: u32,
+        stored: &HashMap<u32, StoredSchema>,
+        visiting: &mut HashSet<u32>,
+    ) -> Result<(), RegistryError> {
+        if self.schemas.contains_key(&id) {
+            return Ok(());
+        }
+        if !visiting.insert(id) {
+            return Err(RegistryError::Storage(format!("schema {id} references itself")));
+        }
+        let entry =
+            stored.get(&id).ok_or_else(|| RegistryError::Storage(format!("schema {id} is missing")))?;
+        for reference in &entry.references {
+            if let Some(dep) = self.reference_id(reference) {
+                self.load_schema(dep, stored, visiting)?;
+            }
+        }
+        let deps = self.reference_schemas(&entry.references)?;
+        let parsed = parse_schema(&entry.schema, &entry.references, &deps)
+            .map_err(|e| RegistryError::Storage(format!("stored schema {id} no longer parses: {e}")))?;
+        self.by_identity.entry(parsed.identity.clone()).or_insert(id);
+        self.schemas.insert(
+            id,
+            Arc::new(SchemaEntry {
+                text: entry.schema.clone(),
+                references: entry.references.clone(),
+                parsed: parsed.schema,
+            }),
+        );
+        Ok(())
+    }
+
+    fn reference_id(&self, reference: &SchemaReference) -> Option<u32> {
+        self.subjects.get(&reference.subject)?.get(&reference.version).map(|v| v.id)
+    }
+
+    /// The parsed schemas `references` name, each after the ones it references itself,
+    /// without duplicates: what a parser needs to resolve the named types.
+    fn reference_schemas(&self, references: &[SchemaReference]) -> Result<Vec<Arc<Schema>>, RegistryError> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for reference in references {
+            self.collect_reference(reference, &mut out, &mut seen, 0)?;
+        }
+        Ok(out)
+    }
+
+    fn collect_reference(
+        &self,
+        reference: &SchemaReference,
+        out: &mut Vec<Arc<Schema>>,
+        seen: &mut HashSet<u32>,
+        depth: usize,
+    ) -> Result<(), RegistryError> {
+        let invalid = |why: &str| {
+            RegistryError::InvalidSchema(format!(
+                "Invalid reference {} to subject {} version {}: {why}",
+                reference.name, reference.subject, reference.version
+            ))
+        };
+        if depth > 64 {
+            return Err(invalid("references nest too deep"));
+        }
+        let id = self.reference_id(reference).ok_or_else(|| invalid("no such subject version"))?;
+        let entry = self.schemas.get(&id).ok_or_else(|| invalid("the schema is not loaded"))?;
+        if !seen.insert(id) {
+            return Ok(());
+        }
+        for nested in &entry.references {
+            self.collect_reference(nested, out, seen, depth + 1)?;
+        }
+        out.push(entry.parsed.clone());
+        Ok(())
+    }
+
+    fn effective_mode(&self, subject: &str) -> Mode {
+        if self.global_mode == Mode::ReadOnlyOverride {
+            return Mode::ReadOnly;
+        }
+        self.subject_mode.get(subject).copied().unwrap_or(self.global_mode)
+    }
+
+    fn effective_compat(&self, subject: &str) -> Compatibility {
+        self.subject_compat.get(subject).copied().unwrap_or(self.global_compat)
+    }
+
+    fn refuse_if_read_only(&self, subject: &str) -> Result<(), RegistryError> {
+        match self.effective_mode(subject) {
+            Mode::ReadOnly | Mode::ReadOnlyOverride => {
+                Err(RegistryError::OperationNotPermitted(format!("Subject {subject} is in read-only mode")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The versions of `subject`, or 40401 if it has none (none live, unless `deleted`).
+    fn live_subject(
+        &self,
+        subject: &str,
+        deleted: bool,
+    ) -> Result<&BTreeMap<i32, VersionEntry>, RegistryError> {
+        match self.subjects.get(subject) {
+            Some(versions) if versions.values().any(|v| deleted || !v.deleted) => Ok(versions),
+            _ => Err(subject_not_found(subject)),
+        }
+    }
+
+    fn subject_version(&self, subject: &str, version: i32, id: u32) -> SubjectVersion {
+        let (schema, references) =
+            self.schemas.get(&id).map_or_else(Default::default, |e| (e.text.clone(), e.references.clone()));
+        SubjectVersion { subject: subject.to_owned(), id, version, schema, references }
+    }
+
+    /// Every incompatibility of `new` with the subject's live versions the level names
+    /// (or with version `only`), each message naming the version and direction.
+    fn incompatibilities(
+        &self,
+        subject: &str,
+        new: &Schema,
+        level: Compatibility,
+        only: Option<i32>,
+    ) -> Vec<String> {
+        if level == Compatibility::None {
+            return Vec::new();
+        }
+        let Some(versions) = self.subjects.get(subject) else { return Vec::new() };
+        let live: Vec<(i32, u32)> =
+            versions.iter().filter(|(_, v)| !v.deleted).map(|(n, v)| (*n, v.id)).collect();
+        let targets: Vec<(i32, u32)> = match only {
+            Some(n) => live.into_iter().filter(|(v, _)| *v == n).collect(),
+            None if level.is_transitive() => live,
+            None => live.last().copied().into_iter().collect(),
+        };
+        let mut messages = Vec::new();
+        for (version, id) in targets {
+            let Some(old) = self.schemas.get(&id) else { continue };
+            if level.checks_backward() {
+                for problem in runnel_avro::compat::check(new, &old.parsed) {
+                    messages.push(format!(
+                        "{problem} (new schema reading data written with version {version}, {level})"
+                    ));
+                }
+            }
+            if level.checks_forward() {
+                for problem in runnel_avro::compat::check(&old.parsed, new) {
+                    messages.push(format!(
+                        "{problem} (version {version} reading data written with the new schema, {level})"
+                    ));
+                }
+            }
+        }
+        messages
+    }
+
+    /// Ids of schemas referencing (`subject`, `version`) that are held by a live version
+    /// (any version, soft-deleted too, if `including_deleted`).
+    fn referrers(&self, subject: &str, version: i32, including_deleted: bool) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .schemas
+            .iter()
+            .filter(|(_, e)| e.references.iter().any(|r| r.subject == subject && r.version == version))
+            .map(|(id, _)| *id)
+            .filter(|id| {
+                self.subjects
+                    .values()
+                    .any(|vs| vs.values().any(|v| v.id == *id && (including_deleted || !v.deleted)))
+            })
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    fn apply(&mut self, change: Change, parsed: Option<Arc<Schema>>) {
+        match change {
+            Change::PutSchema { id, identity, stored } => {
+                if let Some(parsed) = parsed {
+                    self.by_identity.insert(identity, id);
+                    self.schemas.insert(
+                        id,
+                        Arc::new(SchemaEntry { text: stored.schema, references: stored.references, parsed }),
+                    );
+                }
+            }
+            Change::PutVersion { subject, version, id, deleted } => {
+                self.subjects.entry(subject).or_default().insert(version, VersionEntry { id, deleted });
+            }
+            Change::RemoveVersion { subject, version } => {
+                if let Some(versions) = self.subjects.get_mut(&subject) {
+                    versions.remove(&version);
+                    if versions.is_empty() {
+                        self.subjects.remove(&subject);
+                    }
+                }
+            }
+            Change::SetCompatibility { subject, level } => {
+                let level = level.and_then(|l| l.parse::<Compatibility>().ok());
+                match (subject, level) {
+                    (Some(s), Some(l)) => {
+                        self.subject_compat.insert(s, l);
+                    }
+                    (Some(s), None) => {
+                        self.subject_compat.remove(&s);
+                    }
+                    (None, Some(l)) => self.global_compat = l,
+                    (None, None) => self.global_compat = self.default_compat,
+                }
+            }
+            Change::SetMode { subject, mode } => {
+                let mode = mode.and_then(|m| m.parse::<Mode>().ok());
+                match (subject, mode) {
+                    (Some(s), Some(m)) => {
+                        self.subject_mode.insert(s, m);
+                    }
+                    (Some(s), None) => {
+                        self.subject_mode.remove(&s);
+                    }
+                    (None, Some(m)) => self.global_mode = m,
+                    (None, None) => self.global_mode = Mode::ReadWrite,
+                }
+            }
+            Change::SetNextId(next) => self.next_id = next,
+        }
+    }
+}
+
+/// Resolves a selector among `versions`: `Latest` is the highest live version (the
+/// highest of all if `deleted`); a number must exist, and be live unless `deleted`.
+fn resolve_version(
+    subject: &str,
+    versions: &BTreeMap<i32, VersionEntry>,
+    selector: VersionSelector,
+    deleted: bool,
+) -> Result<(i32, VersionEntry), RegistryError> {
+    let not_found =
+        || RegistryError::VersionNotFound { subject: subject.to_owned(), version: selector.to_string() };
+    match selector {
+        VersionSelector::Latest => versions
+            .iter()
+            .rev()
+            .find(|(_, v)| deleted || !v.deleted)
+            .map(|(n, v)| (*n, *v))
+            .ok_or_else(not_found),
+        VersionSelector::Number(n) => match versions.get(&n) {
+            Some(v) if deleted || !v.deleted => Ok((n, *v)),
+            _ => Err(not_found()),
+        },
+    }
+}
+
+/// Parses a schema with the schemas its references need, and computes its identity.
+fn parse_schema(text: &str, references: &[SchemaReference], deps: &[Arc<Schema>]) -> Result<Parsed, String> {
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("the schema is not valid JSON: {e}"))?;
+    let schema = if deps.is_empty() {
+        Schema::parse_json(&json).map_err(|e| e.reason().to_owned())?
+    } else {
+        let deps: Vec<Schema> = deps.iter().map(|d| Schema::clone(d)).collect();
+        Schema::parse_with_references(text, &deps).map_err(|e| e.reason().to_owned())?
+    };
+    let mut identity = normalized_form(&json)?;
+    if !references.is_empty() {
+        // The same text with other references is another schema.
+        let refs = serde_json::to_string(references).map_err(|e| e.to_string())?;
+        identity.push_str("\u{0}refs:");
+        identity.push_str(&refs);
+    }
+    Ok(Parsed { schema: Arc::new(schema), identity })
+}
+
+fn validate_subject(subject: &str) -> Result<(), RegistryError> {
+    if subject.is_empty() || subject.chars().any(char::is_control) || subject.len() > 4096 {
+        return Err(RegistryError::InvalidSubject(subject.to_owned()));
+    }
+    Ok(())
+}
+
+fn subject_not_found(subject: &str) -> RegistryError {
+    RegistryError::SubjectNotFound(subject.to_owned())
+}
+
+fn schema_not_found(id: u32) -> RegistryError {
+    RegistryError::SchemaNotFound(format!("Schema {id} not found"))
+}
+
+fn reference_exists(subject: &str, version: i32, referrers: &[u32]) -> RegistryError {
+    RegistryError::ReferenceExists(format!(
+        "One or more references exist to the schema {{subject={subject},version={version}}}: schema ids {referrers:?}"
+    ))
+}
