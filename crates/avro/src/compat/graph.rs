@@ -289,9 +289,11 @@ impl<'a> Builder<'a> {
                 // A default that is not a symbol cannot be used; treat it as absent.
                 default: e.default.clone().filter(|d| e.symbols.contains(d)),
             },
-            Def::Fixed(f, decimal) => {
-                Node::Fixed { name: Named { full: key, aliases: alias_names(&f.aliases) }, size: f.size, decimal }
-            }
+            Def::Fixed(f, decimal) => Node::Fixed {
+                name: Named { full: key, aliases: alias_names(&f.aliases) },
+                size: f.size,
+                decimal,
+            },
         };
         self.nodes[id] = node;
         Ok(id)

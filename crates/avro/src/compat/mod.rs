@@ -225,14 +225,19 @@ impl Checker<'_> {
             }
             (Node::Union(rbs), _) => match select_branch(rg, rbs, wn) {
                 Some(j) => self.check_at(rbs[j], w, path, &format!("/{j}")),
-                None => self.report(path, format!("reader union has no branch for writer type {}", wn.describe())),
+                None => {
+                    self.report(path, format!("reader union has no branch for writer type {}", wn.describe()))
+                }
             },
             (Node::Array(ri), Node::Array(wi)) => self.check_at(*ri, *wi, path, "/items"),
             (Node::Map(rv), Node::Map(wv)) => self.check_at(*rv, *wv, path, "/values"),
             (Node::Bytes { decimal: Some(rd) }, Node::Bytes { decimal: Some(wd) }) => {
                 self.check_decimal(*rd, *wd, path)
             }
-            (Node::Record { name: rname, fields: rfields }, Node::Record { name: wname, fields: wfields }) => {
+            (
+                Node::Record { name: rname, fields: rfields },
+                Node::Record { name: wname, fields: wfields },
+            ) => {
                 self.check_name(rname, wname, "record", path);
                 for (i, rf) in rfields.iter().enumerate() {
                     let wf = wfields
@@ -296,7 +301,10 @@ impl Checker<'_> {
                 if rsize != wsize {
                     let len = path.len();
                     path.push_str("/size");
-                    self.report(path, format!("reader fixed size {rsize} differs from the writer's size {wsize}"));
+                    self.report(
+                        path,
+                        format!("reader fixed size {rsize} differs from the writer's size {wsize}"),
+                    );
                     path.truncate(len);
                 }
                 if let (Some(rd), Some(wd)) = (rdec, wdec) {
@@ -304,7 +312,10 @@ impl Checker<'_> {
                 }
             }
             _ if same_type(rn, wn) || promotes(rn, wn) => {}
-            _ => self.report(path, format!("reader type {} cannot read writer type {}", rn.describe(), wn.describe())),
+            _ => self.report(
+                path,
+                format!("reader type {} cannot read writer type {}", rn.describe(), wn.describe()),
+            ),
         }
     }
 

@@ -18,7 +18,12 @@ const MAX_DEPTH: usize = 64;
 
 /// Appends the binary encoding of `value` under type `ty` of `graph`, or says
 /// why `value` is not a valid default for that type.
-pub(crate) fn encode_default(graph: &Graph, ty: NodeId, value: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+pub(crate) fn encode_default(
+    graph: &Graph,
+    ty: NodeId,
+    value: &Value,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     encode(graph, ty, value, out, 0)
 }
 
@@ -106,7 +111,9 @@ fn encode(graph: &Graph, ty: NodeId, value: &Value, out: &mut Vec<u8>, depth: us
                 let v = match (obj.get(&f.name), &f.default) {
                     (Some(v), _) => v,
                     (None, Some(d)) => d,
-                    (None, None) => return Err(format!("{value} lacks field \"{}\", which has no default", f.name)),
+                    (None, None) => {
+                        return Err(format!("{value} lacks field \"{}\", which has no default", f.name))
+                    }
                 };
                 encode(graph, f.ty, v, out, depth + 1).map_err(|e| format!("field \"{}\": {e}", f.name))?;
             }

@@ -39,7 +39,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let input: Box<dyn BufRead> = if pairs.as_os_str() == "-" {
                 Box::new(std::io::stdin().lock())
             } else {
-                let file = std::fs::File::open(pairs).with_context(|| format!("cannot open {}", pairs.display()))?;
+                let file =
+                    std::fs::File::open(pairs).with_context(|| format!("cannot open {}", pairs.display()))?;
                 Box::new(std::io::BufReader::new(file))
             };
             for (n, line) in input.lines().enumerate() {
