@@ -414,7 +414,10 @@ impl Registry {
             let state = self.inner.state.read();
             state.refuse_if_read_only(subject)?;
             let versions = state.subjects.get(subject).ok_or_else(|| subject_not_found(subject))?;
-            let (n, entry) = resolve_version(subject, versions, version, permanent)?;
+            // A numbered version is found even if soft-deleted, so that deleting it again
+            // says so (40406); `latest` is the latest live one unless deleting permanently.
+            let include_deleted = permanent || matches!(version, VersionSelector::Number(_));
+            let (n, entry) = resolve_version(subject, versions, version, include_deleted)?;
             let referrers = state.referrers(subject, n, permanent);
             if !referrers.is_empty() {
                 return Err(reference_exists(subject, n, &referrers));
