@@ -9,16 +9,22 @@
 
 mod admin;
 mod client;
+mod consumer;
 mod error;
 pub mod framing;
 mod partitioner;
+mod producer;
+mod raw_consumer;
 mod raw_producer;
 mod registry;
 
 pub use admin::{value_subject, NewTopic, PartitionInfo, Position, TopicConfig, TopicInfo, Validation};
 pub use client::{Client, ClientOptions};
+pub use consumer::{Consumer, ConsumerBuilder, Message};
 pub use error::ClientError;
 pub use partitioner::{murmur2, partition_for_key, Partitioner};
+pub use producer::{Producer, ProducerBuilder, SendOptions};
+pub use raw_consumer::{ConsumerOptions, RawConsumer, RawMessage};
 pub use raw_producer::{ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture};
 pub use registry::RegisteredSchema;
 

@@ -188,6 +188,7 @@ impl RawProducer {
             next_corr: 1,
             by_corr: HashMap::new(),
             urgent: false,
+            reinit: false,
             backoff_until: None,
             backoff: Backoff::new(&client.inner.options),
         };
@@ -366,6 +367,10 @@ struct Engine {
     by_corr: HashMap<u64, u32>,
     /// A flush is waiting: send batches without lingering until all is sent.
     urgent: bool,
+    /// Whether a batch may or may not have been stored (its delivery timed out,
+    /// or the broker lost its sequence): new batches then go under a new
+    /// producer id, whose sequences start afresh.
+    reinit: bool,
     /// After a failure, nothing is (re)sent before this instant.
     backoff_until: Option<Instant>,
     backoff: Backoff,
@@ -469,6 +474,26 @@ impl Engine {
                 return;
             }
             self.backoff_until = None;
+        }
+        if self.reinit {
+            let client = self.client.clone();
+            let mut svc = client.broker();
+            match svc.init_producer(v1::InitProducerRequest {}).await {
+                Ok(init) => {
+                    let init = init.into_inner();
+                    self.producer_id = init.producer_id;
+                    self.epoch = i16::try_from(init.epoch).unwrap_or(i16::MAX);
+                    for state in self.parts.values_mut() {
+                        state.next_sequence = 0;
+                    }
+                    self.reinit = false;
+                }
+                Err(status) => {
+                    tracing::debug!(%status, "cannot take a new producer id; backing off");
+                    self.start_backoff();
+                    return;
+                }
+            }
         }
         let mut in_flight = self.parts.values().filter(|p| p.in_flight.is_some()).count();
         let mut to_send: Vec<v1::ProduceRequest> = Vec::new();
@@ -641,6 +666,9 @@ impl Engine {
                 self.urgent = true;
             }
             _ => {
+                if code == v1::ErrorCode::OutOfOrderSequence {
+                    self.reinit = true;
+                }
                 let n = flight.records.len();
                 for rec in flight.records {
                     let _ = rec.reply.send(Err(clone_error(&error)));
@@ -664,10 +692,10 @@ impl Engine {
                     "no answer for a batch of partition {p} within the delivery timeout"
                 ))
             });
-            // The batch may or may not have been stored: the next batch keeps
-            // a fresh sequence past it so that a late duplicate is not taken
-            // for new data.
-            state.next_sequence = flight.base_sequence.wrapping_add(flight.records.len() as i32);
+            // The batch may or may not have been stored: continuing its
+            // sequence could be a gap, repeating it a duplicate. A new
+            // producer id starts a new sequence.
+            self.reinit = true;
             let n = flight.records.len();
             for rec in flight.records {
                 let _ = rec.reply.send(Err(clone_error(&error)));

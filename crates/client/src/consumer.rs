@@ -1,0 +1,374 @@
+//! The typed consumer: [`Consumer<T>`], its builder and [`Message<T>`].
+//!
+//! Each record's value names its writer schema id. Records written with `T`'s
+//! own schema decode directly; others go through a
+//! [`Plan`](runnel_avro::resolve::Plan) from the writer schema (fetched by id
+//! once) to `T`'s, made once per writer id and cached. A record whose writer
+//! schema cannot be resolved into `T` is an `Err` item naming both schema ids;
+//! the stream goes on with the next record.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use runnel_avro::resolve::Plan;
+use runnel_avro::{Avro, Reader};
+
+use crate::admin::{value_subject, Position};
+use crate::client::Client;
+use crate::error::ClientError;
+use crate::framing;
+use crate::producer::type_name;
+use crate::raw_consumer::{self, Acker, ConsumerHandle, ConsumerOptions, RawMessage, RawReader};
+
+/// Builds a [`Consumer<T>`]; from [`Client::consumer`].
+pub struct ConsumerBuilder<T> {
+    client: Client,
+    topic: String,
+    options: ConsumerOptions,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for ConsumerBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerBuilder")
+            .field("topic", &self.topic)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A consumer of `T` values on `topic`.
+    ///
+    /// ```no_run
+    /// # use runnel_avro::Avro;
+    /// # async fn f<User: Avro + Send + std::fmt::Debug>(client: runnel_client::Client) -> Result<(), runnel_client::ClientError> {
+    /// let mut consumer = client.consumer::<User>("users").group("mailer").subscribe().await?;
+    /// while let Some(msg) = consumer.next().await {
+    ///     let msg = msg?;
+    ///     println!("{:?}", msg.value());
+    ///     msg.ack().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn consumer<T: Avro>(&self, topic: impl Into<String>) -> ConsumerBuilder<T> {
+        ConsumerBuilder {
+            client: self.clone(),
+            topic: topic.into(),
+            options: ConsumerOptions::default(),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T: Avro + Send> ConsumerBuilder<T> {
+    /// Consumes as a member of `group`: the group's partitions are shared among
+    /// its members, and committed offsets resume where the group left off.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.options.group = Some(group.into());
+        self
+    }
+
+    /// Where to start: without a group, every partition; with one, the
+    /// partitions the group has not committed (default: earliest).
+    pub fn from(mut self, position: Position) -> Self {
+        self.options.from = position;
+        self
+    }
+
+    /// Commits processed offsets at this interval (default 5 s; groups only).
+    pub fn auto_commit(mut self, every: Duration) -> Self {
+        self.options.auto_commit = Some(every);
+        self
+    }
+
+    /// Commits only on [`Consumer::commit`] / [`Consumer::commit_message`].
+    pub fn manual_commit(mut self) -> Self {
+        self.options.auto_commit = None;
+        self
+    }
+
+    /// How long the group waits for a silent member before reassigning its partitions.
+    pub fn session_timeout(mut self, d: Duration) -> Self {
+        self.options.session_timeout = d;
+        self
+    }
+
+    /// Reads only these partitions (without a group).
+    pub fn partitions(mut self, partitions: impl IntoIterator<Item = u32>) -> Self {
+        self.options.partitions = partitions.into_iter().collect();
+        self
+    }
+
+    /// Starts consuming.
+    pub async fn subscribe(self) -> Result<Consumer<T>, ClientError> {
+        let info = self.client.describe_topic(&self.topic).await?;
+        let subject = value_subject(&info);
+        // The reader's id, when registered, makes resolution errors name both ids.
+        let reader_id = self.client.lookup_schema(&subject, T::schema()).await.ok().flatten().map(|r| r.id);
+        let (handle, raw) = raw_consumer::open(&self.client, &info, self.options).await?;
+        let reader = TypedReader {
+            client: self.client.clone(),
+            raw,
+            decoders: HashMap::new(),
+            reader_id,
+            scratch: Vec::new(),
+            _type: PhantomData,
+        };
+        Ok(Consumer { handle, state: ReadState::Idle(Box::new(reader)), _type: PhantomData })
+    }
+}
+
+/// One record, decoded.
+#[derive(Debug)]
+pub struct Message<T> {
+    value: T,
+    key: Option<Bytes>,
+    partition: u32,
+    offset: i64,
+    timestamp_ms: i64,
+    headers: Vec<(String, Bytes)>,
+    schema_id: u32,
+    acker: Acker,
+}
+
+impl<T> Message<T> {
+    /// The value.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The value, owned.
+    pub fn into_value(self) -> T {
+        self.value
+    }
+
+    /// The key, if the record has one.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// The offset in the partition.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The timestamp (ms since the epoch).
+    pub fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+
+    /// The headers, in order.
+    pub fn headers(&self) -> &[(String, Bytes)] {
+        &self.headers
+    }
+
+    /// The value of the first header named `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
+    }
+
+    /// The global id of the schema the record was written with.
+    pub fn schema_id(&self) -> u32 {
+        self.schema_id
+    }
+
+    /// Marks this record (and those before it in its partition) processed:
+    /// the next commit, automatic or not, includes it.
+    pub async fn ack(&self) -> Result<(), ClientError> {
+        self.acker.mark(self.partition, self.offset);
+        Ok(())
+    }
+}
+
+/// How records of one writer schema become `T`.
+enum Decoding {
+    /// The writer's schema is `T`'s: decode the body as is.
+    Direct,
+    /// Transcode through the plan first.
+    Resolve(Plan),
+    /// The pair cannot be resolved; every record of this writer fails so.
+    Unresolvable(String),
+}
+
+struct TypedReader<T> {
+    client: Client,
+    raw: RawReader,
+    decoders: HashMap<u32, Arc<Decoding>>,
+    reader_id: Option<u32>,
+    /// Reused buffer for transcoded bodies.
+    scratch: Vec<u8>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Avro> TypedReader<T> {
+    async fn next(&mut self) -> Option<Result<Message<T>, ClientError>> {
+        let msg = match self.raw.next().await? {
+            Ok(msg) => msg,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.decode(msg).await)
+    }
+
+    async fn decode(&mut self, msg: RawMessage) -> Result<Message<T>, ClientError> {
+        let (schema_id, body) = framing::split(&msg.value)
+            .ok_or(ClientError::NotFramed { partition: msg.partition, offset: msg.offset })?;
+        let decoding = match self.decoders.get(&schema_id) {
+            Some(d) => d.clone(),
+            None => {
+                // Transient failures (the registry unreachable) are not cached.
+                let writer = self.client.schema_by_id(schema_id).await?;
+                let reader = T::schema();
+                let d = Arc::new(if writer.canonical_str() == reader.canonical_str() {
+                    Decoding::Direct
+                } else {
+                    match Plan::new(&writer, reader) {
+                        Ok(plan) if plan.is_identity() => Decoding::Direct,
+                        Ok(plan) => Decoding::Resolve(plan),
+                        Err(e) => Decoding::Unresolvable(e.to_string()),
+                    }
+                });
+                self.decoders.insert(schema_id, d.clone());
+                d
+            }
+        };
+        let decode_err =
+            |source| ClientError::Decode { writer_id: schema_id, reader: type_name(T::schema()), source };
+        let value = match &*decoding {
+            Decoding::Direct => decode_all::<T>(body).map_err(decode_err)?,
+            Decoding::Resolve(plan) => {
+                self.scratch.clear();
+                plan.transcode(body, &mut self.scratch).map_err(decode_err)?;
+                decode_all::<T>(&self.scratch).map_err(decode_err)?
+            }
+            Decoding::Unresolvable(reason) => {
+                return Err(ClientError::Unresolvable {
+                    writer_id: schema_id,
+                    reader_id: self.reader_id,
+                    reader: type_name(T::schema()),
+                    reason: reason.clone(),
+                })
+            }
+        };
+        Ok(Message {
+            value,
+            key: msg.key,
+            partition: msg.partition,
+            offset: msg.offset,
+            timestamp_ms: msg.timestamp_ms,
+            headers: msg.headers,
+            schema_id,
+            acker: self.raw.acker(),
+        })
+    }
+}
+
+fn decode_all<T: Avro>(bytes: &[u8]) -> Result<T, runnel_avro::DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let value = T::decode(&mut reader)?;
+    reader.finish()?;
+    Ok(value)
+}
+
+type NextFuture<T> =
+    Pin<Box<dyn Future<Output = (Box<TypedReader<T>>, Option<Result<Message<T>, ClientError>>)> + Send>>;
+
+enum ReadState<T> {
+    Idle(Box<TypedReader<T>>),
+    Busy(NextFuture<T>),
+    /// Only while switching between the two.
+    Empty,
+}
+
+/// Receives `T` values from a topic: a [`Stream`](futures::Stream) of
+/// messages, also readable with the inherent [`next`](Consumer::next).
+pub struct Consumer<T> {
+    handle: ConsumerHandle,
+    state: ReadState<T>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").field("topic", &self.handle.topic()).finish_non_exhaustive()
+    }
+}
+
+impl<T: Avro + Send> Consumer<T> {
+    /// The next message, waiting for one. A record that cannot be decoded
+    /// into `T` is an `Err` item; the following records still come.
+    pub async fn next(&mut self) -> Option<Result<Message<T>, ClientError>> {
+        std::future::poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message<T>, ClientError>>> {
+        loop {
+            match std::mem::replace(&mut self.state, ReadState::Empty) {
+                ReadState::Idle(mut reader) => {
+                    self.state = ReadState::Busy(Box::pin(async move {
+                        let item = reader.next().await;
+                        (reader, item)
+                    }));
+                }
+                ReadState::Busy(mut fut) => match fut.as_mut().poll(cx) {
+                    Poll::Ready((reader, item)) => {
+                        self.state = ReadState::Idle(reader);
+                        return Poll::Ready(item);
+                    }
+                    Poll::Pending => {
+                        self.state = ReadState::Busy(fut);
+                        return Poll::Pending;
+                    }
+                },
+                ReadState::Empty => return Poll::Ready(None),
+            }
+        }
+    }
+
+    /// The partitions this consumer currently reads.
+    pub fn assignment(&self) -> Vec<u32> {
+        self.handle.assignment()
+    }
+
+    /// Commits every message delivered so far (groups only).
+    pub async fn commit(&self) -> Result<(), ClientError> {
+        self.handle.commit().await
+    }
+
+    /// Commits `msg` and everything before it in its partition (groups only).
+    pub async fn commit_message(&self, msg: &Message<T>) -> Result<(), ClientError> {
+        self.handle.commit_offset(msg.partition, msg.offset + 1).await
+    }
+
+    /// Continues `partition` at `offset`; messages already buffered from it are dropped.
+    pub fn seek(&self, partition: u32, offset: i64) -> Result<(), ClientError> {
+        self.handle.seek(partition, offset)
+    }
+
+    /// Commits what was delivered (groups), and leaves the group at once
+    /// (dropping the consumer leaves it too, without the commit).
+    pub async fn close(self) -> Result<(), ClientError> {
+        self.handle.close().await
+    }
+}
+
+impl<T: Avro + Send> futures::Stream for Consumer<T> {
+    type Item = Result<Message<T>, ClientError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_message(cx)
+    }
+}
+
+impl<T> Unpin for Consumer<T> {}

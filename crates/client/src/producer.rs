@@ -1,0 +1,264 @@
+//! The typed producer: [`Producer<T>`] and its builder. It binds `T`'s schema
+//! to the topic's subject once, at `create()`, then frames each value as
+//! `0x00 + schema id + T::encode` and hands it to the [`RawProducer`] engine.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use runnel_avro::Avro;
+
+use crate::admin::value_subject;
+use crate::client::Client;
+use crate::error::ClientError;
+use crate::framing;
+use crate::partitioner::Partitioner;
+use crate::raw_producer::{ProducerOptions, RawProducer, RawRecord, SendFuture};
+
+type KeyFn<T> = Arc<dyn Fn(&T) -> Option<Bytes> + Send + Sync>;
+
+/// Builds a [`Producer<T>`]; from [`Client::producer`].
+pub struct ProducerBuilder<T> {
+    client: Client,
+    topic: String,
+    options: ProducerOptions,
+    key: Option<KeyFn<T>>,
+    _type: PhantomData<fn(&T)>,
+}
+
+impl<T> std::fmt::Debug for ProducerBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerBuilder")
+            .field("topic", &self.topic)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A producer of `T` values on `topic`.
+    ///
+    /// ```no_run
+    /// # use runnel_avro::Avro;
+    /// # async fn f<User: Avro>(client: runnel_client::Client, user: User) -> Result<(), runnel_client::ClientError> {
+    /// let producer = client.producer::<User>("users").linger(std::time::Duration::from_millis(2)).create().await?;
+    /// let meta = producer.send(&user).await?;
+    /// println!("stored at {}:{}", meta.partition, meta.offset);
+    /// # Ok(()) }
+    /// ```
+    pub fn producer<T: Avro>(&self, topic: impl Into<String>) -> ProducerBuilder<T> {
+        ProducerBuilder {
+            client: self.clone(),
+            topic: topic.into(),
+            options: ProducerOptions::default(),
+            key: None,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T: Avro> ProducerBuilder<T> {
+    /// Most records per batch (default 10 000).
+    pub fn batch_records(mut self, n: usize) -> Self {
+        self.options.batch_records = n.max(1);
+        self
+    }
+
+    /// Most bytes per batch (default 1 MiB).
+    pub fn batch_bytes(mut self, n: usize) -> Self {
+        self.options.batch_bytes = n.max(1);
+        self
+    }
+
+    /// How long a batch waits for more records (default 5 ms).
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.options.linger = d;
+        self
+    }
+
+    /// Most batches in flight over all partitions (default 64; one per partition).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.options.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Most records buffered or in flight before `send` waits (default 100 000).
+    pub fn buffer_records(mut self, n: usize) -> Self {
+        self.options.buffer_records = n.max(1);
+        self
+    }
+
+    /// How long a record may take, retries included (default 60 s).
+    pub fn delivery_timeout(mut self, d: Duration) -> Self {
+        self.options.delivery_timeout = d;
+        self
+    }
+
+    /// How records are spread over partitions.
+    pub fn partitioner(mut self, p: Partitioner) -> Self {
+        self.options.partitioner = p;
+        self
+    }
+
+    /// Derives each record's key from its value (keys choose partitions:
+    /// records with one key stay in order).
+    pub fn key<K, F>(mut self, f: F) -> Self
+    where
+        F: Fn(&T) -> K + Send + Sync + 'static,
+        K: AsRef<[u8]>,
+    {
+        self.key = Some(Arc::new(move |v: &T| Some(Bytes::copy_from_slice(f(v).as_ref()))));
+        self
+    }
+
+    /// Starts the producer: checks the topic, finds `T`'s schema among the
+    /// versions of the topic's subject (registering it when the topic allows
+    /// auto-register) and takes an idempotent producer id.
+    ///
+    /// Fails with [`ClientError::UnknownTopic`], [`ClientError::SchemaNotRegistered`]
+    /// or [`ClientError::Incompatible`].
+    pub async fn create(self) -> Result<Producer<T>, ClientError> {
+        let info = self.client.describe_topic(&self.topic).await?;
+        let subject = value_subject(&info);
+        let schema = T::schema();
+        let auto_register = info.config.as_ref().is_some_and(|c| c.auto_register);
+        let registered = match self.client.lookup_schema(&subject, schema).await? {
+            Some(r) => r,
+            None if auto_register => self.client.register_schema(&subject, schema).await?,
+            None => {
+                return Err(ClientError::SchemaNotRegistered { subject, type_name: type_name(schema) });
+            }
+        };
+        let raw = RawProducer::start_with(&self.client, &info, self.options).await?;
+        Ok(Producer { raw, schema_id: registered.id, subject, key: self.key, _type: PhantomData })
+    }
+}
+
+/// The full name of a schema's type (or the canonical form of an unnamed one), for messages.
+pub(crate) fn type_name(schema: &runnel_avro::Schema) -> String {
+    let canonical = schema.canonical_form();
+    serde_json::from_str::<serde_json::Value>(&canonical)
+        .ok()
+        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .unwrap_or(canonical)
+}
+
+/// Per-record settings for [`Producer::send_with`].
+#[derive(Debug, Clone, Default)]
+pub struct SendOptions {
+    /// The key (overrides the producer's key function).
+    pub key: Option<Bytes>,
+    /// Headers, in order.
+    pub headers: Vec<(String, Bytes)>,
+    /// The timestamp in ms (default: now).
+    pub timestamp_ms: Option<i64>,
+    /// The partition (default: the partitioner's choice).
+    pub partition: Option<u32>,
+}
+
+impl SendOptions {
+    /// Sets the key.
+    pub fn key(mut self, key: impl Into<Bytes>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the timestamp.
+    pub fn timestamp_ms(mut self, ms: i64) -> Self {
+        self.timestamp_ms = Some(ms);
+        self
+    }
+
+    /// Sends to this partition.
+    pub fn partition(mut self, p: u32) -> Self {
+        self.partition = Some(p);
+        self
+    }
+}
+
+/// Sends `T` values to a topic. Cheap to clone; clones share the batching task.
+pub struct Producer<T> {
+    raw: RawProducer,
+    schema_id: u32,
+    subject: String,
+    key: Option<KeyFn<T>>,
+    _type: PhantomData<fn(&T)>,
+}
+
+impl<T> Clone for Producer<T> {
+    fn clone(&self) -> Self {
+        Producer {
+            raw: self.raw.clone(),
+            schema_id: self.schema_id,
+            subject: self.subject.clone(),
+            key: self.key.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("topic", &self.raw.topic())
+            .field("subject", &self.subject)
+            .field("schema_id", &self.schema_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Avro> Producer<T> {
+    /// Sends a value; the future resolves to its partition and offset once it
+    /// is durable. Values are buffered and batched: to send many, create the
+    /// futures first and await them together (or spawn them), then they share batches.
+    pub fn send(&self, value: &T) -> SendFuture {
+        self.send_with(value, SendOptions::default())
+    }
+
+    /// Sends a value with an explicit key.
+    pub fn send_with_key(&self, key: impl Into<Bytes>, value: &T) -> SendFuture {
+        self.send_with(value, SendOptions::default().key(key))
+    }
+
+    /// Sends a value with a key, headers, a timestamp or a partition.
+    pub fn send_with(&self, value: &T, options: SendOptions) -> SendFuture {
+        let mut buf = Vec::with_capacity(64);
+        framing::write_header(&mut buf, self.schema_id);
+        value.encode(&mut buf);
+        let key = options.key.or_else(|| self.key.as_ref().and_then(|f| f(value)));
+        self.raw.send(RawRecord {
+            key,
+            value: Bytes::from(buf),
+            headers: options.headers,
+            timestamp_ms: options.timestamp_ms,
+            partition: options.partition,
+        })
+    }
+
+    /// Sends whatever is buffered and waits until every value sent before is stored or failed.
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        self.raw.flush().await
+    }
+
+    /// The global id of the schema the values are written with.
+    pub fn schema_id(&self) -> u32 {
+        self.schema_id
+    }
+
+    /// The subject the topic's values are bound to.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        self.raw.topic()
+    }
+}
