@@ -1,1 +1,27 @@
-//! (filled by its issue)
+//! Runnel's broker: the partition log, topics bound to schemas, per-record
+//! enforcement, consumer groups, and the gRPC and HTTP servers.
+//!
+//! Entry point: [`start`] with a [`ServerConfig`] returns a [`RunningServer`]
+//! once both listeners are bound; [`RunningServer::shutdown`] stops it cleanly.
+//!
+//! Map: `server.rs` (listeners, services), `produce.rs` (the hot path),
+//! `enforce.rs` (schema checks), `fetch.rs` (reads, long polls), `groups.rs`
+//! (consumer groups), `topics.rs` (admin), `log/` (segments, indexes, recovery,
+//! group commit), `meta.rs` (redb), `metrics.rs`, `connection.rs`, `shutdown.rs`.
+
+pub mod connection;
+pub mod enforce;
+pub mod error;
+pub mod fetch;
+pub mod groups;
+pub mod log;
+pub mod meta;
+pub mod metrics;
+pub mod produce;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+pub mod topics;
+
+pub use error::BrokerError;
+pub use server::{start, RunningServer, ServerConfig};

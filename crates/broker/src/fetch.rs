@@ -1,0 +1,166 @@
+//! Fetch and list-offsets: reading the log.
+//!
+//! A fetch is a server stream. Its task reads up to `max_bytes` of whole stored
+//! batches (at least one) with `pread`, sends them without re-encoding, and
+//! reads the next chunk only once the previous one was handed to the transport
+//! (a channel of one slot), so HTTP/2 flow control paces the reads and nothing
+//! is buffered without bound. At the head it long-polls on the partition's
+//! high-watermark watch; with `follow` it stays open until the client leaves
+//! or the broker shuts down.
+
+use std::pin::Pin;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use runnel_proto::v1::{
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetSpec, PartitionOffset,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::error::BrokerError;
+use crate::log::PartitionLog;
+use crate::state::Broker;
+
+const DEFAULT_MAX_BYTES: usize = 1 << 20;
+const DEFAULT_MAX_WAIT: Duration = Duration::from_millis(500);
+
+/// Responses of a fetch stream.
+pub type FetchStream = Pin<Box<dyn Stream<Item = Result<FetchResponse, tonic::Status>> + Send>>;
+
+/// Starts a fetch. Unknown topic or partition and an offset outside the log are
+/// refused before the stream starts.
+pub fn fetch(broker: Arc<Broker>, req: FetchRequest) -> Result<FetchStream, BrokerError> {
+    let topic = broker.topics.get(&req.topic)?;
+    let log = Arc::clone(topic.partition(req.partition)?);
+    let stats = log.stats();
+    if req.offset < stats.log_start_offset || req.offset > stats.high_watermark {
+        return Err(BrokerError::OffsetOutOfRange {
+            offset: req.offset,
+            log_start: stats.log_start_offset,
+            high_watermark: stats.high_watermark,
+        });
+    }
+    let max_bytes = if req.max_bytes == 0 { DEFAULT_MAX_BYTES } else { req.max_bytes as usize }
+        .min(broker.limits.max_fetch_bytes);
+    let max_wait =
+        if req.max_wait_ms == 0 { DEFAULT_MAX_WAIT } else { Duration::from_millis(req.max_wait_ms.into()) };
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(run_fetch(broker, log, req, max_bytes, max_wait, tx));
+    Ok(Box::pin(ReceiverStream::new(rx)))
+}
+
+async fn run_fetch(
+    broker: Arc<Broker>,
+    log: Arc<PartitionLog>,
+    req: FetchRequest,
+    max_bytes: usize,
+    max_wait: Duration,
+    tx: mpsc::Sender<Result<FetchResponse, tonic::Status>>,
+) {
+    let mut offset = req.offset;
+    let mut hw_rx = log.watch_high_watermark();
+    let end = (req.end_offset > 0).then_some(req.end_offset);
+    let mut sent_any = false;
+    loop {
+        if end.is_some_and(|e| offset >= e) {
+            return;
+        }
+        let reader = Arc::clone(&log);
+        let read = tokio::task::spawn_blocking(move || reader.read(offset, max_bytes)).await;
+        let read = match read {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Err(tonic::Status::internal(format!("read task failed: {e}")))).await;
+                return;
+            }
+        };
+        if !read.batches.is_empty() {
+            let records = (read.next_offset - offset).max(0) as u64;
+            broker.metrics.records_fetched.fetch_add(records, Relaxed);
+            broker.metrics.bytes_fetched.fetch_add(read.batches.len() as u64, Relaxed);
+            offset = read.next_offset;
+            sent_any = true;
+            let resp = FetchResponse {
+                partition: req.partition,
+                batches: read.batches,
+                high_watermark: read.high_watermark,
+                log_start_offset: read.log_start_offset,
+                next_offset: read.next_offset,
+            };
+            if tx.send(Ok(resp)).await.is_err() {
+                return; // the client left
+            }
+            continue;
+        }
+        // At the head: without `follow`, end once something was sent (or after one wait).
+        if !req.follow && sent_any {
+            return;
+        }
+        let waited = tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            _ = tx.closed() => return,
+            r = tokio::time::timeout(max_wait, async { hw_rx.wait_for(|&hw| hw > offset).await.map(|_| ()) }) => r,
+        };
+        match waited {
+            Ok(Ok(_)) => continue,
+            Ok(Err(_)) => return, // the partition was closed (topic deleted)
+            Err(_timeout) => {
+                let s = log.stats();
+                let idle = FetchResponse {
+                    partition: req.partition,
+                    batches: Default::default(),
+                    high_watermark: s.high_watermark,
+                    log_start_offset: s.log_start_offset,
+                    next_offset: offset,
+                };
+                // An empty response tells a follower the stream is alive and where the head is.
+                if tx.send(Ok(idle)).await.is_err() || !req.follow {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Offsets by spec (earliest, latest, timestamp) for some or all partitions.
+pub async fn list_offsets(
+    broker: &Broker,
+    req: ListOffsetsRequest,
+) -> Result<ListOffsetsResponse, BrokerError> {
+    let topic = broker.topics.get(&req.topic)?;
+    let partitions: Vec<u32> = if req.partitions.is_empty() {
+        (0..topic.partitions.len() as u32).collect()
+    } else {
+        req.partitions.clone()
+    };
+    let spec = OffsetSpec::try_from(req.spec).unwrap_or(OffsetSpec::Unspecified);
+    let mut offsets = Vec::with_capacity(partitions.len());
+    for p in partitions {
+        let log = Arc::clone(topic.partition(p)?);
+        let stats = log.stats();
+        let offset = match spec {
+            OffsetSpec::Earliest => stats.log_start_offset,
+            OffsetSpec::Latest => stats.high_watermark,
+            OffsetSpec::Timestamp => {
+                let ts = req.timestamp_ms;
+                tokio::task::spawn_blocking(move || log.offset_for_timestamp(ts))
+                    .await
+                    .map_err(|e| BrokerError::Storage(format!("read task failed: {e}")))??
+            }
+            OffsetSpec::Unspecified => {
+                return Err(BrokerError::InvalidArgument(
+                    "offset spec must be EARLIEST, LATEST or TIMESTAMP".into(),
+                ))
+            }
+        };
+        offsets.push(PartitionOffset { partition: p, offset, timestamp_ms: req.timestamp_ms });
+    }
+    Ok(ListOffsetsResponse { offsets })
+}

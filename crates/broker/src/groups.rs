@@ -1,0 +1,393 @@
+//! Consumer groups: membership, sticky partition assignment, liveness,
+//! generation-fenced commits and committed offsets.
+//!
+//! A group is keyed by (group, topic). Each member holds a `Join` stream; the
+//! member's latest assignment sits in a `watch` channel that the stream reads,
+//! so a slow member only ever sees the newest assignment. A member leaves when
+//! it calls `Leave`, when its Join stream closes (the watch loses its receiver),
+//! or when it misses heartbeats for its session timeout (a reaper task). Every
+//! change bumps the generation and rebalances: members keep the partitions they
+//! own up to their fair share; only the surplus moves.
+//!
+//! Committed offsets live in `meta.redb`; a commit from a member of an older
+//! generation is accepted only for partitions it still owns.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use runnel_proto::v1::{
+    Assignment, CommitRequest, FetchCommittedRequest, FetchCommittedResponse, GroupInfo, GroupMember,
+    JoinRequest, PartitionOffset,
+};
+use tokio::sync::watch;
+
+use crate::error::BrokerError;
+use crate::state::Broker;
+
+const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug)]
+struct Member {
+    client_id: String,
+    session_timeout: Duration,
+    last_seen: Instant,
+    partitions: Vec<u32>,
+    /// The member's Join stream reads its assignment from here.
+    tx: watch::Sender<Option<Assignment>>,
+    /// Distinguishes a re-join under the same id from the stream it replaced.
+    join_id: u64,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    generation: u64,
+    members: BTreeMap<String, Member>,
+}
+
+/// The group coordinator.
+#[derive(Debug, Default)]
+pub struct Groups {
+    groups: Mutex<HashMap<(String, String), Group>>,
+    next_id: AtomicU64,
+}
+
+/// Spreads `partitions` over `members` (sorted ids): each member keeps what it
+/// owns up to its quota (⌈n/m⌉ for the members that already own the most,
+/// ⌊n/m⌋ for the rest); the rest go to the members with the fewest.
+pub fn sticky_assign(partitions: u32, members: &[(String, Vec<u32>)]) -> BTreeMap<String, Vec<u32>> {
+    let mut out: BTreeMap<String, Vec<u32>> =
+        members.iter().map(|(id, _)| (id.clone(), Vec::new())).collect();
+    if members.is_empty() {
+        return out;
+    }
+    let m = members.len() as u32;
+    let (base, extra) = (partitions / m, partitions % m);
+    // The members owning the most (valid) partitions get the larger quotas.
+    let mut order: Vec<usize> = (0..members.len()).collect();
+    let owned = |i: usize| members[i].1.iter().filter(|&&p| p < partitions).count();
+    order.sort_by(|&a, &b| owned(b).cmp(&owned(a)).then(members[a].0.cmp(&members[b].0)));
+    let mut quota: HashMap<&str, u32> = HashMap::new();
+    for (rank, &i) in order.iter().enumerate() {
+        quota.insert(&members[i].0, base + u32::from((rank as u32) < extra));
+    }
+    let mut taken = vec![false; partitions as usize];
+    for (id, owned) in members {
+        let q = quota[id.as_str()] as usize;
+        let list = out.entry(id.clone()).or_default();
+        for &p in owned {
+            if p < partitions && !taken[p as usize] && list.len() < q {
+                taken[p as usize] = true;
+                list.push(p);
+            }
+        }
+    }
+    for p in 0..partitions {
+        if taken[p as usize] {
+            continue;
+        }
+        let target = members
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| out[*id].len() < quota[id.as_str()] as usize)
+            .min_by_key(|id| out[*id].len());
+        if let Some(id) = target {
+            if let Some(list) = out.get_mut(id) {
+                list.push(p);
+            }
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_unstable();
+    }
+    out
+}
+
+impl Groups {
+    /// Bumps the generation and sends every member its new assignment.
+    fn rebalance(group: &mut Group, partitions: u32) {
+        group.generation += 1;
+        let current: Vec<(String, Vec<u32>)> =
+            group.members.iter().map(|(id, m)| (id.clone(), m.partitions.clone())).collect();
+        let assignment = sticky_assign(partitions, &current);
+        for (id, m) in group.members.iter_mut() {
+            m.partitions = assignment.get(id).cloned().unwrap_or_default();
+            let hb = (m.session_timeout.as_millis() / 3).max(1) as u32;
+            m.tx.send_replace(Some(Assignment {
+                member_id: id.clone(),
+                generation: group.generation,
+                partitions: m.partitions.clone(),
+                heartbeat_interval_ms: hb,
+            }));
+        }
+        tracing::info!(generation = group.generation, members = group.members.len(), "group rebalanced");
+    }
+}
+
+/// Joins a group; returns the member id and the watch its Join stream reads.
+pub fn join(
+    broker: &Arc<Broker>,
+    req: &JoinRequest,
+) -> Result<(String, watch::Receiver<Option<Assignment>>), BrokerError> {
+    if req.group.is_empty() {
+        return Err(BrokerError::InvalidArgument("group name is empty".into()));
+    }
+    let topic = broker.topics.get(&req.topic)?;
+    let partitions = topic.partitions.len() as u32;
+    let g = &broker.groups;
+    let join_id = g.next_id.fetch_add(1, Ordering::Relaxed);
+    let member_id = if req.member_id.is_empty() {
+        format!("{}-{join_id}", sanitize(&req.client_id))
+    } else {
+        req.member_id.clone()
+    };
+    let session_timeout = if req.session_timeout_ms == 0 {
+        DEFAULT_SESSION_TIMEOUT
+    } else {
+        Duration::from_millis(req.session_timeout_ms.into()).clamp(MIN_SESSION_TIMEOUT, MAX_SESSION_TIMEOUT)
+    };
+    let (tx, rx) = watch::channel(None);
+    let mut groups = g.groups.lock();
+    let group = groups.entry((req.group.clone(), req.topic.clone())).or_default();
+    // A re-join under the same id keeps its partitions (sticky), replacing its stream.
+    let previous = group.members.remove(&member_id).map(|m| m.partitions).unwrap_or_default();
+    group.members.insert(
+        member_id.clone(),
+        Member {
+            client_id: req.client_id.clone(),
+            session_timeout,
+            last_seen: Instant::now(),
+            partitions: previous,
+            tx: tx.clone(),
+            join_id,
+        },
+    );
+    Groups::rebalance(group, partitions);
+    drop(groups);
+    // The member is gone when its Join stream (the only receiver) is dropped.
+    let b = Arc::clone(broker);
+    let (group_name, topic_name, id) = (req.group.clone(), req.topic.clone(), member_id.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tx.closed() => {}
+            _ = b.shutdown.cancelled() => return,
+        }
+        remove_member(&b, &group_name, &topic_name, &id, Some(join_id), "join stream closed");
+    });
+    Ok((member_id, rx))
+}
+
+fn sanitize(client_id: &str) -> String {
+    let s: String = client_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(64)
+        .collect();
+    if s.is_empty() {
+        "member".into()
+    } else {
+        s
+    }
+}
+
+/// Removes a member (if `join_id` matches, when given) and rebalances.
+fn remove_member(
+    broker: &Broker,
+    group: &str,
+    topic: &str,
+    member: &str,
+    join_id: Option<u64>,
+    why: &str,
+) -> bool {
+    let partitions = broker.topics.get(topic).map(|t| t.partitions.len() as u32).unwrap_or(0);
+    let mut groups = broker.groups.groups.lock();
+    let key = (group.to_owned(), topic.to_owned());
+    let Some(g) = groups.get_mut(&key) else { return false };
+    match g.members.get(member) {
+        Some(m) if join_id.is_none_or(|j| j == m.join_id) => {}
+        _ => return false,
+    }
+    g.members.remove(member);
+    tracing::info!(group, topic, member, why, "member left");
+    Groups::rebalance(g, partitions);
+    true
+}
+
+/// Records a heartbeat; returns whether a rebalance happened since `generation`.
+pub fn heartbeat(broker: &Broker, group: &str, member: &str, generation: u64) -> Result<bool, BrokerError> {
+    let mut groups = broker.groups.groups.lock();
+    for ((g, _), state) in groups.iter_mut() {
+        if g != group {
+            continue;
+        }
+        if let Some(m) = state.members.get_mut(member) {
+            m.last_seen = Instant::now();
+            return Ok(state.generation != generation);
+        }
+    }
+    Err(BrokerError::UnknownMember(format!("member '{member}' is not in group '{group}'; join again")))
+}
+
+/// Leaves a group.
+pub fn leave(broker: &Broker, group: &str, member: &str) -> Result<(), BrokerError> {
+    let topics: Vec<String> = {
+        let groups = broker.groups.groups.lock();
+        groups
+            .iter()
+            .filter(|((g, _), s)| g == group && s.members.contains_key(member))
+            .map(|((_, t), _)| t.clone())
+            .collect()
+    };
+    if topics.is_empty() {
+        return Err(BrokerError::UnknownMember(format!("member '{member}' is not in group '{group}'")));
+    }
+    for t in topics {
+        remove_member(broker, group, &t, member, None, "left");
+    }
+    Ok(())
+}
+
+/// Removes members silent for longer than their session timeout.
+pub fn reap_expired(broker: &Broker) {
+    let expired: Vec<(String, String, String)> = {
+        let groups = broker.groups.groups.lock();
+        groups
+            .iter()
+            .flat_map(|((g, t), s)| {
+                s.members
+                    .iter()
+                    .filter(|(_, m)| m.last_seen.elapsed() > m.session_timeout)
+                    .map(move |(id, _)| (g.clone(), t.clone(), id.clone()))
+            })
+            .collect()
+    };
+    for (g, t, id) in expired {
+        remove_member(broker, &g, &t, &id, None, "session timed out");
+    }
+}
+
+/// Commits offsets, fenced by generation and ownership.
+pub async fn commit(broker: &Broker, req: &CommitRequest) -> Result<(), BrokerError> {
+    let topic = broker.topics.get(&req.topic)?;
+    for o in &req.offsets {
+        topic.partition(o.partition)?;
+        if o.offset < 0 {
+            return Err(BrokerError::InvalidArgument(format!(
+                "offset {} for partition {} is negative",
+                o.offset, o.partition
+            )));
+        }
+    }
+    {
+        let groups = broker.groups.groups.lock();
+        let state = groups.get(&(req.group.clone(), req.topic.clone()));
+        let live = state.is_some_and(|s| !s.members.is_empty());
+        if req.member_id.is_empty() {
+            if live {
+                return Err(BrokerError::Fenced(format!(
+                    "group '{}' has live members; commit as a member (member_id and generation)",
+                    req.group
+                )));
+            }
+        } else {
+            let state = state
+                .ok_or_else(|| BrokerError::UnknownMember(format!("group '{}' has no members", req.group)))?;
+            let member = state.members.get(&req.member_id).ok_or_else(|| {
+                BrokerError::UnknownMember(format!(
+                    "member '{}' is not in group '{}'",
+                    req.member_id, req.group
+                ))
+            })?;
+            for o in &req.offsets {
+                if !member.partitions.contains(&o.partition) {
+                    return Err(BrokerError::Fenced(format!(
+                        "member '{}' (generation {}, current {}) does not own partition {}",
+                        req.member_id, req.generation, state.generation, o.partition
+                    )));
+                }
+            }
+        }
+    }
+    let offsets: Vec<(u32, i64)> = req.offsets.iter().map(|o| (o.partition, o.offset)).collect();
+    broker.meta.commit_offsets(&req.group, &req.topic, &offsets)
+}
+
+/// Committed offsets of a group on a topic.
+pub fn fetch_committed(
+    broker: &Broker,
+    req: &FetchCommittedRequest,
+) -> Result<FetchCommittedResponse, BrokerError> {
+    let committed = broker.meta.committed(&req.group, &req.topic)?;
+    let offsets = committed
+        .into_iter()
+        .filter(|(p, _)| req.partitions.is_empty() || req.partitions.contains(p))
+        .map(|(partition, offset)| PartitionOffset { partition, offset, timestamp_ms: 0 })
+        .collect();
+    Ok(FetchCommittedResponse { offsets })
+}
+
+/// The group's generation, members, assignments and committed offsets.
+pub fn describe(broker: &Broker, group: &str, topic: &str) -> Result<GroupInfo, BrokerError> {
+    let committed = broker.meta.committed(group, topic)?;
+    let groups = broker.groups.groups.lock();
+    let state = groups.get(&(group.to_owned(), topic.to_owned()));
+    Ok(GroupInfo {
+        group: group.to_owned(),
+        topic: topic.to_owned(),
+        generation: state.map_or(0, |s| s.generation),
+        members: state
+            .map(|s| {
+                s.members
+                    .iter()
+                    .map(|(id, m)| GroupMember {
+                        member_id: id.clone(),
+                        client_id: m.client_id.clone(),
+                        partitions: m.partitions.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        committed: committed
+            .into_iter()
+            .map(|(partition, offset)| PartitionOffset { partition, offset, timestamp_ms: 0 })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(id: &str, owned: &[u32]) -> (String, Vec<u32>) {
+        (id.to_owned(), owned.to_vec())
+    }
+
+    #[test]
+    fn spreads_six_partitions_over_three_members_evenly() {
+        let a = sticky_assign(6, &[m("a", &[]), m("b", &[]), m("c", &[])]);
+        assert!(a.values().all(|p| p.len() == 2));
+        let mut all: Vec<u32> = a.values().flatten().copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn keeps_existing_owners_when_a_member_joins() {
+        let a = sticky_assign(6, &[m("a", &[0, 1, 2]), m("b", &[3, 4, 5]), m("c", &[])]);
+        assert_eq!(a["c"].len(), 2);
+        assert!(a["a"].iter().all(|p| [0, 1, 2].contains(p)));
+        assert!(a["b"].iter().all(|p| [3, 4, 5].contains(p)));
+    }
+
+    #[test]
+    fn survivors_keep_theirs_and_take_the_dead_members_partitions() {
+        let a = sticky_assign(6, &[m("a", &[0, 1]), m("c", &[4, 5])]);
+        assert_eq!(a["a"].len() + a["c"].len(), 6);
+        assert!(a["a"].contains(&0) && a["a"].contains(&1));
+        assert!(a["c"].contains(&4) && a["c"].contains(&5));
+    }
+}

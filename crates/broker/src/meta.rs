@@ -1,0 +1,115 @@
+//! The broker's metadata in redb (`meta.redb`): topic definitions, consumer
+//! groups' committed offsets and the producer id counter. The log itself is in
+//! segment files; this holds only what is small and changes rarely.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::error::BrokerError;
+use crate::topics::TopicMeta;
+
+/// Topic name → its definition, JSON.
+const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
+/// (group, topic, partition) → committed offset (the next offset to read).
+const OFFSETS: TableDefinition<(&str, &str, u32), i64> = TableDefinition::new("group_offsets");
+/// Counter name → value.
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+
+const PRODUCER_ID: &str = "producer_id";
+
+/// The metadata store.
+#[derive(Debug)]
+pub struct Meta {
+    db: Database,
+}
+
+impl Meta {
+    /// Opens or creates `path`.
+    pub fn open(path: &Path) -> Result<Meta, BrokerError> {
+        let db = Database::create(path).map_err(BrokerError::meta)?;
+        // Create the tables so that readers never find them missing.
+        let tx = db.begin_write().map_err(BrokerError::meta)?;
+        tx.open_table(TOPICS).map_err(BrokerError::meta)?;
+        tx.open_table(OFFSETS).map_err(BrokerError::meta)?;
+        tx.open_table(COUNTERS).map_err(BrokerError::meta)?;
+        tx.commit().map_err(BrokerError::meta)?;
+        Ok(Meta { db })
+    }
+
+    /// Every stored topic.
+    pub fn topics(&self) -> Result<Vec<TopicMeta>, BrokerError> {
+        let tx = self.db.begin_read().map_err(BrokerError::meta)?;
+        let table = tx.open_table(TOPICS).map_err(BrokerError::meta)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(BrokerError::meta)? {
+            let (_, v) = entry.map_err(BrokerError::meta)?;
+            out.push(serde_json::from_slice(v.value()).map_err(BrokerError::meta)?);
+        }
+        Ok(out)
+    }
+
+    /// Stores (creates or replaces) a topic's definition.
+    pub fn put_topic(&self, topic: &TopicMeta) -> Result<(), BrokerError> {
+        let json = serde_json::to_vec(topic).map_err(BrokerError::meta)?;
+        let tx = self.db.begin_write().map_err(BrokerError::meta)?;
+        tx.open_table(TOPICS)
+            .map_err(BrokerError::meta)?
+            .insert(topic.name.as_str(), json.as_slice())
+            .map_err(BrokerError::meta)?;
+        tx.commit().map_err(BrokerError::meta)
+    }
+
+    /// Removes a topic and every group offset on it.
+    pub fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
+        let tx = self.db.begin_write().map_err(BrokerError::meta)?;
+        tx.open_table(TOPICS).map_err(BrokerError::meta)?.remove(name).map_err(BrokerError::meta)?;
+        tx.open_table(OFFSETS)
+            .map_err(BrokerError::meta)?
+            .retain(|(_, topic, _), _| topic != name)
+            .map_err(BrokerError::meta)?;
+        tx.commit().map_err(BrokerError::meta)
+    }
+
+    /// Stores committed offsets of a group on a topic, in one transaction.
+    pub fn commit_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+        offsets: &[(u32, i64)],
+    ) -> Result<(), BrokerError> {
+        let tx = self.db.begin_write().map_err(BrokerError::meta)?;
+        {
+            let mut table = tx.open_table(OFFSETS).map_err(BrokerError::meta)?;
+            for &(p, o) in offsets {
+                table.insert((group, topic, p), o).map_err(BrokerError::meta)?;
+            }
+        }
+        tx.commit().map_err(BrokerError::meta)
+    }
+
+    /// Committed offsets of a group on a topic, by partition.
+    pub fn committed(&self, group: &str, topic: &str) -> Result<Vec<(u32, i64)>, BrokerError> {
+        let tx = self.db.begin_read().map_err(BrokerError::meta)?;
+        let table = tx.open_table(OFFSETS).map_err(BrokerError::meta)?;
+        let mut out = Vec::new();
+        for entry in table.range((group, topic, 0)..=(group, topic, u32::MAX)).map_err(BrokerError::meta)? {
+            let (k, v) = entry.map_err(BrokerError::meta)?;
+            out.push((k.value().2, v.value()));
+        }
+        Ok(out)
+    }
+
+    /// Hands out the next producer id (persisted before it is returned).
+    pub fn next_producer_id(&self) -> Result<i64, BrokerError> {
+        let tx = self.db.begin_write().map_err(BrokerError::meta)?;
+        let id = {
+            let mut table = tx.open_table(COUNTERS).map_err(BrokerError::meta)?;
+            let id = table.get(PRODUCER_ID).map_err(BrokerError::meta)?.map_or(0, |v| v.value());
+            table.insert(PRODUCER_ID, id + 1).map_err(BrokerError::meta)?;
+            id
+        };
+        tx.commit().map_err(BrokerError::meta)?;
+        i64::try_from(id).map_err(|_| BrokerError::Meta("producer ids exhausted".into()))
+    }
+}

@@ -1,0 +1,463 @@
+//! The servers: `start` opens the data directory (metadata, registry, topics,
+//! recovering every partition), binds the gRPC and HTTP listeners, and runs
+//! the services (Admin, Broker, Groups, Registry over tonic; the registry's
+//! Confluent REST API, `/health` and `/metrics` over axum) until
+//! `RunningServer::shutdown`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use runnel_proto::v1::{
+    self, admin_server::AdminServer, broker_server::BrokerServer, groups_server::GroupsServer,
+    registry_server::RegistryServer,
+};
+use runnel_proto::MAX_MESSAGE_BYTES;
+use runnel_registry::{Registry, RegistryConfig, VersionSelector};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::WatchStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::error::BrokerError;
+use crate::groups::{self, Groups};
+use crate::meta::Meta;
+use crate::metrics::Metrics;
+use crate::state::{Broker, Limits};
+use crate::topics::{TopicConfig, Topics};
+use crate::{connection, fetch, produce, shutdown};
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where everything is stored.
+    pub data_dir: PathBuf,
+    /// gRPC listen address.
+    pub grpc_addr: SocketAddr,
+    /// HTTP listen address (registry REST API, health, metrics).
+    pub http_addr: SocketAddr,
+    /// Largest record (key + value) accepted.
+    pub max_record_bytes: usize,
+    /// Largest produce batch accepted.
+    pub max_batch_bytes: usize,
+    /// Largest fetch response.
+    pub max_fetch_bytes: usize,
+    /// Most concurrent gRPC connections.
+    pub max_connections: usize,
+    /// How often retention runs.
+    pub retention_check_interval: Duration,
+    /// HTTP/2 initial stream and connection window.
+    pub http2_window_bytes: u32,
+}
+
+impl ServerConfig {
+    /// The defaults: gRPC on 127.0.0.1:6650, HTTP on 127.0.0.1:8081.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 6650)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            max_record_bytes: 8 << 20,
+            max_batch_bytes: 32 << 20,
+            max_fetch_bytes: 32 << 20,
+            max_connections: 1024,
+            retention_check_interval: Duration::from_secs(60),
+            http2_window_bytes: 8 << 20,
+        }
+    }
+
+    /// The defaults on free ports (port 0 for both), for tests.
+    pub fn ephemeral(data_dir: impl Into<PathBuf>) -> Self {
+        let mut c = Self::new(data_dir);
+        c.grpc_addr.set_port(0);
+        c.http_addr.set_port(0);
+        c
+    }
+}
+
+/// A server that is listening. Dropping it without `shutdown` leaves the tasks
+/// running until the runtime ends.
+#[derive(Debug)]
+pub struct RunningServer {
+    broker: Arc<Broker>,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    http: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// `http://<grpc addr>`.
+    pub fn grpc_url(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// `http://<http addr>`: the Confluent-compatible registry's base URL.
+    pub fn registry_url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Stops accepting, ends streams, lets in-flight requests finish, then writes
+    /// and fsyncs every queued append and closes the logs.
+    pub async fn shutdown(self) -> Result<(), BrokerError> {
+        self.broker.shutdown.cancel();
+        if let Ok(Err(e)) = self.grpc.await {
+            tracing::warn!(error = %e, "gRPC server ended with an error");
+        }
+        if let Ok(Err(e)) = self.http.await {
+            tracing::warn!(error = %e, "HTTP server ended with an error");
+        }
+        for task in self.background {
+            let _ = task.await;
+        }
+        self.broker.topics.close().await
+    }
+}
+
+/// Opens the data directory, binds both listeners and starts serving. Returns
+/// once the listeners are bound.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
+    let data = config.data_dir.clone();
+    std::fs::create_dir_all(&data).map_err(|e| BrokerError::io("create", &data, e))?;
+    let (meta, registry) = {
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
+            let meta = Meta::open(&data.join("meta.redb"))?;
+            let registry_dir = data.join("registry");
+            std::fs::create_dir_all(&registry_dir)
+                .map_err(|e| BrokerError::io("create", &registry_dir, e))?;
+            let registry = Registry::open(&registry_dir, RegistryConfig::default())?;
+            Ok((meta, registry))
+        })
+        .await
+        .map_err(|e| BrokerError::Storage(format!("open task failed: {e}")))??
+    };
+    let metrics = Metrics::default();
+    let topics = Topics::open(data.join("topics"), &meta, Arc::clone(&metrics.fsyncs))?;
+    let broker = Arc::new(Broker {
+        limits: Limits {
+            max_record_bytes: config.max_record_bytes,
+            max_batch_bytes: config.max_batch_bytes.min(MAX_MESSAGE_BYTES),
+            max_fetch_bytes: config.max_fetch_bytes.min(MAX_MESSAGE_BYTES / 2),
+        },
+        meta,
+        topics,
+        registry,
+        groups: Groups::default(),
+        metrics,
+        shutdown: CancellationToken::new(),
+    });
+
+    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|source| BrokerError::Bind { addr: config.grpc_addr, source })?;
+    let grpc_addr =
+        grpc_listener.local_addr().map_err(|source| BrokerError::Bind { addr: config.grpc_addr, source })?;
+    let http_listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .map_err(|source| BrokerError::Bind { addr: config.http_addr, source })?;
+    let http_addr =
+        http_listener.local_addr().map_err(|source| BrokerError::Bind { addr: config.http_addr, source })?;
+
+    let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true));
+    let incoming = connection::limited(incoming, Arc::clone(&broker), config.max_connections);
+    let svc = Services(Arc::clone(&broker));
+    let grpc = tonic::transport::Server::builder()
+        .initial_stream_window_size(config.http2_window_bytes)
+        .initial_connection_window_size(config.http2_window_bytes)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(
+            AdminServer::new(svc.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            BrokerServer::new(svc.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            GroupsServer::new(svc.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            RegistryServer::new(svc)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .serve_with_incoming_shutdown(incoming, shutdown::cancelled(broker.shutdown.clone()));
+    let grpc = tokio::spawn(grpc);
+
+    let app = runnel_registry::router(broker.registry.clone()).merge(
+        axum::Router::new()
+            .route("/health", axum::routing::get(health))
+            .route("/metrics", axum::routing::get(metrics_text))
+            .with_state(Arc::clone(&broker)),
+    );
+    let http_shutdown = shutdown::cancelled(broker.shutdown.clone());
+    let http =
+        tokio::spawn(
+            async move { axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown).await },
+        );
+
+    let background = vec![
+        tokio::spawn(retention_task(Arc::clone(&broker), config.retention_check_interval)),
+        tokio::spawn(reaper_task(Arc::clone(&broker))),
+    ];
+    tracing::info!(%grpc_addr, %http_addr, data = %data.display(), "runnel broker listening");
+    Ok(RunningServer { broker, grpc_addr, http_addr, grpc, http, background })
+}
+
+async fn health(axum::extract::State(broker): axum::extract::State<Arc<Broker>>) -> impl IntoResponse {
+    let topics = broker.topics.list().len();
+    axum::Json(serde_json::json!({ "status": "ok", "topics": topics }))
+}
+
+async fn metrics_text(axum::extract::State(broker): axum::extract::State<Arc<Broker>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], broker.metrics.render(&broker.topics))
+}
+
+async fn retention_task(broker: Arc<Broker>, every: Duration) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+    loop {
+        tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let b = Arc::clone(&broker);
+        let _ = tokio::task::spawn_blocking(move || b.topics.apply_retention()).await;
+    }
+}
+
+async fn reaper_task(broker: Arc<Broker>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            _ = broker.shutdown.cancelled() => return,
+            _ = tick.tick() => groups::reap_expired(&broker),
+        }
+    }
+}
+
+/// The tonic services over the shared state.
+#[derive(Debug, Clone)]
+struct Services(Arc<Broker>);
+
+fn blocking_err(e: tokio::task::JoinError) -> Status {
+    Status::internal(format!("task failed: {e}"))
+}
+
+#[tonic::async_trait]
+impl v1::admin_server::Admin for Services {
+    async fn create_topic(
+        &self,
+        req: Request<v1::CreateTopicRequest>,
+    ) -> Result<Response<v1::TopicInfo>, Status> {
+        let req = req.into_inner();
+        let config = TopicConfig::from_proto(&req.topic, &req.config.unwrap_or_default())?;
+        let t = self.0.topics.create(&self.0.meta, &req.topic, config, req.if_not_exists).await?;
+        Ok(Response::new(t.info()))
+    }
+
+    async fn describe_topic(&self, req: Request<v1::TopicRef>) -> Result<Response<v1::TopicInfo>, Status> {
+        Ok(Response::new(self.0.topics.get(&req.into_inner().topic)?.info()))
+    }
+
+    async fn list_topics(
+        &self,
+        _: Request<v1::ListTopicsRequest>,
+    ) -> Result<Response<v1::ListTopicsResponse>, Status> {
+        let topics = self.0.topics.list().iter().map(|t| t.info()).collect();
+        Ok(Response::new(v1::ListTopicsResponse { topics }))
+    }
+
+    async fn delete_topic(
+        &self,
+        req: Request<v1::TopicRef>,
+    ) -> Result<Response<v1::DeleteTopicResponse>, Status> {
+        self.0.topics.delete(&self.0.meta, &req.into_inner().topic).await?;
+        Ok(Response::new(v1::DeleteTopicResponse {}))
+    }
+
+    async fn add_partitions(
+        &self,
+        req: Request<v1::AddPartitionsRequest>,
+    ) -> Result<Response<v1::TopicInfo>, Status> {
+        let req = req.into_inner();
+        let t = self.0.topics.add_partitions(&self.0.meta, &req.topic, req.partitions).await?;
+        Ok(Response::new(t.info()))
+    }
+}
+
+#[tonic::async_trait]
+impl v1::broker_server::Broker for Services {
+    async fn produce(
+        &self,
+        req: Request<v1::ProduceRequest>,
+    ) -> Result<Response<v1::ProduceResponse>, Status> {
+        let req = req.into_inner();
+        let (cid, p) = (req.correlation_id, req.partition);
+        let appended = self.0.produce(&req.topic, p, req.batch).await?;
+        Ok(Response::new(produce::response(cid, p, Ok(appended))))
+    }
+
+    type ProduceStreamStream = produce::ProduceStream;
+
+    async fn produce_stream(
+        &self,
+        req: Request<tonic::Streaming<v1::ProduceRequest>>,
+    ) -> Result<Response<Self::ProduceStreamStream>, Status> {
+        Ok(Response::new(produce::produce_stream(Arc::clone(&self.0), req.into_inner())))
+    }
+
+    type FetchStream = fetch::FetchStream;
+
+    async fn fetch(&self, req: Request<v1::FetchRequest>) -> Result<Response<Self::FetchStream>, Status> {
+        Ok(Response::new(fetch::fetch(Arc::clone(&self.0), req.into_inner())?))
+    }
+
+    async fn list_offsets(
+        &self,
+        req: Request<v1::ListOffsetsRequest>,
+    ) -> Result<Response<v1::ListOffsetsResponse>, Status> {
+        Ok(Response::new(fetch::list_offsets(&self.0, req.into_inner()).await?))
+    }
+
+    async fn init_producer(
+        &self,
+        _: Request<v1::InitProducerRequest>,
+    ) -> Result<Response<v1::InitProducerResponse>, Status> {
+        let b = Arc::clone(&self.0);
+        let producer_id =
+            tokio::task::spawn_blocking(move || b.meta.next_producer_id()).await.map_err(blocking_err)??;
+        Ok(Response::new(v1::InitProducerResponse { producer_id, epoch: 0 }))
+    }
+}
+
+#[tonic::async_trait]
+impl v1::groups_server::Groups for Services {
+    type JoinStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<v1::Assignment, Status>> + Send>>;
+
+    async fn join(&self, req: Request<v1::JoinRequest>) -> Result<Response<Self::JoinStream>, Status> {
+        use futures::StreamExt;
+        let (_member, rx) = groups::join(&self.0, &req.into_inner())?;
+        let shutdown = self.0.shutdown.clone();
+        let stream = WatchStream::new(rx)
+            .filter_map(|a| async move { a.map(Ok) })
+            .take_until(async move { shutdown.cancelled().await });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn heartbeat(
+        &self,
+        req: Request<v1::HeartbeatRequest>,
+    ) -> Result<Response<v1::HeartbeatResponse>, Status> {
+        let req = req.into_inner();
+        let rebalance_pending = groups::heartbeat(&self.0, &req.group, &req.member_id, req.generation)?;
+        Ok(Response::new(v1::HeartbeatResponse { rebalance_pending }))
+    }
+
+    async fn leave(&self, req: Request<v1::LeaveRequest>) -> Result<Response<v1::LeaveResponse>, Status> {
+        let req = req.into_inner();
+        groups::leave(&self.0, &req.group, &req.member_id)?;
+        Ok(Response::new(v1::LeaveResponse {}))
+    }
+
+    async fn commit(&self, req: Request<v1::CommitRequest>) -> Result<Response<v1::CommitResponse>, Status> {
+        groups::commit(&self.0, &req.into_inner()).await?;
+        Ok(Response::new(v1::CommitResponse {}))
+    }
+
+    async fn fetch_committed(
+        &self,
+        req: Request<v1::FetchCommittedRequest>,
+    ) -> Result<Response<v1::FetchCommittedResponse>, Status> {
+        Ok(Response::new(groups::fetch_committed(&self.0, &req.into_inner())?))
+    }
+
+    async fn describe_group(
+        &self,
+        req: Request<v1::DescribeGroupRequest>,
+    ) -> Result<Response<v1::GroupInfo>, Status> {
+        let req = req.into_inner();
+        Ok(Response::new(groups::describe(&self.0, &req.group, &req.topic)?))
+    }
+}
+
+#[tonic::async_trait]
+impl v1::registry_server::Registry for Services {
+    async fn get_schema(
+        &self,
+        req: Request<v1::GetSchemaRequest>,
+    ) -> Result<Response<v1::SchemaInfo>, Status> {
+        let id = req.into_inner().id;
+        let (schema, _refs) = self.0.registry.schema_text_by_id(id).map_err(BrokerError::from)?;
+        Ok(Response::new(v1::SchemaInfo { id, schema }))
+    }
+
+    async fn lookup(
+        &self,
+        req: Request<v1::SubjectSchemaRequest>,
+    ) -> Result<Response<v1::SubjectVersion>, Status> {
+        let req = req.into_inner();
+        let sv = self.0.registry.lookup(&req.subject, &req.schema).map_err(BrokerError::from)?;
+        Ok(Response::new(subject_version(sv)))
+    }
+
+    async fn register(
+        &self,
+        req: Request<v1::SubjectSchemaRequest>,
+    ) -> Result<Response<v1::SubjectVersion>, Status> {
+        let req = req.into_inner();
+        let registry = self.0.registry.clone();
+        let sv = tokio::task::spawn_blocking(move || registry.register(&req.subject, &req.schema))
+            .await
+            .map_err(blocking_err)?
+            .map_err(BrokerError::from)?;
+        Ok(Response::new(subject_version(sv)))
+    }
+
+    async fn get_version(
+        &self,
+        req: Request<v1::GetVersionRequest>,
+    ) -> Result<Response<v1::SubjectVersion>, Status> {
+        let req = req.into_inner();
+        let selector =
+            if req.version == -1 { VersionSelector::Latest } else { VersionSelector::Number(req.version) };
+        let sv = self.0.registry.version(&req.subject, selector).map_err(BrokerError::from)?;
+        Ok(Response::new(subject_version(sv)))
+    }
+
+    async fn check_compatibility(
+        &self,
+        req: Request<v1::SubjectSchemaRequest>,
+    ) -> Result<Response<v1::CompatibilityResult>, Status> {
+        let req = req.into_inner();
+        let messages = match self.0.registry.check(&req.subject, &req.schema, VersionSelector::Latest) {
+            Ok(m) => m,
+            // Nothing registered yet: anything is compatible with nothing.
+            Err(runnel_registry::RegistryError::SubjectNotFound(_)) => Vec::new(),
+            Err(e) => return Err(BrokerError::from(e).into()),
+        };
+        Ok(Response::new(v1::CompatibilityResult { compatible: messages.is_empty(), messages }))
+    }
+}
+
+fn subject_version(sv: runnel_registry::SubjectVersion) -> v1::SubjectVersion {
+    v1::SubjectVersion { subject: sv.subject, id: sv.id, version: sv.version, schema: sv.schema }
+}
