@@ -43,6 +43,11 @@ pub enum Output {
 // an arm in `run` when a module lands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Offline Avro tools: Avro-JSON ⇄ binary (hex), canonical form and fingerprints.
+    Avro {
+        #[command(subcommand)]
+        command: cmd::avro::AvroCommand,
+    },
     /// Schema compatibility verdicts, offline: can READER read WRITER's data?
     #[command(hide = true)]
     Compat(cmd::compat::Args),
@@ -52,6 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let Cli { global, command } = cli;
     let _ = &global;
     match command {
+        Command::Avro { command } => cmd::avro::run(command),
         Command::Compat(args) => cmd::compat::run(args),
     }
 }
