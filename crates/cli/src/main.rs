@@ -48,9 +48,33 @@ pub enum Command {
         #[command(subcommand)]
         command: cmd::avro::AvroCommand,
     },
+    /// The schema registry: register, check, get, list, versions, delete, config.
+    Schema {
+        #[command(subcommand)]
+        command: cmd::schema::SchemaCommand,
+    },
+    /// Runs the schema registry's REST API alone (without the broker).
+    #[command(hide = true)]
+    RegistryServe(cmd::schema::ServeArgs),
+    /// End-to-end benchmarks: produce, consume, e2e latency, and the disk baseline.
+    Bench {
+        #[command(subcommand)]
+        command: cmd::bench::BenchCommand,
+    },
     /// Schema compatibility verdicts, offline: can READER read WRITER's data?
     #[command(hide = true)]
     Compat(cmd::compat::Args),
+    /// Topics: create (with their schema), list, describe, delete.
+    Topic {
+        #[command(subcommand)]
+        command: cmd::topic::TopicCommand,
+    },
+    /// Sends Avro-JSON datums (one per line on stdin) to a topic.
+    Produce(cmd::produce::Args),
+    /// Prints a topic's records as JSON, one object per line.
+    Consume(cmd::consume::Args),
+    /// Runs the broker and the schema registry (gRPC and HTTP) on one data directory.
+    Serve(cmd::serve::Args),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -58,7 +82,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let _ = &global;
     match command {
         Command::Avro { command } => cmd::avro::run(command),
+        Command::Bench { command } => cmd::bench::run(&global, command).await,
         Command::Compat(args) => cmd::compat::run(args),
+        Command::Topic { command } => cmd::topic::run(&global, command).await,
+        Command::Produce(args) => cmd::produce::run(&global, args).await,
+        Command::Consume(args) => cmd::consume::run(&global, args).await,
+        Command::Serve(args) => cmd::serve::run(args).await,
+        Command::Schema { command } => cmd::schema::run(&global, command).await,
+        Command::RegistryServe(args) => cmd::schema::serve(args).await,
     }
 }
 

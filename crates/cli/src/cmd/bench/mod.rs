@@ -1,0 +1,579 @@
+//! `runnel bench`: end-to-end benchmarks against a running server (or one
+//! started in-process with `--embedded`), each next to the raw disk baseline
+//! measured in the same run, since these machines are shared and noisy: a
+//! ratio to the same run's physical limit means more than an absolute number.
+//!
+//! - `produce`: N typed records from P producers into K partitions; records/s,
+//!   MB/s, ack latency percentiles, and the ratio to the disk appending the
+//!   same bytes with the same bytes per fsync;
+//! - `consume`: produces N records, then reads them back with one consumer and
+//!   with a group of C;
+//! - `e2e`: a fixed produce rate with a consumer at the head, publish→deliver latency;
+//! - `disk`: the baseline alone.
+
+mod disk;
+mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures::stream::{FuturesUnordered, StreamExt};
+use runnel_avro::Avro;
+use runnel_client::{proto, Client, NewTopic, Position, Validation};
+use runnel_derive::Avro;
+
+use report::{LatencyRecorder, Report};
+
+/// The record every benchmark sends: the fields of `schemas/user.avsc`, the
+/// send time (for end-to-end latency), and padding for `--record-size`.
+#[derive(Avro, Debug, Clone, PartialEq)]
+#[avro(crate = "runnel_avro", namespace = "runnel.bench", name = "BenchUser")]
+struct BenchUser {
+    id: i64,
+    name: String,
+    email: Option<String>,
+    age: i32,
+    active: bool,
+    score: f64,
+    tags: Vec<String>,
+    manager: Option<String>,
+    sent_us: i64,
+    pad: Vec<u8>,
+}
+
+impl BenchUser {
+    /// A record whose Avro encoding (without the 5-byte frame) is about `size` bytes.
+    fn sample(size: usize) -> BenchUser {
+        let mut u = BenchUser {
+            id: 1_000_000,
+            name: "Ada Lovelace".into(),
+            email: Some("ada@example.com".into()),
+            age: 36,
+            active: true,
+            score: 97.5,
+            tags: vec!["admin".into(), "math".into()],
+            manager: Some("Charles".into()),
+            sent_us: now_us(),
+            pad: Vec::new(),
+        };
+        let base = runnel_avro::to_vec(&u).len();
+        if size > base + 2 {
+            // The length prefix of `pad` grows by a byte or two; get within a couple of bytes.
+            let mut pad = size - base;
+            while pad > 0 && {
+                u.pad = vec![0x5a; pad];
+                runnel_avro::to_vec(&u).len() > size
+            } {
+                pad -= 1;
+            }
+        }
+        u
+    }
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// `runnel bench` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Typed produce throughput and ack latency, with the disk baseline.
+    Produce(ProduceArgs),
+    /// Produce, then read back with one consumer and with a group.
+    Consume(ConsumeArgs),
+    /// A fixed produce rate with a consumer at the head: publish→deliver latency.
+    E2e(E2eArgs),
+    /// The raw disk baseline: sequential appends with an fsync every B bytes.
+    Disk(DiskArgs),
+}
+
+/// Where the benchmark runs: a server already running, or one started here.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// Start a server in-process on a temporary directory (under --data) instead of using --url.
+    #[arg(long)]
+    embedded: bool,
+    /// Directory for the embedded server and the disk baseline (default: a temp dir).
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+/// The topic and the produce side.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Records to produce in all.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Partitions of the benchmark topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    /// Records per batch.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Concurrent producers (each with its own connection).
+    #[arg(long, default_value_t = 1)]
+    producers: usize,
+    /// Topic validation level: none, id or full.
+    #[arg(long, default_value = "full")]
+    validation: String,
+    /// Topic fsync policy: always, never, or a number of milliseconds (interval).
+    #[arg(long, default_value = "always")]
+    fsync: String,
+    /// Encoded record size in bytes (the record is padded with a bytes field).
+    #[arg(long, default_value_t = 100)]
+    record_size: usize,
+    /// How long a producer waits to fill a batch.
+    #[arg(long, default_value_t = 5)]
+    linger_ms: u64,
+    /// Skip the disk baseline.
+    #[arg(long)]
+    no_baseline: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConsumeArgs {
+    #[command(flatten)]
+    produce: ProduceArgs,
+    /// Members of the consumer group for the group read.
+    #[arg(long, default_value_t = 2)]
+    consumers: usize,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct E2eArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Records per second to produce.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    #[arg(long, default_value_t = 4)]
+    partitions: u32,
+    #[arg(long, default_value = "full")]
+    validation: String,
+    #[arg(long, default_value = "always")]
+    fsync: String,
+    #[arg(long, default_value_t = 100)]
+    record_size: usize,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiskArgs {
+    /// Directory to write in (default: a temp dir).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Bytes written between two fsyncs.
+    #[arg(long, default_value_t = 1 << 20)]
+    bytes_per_fsync: usize,
+    /// Bytes to write in all.
+    #[arg(long, default_value_t = 256 << 20)]
+    total_bytes: u64,
+}
+
+/// Runs one benchmark and prints its report.
+pub async fn run(global: &crate::Global, command: BenchCommand) -> anyhow::Result<()> {
+    let json = global.output == crate::Output::Json;
+    let report = match command {
+        BenchCommand::Disk(args) => {
+            let dir = WorkDir::new(args.data)?;
+            let (path, total, per) = (dir.path().to_owned(), args.total_bytes, args.bytes_per_fsync);
+            tokio::task::spawn_blocking(move || disk::run(&path, total, per)).await??
+        }
+        BenchCommand::Produce(args) => {
+            let env = BenchEnv::start(global, &args.target).await?;
+            let result = produce(&env, &args).await;
+            env.stop().await?;
+            result?.0
+        }
+        BenchCommand::Consume(args) => {
+            let env = BenchEnv::start(global, &args.produce.target).await?;
+            let result = consume(&env, &args).await;
+            env.stop().await?;
+            result?
+        }
+        BenchCommand::E2e(args) => {
+            let env = BenchEnv::start(global, &args.target).await?;
+            let result = e2e(&env, &args).await;
+            env.stop().await?;
+            result?
+        }
+    };
+    report.print(json);
+    Ok(())
+}
+
+/// A directory for the benchmark's files: the given one, or a temp dir removed afterwards.
+struct WorkDir {
+    path: PathBuf,
+    temp: Option<tempfile::TempDir>,
+}
+
+impl WorkDir {
+    fn new(dir: Option<PathBuf>) -> anyhow::Result<WorkDir> {
+        match dir {
+            Some(path) => {
+                std::fs::create_dir_all(&path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                Ok(WorkDir { path, temp: None })
+            }
+            None => {
+                let temp = tempfile::Builder::new().prefix("runnel-bench-").tempdir()?;
+                Ok(WorkDir { path: temp.path().to_owned(), temp: Some(temp) })
+            }
+        }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+/// The server the benchmark talks to, and the directory for the disk baseline.
+struct BenchEnv {
+    url: String,
+    dir: WorkDir,
+    server: Option<runnel_broker::RunningServer>,
+}
+
+impl BenchEnv {
+    async fn start(global: &crate::Global, target: &Target) -> anyhow::Result<BenchEnv> {
+        let dir = WorkDir::new(target.data.clone())?;
+        if target.embedded {
+            let data = dir.path().join("server");
+            let server = runnel_broker::start(runnel_broker::ServerConfig::ephemeral(data))
+                .await
+                .context("cannot start the embedded server")?;
+            Ok(BenchEnv { url: server.grpc_url(), dir, server: Some(server) })
+        } else {
+            Ok(BenchEnv { url: global.url.clone(), dir, server: None })
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        if let Some(server) = self.server {
+            server.shutdown().await.context("embedded server shutdown failed")?;
+        }
+        drop(self.dir.temp);
+        Ok(())
+    }
+}
+
+fn fsync_config(policy: &str, config: &mut proto::TopicConfig) -> anyhow::Result<()> {
+    match policy {
+        "always" => config.fsync = proto::FsyncPolicy::Always as i32,
+        "never" => config.fsync = proto::FsyncPolicy::Never as i32,
+        ms => {
+            let ms: u64 = ms
+                .parse()
+                .with_context(|| format!("--fsync: expected always, never or milliseconds, got `{ms}`"))?;
+            config.fsync = proto::FsyncPolicy::Interval as i32;
+            config.fsync_interval_ms = ms;
+        }
+    }
+    Ok(())
+}
+
+/// Creates a fresh topic bound to `BenchUser`'s schema.
+async fn create_topic(
+    client: &Client,
+    partitions: u32,
+    validation: &str,
+    fsync: &str,
+) -> anyhow::Result<String> {
+    let topic = format!("bench-{}-{}", std::process::id(), now_us());
+    let validation: Validation = validation.parse()?;
+    let mut new = NewTopic::new(&topic).partitions(partitions).validation(validation);
+    fsync_config(fsync, new.config_mut())?;
+    client.register_schema(&format!("{topic}-value"), BenchUser::schema()).await?;
+    client.create_topic(new).await?;
+    Ok(topic)
+}
+
+/// Produces `args.records` records; returns the report and the topic.
+async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, String)> {
+    if args.producers == 0 || args.records == 0 || args.batch == 0 {
+        bail!("--producers, --records and --batch must be at least 1");
+    }
+    let admin = Client::connect(env.url.clone()).await?;
+    let topic = create_topic(&admin, args.partitions, &args.validation, &args.fsync).await?;
+    let sample = BenchUser::sample(args.record_size);
+    let record_bytes = runnel_avro::to_vec(&sample).len() + 5;
+
+    let progress = Progress::new(args.records);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..args.producers {
+        let count = args.records / args.producers as u64
+            + u64::from((p as u64) < args.records % args.producers as u64);
+        let url = env.url.clone();
+        let topic = topic.clone();
+        let sample = sample.clone();
+        let (batch, linger, partitions) = (args.batch, args.linger_ms, args.partitions as usize);
+        let progress = progress.clone();
+        tasks.push(tokio::spawn(async move {
+            let client = Client::connect(url).await?;
+            let producer = client
+                .producer::<BenchUser>(&topic)
+                .batch_records(batch)
+                .batch_bytes((batch * (record_bytes + 32)).max(1 << 16))
+                .linger(Duration::from_millis(linger))
+                .buffer_records(batch * partitions * 4)
+                .create()
+                .await?;
+            let mut latencies = LatencyRecorder::new();
+            let mut in_flight = FuturesUnordered::new();
+            let window = batch * partitions * 4;
+            let mut record = sample;
+            for i in 0..count {
+                record.id = i as i64;
+                let sent = Instant::now();
+                let ack = producer.send(&record);
+                in_flight.push(async move { ack.await.map(|_| sent.elapsed()) });
+                if in_flight.len() >= window {
+                    if let Some(r) = in_flight.next().await {
+                        latencies.record(r?);
+                        progress.inc(1);
+                    }
+                }
+            }
+            while let Some(r) = in_flight.next().await {
+                latencies.record(r?);
+                progress.inc(1);
+            }
+            producer.flush().await?;
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = LatencyRecorder::new();
+    for t in tasks {
+        latencies.merge(&t.await??);
+    }
+    let elapsed = start.elapsed();
+    progress.finish();
+
+    let total_bytes = args.records * record_bytes as u64;
+    let mut report = Report::new("produce");
+    report.set("records", args.records);
+    report.set("record_bytes", record_bytes as u64);
+    report.set("partitions", args.partitions);
+    report.set("producers", args.producers as u64);
+    report.set("batch", args.batch as u64);
+    report.set("validation", args.validation.clone());
+    report.set("fsync", args.fsync.clone());
+    report.set("seconds", elapsed.as_secs_f64());
+    report.set("records_per_sec", args.records as f64 / elapsed.as_secs_f64());
+    let mb_per_sec = total_bytes as f64 / 1e6 / elapsed.as_secs_f64();
+    report.set("mb_per_sec", mb_per_sec);
+    report.latency(&latencies);
+    if let Some(rss) = rss_mb() {
+        report.set("process_rss_mb", rss);
+    }
+    if !args.no_baseline {
+        // The same bytes per fsync as one full batch, and as many bytes as the
+        // run wrote (bounded so the baseline does not dominate the run).
+        let per_fsync = (args.batch * record_bytes).max(4096);
+        let total = total_bytes.clamp(per_fsync as u64 * 16, 512 << 20);
+        let dir = env.dir.path().join("disk-baseline");
+        let disk = tokio::task::spawn_blocking(move || {
+            disk::measure(&dir, total, per_fsync, &mut LatencyRecorder::new())
+        })
+        .await??;
+        report.set("disk_baseline_bytes_per_fsync", per_fsync as u64);
+        report.set("disk_baseline_mb_per_sec", disk.mb_per_sec());
+        report.set("ratio_to_disk", mb_per_sec / disk.mb_per_sec());
+    }
+    Ok((report, topic))
+}
+
+/// Produces, then reads everything back with one consumer and with a group.
+async fn consume(env: &BenchEnv, args: &ConsumeArgs) -> anyhow::Result<Report> {
+    let mut produce_args = args.produce.clone();
+    produce_args.no_baseline = true;
+    let (produced, topic) = produce(env, &produce_args).await?;
+    let records = args.produce.records;
+    let record_bytes = produced.get_f64("record_bytes").unwrap_or(0.0);
+
+    let client = Client::connect(env.url.clone()).await?;
+    let start = Instant::now();
+    let mut consumer = client.consumer::<BenchUser>(&topic).from(Position::Earliest).subscribe().await?;
+    let mut seen = 0u64;
+    while seen < records {
+        match tokio::time::timeout(Duration::from_secs(30), consumer.next()).await {
+            Ok(Some(msg)) => {
+                msg?;
+                seen += 1;
+            }
+            Ok(None) => bail!("the consumer stream ended after {seen} of {records} records"),
+            Err(_) => bail!("no record for 30 s after {seen} of {records} records"),
+        }
+    }
+    let single = start.elapsed();
+    drop(consumer);
+
+    let group = format!("bench-group-{}", now_us());
+    let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let start = Instant::now();
+    let mut members = Vec::new();
+    for _ in 0..args.consumers.max(1) {
+        let client = client.clone();
+        let (topic, group, counted) = (topic.clone(), group.clone(), counted.clone());
+        members.push(tokio::spawn(async move {
+            let mut consumer = client
+                .consumer::<BenchUser>(&topic)
+                .group(group)
+                .from(Position::Earliest)
+                .subscribe()
+                .await?;
+            while counted.load(std::sync::atomic::Ordering::Relaxed) < records {
+                match tokio::time::timeout(Duration::from_millis(200), consumer.next()).await {
+                    Ok(Some(msg)) => {
+                        msg?;
+                        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(None) => break,
+                    Err(_) => {}
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while counted.load(std::sync::atomic::Ordering::Relaxed) < records && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let group_elapsed = start.elapsed();
+    for m in members {
+        m.await??;
+    }
+    let group_seen = counted.load(std::sync::atomic::Ordering::Relaxed);
+    if group_seen < records {
+        bail!("the group read {group_seen} of {records} records in 120 s");
+    }
+
+    let mut report = Report::new("consume");
+    report.set("records", records);
+    report.set("record_bytes", record_bytes);
+    report.set("partitions", args.produce.partitions);
+    report.set("produce_records_per_sec", produced.get_f64("records_per_sec").unwrap_or(0.0));
+    report.set("records_per_sec", records as f64 / single.as_secs_f64());
+    report.set("mb_per_sec", records as f64 * record_bytes / 1e6 / single.as_secs_f64());
+    report.set("group_consumers", args.consumers as u64);
+    report.set("group_records_per_sec", records as f64 / group_elapsed.as_secs_f64());
+    report.set("group_mb_per_sec", records as f64 * record_bytes / 1e6 / group_elapsed.as_secs_f64());
+    Ok(report)
+}
+
+/// A fixed rate with a consumer at the head; latency from `send` to delivery.
+async fn e2e(env: &BenchEnv, args: &E2eArgs) -> anyhow::Result<Report> {
+    if args.rate == 0 || args.seconds == 0 {
+        bail!("--rate and --seconds must be at least 1");
+    }
+    let client = Client::connect(env.url.clone()).await?;
+    let topic = create_topic(&client, args.partitions, &args.validation, &args.fsync).await?;
+    let total = args.rate * args.seconds;
+    let mut consumer = client.consumer::<BenchUser>(&topic).from(Position::Earliest).subscribe().await?;
+    let reader = tokio::spawn(async move {
+        let mut latencies = LatencyRecorder::new();
+        let mut seen = 0u64;
+        while seen < total {
+            match tokio::time::timeout(Duration::from_secs(30), consumer.next()).await {
+                Ok(Some(msg)) => {
+                    let msg = msg?;
+                    let sent = msg.value().sent_us;
+                    latencies.record(Duration::from_micros(now_us().saturating_sub(sent).max(0) as u64));
+                    seen += 1;
+                }
+                Ok(None) => bail!("the consumer stream ended after {seen} of {total} records"),
+                Err(_) => bail!("no record for 30 s after {seen} of {total} records"),
+            }
+        }
+        anyhow::Ok(latencies)
+    });
+    let producer = client.producer::<BenchUser>(&topic).linger(Duration::from_millis(1)).create().await?;
+    let mut record = BenchUser::sample(args.record_size);
+    // Send in ticks of 1 ms, each with its share of the rate.
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut acks = FuturesUnordered::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    while sent < total {
+        tick.tick().await;
+        let due = ((start.elapsed().as_secs_f64() * args.rate as f64) as u64).min(total);
+        while sent < due {
+            record.id = sent as i64;
+            record.sent_us = now_us();
+            acks.push(producer.send(&record));
+            sent += 1;
+        }
+        while let Some(Some(r)) = futures::FutureExt::now_or_never(acks.next()) {
+            r?;
+        }
+    }
+    while let Some(r) = acks.next().await {
+        r?;
+    }
+    let produce_elapsed = start.elapsed();
+    let latencies = reader.await??;
+    let mut report = Report::new("e2e");
+    report.set("records", total);
+    report.set("target_rate", args.rate);
+    report.set("records_per_sec", total as f64 / produce_elapsed.as_secs_f64());
+    report.set(
+        "mb_per_sec",
+        total as f64 * (runnel_avro::to_vec(&record).len() + 5) as f64 / 1e6 / produce_elapsed.as_secs_f64(),
+    );
+    report.set("fsync", args.fsync.clone());
+    report.latency(&latencies);
+    Ok(report)
+}
+
+/// This process's resident memory, in MB (Linux).
+fn rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// A progress bar on a terminal; nothing otherwise.
+#[derive(Clone)]
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            Progress(Some(bar))
+        } else {
+            Progress(None)
+        }
+    }
+
+    fn inc(&self, n: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
