@@ -67,7 +67,7 @@ impl OffsetIndex {
     /// Parses a serialized index, checking that it is whole, strictly increasing and
     /// points inside a segment of `segment_size` bytes. `None` if it is not valid.
     pub fn from_bytes(bytes: &[u8], segment_size: u64) -> Option<Self> {
-        if bytes.len() % OFFSET_ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(OFFSET_ENTRY_BYTES) {
             return None;
         }
         let mut index = OffsetIndex::default();
@@ -128,7 +128,7 @@ impl TimeIndex {
 
     /// Parses a serialized time index; `None` if it is not whole and increasing.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % TIME_ENTRY_BYTES != 0 {
+        if !bytes.len().is_multiple_of(TIME_ENTRY_BYTES) {
             return None;
         }
         let mut index = TimeIndex::default();
