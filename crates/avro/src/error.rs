@@ -57,8 +57,16 @@ pub enum DecodeErrorKind {
 }
 
 /// An error decoding Avro binary data: what, where in the bytes, and where in the datum.
+///
+/// Boxed, so that `Result<T, DecodeError>` stays one pointer wide and the
+/// decoders' happy path does not move a large error type around.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
+    inner: Box<ErrorInner>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ErrorInner {
     kind: DecodeErrorKind,
     offset: usize,
     /// Innermost segment last; displayed outermost first.
@@ -69,26 +77,26 @@ impl DecodeError {
     /// A new error at byte `offset`.
     #[cold]
     pub fn new(kind: DecodeErrorKind, offset: usize) -> Self {
-        DecodeError { kind, offset, path_rev: Vec::new() }
+        DecodeError { inner: Box::new(ErrorInner { kind, offset, path_rev: Vec::new() }) }
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &DecodeErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// The byte offset, from the start of the datum, where the problem was found.
     pub fn offset(&self) -> usize {
-        self.offset
+        self.inner.offset
     }
 
     /// The path of the datum that failed, outermost first, e.g. `/address/lines/2`.
     pub fn path(&self) -> String {
-        if self.path_rev.is_empty() {
+        if self.inner.path_rev.is_empty() {
             return "/".to_owned();
         }
         let mut out = String::new();
-        for seg in self.path_rev.iter().rev() {
+        for seg in self.inner.path_rev.iter().rev() {
             out.push('/');
             match seg {
                 PathSegment::Field(name) => out.push_str(name),
@@ -105,40 +113,40 @@ impl DecodeError {
 
     /// The path segments, outermost first.
     pub fn path_segments(&self) -> impl Iterator<Item = &PathSegment> {
-        self.path_rev.iter().rev()
+        self.inner.path_rev.iter().rev()
     }
 
     /// Adds the record field this error happened in (called while unwinding).
     #[cold]
     pub fn in_field(mut self, name: &str) -> Self {
-        self.path_rev.push(PathSegment::Field(name.to_owned()));
+        self.inner.path_rev.push(PathSegment::Field(name.to_owned()));
         self
     }
 
     /// Adds the array index this error happened at (called while unwinding).
     #[cold]
     pub fn in_index(mut self, index: u64) -> Self {
-        self.path_rev.push(PathSegment::Index(index));
+        self.inner.path_rev.push(PathSegment::Index(index));
         self
     }
 
     /// Adds the map key this error happened under (called while unwinding).
     #[cold]
     pub fn in_key(mut self, key: &str) -> Self {
-        self.path_rev.push(PathSegment::Key(key.to_owned()));
+        self.inner.path_rev.push(PathSegment::Key(key.to_owned()));
         self
     }
 
     /// Adds the union branch this error happened in (called while unwinding).
     #[cold]
     pub fn in_branch(mut self, branch: u32) -> Self {
-        self.path_rev.push(PathSegment::Branch(branch));
+        self.inner.path_rev.push(PathSegment::Branch(branch));
         self
     }
 
     /// Shifts the offset by `base`, for data decoded from the middle of a larger buffer.
     pub fn with_base_offset(mut self, base: usize) -> Self {
-        self.offset += base;
+        self.inner.offset += base;
         self
     }
 }
@@ -173,7 +181,7 @@ impl fmt::Display for DecodeErrorKind {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "at {} (byte {}): {}", self.path(), self.offset, self.kind)
+        write!(f, "at {} (byte {}): {}", self.path(), self.inner.offset, self.inner.kind)
     }
 }
 
