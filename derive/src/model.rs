@@ -618,7 +618,9 @@ pub fn shape_of(ty: &Type) -> Shape {
                 ("Option", [inner]) => Shape::Option(Box::new(shape_of(inner))),
                 ("Box", [inner]) => Shape::Boxed(Box::new(shape_of(inner))),
                 ("HashMap" | "BTreeMap", [key, value, ..]) => {
-                    if matches!(key, Type::Path(p) if p.path.is_ident("String")) {
+                    let key_is_string = matches!(key, Type::Path(p)
+                        if p.path.segments.last().is_some_and(|s| s.ident == "String" && s.arguments.is_empty()));
+                    if key_is_string {
                         Shape::Map(Box::new(shape_of(value)))
                     } else {
                         Shape::Other(

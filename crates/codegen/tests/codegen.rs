@@ -103,3 +103,16 @@ fn compile_writes_one_file_named_after_the_first_input() {
     assert_eq!(path.file_name().unwrap(), "user.rs");
     assert!(std::fs::read_to_string(path).unwrap().contains("pub struct User"));
 }
+
+#[test]
+fn the_whole_corpus_generates() {
+    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus");
+    for entry in std::fs::read_dir(corpus).unwrap() {
+        let path = entry.unwrap().path();
+        let out = Builder::new().compile_to_string(&[&path]);
+        assert!(out.is_ok(), "{}: {}", path.display(), out.unwrap_err());
+    }
+    let multi = Builder::new().compile_to_string(&[format!("{corpus}/multi")]).unwrap();
+    assert!(multi.contains("pub struct ComAcmeAddress"), "{multi}");
+    assert!(multi.contains("pub struct ComOtherAddress"), "{multi}");
+}
