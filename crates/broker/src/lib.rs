@@ -7,7 +7,8 @@
 //! Map: `server.rs` (listeners, services), `produce.rs` (the hot path),
 //! `enforce.rs` (schema checks), `fetch.rs` (reads, long polls), `groups.rs`
 //! (consumer groups), `topics.rs` (admin), `log/` (segments, indexes, recovery,
-//! group commit), `meta.rs` (redb), `metrics.rs`, `connection.rs`, `shutdown.rs`.
+//! group commit), `meta.rs` (redb), `metrics.rs`, `connection.rs`, `shutdown.rs`,
+//! `subscriptions/` (queue semantics: shared, key_shared, failover, exclusive; acks, DLQ).
 
 pub mod connection;
 pub mod enforce;
@@ -21,6 +22,7 @@ pub mod produce;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod subscriptions;
 pub mod topics;
 
 pub use error::BrokerError;

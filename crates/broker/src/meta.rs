@@ -37,6 +37,11 @@ impl Meta {
         Ok(Meta { db })
     }
 
+    /// The database, for modules that keep their own tables (`subscriptions::store`).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
     /// Every stored topic.
     pub fn topics(&self) -> Result<Vec<TopicMeta>, BrokerError> {
         let tx = self.db.begin_read().map_err(BrokerError::meta)?;

@@ -124,6 +124,8 @@ impl RunningServer {
         for task in self.background {
             let _ = task.await;
         }
+        // Subscriptions store their acknowledgement state before the logs close.
+        self.broker.subscriptions.close().await;
         self.broker.topics.close().await
     }
 }
@@ -158,6 +160,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
         topics,
         registry,
         groups: Groups::default(),
+        subscriptions: crate::subscriptions::Subscriptions::default(),
         metrics,
         shutdown: CancellationToken::new(),
     });
@@ -195,6 +198,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
+        .add_service(crate::subscriptions::service::server(Arc::clone(&broker)))
         .add_service(
             RegistryServer::new(svc)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)

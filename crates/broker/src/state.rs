@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use crate::groups::Groups;
 use crate::meta::Meta;
 use crate::metrics::Metrics;
+use crate::subscriptions::Subscriptions;
 use crate::topics::Topics;
 
 /// Request size limits.
@@ -33,6 +34,8 @@ pub struct Broker {
     pub registry: Registry,
     /// Consumer group coordinator.
     pub groups: Groups,
+    /// Queue subscriptions (shared, key_shared, failover, exclusive) and their dispatchers.
+    pub subscriptions: Subscriptions,
     /// Counters.
     pub metrics: Metrics,
     /// Cancelled when the server shuts down: long-lived streams end on it.

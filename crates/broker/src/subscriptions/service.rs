@@ -1,0 +1,85 @@
+//! The `Subscriptions` gRPC service: one bidirectional stream per consumer.
+//! The first request must be `subscribe` (answered with a status if the
+//! consumer is refused, e.g. a second consumer on an exclusive subscription);
+//! the rest (flow, ack, nack, ack_cumulative) go to the subscription's
+//! dispatcher. The stream ending, either way, is the consumer leaving.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use runnel_proto::v1::{
+    self, subscription_request::Kind, subscriptions_server::SubscriptionsServer, SubscriptionEvent,
+    SubscriptionRequest,
+};
+use runnel_proto::MAX_MESSAGE_BYTES;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::{ConsumerSpec, SubscriptionError};
+use crate::state::Broker;
+
+/// The service over the broker's state.
+#[derive(Debug, Clone)]
+pub struct SubscriptionService(Arc<Broker>);
+
+/// The tonic server for [`SubscriptionService`], with the broker's message size limits.
+pub fn server(broker: Arc<Broker>) -> SubscriptionsServer<SubscriptionService> {
+    SubscriptionsServer::new(SubscriptionService(broker))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// Events of one consumer's stream.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<SubscriptionEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl v1::subscriptions_server::Subscriptions for SubscriptionService {
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(
+        &self,
+        req: Request<Streaming<SubscriptionRequest>>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let broker = Arc::clone(&self.0);
+        let mut requests = req.into_inner();
+        let first = requests
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the stream ended before its subscribe request"))?;
+        let Some(Kind::Subscribe(sub)) = first.kind else {
+            return Err(Status::invalid_argument("the first request of a subscription stream must be subscribe"));
+        };
+        let id = broker.subscriptions.next_consumer_id();
+        let spec = ConsumerSpec::from_proto(&sub, id)?;
+        let link = broker.subscriptions.connect(&broker, id, spec).await?;
+        let consumer_requests = link.requests;
+        tokio::spawn(async move {
+            loop {
+                match requests.message().await {
+                    Ok(Some(SubscriptionRequest { kind: Some(kind) })) => {
+                        if let Err(e) = consumer_requests.send(kind) {
+                            tracing::debug!(error = %e, "subscription request refused");
+                            if matches!(e, SubscriptionError::Broker(_)) {
+                                break;
+                            }
+                        }
+                    }
+                    Ok(Some(SubscriptionRequest { kind: None })) => {}
+                    Ok(None) => break,
+                    Err(status) => {
+                        tracing::debug!(%status, "subscription stream broken by the client");
+                        break;
+                    }
+                }
+            }
+            // Dropping `consumer_requests` tells the dispatcher the consumer left.
+            drop(consumer_requests);
+        });
+        let shutdown = broker.shutdown.clone();
+        let events = UnboundedReceiverStream::new(link.events)
+            .map(Ok)
+            .take_until(async move { shutdown.cancelled().await });
+        Ok(Response::new(Box::pin(events)))
+    }
+}
