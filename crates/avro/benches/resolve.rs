@@ -30,7 +30,7 @@ const V2: &str = r#"{"type":"record","name":"User","namespace":"com.example","fi
     {"name":"country","type":"string"},
     {"name":"tags","type":{"type":"array","items":"string"}}]}"#;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct User {
     id: i64,
     name: String,
@@ -104,6 +104,10 @@ fn bench(c: &mut Criterion) {
     let mut out = Vec::new();
     plan.transcode(&old, &mut out).expect("transcodes");
     assert_eq!(out, new, "transcoding v1 gives v2's encoding");
+    let user = decode_v2(&mut Reader::new(&out)).expect("decodes");
+    let fields = (user.id, user.name.as_str(), user.email.as_str(), user.verified, user.age);
+    assert_eq!(fields, (1_234_567_890, "Ada Lovelace", "ada.lovelace@example.com", false, 36));
+    assert_eq!((user.city.as_str(), user.country.as_str(), user.tags.len()), ("London", "United Kingdom", 3));
 
     let mut g = c.benchmark_group(format!("user_{}_bytes", old.len()));
     g.bench_function("decode_v2", |b| {

@@ -43,7 +43,7 @@ impl Named {
     /// `writer`: same unqualified name, or a reader alias equal to the
     /// writer's full name (the specification's alias rewriting).
     pub fn reads(&self, writer: &Named) -> bool {
-        self.simple() == writer.simple() || self.aliases.iter().any(|a| *a == writer.full)
+        self.simple() == writer.simple() || self.aliases.contains(&writer.full)
     }
 }
 

@@ -331,27 +331,24 @@ impl Plan {
         Ok(())
     }
 
+    /// Walks one writer datum of skip op `op`. The primitives are handled
+    /// here, inline in the callers' loops; containers go to [`Plan::skip_container`].
+    #[inline]
     fn skip(&self, op: OpId, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
         match &self.ops[op] {
-            Op::SkipNull => {}
-            Op::SkipBool => {
-                r.read_bool()?;
-            }
-            Op::SkipInt => {
-                r.read_int()?;
-            }
-            Op::SkipLong => {
-                r.read_long()?;
-            }
-            Op::SkipFixed(n) => {
-                r.read_fixed(*n)?;
-            }
-            Op::SkipBytes => {
-                r.read_bytes()?;
-            }
-            Op::SkipEnum(symbols) => {
-                r.read_enum_index(*symbols)?;
-            }
+            Op::SkipBytes => r.read_bytes().map(drop),
+            Op::SkipLong => r.read_long().map(drop),
+            Op::SkipInt => r.read_int().map(drop),
+            Op::SkipNull => Ok(()),
+            Op::SkipBool => r.read_bool().map(drop),
+            Op::SkipFixed(n) => r.read_fixed(*n).map(drop),
+            Op::SkipEnum(symbols) => r.read_enum_index(*symbols).map(drop),
+            container => self.skip_container(container, r, depth),
+        }
+    }
+
+    fn skip_container(&self, op: &Op, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
+        match op {
             Op::SkipArray(item) => {
                 let depth = deeper(r, depth)?;
                 let mut index = 0u64;
