@@ -20,5 +20,5 @@ mod types;
 
 pub use error::RegistryError;
 pub use registry::{RegisterRequest, Registry, AVRO};
-pub use rest::{router, CONTENT_TYPE};
+pub use rest::{router, serve, CONTENT_TYPE};
 pub use types::{Compatibility, Mode, RegistryConfig, SchemaReference, SubjectVersion, VersionSelector};

@@ -24,6 +24,9 @@ use crate::types::{Compatibility, Mode, RegistryConfig, SchemaReference, Subject
 /// The only schema type this registry holds.
 pub const AVRO: &str = "AVRO";
 
+/// From how many versions to check a schema against on several threads.
+const PARALLEL_CHECK_MIN: usize = 8;
+
 /// How many raw schema texts the lookup cache remembers before it starts over.
 const TEXT_CACHE_LIMIT: usize = 4096;
 
@@ -45,9 +48,10 @@ struct Inner {
     write_gate: Mutex<()>,
     /// Bumped after every applied change, so callers can cache derived data.
     generation: AtomicU64,
-    /// Raw schema text (plus references) → normalized identity, so repeated
-    /// lookups of the same text skip parsing.
-    text_cache: Mutex<HashMap<(String, Vec<SchemaReference>), Arc<Parsed>>>,
+    /// Raw text of self-contained schemas → parsed schema and identity, so that
+    /// repeated lookups and registrations of the same text skip parsing. Schemas
+    /// with references are not cached: what they resolve to can change.
+    text_cache: Mutex<HashMap<String, Arc<Parsed>>>,
     config: RegistryConfig,
 }
 
@@ -613,17 +617,20 @@ impl Registry {
         text: &str,
         references: &[SchemaReference],
     ) -> Result<Arc<Parsed>, RegistryError> {
-        let key = (text.to_owned(), references.to_vec());
-        if let Some(hit) = self.inner.text_cache.lock().get(&key) {
-            return Ok(hit.clone());
+        if references.is_empty() {
+            if let Some(hit) = self.inner.text_cache.lock().get(text) {
+                return Ok(hit.clone());
+            }
         }
         let deps = state.reference_schemas(references)?;
         let parsed = Arc::new(parse_schema(text, references, &deps).map_err(RegistryError::InvalidSchema)?);
-        let mut cache = self.inner.text_cache.lock();
-        if cache.len() >= TEXT_CACHE_LIMIT {
-            cache.clear();
+        if references.is_empty() {
+            let mut cache = self.inner.text_cache.lock();
+            if cache.len() >= TEXT_CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(text.to_owned(), parsed.clone());
         }
-        cache.insert(key, parsed.clone());
         Ok(parsed)
     }
 
@@ -635,8 +642,6 @@ impl Registry {
             state.apply(change, parsed.as_ref().map(|p| p.schema.clone()));
         }
         drop(state);
-        // References resolve to (subject, version), which a delete can change.
-        self.inner.text_cache.lock().retain(|(_, refs), _| refs.is_empty());
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
@@ -819,9 +824,11 @@ impl State {
             None if level.is_transitive() => live,
             None => live.last().copied().into_iter().collect(),
         };
-        let mut messages = Vec::new();
-        for (version, id) in targets {
-            let Some(old) = self.schemas.get(&id) else { continue };
+        // Each version's verdict is independent: spread them over the cores, since a
+        // transitive level on a long history is the slowest thing a registration does.
+        let check_one = |&(version, id): &(i32, u32)| -> Vec<String> {
+            let mut messages = Vec::new();
+            let Some(old) = self.schemas.get(&id) else { return messages };
             if level.checks_backward() {
                 for problem in runnel_avro::compat::check(new, &old.parsed) {
                     messages.push(format!(
@@ -836,8 +843,27 @@ impl State {
                     ));
                 }
             }
+            messages
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || targets.len() < PARALLEL_CHECK_MIN {
+            return targets.iter().flat_map(check_one).collect();
         }
-        messages
+        let chunk = targets.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = targets
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().flat_map(check_one).collect::<Vec<_>>()))
+                .collect();
+            // In version order, as a sequential check would report them. A panicking
+            // checker thread is a bug; report it rather than pass the schema.
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join().unwrap_or_else(|_| vec!["/: the compatibility checker failed".to_owned()])
+                })
+                .collect()
+        })
     }
 
     /// Ids of schemas referencing (`subject`, `version`) that are held by a live version

@@ -59,6 +59,16 @@ pub fn router(registry: Registry) -> Router {
         .with_state(registry)
 }
 
+/// Serves the REST API over `registry` on `listener` until `shutdown` completes
+/// (then lets in-flight requests finish).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    registry: Registry,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(registry)).with_graceful_shutdown(shutdown).await
+}
+
 /// A JSON response with the registry content type.
 struct Reply(StatusCode, Value);
 

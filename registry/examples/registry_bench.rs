@@ -1,0 +1,104 @@
+//! Registry benchmark: REST lookups by id and by schema (requests per second
+//! with many concurrent keep-alive clients), and the latency of registering into
+//! a FULL_TRANSITIVE subject that already holds 100 versions.
+//!
+//! Run: `cargo run --release -p runnel-registry --example registry_bench [SECONDS] [CONCURRENCY]`
+//! (the server and the load generator share the machine, so numbers are a floor).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runnel_registry::{router, Compatibility, Registry, RegistryConfig};
+use serde_json::json;
+
+fn version_schema(n: usize) -> String {
+    // Version n has n optional fields: each version is fully compatible with all others.
+    let mut fields = vec![json!({"name": "id", "type": "long"})];
+    for i in 1..n {
+        fields.push(json!({"name": format!("f{i}"), "type": ["null", "string"], "default": null}));
+    }
+    json!({"type": "record", "name": "Bench", "namespace": "runnel.bench", "fields": fields}).to_string()
+}
+
+async fn load(url: String, body: Option<String>, seconds: u64, concurrency: usize) -> f64 {
+    let done = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (url, body, done, stop) = (url.clone(), body.clone(), done.clone(), stop.clone());
+        tasks.spawn(async move {
+            let http = reqwest::Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                let req = match &body {
+                    Some(b) => http.post(&url).body(b.clone()),
+                    None => http.get(&url),
+                };
+                let resp = req.send().await.expect("request");
+                assert!(resp.status().is_success(), "status {}", resp.status());
+                resp.bytes().await.expect("body");
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    let start = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let n = done.load(Ordering::Relaxed);
+    let elapsed = start.elapsed().as_secs_f64();
+    while tasks.join_next().await.is_some() {}
+    n as f64 / elapsed
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let seconds: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(3);
+    let concurrency: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(32);
+    let dir = tempfile::tempdir()?;
+    let registry = Registry::open(dir.path(), RegistryConfig::default())?;
+
+    // Registration into FULL_TRANSITIVE with 100 versions already there.
+    registry.set_compatibility(Some("bench"), Compatibility::FullTransitive)?;
+    for n in 1..=100 {
+        registry.register("bench", &version_schema(n))?;
+    }
+    let mut samples = Vec::new();
+    for n in 101..=120 {
+        let schema = version_schema(n);
+        let start = Instant::now();
+        let sv = registry.register("bench", &schema)?;
+        samples.push(start.elapsed());
+        assert_eq!(sv.version as usize, n);
+    }
+    samples.sort();
+    println!(
+        "register into FULL_TRANSITIVE with 100-119 versions: median {:.2} ms, max {:.2} ms (incl. fsync)",
+        samples[samples.len() / 2].as_secs_f64() * 1e3,
+        samples[samples.len() - 1].as_secs_f64() * 1e3
+    );
+
+    // The same checks without the commit: how much of a registration is compatibility.
+    let candidate = version_schema(121);
+    let start = Instant::now();
+    let problems = registry.check("bench", &candidate, runnel_registry::VersionSelector::Latest)?;
+    println!(
+        "  of which compatibility against 120 versions, both directions: {:.2} ms ({} problems)",
+        start.elapsed().as_secs_f64() * 1e3,
+        problems.len()
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, router(registry)).await });
+
+    let by_id = load(format!("{base}/schemas/ids/1"), None, seconds, concurrency).await;
+    println!("GET /schemas/ids/1: {by_id:.0} req/s ({concurrency} connections)");
+    for n in [3, 50] {
+        let body = json!({"schema": version_schema(n)}).to_string();
+        let size = body.len();
+        let by_schema = load(format!("{base}/subjects/bench"), Some(body), seconds, concurrency).await;
+        println!("POST /subjects/bench (lookup by a {size}-byte schema): {by_schema:.0} req/s ({concurrency} connections)");
+    }
+    Ok(())
+}
