@@ -360,7 +360,7 @@ impl Model {
     /// references to names it does not define).
     pub(crate) fn compile(root: &ApacheSchema) -> Result<Model, SchemaError> {
         let mut c = Compiler { nodes: Vec::new(), named: HashMap::new(), pending: Vec::new() };
-        let root = c.compile(root, None, 0)?;
+        let root = c.compile(root, 0)?;
         // Every reference must have been defined somewhere in the schema; the
         // placeholder is then left unused (uses are redirected to the definition).
         for (slot, name) in std::mem::take(&mut c.pending) {
@@ -415,7 +415,7 @@ impl Compiler {
         Ok(())
     }
 
-    fn compile(&mut self, s: &ApacheSchema, ns: Option<&str>, depth: usize) -> Result<NodeId, SchemaError> {
+    fn compile(&mut self, s: &ApacheSchema, depth: usize) -> Result<NodeId, SchemaError> {
         if depth > MAX_SCHEMA_DEPTH {
             return Err(SchemaError::new(format!("schema is nested deeper than {MAX_SCHEMA_DEPTH} levels")));
         }
@@ -442,39 +442,39 @@ impl Compiler {
             // A uuid on bytes is not in the specification: the logical type is ignored.
             ApacheSchema::Uuid(UuidSchema::Bytes) => self.push(NodeKind::Bytes, None),
             ApacheSchema::Uuid(UuidSchema::String) => self.push(NodeKind::String, Some(L::Uuid)),
-            ApacheSchema::Uuid(UuidSchema::Fixed(f)) => self.fixed(f, ns, Some(L::Uuid)),
-            ApacheSchema::Duration(f) => self.fixed(f, ns, Some(L::Duration)),
+            ApacheSchema::Uuid(UuidSchema::Fixed(f)) => self.fixed(f, Some(L::Uuid)),
+            ApacheSchema::Duration(f) => self.fixed(f, Some(L::Duration)),
             ApacheSchema::Decimal(DecimalSchema { precision, scale, inner }) => {
                 let logical = Some(L::Decimal { precision: *precision, scale: *scale });
                 match inner {
                     InnerDecimalSchema::Bytes => self.push(NodeKind::Bytes, logical),
-                    InnerDecimalSchema::Fixed(f) => self.fixed(f, ns, logical),
+                    InnerDecimalSchema::Fixed(f) => self.fixed(f, logical),
                 }
             }
-            ApacheSchema::Fixed(f) => self.fixed(f, ns, None),
+            ApacheSchema::Fixed(f) => self.fixed(f, None),
             ApacheSchema::Array(a) => {
                 let id = self.push(NodeKind::Null, None)?;
-                let items = self.compile(&a.items, ns, depth + 1)?;
+                let items = self.compile(&a.items, depth + 1)?;
                 self.nodes[id.index()].kind = NodeKind::Array { items };
                 Ok(id)
             }
             ApacheSchema::Map(m) => {
                 let id = self.push(NodeKind::Null, None)?;
-                let values = self.compile(&m.types, ns, depth + 1)?;
+                let values = self.compile(&m.types, depth + 1)?;
                 self.nodes[id.index()].kind = NodeKind::Map { values };
                 Ok(id)
             }
             ApacheSchema::Union(u) => {
                 let id = self.push(NodeKind::Null, None)?;
                 let branches =
-                    u.variants().iter().map(|b| self.compile(b, ns, depth + 1)).collect::<Result<Vec<_>, _>>()?;
+                    u.variants().iter().map(|b| self.compile(b, depth + 1)).collect::<Result<Vec<_>, _>>()?;
                 self.nodes[id.index()].kind = NodeKind::Union { branches };
                 Ok(id)
             }
-            ApacheSchema::Record(r) => self.record(r, ns, depth),
-            ApacheSchema::Enum(e) => self.enumeration(e, ns),
+            ApacheSchema::Record(r) => self.record(r, depth),
+            ApacheSchema::Enum(e) => self.enumeration(e),
             ApacheSchema::Ref { name } => {
-                let full = qualify(name, ns);
+                let full = qualify(name);
                 match self.named.get(full.full()) {
                     Some(&id) => Ok(id),
                     None => {
@@ -488,13 +488,8 @@ impl Compiler {
         }
     }
 
-    fn fixed(
-        &mut self,
-        f: &FixedSchema,
-        ns: Option<&str>,
-        logical: Option<LogicalType>,
-    ) -> Result<NodeId, SchemaError> {
-        let name = qualify(&f.name, ns);
+    fn fixed(&mut self, f: &FixedSchema, logical: Option<LogicalType>) -> Result<NodeId, SchemaError> {
+        let name = qualify(&f.name);
         let aliases = aliases(f.aliases.as_deref(), name.namespace());
         let node = FixedNode { name: name.clone(), aliases, doc: f.doc.clone(), size: f.size };
         let id = self.push(NodeKind::Fixed(node), logical)?;
@@ -502,8 +497,8 @@ impl Compiler {
         Ok(id)
     }
 
-    fn enumeration(&mut self, e: &EnumSchema, ns: Option<&str>) -> Result<NodeId, SchemaError> {
-        let name = qualify(&e.name, ns);
+    fn enumeration(&mut self, e: &EnumSchema) -> Result<NodeId, SchemaError> {
+        let name = qualify(&e.name);
         let node = EnumNode {
             name: name.clone(),
             aliases: aliases(e.aliases.as_deref(), name.namespace()),
@@ -516,8 +511,8 @@ impl Compiler {
         Ok(id)
     }
 
-    fn record(&mut self, r: &RecordSchema, ns: Option<&str>, depth: usize) -> Result<NodeId, SchemaError> {
-        let name = qualify(&r.name, ns);
+    fn record(&mut self, r: &RecordSchema, depth: usize) -> Result<NodeId, SchemaError> {
+        let name = qualify(&r.name);
         let node = RecordNode {
             name: name.clone(),
             aliases: aliases(r.aliases.as_deref(), name.namespace()),
@@ -527,10 +522,9 @@ impl Compiler {
         // Defined before its fields are compiled, so that recursive uses find it.
         let id = self.push(NodeKind::Record(node), None)?;
         self.define(&name, id)?;
-        let inner_ns = name.namespace().map(str::to_owned);
         let mut fields = Vec::with_capacity(r.fields.len());
         for f in &r.fields {
-            let node = self.compile(&f.schema, inner_ns.as_deref(), depth + 2)?;
+            let node = self.compile(&f.schema, depth + 2)?;
             fields.push(FieldNode {
                 name: f.name.clone(),
                 aliases: f.aliases.clone(),
@@ -546,10 +540,12 @@ impl Compiler {
     }
 }
 
-/// The full name of `name` met inside namespace `ns`.
-fn qualify(name: &ApacheName, ns: Option<&str>) -> Name {
-    let q = name.fully_qualified_name(ns);
-    Name::from_full(q.fullname(None))
+/// The full name of `name`. apache-avro's parser has already qualified every
+/// name (definitions and references) with its enclosing namespace, and only it
+/// knows an explicit `"namespace": ""` (which must not inherit one), so the name
+/// is taken as it stands.
+fn qualify(name: &ApacheName) -> Name {
+    Name::from_full(name.fullname(None))
 }
 
 fn aliases(aliases: Option<&[apache_avro::schema::Alias]>, ns: Option<&str>) -> Vec<Name> {
