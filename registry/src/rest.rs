@@ -462,9 +462,14 @@ async fn check_version(
     Query(params): Params,
     body: Body,
 ) -> ApiResult {
-    let selector = parse_version(&version)?;
+    let mut selector = parse_version(&version)?;
     let body: SchemaBody = parse_body(body, reg.config().max_schema_bytes)?;
     body.check_type()?;
+    if selector == VersionSelector::Latest {
+        // As Confluent: `latest` names one version, checked in the directions the level
+        // says; checking against every version is `POST .../versions` (no version).
+        selector = VersionSelector::Number(reg.version(&subject, VersionSelector::Latest)?.version);
+    }
     let messages = reg.check_with(&subject, &body.schema, &body.references(), selector)?;
     ok(verdict(messages, flag(&params, "verbose")))
 }

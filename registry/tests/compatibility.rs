@@ -136,3 +136,22 @@ async fn compatibility_endpoint_reports_verdicts_and_messages() {
         1
     );
 }
+
+#[tokio::test]
+async fn latest_names_one_version_while_no_version_means_every_version_the_level_names() {
+    let server = Server::start().await;
+    let history = [user(&[A]), user(&[A, B_DEFAULT])];
+    let v3 = json!({"schema": user(&[A, B])});
+    server.set_level("t", "NONE").await;
+    for schema in &history {
+        server.register_ok("t", schema).await;
+    }
+    server.set_level("t", "BACKWARD_TRANSITIVE").await;
+    let latest = server.post("/compatibility/subjects/t/versions/latest", v3.clone()).await;
+    assert_eq!(latest.body["is_compatible"], true, "{:?}", latest.body);
+    let first = server.post("/compatibility/subjects/t/versions/1?verbose=true", v3.clone()).await;
+    assert_eq!(first.body["is_compatible"], false);
+    let all = server.post("/compatibility/subjects/t/versions?verbose=true", v3).await;
+    assert_eq!(all.body["is_compatible"], false);
+    assert!(all.body["messages"][0].as_str().unwrap().contains("version 1"), "{:?}", all.body);
+}
