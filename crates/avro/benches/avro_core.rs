@@ -48,7 +48,9 @@ fn benches(c: &mut Criterion) {
             json::to_binary(black_box(&schema), black_box(&datum), &mut buf)
         })
     });
-    g.bench_function("binary_to_json", |b| b.iter(|| json::from_binary(black_box(&schema), black_box(&bytes))));
+    g.bench_function("binary_to_json", |b| {
+        b.iter(|| json::from_binary(black_box(&schema), black_box(&bytes)))
+    });
     // Built once, as a long-lived consumer would.
     let apache = apache_avro::reader::datum::GenericDatumReader::builder(schema.as_apache())
         .build()

@@ -151,7 +151,8 @@ impl Encoder<'_> {
             },
             NodeKind::Int => {
                 let n = v.as_i64().ok_or_else(|| expected("an int", v))?;
-                let n = i32::try_from(n).map_err(|_| JsonError::new(format!("{n} is out of the int range")))?;
+                let n =
+                    i32::try_from(n).map_err(|_| JsonError::new(format!("{n} is out of the int range")))?;
                 binary::write_int(buf, n);
                 Ok(())
             }
@@ -192,7 +193,10 @@ impl Encoder<'_> {
                 let s = v.as_str().ok_or_else(|| expected("a fixed as a string", v))?;
                 let n = latin1_len(s)?;
                 if n != f.size {
-                    return Err(JsonError::new(format!("{} is a fixed of {} bytes, got {n}", f.name, f.size)));
+                    return Err(JsonError::new(format!(
+                        "{} is a fixed of {} bytes, got {n}",
+                        f.name, f.size
+                    )));
                 }
                 push_latin1(s, buf);
                 Ok(())
@@ -233,7 +237,8 @@ impl Encoder<'_> {
                     _ => return Err(self.union_mismatch(branches, v)),
                 };
                 binary::write_index(buf, index);
-                self.encode(branches[index], inner, buf, depth).map_err(|e| e.at(PathSegment::Branch(index as u32)))
+                self.encode(branches[index], inner, buf, depth)
+                    .map_err(|e| e.at(PathSegment::Branch(index as u32)))
             }
             NodeKind::Record(rec) => {
                 let depth = self.deeper(depth)?;
@@ -465,7 +470,12 @@ impl Decoder<'_> {
                 self.empty_items_left = left;
                 Ok(())
             }
-            None => Err(r.error(DecodeErrorKind::LengthTooLarge { length: count as u64, remaining: r.remaining() })),
+            None => {
+                Err(r.error(DecodeErrorKind::LengthTooLarge {
+                    length: count as u64,
+                    remaining: r.remaining(),
+                }))
+            }
         }
     }
 }

@@ -74,7 +74,8 @@ impl Decimal {
         let mut unscaled: i128 = 0;
         let padding = scale as usize - frac_part.len();
         for b in int_part.bytes().chain(frac_part.bytes()).chain(std::iter::repeat_n(b'0', padding)) {
-            unscaled = unscaled.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(bad)?;
+            unscaled =
+                unscaled.checked_mul(10).and_then(|v| v.checked_add(i128::from(b - b'0'))).ok_or_else(bad)?;
         }
         Ok(Decimal { unscaled: if negative { -unscaled } else { unscaled }, scale })
     }
@@ -288,7 +289,10 @@ pub fn check_time_micros(micros: i64) -> Result<i64, LogicalError> {
 
 /// A `time-millis` value from hours, minutes, seconds and milliseconds.
 pub fn time_millis(hour: u32, minute: u32, second: u32, milli: u32) -> Result<i32, LogicalError> {
-    let ms = i64::from(hour) * 3_600_000 + i64::from(minute) * 60_000 + i64::from(second) * 1000 + i64::from(milli);
+    let ms = i64::from(hour) * 3_600_000
+        + i64::from(minute) * 60_000
+        + i64::from(second) * 1000
+        + i64::from(milli);
     if hour >= 24 || minute >= 60 || second >= 60 || milli >= 1000 {
         return Err(LogicalError::TimeOutOfRange(ms));
     }
@@ -481,7 +485,12 @@ mod tests {
         let mut buf = Vec::new();
         write_uuid(&mut buf, &u);
         assert_eq!(read_uuid(&mut Reader::new(&buf)).unwrap(), u);
-        for bad in ["", "123e4567e89b12d3a456426614174000", "123e4567-e89b-12d3-a456-42661417400g", "é23e4567-e89b-12d3-a456-42661417400"] {
+        for bad in [
+            "",
+            "123e4567e89b12d3a456426614174000",
+            "123e4567-e89b-12d3-a456-42661417400g",
+            "é23e4567-e89b-12d3-a456-42661417400",
+        ] {
             assert!(parse_uuid(bad).is_err(), "{bad}");
         }
     }

@@ -385,7 +385,8 @@ struct Compiler {
 
 impl Compiler {
     fn push(&mut self, kind: NodeKind, logical: Option<LogicalType>) -> Result<NodeId, SchemaError> {
-        let id = u32::try_from(self.nodes.len()).map_err(|_| SchemaError::new("schema has too many nodes"))?;
+        let id =
+            u32::try_from(self.nodes.len()).map_err(|_| SchemaError::new("schema has too many nodes"))?;
         self.nodes.push(Node { kind, logical });
         Ok(NodeId(id))
     }

@@ -134,7 +134,9 @@ fn check_json_depth(json: &serde_json::Value) -> Result<(), SchemaError> {
     let mut stack = vec![(json, 1usize)];
     while let Some((v, depth)) = stack.pop() {
         if depth > MAX_JSON_DEPTH {
-            return Err(SchemaError::new(format!("schema JSON is nested deeper than {MAX_JSON_DEPTH} levels")));
+            return Err(SchemaError::new(format!(
+                "schema JSON is nested deeper than {MAX_JSON_DEPTH} levels"
+            )));
         }
         match v {
             serde_json::Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),

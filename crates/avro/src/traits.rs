@@ -317,7 +317,7 @@ fn generic_schema<T: Avro + 'static>() -> &'static Schema {
     // Built outside the lock: building may need other generic schemas.
     let schema: &'static Schema =
         Box::leak(Box::new(build_schema(T::schema_json(&mut SchemaContext::new()))));
-    *map.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_insert(schema)
+    map.lock().unwrap_or_else(|p| p.into_inner()).entry(id).or_insert(schema)
 }
 
 #[cfg(test)]

@@ -112,7 +112,11 @@ fn deeper(r: &Reader<'_>, depth: usize) -> Result<usize, DecodeError> {
 
 /// A block that declared its byte size must have taken exactly that many bytes.
 #[inline]
-pub(crate) fn check_block_size(r: &Reader<'_>, start: usize, declared: Option<usize>) -> Result<(), DecodeError> {
+pub(crate) fn check_block_size(
+    r: &Reader<'_>,
+    start: usize,
+    declared: Option<usize>,
+) -> Result<(), DecodeError> {
     match declared {
         Some(declared) if r.position() - start != declared => Err(DecodeError::new(
             DecodeErrorKind::BlockSizeMismatch { declared, actual: r.position() - start },

@@ -141,8 +141,11 @@ fn canonical_form_follows_the_specification() {
 fn fingerprints_match_the_specification_examples() {
     // CRC-64-AVRO of the canonical forms, as the Java implementation computes them
     // (share/test/data/schema-tests.txt of the Avro repository).
-    let cases: [(&str, i64); 3] =
-        [(r#""null""#, 7195948357588979594), (r#""boolean""#, -6970731678124411036), (r#""int""#, 8247732601305521295)];
+    let cases: [(&str, i64); 3] = [
+        (r#""null""#, 7195948357588979594),
+        (r#""boolean""#, -6970731678124411036),
+        (r#""int""#, 8247732601305521295),
+    ];
     for (schema, fp) in cases {
         assert_eq!(Schema::parse_str(schema).unwrap().fingerprint_crc64() as i64, fp, "{schema}");
     }

@@ -56,7 +56,13 @@ fn shape() -> impl Strategy<Value = Shape> {
                 prop::option::of(inner.prop_filter("a kind the branches above cannot have", |s| {
                     matches!(
                         s,
-                        Shape::Float | Shape::Bytes | Shape::Enum(_) | Shape::Fixed(_) | Shape::Array(_) | Shape::Map(_) | Shape::Record(_)
+                        Shape::Float
+                            | Shape::Bytes
+                            | Shape::Enum(_)
+                            | Shape::Fixed(_)
+                            | Shape::Array(_)
+                            | Shape::Map(_)
+                            | Shape::Record(_)
                     )
                 }))
             )
@@ -86,7 +92,9 @@ fn schema_json(s: &Shape, next: &mut usize) -> Value {
         Shape::Array(i) => json!({"type": "array", "items": schema_json(i, next)}),
         Shape::Map(v) => json!({"type": "map", "values": schema_json(v, next)}),
         Shape::Union(b) => Value::Array(b.iter().map(|b| schema_json(b, next)).collect()),
-        Shape::Enum(n) => json!({"type": "enum", "name": name(), "symbols": (0..*n).map(|i| format!("S{i}")).collect::<Vec<_>>()}),
+        Shape::Enum(n) => {
+            json!({"type": "enum", "name": name(), "symbols": (0..*n).map(|i| format!("S{i}")).collect::<Vec<_>>()})
+        }
         Shape::Fixed(n) => json!({"type": "fixed", "name": name(), "size": n}),
         Shape::Record(fields) => {
             let n = name();
@@ -117,7 +125,9 @@ fn datum(s: &Shape, schema: &Value) -> BoxedStrategy<Value> {
         Shape::String => any::<String>().prop_map(Value::from).boxed(),
         Shape::Fixed(n) => prop::collection::vec(any::<u8>(), *n).prop_map(latin1).boxed(),
         Shape::Enum(n) => (0..*n).prop_map(|i| Value::from(format!("S{i}"))).boxed(),
-        Shape::Array(i) => prop::collection::vec(datum(i, &schema["items"]), 0..4).prop_map(Value::Array).boxed(),
+        Shape::Array(i) => {
+            prop::collection::vec(datum(i, &schema["items"]), 0..4).prop_map(Value::Array).boxed()
+        }
         Shape::Map(v) => prop::collection::btree_map("[a-z]{0,3}", datum(v, &schema["values"]), 0..4)
             .prop_map(|m| Value::Object(m.into_iter().collect()))
             .boxed(),
@@ -140,12 +150,16 @@ fn datum(s: &Shape, schema: &Value) -> BoxedStrategy<Value> {
                     let branch_schema = schema[i].clone();
                     let key = match &branch_schema {
                         Value::String(s) => s.clone(),
-                        Value::Object(o) if o.contains_key("name") => o["name"].as_str().unwrap_or_default().to_owned(),
+                        Value::Object(o) if o.contains_key("name") => {
+                            o["name"].as_str().unwrap_or_default().to_owned()
+                        }
                         Value::Object(o) => o["type"].as_str().unwrap_or_default().to_owned(),
                         _ => String::new(),
                     };
                     datum(b, &branch_schema)
-                        .prop_map(move |v| if key == "null" { Value::Null } else { json!({ key.clone(): v }) })
+                        .prop_map(
+                            move |v| if key == "null" { Value::Null } else { json!({ key.clone(): v }) },
+                        )
                         .boxed()
                 })
                 .collect();
