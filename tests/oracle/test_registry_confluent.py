@@ -206,3 +206,39 @@ def test_avro_deserializer_reads_a_runnel_framed_record(client, tmp_path):
     deserializer = AvroDeserializer(client)
     value = deserializer(framed, SerializationContext("wire-in", MessageField.VALUE))
     assert value == datum
+
+
+def runnel_schema(registry_url, *args):
+    return subprocess.run(
+        [runnel_bin(), "--registry-url", registry_url, "schema", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_runnel_schema_cli_registers_checks_and_explains_refusals(client, registry_url, tmp_path):
+    subject = "cli-value"
+    v1, v2, bad = (write(tmp_path, f"{n}.avsc", s) for n, s in [("v1", USER_V1), ("v2", USER_V2), ("bad", USER_BAD)])
+
+    out = runnel_schema(registry_url, "register", subject, v1, "--output", "json")
+    assert out.returncode == 0, out.stderr
+    registered = json.loads(out.stdout)
+    assert registered["version"] == 1
+    assert client.get_latest_version(subject).schema_id == registered["id"], "the Confluent client sees it"
+
+    out = runnel_schema(registry_url, "check", subject, bad)
+    assert out.returncode == 1
+    assert "/fields/2" in out.stdout and "country" in out.stdout
+
+    out = runnel_schema(registry_url, "register", subject, bad)
+    assert out.returncode != 0
+    assert "/fields/2" in out.stderr and "409" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, "one-line error"
+
+    assert runnel_schema(registry_url, "check", subject, v2).returncode == 0
+    assert runnel_schema(registry_url, "register", subject, v2).returncode == 0
+    out = runnel_schema(registry_url, "versions", subject, "--output", "json")
+    assert json.loads(out.stdout) == [1, 2]
+    out = runnel_schema(registry_url, "get", subject, "--version", "1")
+    assert json.loads(out.stdout) == USER_V1

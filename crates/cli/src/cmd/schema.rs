@@ -93,8 +93,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .await?
     .with_context(|| format!("cannot open the registry in {}", args.data.display()))?;
-    let listener =
-        tokio::net::TcpListener::bind(args.http).await.with_context(|| format!("cannot listen on {}", args.http))?;
+    let listener = tokio::net::TcpListener::bind(args.http)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.http))?;
     eprintln!("registry listening on http://{}", listener.local_addr()?);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -138,7 +139,11 @@ pub async fn run(global: &Global, command: SchemaCommand) -> anyhow::Result<()> 
                 }
             }
             if !compatible {
-                bail!("{} is not compatible with subject {subject} ({} problems)", file.display(), messages.len());
+                bail!(
+                    "{} is not compatible with subject {subject} ({} problems)",
+                    file.display(),
+                    messages.len()
+                );
             }
         }
         SchemaCommand::Get { subject, version } => {
@@ -228,7 +233,8 @@ impl Api {
         }
         let resp = req.send().await.with_context(|| format!("cannot reach the registry at {}", self.base))?;
         let status = resp.status();
-        let text = resp.text().await.with_context(|| format!("cannot read the registry's answer from {url}"))?;
+        let text =
+            resp.text().await.with_context(|| format!("cannot read the registry's answer from {url}"))?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if status == StatusCode::OK {
             return Ok(value);
@@ -288,5 +294,38 @@ fn print_list(value: &Value, json_out: bool) {
             Some(s) => println!("{s}"),
             None => println!("{item}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_percent_encoded_as_one_path_segment() {
+        assert_eq!(seg("users-value"), "users-value");
+        assert_eq!(seg("a/b c"), "a%2Fb%20c");
+        assert_eq!(seg("é"), "%C3%A9");
+    }
+
+    #[test]
+    fn references_parse_as_name_subject_version_and_bad_ones_are_refused() {
+        let dir = tempfile_dir();
+        let file = dir.join("s.avsc");
+        std::fs::write(&file, r#""string""#).unwrap();
+        let body = schema_body(&file, &["ex.Address=addr-value:3".to_owned()]).unwrap();
+        assert_eq!(
+            body["references"],
+            json!([{"name": "ex.Address", "subject": "addr-value", "version": 3}])
+        );
+        assert_eq!(body["schema"], json!(r#""string""#));
+        assert!(schema_body(&file, &["no-version=addr".to_owned()]).is_err());
+        assert!(schema_body(&dir.join("missing.avsc"), &[]).is_err());
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("runnel-schema-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }
