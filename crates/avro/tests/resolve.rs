@@ -7,7 +7,7 @@ use runnel_avro::binary::{
     write_index, write_int, write_long, write_string,
 };
 use runnel_avro::resolve::{Plan, ResolveError};
-use runnel_avro::{DecodeErrorKind, Schema};
+use runnel_avro::{validate, DecodeErrorKind, Schema};
 
 fn schema(json: &str) -> Schema {
     Schema::parse_str(json).unwrap_or_else(|e| panic!("test schema {json}: {e}"))
@@ -479,7 +479,7 @@ fn incompatible_schemas_give_no_plan_and_every_reason() {
 }
 
 #[test]
-fn arbitrary_bytes_never_panic() {
+fn arbitrary_bytes_never_panic_and_success_means_a_valid_reader_datum() {
     // A plan exercising every op, fed every short byte string and some longer patterns.
     let writer = r#"{"type":"record","name":"R","fields":[
         {"name":"a","type":["null","int","string",{"type":"array","items":"float"}]},
@@ -492,24 +492,97 @@ fn arbitrary_bytes_never_panic() {
         {"name":"b","type":{"type":"map","values":{"type":"enum","name":"E","symbols":["Y","X"]}}},
         {"name":"e","type":"float"},{"name":"z","type":"int","default":1}]}"#;
     let p = plan(writer, reader);
+    let reader = schema(reader);
     let mut out = Vec::new();
+    let mut successes = 0;
+    let mut attempt = |bytes: &[u8]| {
+        out.clear();
+        if p.transcode(bytes, &mut out).is_ok() {
+            successes += 1;
+            if let Err(e) = validate(&reader, &out) {
+                panic!("transcoding {bytes:02x?} gave {out:02x?}, not a reader datum: {e}");
+            }
+        }
+    };
     for len in 0..=2usize {
         for n in 0..(1u32 << (8 * len)) {
-            let bytes = &n.to_le_bytes()[..len];
-            let _ = p.transcode(bytes, &mut out);
+            attempt(&n.to_le_bytes()[..len]);
         }
     }
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..20_000 {
-        let len = (seed % 40) as usize;
-        let bytes: Vec<u8> = (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
-        let _ = p.transcode(&bytes, &mut out);
+        let len = (next(&mut seed) % 40) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| next(&mut seed) as u8).collect();
+        attempt(&bytes);
     }
+    // Random bytes rarely form a datum: mutate a valid one (flip bytes, cut it short)
+    // so that both success and failures deep inside are exercised.
+    let valid = enc(|b| {
+        write_index(b, 3); // a: the array branch
+        write_block_len(b, 2);
+        write_float(b, 0.5);
+        write_float(b, 1.5);
+        write_block_end(b);
+        write_block_len(b, 2); // b: {"k": Y, "é": X}
+        write_string(b, "k");
+        write_index(b, 1);
+        write_string(b, "é");
+        write_index(b, 0);
+        write_block_end(b);
+        write_bytes(b, b"ab"); // c
+        write_fixed(b, b"xy"); // d
+        write_long(b, 2); // e
+        write_bool(b, true); // f
+        write_double(b, 1.0); // g
+    });
+    attempt(&valid);
+    for _ in 0..20_000 {
+        let mut bytes = valid.clone();
+        for _ in 0..1 + next(&mut seed) % 3 {
+            let i = (next(&mut seed) % bytes.len() as u64) as usize;
+            bytes[i] = next(&mut seed) as u8;
+        }
+        bytes.truncate(bytes.len() - (next(&mut seed) % 3) as usize);
+        attempt(&bytes);
+    }
+    assert!(successes > 100, "only {successes} inputs transcoded");
+}
+
+/// xorshift64: a deterministic stream, so failures reproduce.
+fn next(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn copied_strings_must_be_utf8_and_copied_blocks_must_match_their_byte_size() {
+    let s = r#"{"type":"record","name":"R","fields":[{"name":"s","type":"string"},
+        {"name":"a","type":{"type":"array","items":"int"}}]}"#;
+    let p = plan(s, s);
+    let err = p.transcode(&[4, 0xff, 0xfe, 0], &mut Vec::new()).unwrap_err();
+    assert_eq!((err.kind(), err.path().as_str()), (&DecodeErrorKind::InvalidUtf8, "/s"));
+    // A block of 2 items (negative count) claiming 3 bytes, whose items take 2.
+    let data = enc(|b| {
+        write_string(b, "ok");
+        write_long(b, -2);
+        write_long(b, 3);
+        write_int(b, 1);
+        write_int(b, 2);
+        b.push(0);
+        write_block_end(b);
+    });
+    let err = p.transcode(&data, &mut Vec::new()).unwrap_err();
+    assert!(matches!(err.kind(), DecodeErrorKind::Invalid(m) if m.contains("byte size")), "{err}");
+    assert_eq!(err.path(), "/a");
+    // Map keys are strings too, also when the values are rewritten.
+    let p = plan(r#"{"type":"map","values":"int"}"#, r#"{"type":"map","values":"double"}"#);
+    let data = enc(|b| {
+        write_block_len(b, 1);
+        write_bytes(b, &[0xc0]);
+        write_int(b, 1);
+        write_block_end(b);
+    });
+    assert_eq!(p.transcode(&data, &mut Vec::new()).unwrap_err().kind(), &DecodeErrorKind::InvalidUtf8);
 }

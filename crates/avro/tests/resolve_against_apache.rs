@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use apache_avro::schema::Schema as Apache;
 use apache_avro::types::Value;
 use runnel_avro::resolve::Plan;
-use runnel_avro::Schema;
+use runnel_avro::{validate, Schema};
 
 /// A small deterministic generator (xorshift64), so failures reproduce.
 struct Rng(u64);
@@ -119,6 +119,8 @@ fn transcoded_bytes_decode_to_apache_avros_resolved_value() {
                     .expect("apache resolves");
             out.clear();
             plan.transcode(&bytes, &mut out).unwrap_or_else(|e| panic!("transcode {value:?}: {e}"));
+            validate(&reader, &out)
+                .unwrap_or_else(|e| panic!("transcoded {value:?} is not a reader datum: {e}"));
             // Compared as values: a map's entries may come in any order.
             let mine = apache_avro::from_avro_datum(reader.as_apache(), &mut &out[..], None)
                 .unwrap_or_else(|e| panic!("the transcoded bytes of {value:?} do not decode: {e}"));

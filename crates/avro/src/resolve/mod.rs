@@ -14,11 +14,12 @@
 //! unchanged fields, `int` read as `long`, `string` read as `bytes`) is
 //! checked for structure and copied with one `memcpy`.
 //!
-//! What is checked while transcoding: every varint, length, count, enum and
-//! union index, boolean byte and `int` range, nesting depth
-//! ([`crate::MAX_DEPTH`]) and trailing bytes; UTF-8 is checked where bytes
-//! become a string. The UTF-8 of strings copied unchanged is left to the
-//! reader's decoder, which checks it anyway.
+//! A successful transcode yields exactly one valid datum of the reader
+//! schema: everything that reaches the output is checked as a reader's
+//! decoder would check it (varints, lengths, `int` range, booleans, enum and
+//! union indexes, UTF-8, block byte sizes, nesting depth up to
+//! [`crate::MAX_DEPTH`], trailing bytes). Writer data that is dropped is only
+//! walked far enough to find its end.
 //!
 //! The plan follows the same rules as [`crate::compat::check`], branch for
 //! branch: a plan exists exactly when the check finds nothing.
@@ -72,8 +73,10 @@ enum Op {
     SkipLong,
     /// Float (4), double (8), fixed (n).
     SkipFixed(usize),
-    /// Bytes and string: a length, then that many bytes.
+    /// A length, then that many bytes.
     SkipBytes,
+    /// A length, then that many bytes of UTF-8 (checked when the string is copied).
+    SkipString,
     SkipEnum(usize),
     SkipArray(OpId),
     SkipMap(OpId),
@@ -188,7 +191,7 @@ impl Plan {
             Op::Copy(skip) => {
                 let rest = r.rest();
                 let start = r.position();
-                self.skip(*skip, r, depth)?;
+                self.skip::<true>(*skip, r, depth)?;
                 out.extend_from_slice(&rest[..r.position() - start]);
             }
             Op::IntToFloat => binary::write_float(out, r.read_int()? as f32),
@@ -225,10 +228,9 @@ impl Plan {
                 while let Some(count) = r.read_block_len()? {
                     binary::write_block_len(out, count);
                     for _ in 0..count {
-                        let key = r.read_bytes()?;
-                        binary::write_bytes(out, key);
-                        self.run(*value, r, out, depth)
-                            .map_err(|e| e.in_key(&String::from_utf8_lossy(key)))?;
+                        let key = r.read_str()?;
+                        binary::write_string(out, key);
+                        self.run(*value, r, out, depth).map_err(|e| e.in_key(key))?;
                     }
                 }
                 binary::write_block_end(out);
@@ -241,11 +243,13 @@ impl Plan {
                             let rest = r.rest();
                             let start = r.position();
                             for (skip, name) in fields.iter() {
-                                self.skip(*skip, r, depth).map_err(|e| e.in_field(name))?;
+                                self.skip::<true>(*skip, r, depth).map_err(|e| e.in_field(name))?;
                             }
                             out.extend_from_slice(&rest[..r.position() - start]);
                         }
-                        Step::Skip(skip, name) => self.skip(*skip, r, depth).map_err(|e| e.in_field(name))?,
+                        Step::Skip(skip, name) => {
+                            self.skip::<false>(*skip, r, depth).map_err(|e| e.in_field(name))?
+                        }
                         Step::Field(op, name) => {
                             self.run(*op, r, out, depth).map_err(|e| e.in_field(name))?
                         }
@@ -279,6 +283,7 @@ impl Plan {
             | Op::SkipLong
             | Op::SkipFixed(_)
             | Op::SkipBytes
+            | Op::SkipString
             | Op::SkipEnum(_)
             | Op::SkipArray(_)
             | Op::SkipMap(_)
@@ -314,7 +319,8 @@ impl Plan {
         let base = r.position();
         for ((skip, name), span) in writer_fields.iter().zip(spans.iter_mut()) {
             let start = r.position() - base;
-            self.skip(*skip, r, depth).map_err(|e| e.in_field(name))?;
+            // Fields the reader keeps are checked when transcoded from their span.
+            self.skip::<false>(*skip, r, depth).map_err(|e| e.in_field(name))?;
             *span = (start, r.position() - base);
         }
         for step in steps {
@@ -331,70 +337,117 @@ impl Plan {
         Ok(())
     }
 
-    /// Walks one writer datum of skip op `op`. The primitives are handled
-    /// here, inline in the callers' loops; containers go to [`Plan::skip_container`].
+    /// Walks one writer datum of skip op `op`. With `FULL`, for data that is
+    /// copied to the output, everything a reader's decoder would check is
+    /// checked (UTF-8, every item of a block whose byte size is given, and
+    /// that size); without, for data that is dropped, only what is needed to
+    /// find the datum's end. The primitives are handled here, inline in the
+    /// callers' loops; containers go to [`Plan::skip_container`].
     #[inline]
-    fn skip(&self, op: OpId, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
+    fn skip<const FULL: bool>(&self, op: OpId, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
         match &self.ops[op] {
-            Op::SkipBytes => r.read_bytes().map(drop),
+            Op::SkipString if FULL => r.read_str().map(drop),
+            Op::SkipBytes | Op::SkipString => r.read_bytes().map(drop),
             Op::SkipLong => r.read_long().map(drop),
             Op::SkipInt => r.read_int().map(drop),
             Op::SkipNull => Ok(()),
             Op::SkipBool => r.read_bool().map(drop),
             Op::SkipFixed(n) => r.read_fixed(*n).map(drop),
             Op::SkipEnum(symbols) => r.read_enum_index(*symbols).map(drop),
-            container => self.skip_container(container, r, depth),
+            container => self.skip_container::<FULL>(container, r, depth),
         }
     }
 
-    fn skip_container(&self, op: &Op, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
+    fn skip_container<const FULL: bool>(
+        &self,
+        op: &Op,
+        r: &mut Reader<'_>,
+        depth: usize,
+    ) -> Result<(), DecodeError> {
         match op {
             Op::SkipArray(item) => {
                 let depth = deeper(r, depth)?;
                 let mut index = 0u64;
-                loop {
-                    match r.skip_block()? {
-                        BlockSkip::End => break,
-                        BlockSkip::Skipped => {}
-                        BlockSkip::Items(count) => {
-                            for _ in 0..count {
-                                self.skip(*item, r, depth).map_err(|e| e.in_index(index))?;
-                                index += 1;
-                            }
-                        }
-                    }
-                }
+                self.skip_blocks::<FULL>(r, |r| {
+                    self.skip::<FULL>(*item, r, depth).map_err(|e| e.in_index(index))?;
+                    index += 1;
+                    Ok(())
+                })?;
             }
             Op::SkipMap(value) => {
                 let depth = deeper(r, depth)?;
-                loop {
-                    match r.skip_block()? {
-                        BlockSkip::End => break,
-                        BlockSkip::Skipped => {}
-                        BlockSkip::Items(count) => {
-                            for _ in 0..count {
-                                let key = r.read_bytes()?;
-                                self.skip(*value, r, depth)
-                                    .map_err(|e| e.in_key(&String::from_utf8_lossy(key)))?;
-                            }
-                        }
-                    }
-                }
+                self.skip_blocks::<FULL>(r, |r| {
+                    let key = if FULL { r.read_str()?.as_bytes() } else { r.read_bytes()? };
+                    self.skip::<FULL>(*value, r, depth).map_err(|e| e.in_key(&String::from_utf8_lossy(key)))
+                })?;
             }
             Op::SkipUnion(branches) => {
                 let w = r.read_union_index(branches.len())?;
                 let depth = deeper(r, depth)?;
-                self.skip(branches[w], r, depth).map_err(|e| e.in_branch(w as u32))?;
+                self.skip::<FULL>(branches[w], r, depth).map_err(|e| e.in_branch(w as u32))?;
             }
             Op::SkipRecord(fields) => {
                 let depth = deeper(r, depth)?;
                 for (skip, name) in fields.iter() {
-                    self.skip(*skip, r, depth).map_err(|e| e.in_field(name))?;
+                    self.skip::<FULL>(*skip, r, depth).map_err(|e| e.in_field(name))?;
                 }
             }
             _ => return Err(r.error(DecodeErrorKind::Invalid("resolution plan is malformed".into()))),
         }
         Ok(())
+    }
+
+    /// Walks the blocks of an array or map, calling `item` for each item. A
+    /// block with a byte size is jumped over whole unless `FULL`, in which case
+    /// its items are walked and the size checked against them.
+    #[inline]
+    fn skip_blocks<const FULL: bool>(
+        &self,
+        r: &mut Reader<'_>,
+        mut item: impl FnMut(&mut Reader<'_>) -> Result<(), DecodeError>,
+    ) -> Result<(), DecodeError> {
+        if !FULL {
+            loop {
+                match r.skip_block()? {
+                    BlockSkip::End => return Ok(()),
+                    BlockSkip::Skipped => {}
+                    BlockSkip::Items(count) => {
+                        for _ in 0..count {
+                            item(r)?;
+                        }
+                    }
+                }
+            }
+        }
+        loop {
+            let header = r.position();
+            let count = r.read_long()?;
+            if count == 0 {
+                return Ok(());
+            }
+            let size = if count < 0 { Some((r.read_len()?, r.position())) } else { None };
+            let count = count.unsigned_abs();
+            if count > r.remaining() as u64 && count > binary::MAX_ITEMS_WITHOUT_BYTES {
+                return Err(DecodeError::new(
+                    DecodeErrorKind::LengthTooLarge { length: count, remaining: r.remaining() },
+                    header,
+                ));
+            }
+            for _ in 0..count {
+                item(r)?;
+            }
+            if let Some((size, start)) = size {
+                let used = r.position() - start;
+                if used != size {
+                    return Err(DecodeError::new(
+                        DecodeErrorKind::Invalid(format!(
+                            "block byte size {size} does not match its items' {used} bytes"
+                        )),
+                        header,
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -445,7 +498,8 @@ impl Builder<'_> {
             Node::Float => Op::SkipFixed(4),
             Node::Double => Op::SkipFixed(8),
             Node::Fixed { size, .. } => Op::SkipFixed(*size),
-            Node::Bytes { .. } | Node::String => Op::SkipBytes,
+            Node::Bytes { .. } => Op::SkipBytes,
+            Node::String => Op::SkipString,
             Node::Enum { symbols, .. } => Op::SkipEnum(symbols.len()),
             Node::Array(items) => Op::SkipArray(self.skip(*items)),
             Node::Map(values) => Op::SkipMap(self.skip(*values)),
