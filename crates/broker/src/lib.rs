@@ -26,4 +26,7 @@ pub mod subscriptions;
 pub mod topics;
 
 pub use error::BrokerError;
+/// The protocol the server speaks (generated clients, the batch format), for
+/// callers that drive a broker without the client crate (tests, tools).
+pub use runnel_proto;
 pub use server::{start, RunningServer, ServerConfig};
