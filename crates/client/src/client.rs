@@ -120,6 +120,14 @@ impl Client {
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
+    pub(crate) fn subscriptions(
+        &self,
+    ) -> runnel_proto::v1::subscriptions_client::SubscriptionsClient<Channel> {
+        runnel_proto::v1::subscriptions_client::SubscriptionsClient::new(self.inner.channel.clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
     pub(crate) fn registry(&self) -> RegistryClient<Channel> {
         RegistryClient::new(self.inner.channel.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)

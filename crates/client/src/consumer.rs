@@ -106,21 +106,17 @@ impl<T: Avro + Send> ConsumerBuilder<T> {
         self
     }
 
+    /// The builder's client, topic and group, for the queue consumer's builder.
+    pub(crate) fn into_parts(self) -> (Client, String, Option<String>) {
+        (self.client, self.topic, self.options.group)
+    }
+
     /// Starts consuming.
     pub async fn subscribe(self) -> Result<Consumer<T>, ClientError> {
         let info = self.client.describe_topic(&self.topic).await?;
-        let subject = value_subject(&info);
-        // The reader's id, when registered, makes resolution errors name both ids.
-        let reader_id = self.client.lookup_schema(&subject, T::schema()).await.ok().flatten().map(|r| r.id);
+        let values = ValueDecoder::new(&self.client, &info).await;
         let (handle, raw) = raw_consumer::open(&self.client, &info, self.options).await?;
-        let reader = TypedReader {
-            client: self.client.clone(),
-            raw,
-            decoders: HashMap::new(),
-            reader_id,
-            scratch: Vec::new(),
-            _type: PhantomData,
-        };
+        let reader = TypedReader { raw, values };
         Ok(Consumer { handle, state: ReadState::Idle(Box::new(reader)), _type: PhantomData })
     }
 }
@@ -202,9 +198,11 @@ enum Decoding {
     Unresolvable(String),
 }
 
-struct TypedReader<T> {
+/// Turns record values (Confluent framing + Avro body) into `T`: the writer
+/// schema fetched by id once, the writer → reader plan made once per writer id.
+/// Shared by [`Consumer<T>`] and the queue consumer.
+pub(crate) struct ValueDecoder<T> {
     client: Client,
-    raw: RawReader,
     decoders: HashMap<u32, Arc<Decoding>>,
     reader_id: Option<u32>,
     /// Reused buffer for transcoded bodies.
@@ -212,18 +210,29 @@ struct TypedReader<T> {
     _type: PhantomData<fn() -> T>,
 }
 
-impl<T: Avro> TypedReader<T> {
-    async fn next(&mut self) -> Option<Result<Message<T>, ClientError>> {
-        let msg = match self.raw.next().await? {
-            Ok(msg) => msg,
-            Err(e) => return Some(Err(e)),
-        };
-        Some(self.decode(msg).await)
+impl<T: Avro> ValueDecoder<T> {
+    /// A decoder for records of `info`'s topic.
+    pub(crate) async fn new(client: &Client, info: &runnel_proto::v1::TopicInfo) -> Self {
+        let subject = value_subject(info);
+        // The reader's id, when registered, makes resolution errors name both ids.
+        let reader_id = client.lookup_schema(&subject, T::schema()).await.ok().flatten().map(|r| r.id);
+        ValueDecoder {
+            client: client.clone(),
+            decoders: HashMap::new(),
+            reader_id,
+            scratch: Vec::new(),
+            _type: PhantomData,
+        }
     }
 
-    async fn decode(&mut self, msg: RawMessage) -> Result<Message<T>, ClientError> {
-        let (schema_id, body) = framing::split(&msg.value)
-            .ok_or(ClientError::NotFramed { partition: msg.partition, offset: msg.offset })?;
+    /// Decodes one record's value; returns it with its writer schema id.
+    pub(crate) async fn decode(
+        &mut self,
+        partition: u32,
+        offset: i64,
+        value: &[u8],
+    ) -> Result<(T, u32), ClientError> {
+        let (schema_id, body) = framing::split(value).ok_or(ClientError::NotFramed { partition, offset })?;
         let decoding = match self.decoders.get(&schema_id) {
             Some(d) => d.clone(),
             None => {
@@ -261,6 +270,26 @@ impl<T: Avro> TypedReader<T> {
                 })
             }
         };
+        Ok((value, schema_id))
+    }
+}
+
+struct TypedReader<T> {
+    raw: RawReader,
+    values: ValueDecoder<T>,
+}
+
+impl<T: Avro> TypedReader<T> {
+    async fn next(&mut self) -> Option<Result<Message<T>, ClientError>> {
+        let msg = match self.raw.next().await? {
+            Ok(msg) => msg,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.decode(msg).await)
+    }
+
+    async fn decode(&mut self, msg: RawMessage) -> Result<Message<T>, ClientError> {
+        let (value, schema_id) = self.values.decode(msg.partition, msg.offset, &msg.value).await?;
         Ok(Message {
             value,
             key: msg.key,

@@ -186,6 +186,6 @@ impl ClientError {
 /// Whether a gRPC status is worth retrying: the connection or the server was
 /// momentarily unavailable. Anything else is an answer.
 pub(crate) fn is_retryable_status(status: &tonic::Status) -> bool {
-    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted)
+    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Aborted)
         || (status.code() == tonic::Code::Unknown && status.message().contains("transport"))
 }

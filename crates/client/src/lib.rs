@@ -14,6 +14,7 @@ mod error;
 pub mod framing;
 mod partitioner;
 mod producer;
+mod queue;
 mod raw_consumer;
 mod raw_producer;
 mod registry;
@@ -24,6 +25,9 @@ pub use consumer::{Consumer, ConsumerBuilder, Message};
 pub use error::ClientError;
 pub use partitioner::{murmur2, partition_for_key, Partitioner};
 pub use producer::{Producer, ProducerBuilder, SendOptions};
+pub use queue::{
+    dlq_headers, DeadLetterPolicy, QueueConsumer, QueueMessage, SubscriptionBuilder, SubscriptionType,
+};
 pub use raw_consumer::{ConsumerOptions, RawConsumer, RawMessage};
 pub use raw_producer::{ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture};
 pub use registry::RegisteredSchema;

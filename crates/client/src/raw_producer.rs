@@ -96,6 +96,10 @@ impl Default for ProducerOptions {
     }
 }
 
+/// A produce stream with nothing in flight for this long is closed: an idle
+/// producer holds no stream on the broker (and does not hold up its shutdown).
+const STREAM_IDLE: Duration = Duration::from_secs(1);
+
 type Reply = oneshot::Sender<Result<RecordMetadata, ClientError>>;
 
 /// A record in the engine with its answer channel.
@@ -189,6 +193,7 @@ impl RawProducer {
             by_corr: HashMap::new(),
             urgent: false,
             reinit: false,
+            idle_since: None,
             backoff_until: None,
             backoff: Backoff::new(&client.inner.options),
         };
@@ -373,6 +378,8 @@ struct Engine {
     reinit: bool,
     /// After a failure, nothing is (re)sent before this instant.
     backoff_until: Option<Instant>,
+    /// Since when nothing is buffered or in flight (while a stream is open).
+    idle_since: Option<Instant>,
     backoff: Backoff,
 }
 
@@ -381,9 +388,20 @@ impl Engine {
         let mut open = true;
         loop {
             self.ship().await;
-            if !open && self.is_idle() {
+            let idle = self.is_idle();
+            if !open && idle {
                 break;
             }
+            self.idle_since = match (idle, self.idle_since) {
+                (false, _) => None,
+                (true, Some(since)) if since.elapsed() >= STREAM_IDLE => {
+                    // Closing the request side ends the stream cleanly.
+                    self.stream = None;
+                    None
+                }
+                (true, since) if self.stream.is_some() => Some(since.unwrap_or_else(Instant::now)),
+                (true, _) => None,
+            };
             let wake = self.next_wake();
             tokio::select! {
                 biased;
@@ -447,7 +465,7 @@ impl Engine {
         if let Some(until) = self.backoff_until {
             return Some(until);
         }
-        let mut wake: Option<Instant> = None;
+        let mut wake: Option<Instant> = self.idle_since.map(|since| since + STREAM_IDLE);
         for state in self.parts.values() {
             if state.in_flight.is_some() {
                 // Its answer wakes the loop; check its delivery deadline too.

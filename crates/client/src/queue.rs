@@ -1,0 +1,801 @@
+//! Queue consumers: [`QueueConsumer<T>`] on a broker-side subscription
+//! (exclusive, failover, shared or key_shared, as Pulsar has them), with
+//! per-record [`ack`](QueueMessage::ack), [`nack`](QueueMessage::nack),
+//! cumulative acks, ack timeouts, redelivery counts and dead-letter topics.
+//!
+//! One bidirectional `Subscriptions.Subscribe` stream per consumer, driven by
+//! a task: it sends the subscribe request, permits and coalesced acks, and
+//! passes deliveries to the consumer through a channel. The broker never sends
+//! more records than permits granted: the consumer grants `receiver_queue` at
+//! first and tops up as the application takes records, so the channel is
+//! bounded by the receiver queue. If the stream breaks (the broker restarts),
+//! the task subscribes again with back-off; records received on the broken
+//! stream and not yet taken are dropped, since the broker delivers every
+//! unacknowledged record again.
+//!
+//! Values decode into `T` exactly as [`Consumer<T>`](crate::Consumer) does
+//! (writer schema by id, resolution plan cached per writer id). A record that
+//! cannot be decoded is an `Err` item and is negatively acknowledged, so a
+//! dead-letter policy catches it.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use parking_lot::Mutex;
+use runnel_avro::Avro;
+use runnel_proto::v1::{
+    self, subscription_event::Kind as EventKind, subscription_request::Kind as RequestKind,
+    SubscriptionEvent, SubscriptionRequest,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::admin::Position;
+use crate::client::{Backoff, Client};
+use crate::consumer::{ConsumerBuilder, ValueDecoder};
+use crate::error::{is_retryable_status, ClientError};
+
+/// How a subscription spreads records over its consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubscriptionType {
+    /// One consumer; a second one is refused (Pulsar's default).
+    #[default]
+    Exclusive,
+    /// One active consumer per partition, the others standby.
+    Failover,
+    /// Round-robin over consumers; acked record by record.
+    Shared,
+    /// Each key to one consumer, in order; keys re-spread as consumers come and go.
+    KeyShared,
+}
+
+impl SubscriptionType {
+    fn to_proto(self) -> v1::SubscriptionType {
+        match self {
+            SubscriptionType::Exclusive => v1::SubscriptionType::Exclusive,
+            SubscriptionType::Failover => v1::SubscriptionType::Failover,
+            SubscriptionType::Shared => v1::SubscriptionType::Shared,
+            SubscriptionType::KeyShared => v1::SubscriptionType::KeyShared,
+        }
+    }
+}
+
+impl std::str::FromStr for SubscriptionType {
+    type Err = ClientError;
+
+    /// `exclusive`, `failover`, `shared` or `key_shared` (also `key-shared`).
+    fn from_str(s: &str) -> Result<Self, ClientError> {
+        match s.to_ascii_lowercase().as_str() {
+            "exclusive" => Ok(SubscriptionType::Exclusive),
+            "failover" => Ok(SubscriptionType::Failover),
+            "shared" => Ok(SubscriptionType::Shared),
+            "key_shared" | "key-shared" | "keyshared" => Ok(SubscriptionType::KeyShared),
+            _ => Err(ClientError::InvalidArgument(format!(
+                "unknown subscription type `{s}` (use exclusive, failover, shared or key_shared)"
+            ))),
+        }
+    }
+}
+
+/// When records move to a dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterPolicy {
+    /// A record delivered this many times without an ack is moved.
+    pub max_deliveries: u32,
+    /// The dead-letter topic; `None` = `<topic>-<subscription>-DLQ`.
+    pub topic: Option<String>,
+}
+
+/// Headers the broker adds to a record it moves to a dead-letter topic.
+pub mod dlq_headers {
+    /// The topic the record was consumed from.
+    pub const ORIGINAL_TOPIC: &str = "runnel-dlq-original-topic";
+    /// Its partition there (decimal).
+    pub const ORIGINAL_PARTITION: &str = "runnel-dlq-original-partition";
+    /// Its offset there (decimal).
+    pub const ORIGINAL_OFFSET: &str = "runnel-dlq-original-offset";
+    /// The subscription that gave up on it.
+    pub const SUBSCRIPTION: &str = "runnel-dlq-subscription";
+    /// How many times it was delivered (decimal).
+    pub const DELIVERY_COUNT: &str = "runnel-dlq-delivery-count";
+    /// Why its last delivery failed: `nack`, `ack-timeout`, `consumer-closed` or `failover`.
+    pub const REASON: &str = "runnel-dlq-reason";
+}
+
+/// Builds a [`QueueConsumer<T>`]; from [`Client::subscription`] or
+/// [`ConsumerBuilder::subscription`] / [`ConsumerBuilder::subscription_type`].
+pub struct SubscriptionBuilder<T> {
+    client: Client,
+    topic: String,
+    subscription: Option<String>,
+    kind: SubscriptionType,
+    consumer_name: Option<String>,
+    ack_timeout: Option<Duration>,
+    nack_delay: Option<Duration>,
+    dead_letter: Option<DeadLetterPolicy>,
+    receiver_queue: u32,
+    from: Position,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for SubscriptionBuilder<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionBuilder")
+            .field("topic", &self.topic)
+            .field("subscription", &self.subscription)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A consumer of `T` values on the subscription `name` of `topic`.
+    ///
+    /// ```no_run
+    /// # use runnel_avro::Avro;
+    /// # use runnel_client::SubscriptionType;
+    /// # async fn f<Job: Avro + Send>(client: runnel_client::Client) -> Result<(), runnel_client::ClientError> {
+    /// let mut workers = client
+    ///     .subscription::<Job>("jobs", "workers")
+    ///     .subscription_type(SubscriptionType::Shared)
+    ///     .subscribe()
+    ///     .await?;
+    /// while let Some(msg) = workers.next().await {
+    ///     let msg = msg?;
+    ///     // ... process msg.value() ...
+    ///     msg.ack().await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn subscription<T: Avro>(
+        &self,
+        topic: impl Into<String>,
+        name: impl Into<String>,
+    ) -> SubscriptionBuilder<T> {
+        SubscriptionBuilder::new(self.clone(), topic.into(), Some(name.into()))
+    }
+}
+
+impl<T: Avro + Send> ConsumerBuilder<T> {
+    /// Consumes through the broker-side subscription `name` (queue semantics)
+    /// instead of a consumer group; the type defaults to exclusive.
+    pub fn subscription(self, name: impl Into<String>) -> SubscriptionBuilder<T> {
+        let (client, topic, _) = self.into_parts();
+        SubscriptionBuilder::new(client, topic, Some(name.into()))
+    }
+
+    /// Consumes through a broker-side subscription of this type; its name is
+    /// the group's, or set with [`SubscriptionBuilder::subscription`].
+    pub fn subscription_type(self, kind: SubscriptionType) -> SubscriptionBuilder<T> {
+        let (client, topic, group) = self.into_parts();
+        SubscriptionBuilder::new(client, topic, group).subscription_type(kind)
+    }
+}
+
+impl<T> SubscriptionBuilder<T> {
+    fn new(client: Client, topic: String, subscription: Option<String>) -> Self {
+        SubscriptionBuilder {
+            client,
+            topic,
+            subscription,
+            kind: SubscriptionType::Exclusive,
+            consumer_name: None,
+            ack_timeout: None,
+            nack_delay: None,
+            dead_letter: None,
+            receiver_queue: 1000,
+            from: Position::Earliest,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T: Avro + Send> SubscriptionBuilder<T> {
+    /// The subscription's name.
+    pub fn subscription(mut self, name: impl Into<String>) -> Self {
+        self.subscription = Some(name.into());
+        self
+    }
+
+    /// The subscription type (default exclusive).
+    pub fn subscription_type(mut self, kind: SubscriptionType) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// This consumer's name: orders failover consumers and places keys in
+    /// key_shared; stable names keep keys in place across reconnects.
+    pub fn consumer_name(mut self, name: impl Into<String>) -> Self {
+        self.consumer_name = Some(name.into());
+        self
+    }
+
+    /// Records held unacknowledged this long are delivered again (default: never).
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.ack_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a negatively acknowledged record waits before it comes back (default 60 s).
+    pub fn nack_delay(mut self, delay: Duration) -> Self {
+        self.nack_delay = Some(delay);
+        self
+    }
+
+    /// Moves records delivered `max_deliveries` times to a dead-letter topic.
+    pub fn dead_letter(mut self, policy: DeadLetterPolicy) -> Self {
+        self.dead_letter = Some(policy);
+        self
+    }
+
+    /// Records the broker may push ahead of the application (default 1000).
+    pub fn receiver_queue(mut self, records: u32) -> Self {
+        self.receiver_queue = records.max(1);
+        self
+    }
+
+    /// Where a new subscription starts: `Earliest` (default) or `Latest`.
+    /// An existing subscription continues from its acknowledgement state.
+    pub fn from(mut self, position: Position) -> Self {
+        self.from = position;
+        self
+    }
+
+    /// Attaches to the subscription. Refused (with the broker's reason) when
+    /// the subscription is exclusive and taken, or has consumers of another type.
+    pub async fn subscribe(self) -> Result<QueueConsumer<T>, ClientError> {
+        let subscription = self.subscription.clone().ok_or_else(|| {
+            ClientError::InvalidArgument(
+                "a subscription needs a name (`subscription(name)` or `group(name)`)".into(),
+            )
+        })?;
+        let initial_position = match self.from {
+            Position::Earliest => v1::InitialPosition::Earliest,
+            Position::Latest => v1::InitialPosition::Latest,
+            other => {
+                return Err(ClientError::InvalidArgument(format!(
+                    "a subscription starts at Earliest or Latest, not {other:?}"
+                )))
+            }
+        };
+        let info = self.client.describe_topic(&self.topic).await?;
+        let values = ValueDecoder::new(&self.client, &info).await;
+        let request = v1::SubscribeRequest {
+            topic: self.topic.clone(),
+            subscription: subscription.clone(),
+            r#type: self.kind.to_proto() as i32,
+            consumer_name: self.consumer_name.clone().unwrap_or_default(),
+            permits: self.receiver_queue,
+            ack_timeout_ms: self.ack_timeout.map_or(0, |d| d.as_millis().max(1) as u64),
+            nack_delay_ms: self.nack_delay.map_or(0, |d| d.as_millis().max(1) as u64),
+            dead_letter: self.dead_letter.as_ref().map(|d| v1::DeadLetterPolicy {
+                max_deliveries: d.max_deliveries,
+                topic: d.topic.clone().unwrap_or_default(),
+            }),
+            initial_position: initial_position as i32,
+        };
+        let shared = Arc::new(Shared {
+            client: self.client.clone(),
+            topic: self.topic.clone(),
+            request,
+            epoch: AtomicU64::new(0),
+            active: Mutex::new(Vec::new()),
+        });
+        let (req_tx, events) =
+            open_stream(&shared).await.map_err(|s| ClientError::from_topic_status(&self.topic, s))?;
+        let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+        let (items_tx, items_rx) = mpsc::unbounded_channel();
+        let (close_tx, close_rx) = oneshot::channel();
+        tokio::spawn(drive(Arc::clone(&shared), req_tx, events, ops_rx, items_tx, close_rx));
+        let reader = QueueReader {
+            shared: Arc::clone(&shared),
+            items: items_rx,
+            values,
+            acker: Acker { ops: ops_tx.clone() },
+            queue: self.receiver_queue,
+            taken: 0,
+            epoch: 0,
+        };
+        Ok(QueueConsumer {
+            shared,
+            kind: self.kind,
+            subscription,
+            ops: ops_tx,
+            _close: close_tx,
+            state: ReadState::Idle(Box::new(reader)),
+        })
+    }
+}
+
+/// One record from a subscription, decoded; acknowledge it when processed.
+#[derive(Debug)]
+pub struct QueueMessage<T> {
+    value: T,
+    key: Option<Bytes>,
+    partition: u32,
+    offset: i64,
+    timestamp_ms: i64,
+    headers: Vec<(String, Bytes)>,
+    schema_id: u32,
+    redelivery_count: u32,
+    acker: Acker,
+}
+
+impl<T> QueueMessage<T> {
+    /// The value.
+    pub fn value(&self) -> &T {
+        &self.value
+    }
+
+    /// The value, owned (ack first: the message is gone after this).
+    pub fn into_value(self) -> T {
+        self.value
+    }
+
+    /// The key, if the record has one.
+    pub fn key(&self) -> Option<&[u8]> {
+        self.key.as_deref()
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// The offset in the partition.
+    pub fn offset(&self) -> i64 {
+        self.offset
+    }
+
+    /// The timestamp (ms since the epoch).
+    pub fn timestamp_ms(&self) -> i64 {
+        self.timestamp_ms
+    }
+
+    /// The headers, in order.
+    pub fn headers(&self) -> &[(String, Bytes)] {
+        &self.headers
+    }
+
+    /// The value of the first header named `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_ref())
+    }
+
+    /// The global id of the schema the record was written with.
+    pub fn schema_id(&self) -> u32 {
+        self.schema_id
+    }
+
+    /// How many times this record was delivered before (0 the first time).
+    pub fn redelivery_count(&self) -> u32 {
+        self.redelivery_count
+    }
+
+    /// Acknowledges this record: it is not delivered again. Acking a record
+    /// the broker no longer considers outstanding is a no-op.
+    pub async fn ack(&self) -> Result<(), ClientError> {
+        self.acker.send(Op::Ack(self.partition, self.offset))
+    }
+
+    /// Negatively acknowledges this record: it is delivered again (to any
+    /// consumer of the subscription) after the nack delay.
+    pub async fn nack(&self) -> Result<(), ClientError> {
+        self.acker.send(Op::Nack(self.partition, self.offset))
+    }
+}
+
+/// Receives `T` values from a subscription: a [`Stream`](futures::Stream) of
+/// messages, also readable with the inherent [`next`](QueueConsumer::next).
+/// Dropping it leaves the subscription; its unacknowledged records go to the
+/// other consumers.
+pub struct QueueConsumer<T> {
+    shared: Arc<Shared>,
+    kind: SubscriptionType,
+    subscription: String,
+    ops: mpsc::UnboundedSender<Op>,
+    /// Dropped with the consumer: the stream task ends and the broker sees the consumer leave.
+    _close: oneshot::Sender<()>,
+    state: ReadState<T>,
+}
+
+impl<T> std::fmt::Debug for QueueConsumer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueConsumer")
+            .field("topic", &self.shared.topic)
+            .field("subscription", &self.subscription)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Avro + Send> QueueConsumer<T> {
+    /// The next message, waiting for one. A record that cannot be decoded
+    /// into `T` is an `Err` item (and is negatively acknowledged); a problem
+    /// the broker reports (e.g. a dead-letter topic it cannot write) is an
+    /// `Err` item too; the following records still come. `None` once the
+    /// subscription ended for good (refused after a reconnect).
+    pub async fn next(&mut self) -> Option<Result<QueueMessage<T>, ClientError>> {
+        std::future::poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    fn poll_next_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<QueueMessage<T>, ClientError>>> {
+        loop {
+            match std::mem::replace(&mut self.state, ReadState::Empty) {
+                ReadState::Idle(mut reader) => {
+                    self.state = ReadState::Busy(Box::pin(async move {
+                        let item = reader.next().await;
+                        (reader, item)
+                    }));
+                }
+                ReadState::Busy(mut fut) => match fut.as_mut().poll(cx) {
+                    Poll::Ready((reader, item)) => {
+                        self.state = ReadState::Idle(reader);
+                        return Poll::Ready(item);
+                    }
+                    Poll::Pending => {
+                        self.state = ReadState::Busy(fut);
+                        return Poll::Pending;
+                    }
+                },
+                ReadState::Empty => return Poll::Ready(None),
+            }
+        }
+    }
+
+    /// Acknowledges `msg` and every earlier record of its partition.
+    /// Only exclusive and failover subscriptions, where one consumer has the
+    /// whole partition, allow it.
+    pub async fn ack_cumulative(&self, msg: &QueueMessage<T>) -> Result<(), ClientError> {
+        if !matches!(self.kind, SubscriptionType::Exclusive | SubscriptionType::Failover) {
+            return Err(ClientError::InvalidArgument(format!(
+                "cumulative ack is not allowed on a {:?} subscription; ack records one by one",
+                self.kind
+            )));
+        }
+        self.ops.send(Op::AckCumulative(msg.partition, msg.offset)).map_err(|_| ClientError::Closed)
+    }
+
+    /// Failover and exclusive: the partitions this consumer is active for
+    /// (empty while standby).
+    pub fn active_partitions(&self) -> Vec<u32> {
+        self.shared.active.lock().clone()
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.shared.topic
+    }
+
+    /// Sends the acknowledgements still queued, then leaves the subscription,
+    /// returning once the broker has handled them and released the consumer.
+    pub async fn close(self) -> Result<(), ClientError> {
+        let (done, finished) = oneshot::channel();
+        if self.ops.send(Op::Close(done)).is_ok() {
+            let _ = finished.await;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Avro + Send> futures::Stream for QueueConsumer<T> {
+    type Item = Result<QueueMessage<T>, ClientError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_next_message(cx)
+    }
+}
+
+impl<T> Unpin for QueueConsumer<T> {}
+
+type NextFuture<T> =
+    Pin<Box<dyn Future<Output = (Box<QueueReader<T>>, Option<Result<QueueMessage<T>, ClientError>>)> + Send>>;
+
+enum ReadState<T> {
+    Idle(Box<QueueReader<T>>),
+    Busy(NextFuture<T>),
+    /// Only while switching between the two.
+    Empty,
+}
+
+/// What the application asks of the stream task.
+#[derive(Debug)]
+enum Op {
+    Ack(u32, i64),
+    Nack(u32, i64),
+    AckCumulative(u32, i64),
+    /// More permits, for the stream of this epoch.
+    Flow {
+        epoch: u64,
+        permits: u32,
+    },
+    /// Send what is queued, then end.
+    Close(oneshot::Sender<()>),
+}
+
+/// Sends a message's ack or nack to the stream task.
+#[derive(Debug, Clone)]
+struct Acker {
+    ops: mpsc::UnboundedSender<Op>,
+}
+
+impl Acker {
+    fn send(&self, op: Op) -> Result<(), ClientError> {
+        self.ops.send(op).map_err(|_| ClientError::Closed)
+    }
+}
+
+/// What the stream task passes to the reader.
+enum Item {
+    Record { epoch: u64, delivery: v1::Delivery },
+    Failed(ClientError),
+}
+
+struct Shared {
+    client: Client,
+    topic: String,
+    request: v1::SubscribeRequest,
+    /// Bumped when the stream breaks: records of older streams are dropped.
+    epoch: AtomicU64,
+    active: Mutex<Vec<u32>>,
+}
+
+struct QueueReader<T> {
+    shared: Arc<Shared>,
+    items: mpsc::UnboundedReceiver<Item>,
+    values: ValueDecoder<T>,
+    acker: Acker,
+    queue: u32,
+    /// Records taken since the last flow.
+    taken: u32,
+    /// The stream epoch `taken` counts for.
+    epoch: u64,
+}
+
+impl<T: Avro> QueueReader<T> {
+    async fn next(&mut self) -> Option<Result<QueueMessage<T>, ClientError>> {
+        loop {
+            let (epoch, d) = match self.items.recv().await? {
+                Item::Record { epoch, delivery } => (epoch, delivery),
+                Item::Failed(e) => return Some(Err(e)),
+            };
+            let current = self.shared.epoch.load(Ordering::Acquire);
+            if epoch != current {
+                continue; // from a broken stream: the broker delivers it again
+            }
+            self.took(epoch);
+            return Some(match self.values.decode(d.partition, d.offset, &d.value).await {
+                Ok((value, schema_id)) => Ok(QueueMessage {
+                    value,
+                    key: d.key.map(Bytes::from),
+                    partition: d.partition,
+                    offset: d.offset,
+                    timestamp_ms: d.timestamp_ms,
+                    headers: d.headers.into_iter().map(|h| (h.key, Bytes::from(h.value))).collect(),
+                    schema_id,
+                    redelivery_count: d.redelivery_count,
+                    acker: self.acker.clone(),
+                }),
+                Err(e) => {
+                    // Nobody can ack what cannot be read: send it back, so that the
+                    // dead-letter policy (if any) ends its rounds.
+                    let _ = self.acker.send(Op::Nack(d.partition, d.offset));
+                    Err(e)
+                }
+            });
+        }
+    }
+
+    /// Counts a taken record; grants permits back in halves of the queue.
+    fn took(&mut self, epoch: u64) {
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            self.taken = 0;
+        }
+        self.taken += 1;
+        if self.taken >= (self.queue / 2).max(1) {
+            let _ = self.acker.send(Op::Flow { epoch, permits: self.taken });
+            self.taken = 0;
+        }
+    }
+}
+
+type Events = tonic::Streaming<SubscriptionEvent>;
+
+async fn open_stream(
+    shared: &Shared,
+) -> Result<(mpsc::UnboundedSender<SubscriptionRequest>, Events), tonic::Status> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let subscribe = SubscriptionRequest { kind: Some(RequestKind::Subscribe(shared.request.clone())) };
+    // The receiver is alive: it is moved into the call just below.
+    let _ = tx.send(subscribe);
+    let events =
+        shared.client.subscriptions().subscribe(UnboundedReceiverStream::new(rx)).await?.into_inner();
+    Ok((tx, events))
+}
+
+enum Ended {
+    /// The consumer was dropped.
+    Closed,
+    /// The consumer is closing (or was dropped): requests sent, waiting for
+    /// the broker to let go; then `close()` is told, if it waits.
+    Closing(Option<oneshot::Sender<()>>),
+    /// The stream broke; why, if the broker said.
+    Broken(Option<tonic::Status>),
+}
+
+/// The stream task: runs the stream, and opens a new one when it breaks.
+async fn drive(
+    shared: Arc<Shared>,
+    mut req_tx: mpsc::UnboundedSender<SubscriptionRequest>,
+    mut events: Events,
+    mut ops: mpsc::UnboundedReceiver<Op>,
+    items: mpsc::UnboundedSender<Item>,
+    mut close: oneshot::Receiver<()>,
+) {
+    let opts = shared.client.inner.options.clone();
+    loop {
+        let epoch = shared.epoch.load(Ordering::Acquire);
+        let why = match session(&shared, epoch, &req_tx, &mut events, &mut ops, &items, &mut close).await {
+            Ended::Closed => return,
+            Ended::Closing(done) => {
+                // Ending the requests is leaving; the broker ends the events once it has
+                // handled everything sent before (acks included) and let the consumer go.
+                // Dropping the events first would reset the HTTP/2 stream and could lose
+                // the acks still in flight.
+                drop(req_tx);
+                let drained = async { while let Some(Ok(_)) = events.next().await {} };
+                let _ = tokio::time::timeout(opts.retry_timeout, drained).await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                return;
+            }
+            Ended::Broken(why) => why,
+        };
+        // Records still queued from this stream will be delivered again.
+        shared.epoch.fetch_add(1, Ordering::AcqRel);
+        shared.active.lock().clear();
+        tracing::debug!(topic = %shared.topic, status = ?why, "subscription stream broke; subscribing again");
+        let mut backoff = Backoff::new(&opts);
+        loop {
+            tokio::select! {
+                _ = &mut close => return,
+                _ = backoff.wait() => {}
+            }
+            match open_stream(&shared).await {
+                Ok((tx, ev)) => {
+                    (req_tx, events) = (tx, ev);
+                    break;
+                }
+                Err(status) if is_retryable_status(&status) => continue,
+                Err(status) => {
+                    let _ = items.send(Item::Failed(ClientError::from_topic_status(&shared.topic, status)));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn session(
+    shared: &Shared,
+    epoch: u64,
+    req_tx: &mpsc::UnboundedSender<SubscriptionRequest>,
+    events: &mut Events,
+    ops: &mut mpsc::UnboundedReceiver<Op>,
+    items: &mpsc::UnboundedSender<Item>,
+    close: &mut oneshot::Receiver<()>,
+) -> Ended {
+    loop {
+        tokio::select! {
+            _ = &mut *close => {
+                // Dropped: acks the application already made still count.
+                let mut batch = Vec::new();
+                while let Ok(op) = ops.try_recv() {
+                    batch.push(op);
+                }
+                for r in coalesce(batch, epoch).0 {
+                    let _ = req_tx.send(r);
+                }
+                return Ended::Closing(None);
+            }
+            event = events.next() => match event {
+                Some(Ok(SubscriptionEvent { kind: Some(kind) })) => match kind {
+                    EventKind::Deliveries(d) => {
+                        for delivery in d.records {
+                            if items.send(Item::Record { epoch, delivery }).is_err() {
+                                return Ended::Closed;
+                            }
+                        }
+                    }
+                    EventKind::Active(a) => *shared.active.lock() = a.partitions,
+                    EventKind::Error(e) => {
+                        let code = v1::ErrorCode::try_from(e.code).unwrap_or(v1::ErrorCode::Unspecified);
+                        tracing::warn!(topic = %shared.topic, message = %e.message, "subscription notice");
+                        let _ = items.send(Item::Failed(ClientError::Broker { code, message: e.message }));
+                    }
+                    EventKind::Subscribed(_) => {}
+                },
+                Some(Ok(SubscriptionEvent { kind: None })) => {}
+                Some(Err(status)) => return Ended::Broken(Some(status)),
+                None => return Ended::Broken(None),
+            },
+            op = ops.recv() => {
+                let Some(op) = op else { return Ended::Closed };
+                // Coalesce whatever else is queued into as few requests as possible.
+                let mut batch = vec![op];
+                while let Ok(op) = ops.try_recv() {
+                    batch.push(op);
+                }
+                let (requests, done) = coalesce(batch, epoch);
+                for r in requests {
+                    if req_tx.send(r).is_err() {
+                        return Ended::Broken(None);
+                    }
+                }
+                if let Some(done) = done {
+                    return Ended::Closing(Some(done));
+                }
+            }
+        }
+    }
+}
+
+/// Turns queued operations into requests, acks and nacks batched, in order.
+fn coalesce(batch: Vec<Op>, epoch: u64) -> (Vec<SubscriptionRequest>, Option<oneshot::Sender<()>>) {
+    let mut out = Vec::new();
+    let mut acks = Vec::new();
+    let mut nacks = Vec::new();
+    let mut permits = 0u32;
+    let mut done = None;
+    let flush = |out: &mut Vec<SubscriptionRequest>,
+                 acks: &mut Vec<v1::MessageId>,
+                 nacks: &mut Vec<v1::MessageId>| {
+        if !acks.is_empty() {
+            out.push(SubscriptionRequest {
+                kind: Some(RequestKind::Ack(v1::AckRequest { ids: std::mem::take(acks) })),
+            });
+        }
+        if !nacks.is_empty() {
+            out.push(SubscriptionRequest {
+                kind: Some(RequestKind::Nack(v1::NackRequest { ids: std::mem::take(nacks) })),
+            });
+        }
+    };
+    for op in batch {
+        match op {
+            Op::Ack(partition, offset) => acks.push(v1::MessageId { partition, offset }),
+            Op::Nack(partition, offset) => nacks.push(v1::MessageId { partition, offset }),
+            Op::AckCumulative(partition, offset) => {
+                flush(&mut out, &mut acks, &mut nacks);
+                out.push(SubscriptionRequest {
+                    kind: Some(RequestKind::AckCumulative(v1::AckCumulativeRequest {
+                        id: Some(v1::MessageId { partition, offset }),
+                    })),
+                });
+            }
+            Op::Flow { epoch: e, permits: p } if e == epoch => permits = permits.saturating_add(p),
+            Op::Flow { .. } => {} // for a stream that broke; the new one started with a full queue
+            Op::Close(d) => {
+                done = Some(d);
+                break;
+            }
+        }
+    }
+    flush(&mut out, &mut acks, &mut nacks);
+    if permits > 0 {
+        out.push(SubscriptionRequest { kind: Some(RequestKind::Flow(v1::Flow { permits })) });
+    }
+    (out, done)
+}
