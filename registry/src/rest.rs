@@ -69,17 +69,24 @@ pub async fn serve(
     axum::serve(listener, router(registry)).with_graceful_shutdown(shutdown).await
 }
 
-/// A JSON response with the registry content type.
-struct Reply(StatusCode, Value);
+/// A JSON response (already serialized) with the registry content type.
+struct Reply(StatusCode, String);
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        (self.0, [(header::CONTENT_TYPE, CONTENT_TYPE)], self.1.to_string()).into_response()
+        (self.0, [(header::CONTENT_TYPE, CONTENT_TYPE)], self.1).into_response()
     }
 }
 
 fn ok(value: Value) -> Result<Reply, ApiError> {
-    Ok(Reply(StatusCode::OK, value))
+    Ok(Reply(StatusCode::OK, value.to_string()))
+}
+
+/// Serializes straight to the body, without a `Value` tree (the hot lookup path).
+fn ok_serialized<T: serde::Serialize>(value: &T) -> Result<Reply, ApiError> {
+    serde_json::to_string(value)
+        .map(|body| Reply(StatusCode::OK, body))
+        .map_err(|e| ApiError(RegistryError::Storage(format!("cannot serialize the answer: {e}"))))
 }
 
 /// A registry error as a Confluent error body.
@@ -98,22 +105,20 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self.0, "registry request failed");
         }
         let body = json!({"error_code": self.0.error_code(), "message": self.0.to_string()});
-        Reply(status, body).into_response()
+        Reply(status, body.to_string()).into_response()
     }
 }
 
 type ApiResult = Result<Reply, ApiError>;
 
 async fn not_found() -> Response {
-    Reply(StatusCode::NOT_FOUND, json!({"error_code": 404, "message": "HTTP 404 Not Found"})).into_response()
+    let body = json!({"error_code": 404, "message": "HTTP 404 Not Found"});
+    Reply(StatusCode::NOT_FOUND, body.to_string()).into_response()
 }
 
 async fn method_not_allowed() -> Response {
-    Reply(
-        StatusCode::METHOD_NOT_ALLOWED,
-        json!({"error_code": 405, "message": "HTTP 405 Method Not Allowed"}),
-    )
-    .into_response()
+    let body = json!({"error_code": 405, "message": "HTTP 405 Method Not Allowed"});
+    Reply(StatusCode::METHOD_NOT_ALLOWED, body.to_string()).into_response()
 }
 
 /// Runs a write on the blocking pool: it commits to redb, which fsyncs.
@@ -179,12 +184,34 @@ impl SchemaBody {
     }
 }
 
-fn subject_version_json(sv: &SubjectVersion) -> Value {
-    let mut v = json!({"subject": sv.subject, "version": sv.version, "id": sv.id, "schema": sv.schema});
-    if !sv.references.is_empty() {
-        v["references"] = json!(sv.references);
-    }
-    v
+/// A subject version as Confluent shows it (`schemaType` omitted for AVRO,
+/// `references` only when there are some).
+#[derive(serde::Serialize)]
+struct SubjectVersionBody<'a> {
+    subject: &'a str,
+    version: i32,
+    id: u32,
+    schema: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    references: &'a [SchemaReference],
+}
+
+/// `GET /schemas/ids/{id}`: the schema text, and its references if any.
+#[derive(serde::Serialize)]
+struct SchemaByIdBody<'a> {
+    schema: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    references: &'a [SchemaReference],
+}
+
+fn subject_version_json(sv: &SubjectVersion) -> Result<Reply, ApiError> {
+    ok_serialized(&SubjectVersionBody {
+        subject: &sv.subject,
+        version: sv.version,
+        id: sv.id,
+        schema: &sv.schema,
+        references: &sv.references,
+    })
 }
 
 async fn list_subjects(State(reg): State<Registry>, Query(params): Params) -> ApiResult {
@@ -220,7 +247,7 @@ async fn register(State(reg): State<Registry>, Path(subject): Path<String>, body
     };
     let request = RegisterRequest { references: body.references(), schema: body.schema, id, version };
     let sv = blocking(move || reg.register_request(&subject, request)).await?;
-    ok(subject_version_json(&sv))
+    subject_version_json(&sv)
 }
 
 async fn lookup(
@@ -232,7 +259,7 @@ async fn lookup(
     let body: SchemaBody = parse_body(body, reg.config().max_schema_bytes)?;
     body.check_type()?;
     let sv = reg.lookup_with(&subject, &body.schema, &body.references(), flag(&params, "deleted"))?;
-    ok(subject_version_json(&sv))
+    subject_version_json(&sv)
 }
 
 async fn get_version(
@@ -241,7 +268,7 @@ async fn get_version(
     Query(params): Params,
 ) -> ApiResult {
     let sv = reg.version_with(&subject, parse_version(&version)?, flag(&params, "deleted"))?;
-    ok(subject_version_json(&sv))
+    subject_version_json(&sv)
 }
 
 async fn get_version_schema(
@@ -292,11 +319,7 @@ async fn schema_types() -> ApiResult {
 
 async fn get_schema(State(reg): State<Registry>, Path(id): Path<String>) -> ApiResult {
     let (schema, references) = reg.schema_text_by_id(parse_id(&id)?)?;
-    let mut v = json!({"schema": schema});
-    if !references.is_empty() {
-        v["references"] = json!(references);
-    }
-    ok(v)
+    ok_serialized(&SchemaByIdBody { schema: &schema, references: &references })
 }
 
 async fn get_schema_text(State(reg): State<Registry>, Path(id): Path<String>) -> Result<Response, ApiError> {
