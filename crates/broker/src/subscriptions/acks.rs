@@ -47,7 +47,8 @@ impl AckState {
 
     /// Whether `offset` is acknowledged.
     pub fn is_acked(&self, offset: i64) -> bool {
-        offset < self.mark_delete || self.ranges.range(..=offset).next_back().is_some_and(|(_, &e)| offset < e)
+        offset < self.mark_delete
+            || self.ranges.range(..=offset).next_back().is_some_and(|(_, &e)| offset < e)
     }
 
     /// Acknowledges one offset. Returns false when it already was.

@@ -40,7 +40,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::acks::AckState;
-use super::{dlq, store, ConsumerSpec, DeadLetterPolicy, InitialPosition, SubscriptionError, SubscriptionType};
+use super::{
+    dlq, store, ConsumerSpec, DeadLetterPolicy, InitialPosition, SubscriptionError, SubscriptionType,
+};
 use crate::error::BrokerError;
 use crate::log::PartitionLog;
 use crate::state::Broker;
@@ -335,7 +337,15 @@ impl Dispatcher {
             let flush_at = last_flush + FLUSH_INTERVAL;
             let timer = self.timers.first().map(|t| t.0);
             let cmd = tokio::select! {
-                _ = shutdown.cancelled() => Command::Stop { flush: true },
+                _ = shutdown.cancelled() => {
+                    // Acks already received count: handle them before the last flush.
+                    while let Ok(cmd) = rx.try_recv() {
+                        if !matches!(cmd, Command::Stop { .. }) {
+                            self.handle(cmd);
+                        }
+                    }
+                    Command::Stop { flush: true }
+                }
                 cmd = rx.recv() => cmd.unwrap_or(Command::Stop { flush: true }),
                 _ = tokio::time::sleep_until(timer.unwrap_or(flush_at)), if timer.is_some() => {
                     self.fire_timers();
@@ -372,7 +382,8 @@ impl Dispatcher {
 
     async fn load(&mut self) -> Result<(), BrokerError> {
         let b = Arc::clone(&self.broker);
-        let (topic, name, created) = (self.topic.meta.name.clone(), self.name.clone(), self.topic.meta.created_ms);
+        let (topic, name, created) =
+            (self.topic.meta.name.clone(), self.name.clone(), self.topic.meta.created_ms);
         let stored = tokio::task::spawn_blocking(move || store::load(&b.meta, &topic, &name, created))
             .await
             .map_err(|e| BrokerError::Storage(format!("load task failed: {e}")))??;
@@ -496,7 +507,8 @@ impl Dispatcher {
         let Some(c) = self.consumers.remove(&id) else { return };
         tracing::info!(topic = %self.topic.meta.name, subscription = %self.name, consumer = %c.spec.name,
             "consumer left");
-        let held: Vec<_> = self.outstanding.iter().filter(|(_, o)| o.consumer == id).map(|(k, _)| *k).collect();
+        let held: Vec<_> =
+            self.outstanding.iter().filter(|(_, o)| o.consumer == id).map(|(k, _)| *k).collect();
         for key in held {
             self.send_back(key, Redelivery::ConsumerClosed, None);
         }
@@ -510,7 +522,8 @@ impl Dispatcher {
     /// partition; records out with a consumer that lost a partition go back.
     fn reassign(&mut self) {
         let kind = self.kind;
-        let mut order: Vec<(String, u64)> = self.consumers.iter().map(|(&id, c)| (c.spec.name.clone(), id)).collect();
+        let mut order: Vec<(String, u64)> =
+            self.consumers.iter().map(|(&id, c)| (c.spec.name.clone(), id)).collect();
         order.sort();
         let n = order.len();
         let mut active: HashMap<u64, Vec<u32>> = HashMap::new();
@@ -608,11 +621,14 @@ impl Dispatcher {
     fn ack_cumulative(&mut self, consumer: u64, partition: u32, offset: i64) {
         if !self.kind.is_some_and(SubscriptionType::allows_cumulative_ack) {
             if let Some(c) = self.consumers.get(&consumer) {
-                send(c, error_event(format!(
-                    "cumulative ack refused: subscription '{}' is {}; ack records one by one",
-                    self.name,
-                    self.kind.map_or("closed".to_owned(), |k| k.to_string())
-                )));
+                send(
+                    c,
+                    error_event(format!(
+                        "cumulative ack refused: subscription '{}' is {}; ack records one by one",
+                        self.name,
+                        self.kind.map_or("closed".to_owned(), |k| k.to_string())
+                    )),
+                );
             }
             return;
         }
@@ -627,11 +643,13 @@ impl Dispatcher {
         }
         acks.ack_below(offset + 1);
         part.dirty = true;
-        let out: Vec<_> = self.outstanding.keys().filter(|&&(p, o)| p == partition && o <= offset).copied().collect();
+        let out: Vec<_> =
+            self.outstanding.keys().filter(|&&(p, o)| p == partition && o <= offset).copied().collect();
         for key in out {
             self.release(key);
         }
-        let waiting: Vec<_> = self.backlog.range((partition, i64::MIN)..=(partition, offset)).map(|(k, _)| *k).collect();
+        let waiting: Vec<_> =
+            self.backlog.range((partition, i64::MIN)..=(partition, offset)).map(|(k, _)| *k).collect();
         for key in waiting {
             if let Some(w) = self.backlog.remove(&key) {
                 if w.entry.deliveries == 0 {
@@ -726,9 +744,9 @@ impl Dispatcher {
                 }
                 SubscriptionType::Shared => {
                     let n = ids.len();
-                    let found = (0..n).map(|i| (self.next_turn + i) % n).find(|&i| {
-                        self.consumers.get(&ids[i]).is_some_and(|c| c.permits > 0)
-                    });
+                    let found = (0..n)
+                        .map(|i| (self.next_turn + i) % n)
+                        .find(|&i| self.consumers.get(&ids[i]).is_some_and(|c| c.permits > 0));
                     if let Some(i) = found {
                         self.next_turn = (i + 1) % n;
                     }
@@ -917,11 +935,15 @@ impl Dispatcher {
             return;
         }
         let b = Arc::clone(&self.broker);
-        let (topic, name, created) = (self.topic.meta.name.clone(), self.name.clone(), self.topic.meta.created_ms);
-        let saved = tokio::task::spawn_blocking(move || store::save(&b.meta, &topic, &name, created, &changed)).await;
+        let (topic, name, created) =
+            (self.topic.meta.name.clone(), self.name.clone(), self.topic.meta.created_ms);
+        let saved =
+            tokio::task::spawn_blocking(move || store::save(&b.meta, &topic, &name, created, &changed)).await;
         match saved {
             Ok(Ok(())) => self.partitions.iter_mut().for_each(|p| p.dirty = false),
-            Ok(Err(e)) => tracing::warn!(subscription = %self.name, error = %e, "storing acks failed; retrying"),
+            Ok(Err(e)) => {
+                tracing::warn!(subscription = %self.name, error = %e, "storing acks failed; retrying")
+            }
             Err(e) => tracing::warn!(subscription = %self.name, error = %e, "storing acks failed; retrying"),
         }
     }

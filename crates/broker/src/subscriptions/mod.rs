@@ -167,7 +167,11 @@ impl ConsumerSpec {
             topic: req.topic.clone(),
             subscription: req.subscription.clone(),
             kind,
-            name: if req.consumer_name.is_empty() { format!("consumer-{id}") } else { req.consumer_name.clone() },
+            name: if req.consumer_name.is_empty() {
+                format!("consumer-{id}")
+            } else {
+                req.consumer_name.clone()
+            },
             permits: req.permits,
             ack_timeout: (req.ack_timeout_ms > 0).then(|| Duration::from_millis(req.ack_timeout_ms)),
             nack_delay: if req.nack_delay_ms == 0 {
@@ -247,7 +251,8 @@ impl ConsumerRequests {
             Kind::Ack(a) => Command::Ack { consumer: self.id, ids: ids(a.ids) },
             Kind::Nack(n) => Command::Nack { consumer: self.id, ids: ids(n.ids) },
             Kind::AckCumulative(a) => {
-                let id = a.id.ok_or_else(|| SubscriptionError::Invalid("ack_cumulative without an id".into()))?;
+                let id =
+                    a.id.ok_or_else(|| SubscriptionError::Invalid("ack_cumulative without an id".into()))?;
                 Command::AckCumulative { consumer: self.id, partition: id.partition, offset: id.offset }
             }
         };

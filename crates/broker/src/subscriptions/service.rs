@@ -48,7 +48,9 @@ impl v1::subscriptions_server::Subscriptions for SubscriptionService {
             .await?
             .ok_or_else(|| Status::invalid_argument("the stream ended before its subscribe request"))?;
         let Some(Kind::Subscribe(sub)) = first.kind else {
-            return Err(Status::invalid_argument("the first request of a subscription stream must be subscribe"));
+            return Err(Status::invalid_argument(
+                "the first request of a subscription stream must be subscribe",
+            ));
         };
         let id = broker.subscriptions.next_consumer_id();
         let spec = ConsumerSpec::from_proto(&sub, id)?;
