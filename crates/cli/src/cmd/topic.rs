@@ -1,0 +1,163 @@
+//! `runnel topic create | list | describe | delete`: topic administration over
+//! the broker's gRPC Admin service; `create --schema` first registers the
+//! schema under the topic's subject.
+
+use anyhow::Context;
+use clap::Subcommand;
+use runnel_avro::Schema;
+use runnel_client::{proto, value_subject, Client, NewTopic, TopicInfo, Validation};
+use serde_json::json;
+
+use crate::{Global, Output};
+
+/// `runnel topic ...`
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Creates a topic (and registers its value schema with --schema).
+    Create {
+        /// The topic's name.
+        topic: String,
+        /// Number of partitions.
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+        /// An .avsc file to register under `<topic>-value` before creating the topic.
+        #[arg(long, value_name = "FILE.avsc")]
+        schema: Option<std::path::PathBuf>,
+        /// How strictly the broker checks records: none, id or full.
+        #[arg(long, default_value = "full")]
+        validation: Validation,
+        /// Let producers register new versions of the subject.
+        #[arg(long)]
+        auto_register: bool,
+        /// Succeed if the topic already exists.
+        #[arg(long)]
+        if_not_exists: bool,
+    },
+    /// Lists the topics.
+    List,
+    /// Shows a topic's settings and partitions.
+    Describe {
+        /// The topic's name.
+        topic: String,
+    },
+    /// Deletes a topic and its data.
+    Delete {
+        /// The topic's name.
+        topic: String,
+    },
+}
+
+/// Runs a topic subcommand.
+pub async fn run(global: &Global, command: TopicCommand) -> anyhow::Result<()> {
+    let client = Client::connect(global.url.clone()).await?;
+    match command {
+        TopicCommand::Create { topic, partitions, schema, validation, auto_register, if_not_exists } => {
+            let registered = match schema {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    let schema =
+                        Schema::parse_str(&text).with_context(|| format!("{} is not a valid schema", path.display()))?;
+                    let subject = format!("{topic}-value");
+                    Some(client.register_schema(&subject, &schema).await?)
+                }
+                None => None,
+            };
+            let info = client
+                .create_topic(
+                    NewTopic::new(&topic)
+                        .partitions(partitions)
+                        .validation(validation)
+                        .auto_register(auto_register)
+                        .if_not_exists(if_not_exists),
+                )
+                .await?;
+            match global.output {
+                Output::Json => {
+                    let mut v = topic_json(&info);
+                    if let Some(r) = &registered {
+                        v["schema"] = json!({"subject": r.subject, "id": r.id, "version": r.version});
+                    }
+                    println!("{v}");
+                }
+                Output::Text => {
+                    print!("created topic {} with {} partition(s)", info.name, info.partitions.len());
+                    match &registered {
+                        Some(r) => println!("; schema id {} version {} under {}", r.id, r.version, r.subject),
+                        None => println!(),
+                    }
+                }
+            }
+        }
+        TopicCommand::List => {
+            let mut topics = client.list_topics().await?;
+            topics.sort_by(|a, b| a.name.cmp(&b.name));
+            match global.output {
+                Output::Json => {
+                    println!("{}", serde_json::Value::Array(topics.iter().map(topic_json).collect()))
+                }
+                Output::Text => {
+                    for t in &topics {
+                        println!("{}\t{} partition(s)\t{}", t.name, t.partitions.len(), value_subject(t));
+                    }
+                }
+            }
+        }
+        TopicCommand::Describe { topic } => {
+            let info = client.describe_topic(&topic).await?;
+            match global.output {
+                Output::Json => println!("{}", topic_json(&info)),
+                Output::Text => print_topic(&info),
+            }
+        }
+        TopicCommand::Delete { topic } => {
+            client.delete_topic(&topic).await?;
+            match global.output {
+                Output::Json => println!("{}", json!({"deleted": topic})),
+                Output::Text => println!("deleted topic {topic}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validation_name(config: Option<&proto::TopicConfig>) -> &'static str {
+    match config.and_then(|c| proto::ValidationLevel::try_from(c.validation).ok()) {
+        Some(proto::ValidationLevel::None) => "none",
+        Some(proto::ValidationLevel::Id) => "id",
+        _ => "full",
+    }
+}
+
+fn topic_json(info: &TopicInfo) -> serde_json::Value {
+    let config = info.config.as_ref();
+    json!({
+        "name": info.name,
+        "subject": value_subject(info),
+        "validation": validation_name(config),
+        "auto_register": config.is_some_and(|c| c.auto_register),
+        "retention_ms": config.map_or(0, |c| c.retention_ms),
+        "partitions": info.partitions.iter().map(|p| json!({
+            "partition": p.partition,
+            "log_start_offset": p.log_start_offset,
+            "high_watermark": p.high_watermark,
+            "size_bytes": p.size_bytes,
+            "segments": p.segments,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print_topic(info: &TopicInfo) {
+    let config = info.config.as_ref();
+    println!("topic:         {}", info.name);
+    println!("subject:       {}", value_subject(info));
+    println!("validation:    {}", validation_name(config));
+    println!("auto-register: {}", config.is_some_and(|c| c.auto_register));
+    println!("partitions:    {}", info.partitions.len());
+    for p in &info.partitions {
+        println!(
+            "  {:>4}  offsets {}..{}  {} bytes in {} segment(s)",
+            p.partition, p.log_start_offset, p.high_watermark, p.size_bytes, p.segments
+        );
+    }
+}
