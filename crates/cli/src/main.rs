@@ -75,6 +75,8 @@ pub enum Command {
     Consume(cmd::consume::Args),
     /// Runs the broker and the schema registry (gRPC and HTTP) on one data directory.
     Serve(cmd::serve::Args),
+    /// Generates Rust types with #[derive(Avro)] from .avsc files.
+    Codegen(cmd::codegen::Args),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -88,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Produce(args) => cmd::produce::run(&global, args).await,
         Command::Consume(args) => cmd::consume::run(&global, args).await,
         Command::Serve(args) => cmd::serve::run(args).await,
+        Command::Codegen(args) => cmd::codegen::run(&global, args),
         Command::Schema { command } => cmd::schema::run(&global, command).await,
         Command::RegistryServe(args) => cmd::schema::serve(args).await,
     }

@@ -140,24 +140,30 @@ fn assign_rust_names(defs: &HashMap<String, Schema>) -> HashMap<String, String> 
 
 impl Gen<'_> {
     fn derive_attrs(&self) -> TokenStream {
+        self.derives_with(&[])
+    }
+
+    /// One `#[derive(...)]` (rustfmt would merge several): the configured derives, `Avro`, then `more`.
+    fn derives_with(&self, more: &[&str]) -> TokenStream {
         let derive: syn::Path =
             syn::parse_str(self.options.derive_path).unwrap_or_else(|_| syn::parse_quote!(Avro));
         let extra = self.options.extra_derives.iter().filter_map(|d| syn::parse_str::<syn::Path>(d).ok());
-        quote!(#[derive(#(#extra,)* #derive)])
+        let more = more.iter().map(|m| format_ident!("{}", m));
+        quote!(#[derive(#(#extra,)* #derive #(, #more)*)])
     }
 
-    /// `Copy, Eq, Hash` for enums and fixed, when the derives they build on are there.
-    fn value_derives(&self) -> Option<TokenStream> {
+    /// The derives of enums and fixed: also `Copy, Eq, Hash` when the derives they build on are there.
+    fn value_derives(&self) -> TokenStream {
         let has = |d: &str| self.options.extra_derives.iter().any(|x| x == d);
         let mut extra = Vec::new();
         if has("Clone") {
-            extra.push(quote!(Copy));
+            extra.push("Copy");
         }
         if has("PartialEq") {
-            extra.push(quote!(Eq));
-            extra.push(quote!(Hash));
+            extra.push("Eq");
+            extra.push("Hash");
         }
-        (!extra.is_empty()).then(|| quote!(#[derive(#(#extra),*)]))
+        self.derives_with(&extra)
     }
 
     fn crate_attr(&self) -> Option<TokenStream> {
@@ -244,7 +250,6 @@ impl Gen<'_> {
                 let extra = self.value_derives();
                 quote! {
                     #doc
-                    #derive
                     #extra
                     #attrs
                     pub enum #ident { #(#variants),* }
@@ -267,7 +272,6 @@ impl Gen<'_> {
     }
 
     fn fixed(&self, f: &FixedSchema, ident: &syn::Ident, logical: Option<TokenStream>) -> TokenStream {
-        let derive = self.derive_attrs();
         let mut attrs = self.named_attrs(&f.name, &f.doc, &f.aliases);
         attrs.extend(logical);
         let attrs = avro_attr(attrs);
@@ -276,7 +280,6 @@ impl Gen<'_> {
         let doc = rust_doc(&f.doc);
         quote! {
             #doc
-            #derive
             #extra
             #attrs
             pub struct #ident(pub [u8; #size]);
@@ -353,9 +356,9 @@ impl Gen<'_> {
             Schema::Long => Ty::plain(quote!(i64)),
             Schema::Float => Ty::plain(quote!(f32)),
             Schema::Double => Ty::plain(quote!(f64)),
-            Schema::Bytes => Ty::plain(quote!(::std::vec::Vec<u8>)),
-            Schema::String => Ty::plain(quote!(::std::string::String)),
-            Schema::Uuid(UuidSchema::String) => logical(self, "uuid", quote!(::std::string::String))?,
+            Schema::Bytes => Ty::plain(quote!(Vec<u8>)),
+            Schema::String => Ty::plain(quote!(String)),
+            Schema::Uuid(UuidSchema::String) => logical(self, "uuid", quote!(String))?,
             Schema::Date => logical(self, "date", quote!(i32))?,
             Schema::TimeMillis => logical(self, "time-millis", quote!(i32))?,
             Schema::TimeMicros => logical(self, "time-micros", quote!(i64))?,
@@ -370,7 +373,7 @@ impl Gen<'_> {
                     return Err(self.unsupported("a bytes decimal inside an array or map", owner, field));
                 }
                 let (p, sc) = (d.precision as u32, d.scale as u32);
-                let tokens = if p <= 38 { quote!(i128) } else { quote!(::std::vec::Vec<u8>) };
+                let tokens = if p <= 38 { quote!(i128) } else { quote!(Vec<u8>) };
                 Ty { tokens, attrs: vec![quote!(decimal(precision = #p, scale = #sc))] }
             }
             Schema::Uuid(UuidSchema::Bytes) => {
@@ -384,19 +387,19 @@ impl Gen<'_> {
             Schema::Array(a) => {
                 let inner = self.ty(&a.items, owner, &format!("{field}_item"), Pos::Container)?;
                 let t = inner.tokens;
-                Ty::plain(quote!(::std::vec::Vec<#t>))
+                Ty::plain(quote!(Vec<#t>))
             }
             Schema::Map(m) => {
                 let inner = self.ty(&m.types, owner, &format!("{field}_value"), Pos::Container)?;
                 let t = inner.tokens;
-                Ty::plain(quote!(::std::collections::HashMap<::std::string::String, #t>))
+                Ty::plain(quote!(::std::collections::HashMap<String, #t>))
             }
             Schema::Union(u) => {
                 let v = u.variants();
                 if v.len() == 2 && matches!(v[0], Schema::Null) && !matches!(v[1], Schema::Null) {
                     let inner = self.ty(&v[1], owner, field, Pos::Option)?;
                     let t = inner.tokens;
-                    Ty { tokens: quote!(::core::option::Option<#t>), attrs: inner.attrs }
+                    Ty { tokens: quote!(Option<#t>), attrs: inner.attrs }
                 } else {
                     let hint = format!("{owner}{}", pascal(field));
                     self.union_enum(u, &hint)?
@@ -424,7 +427,7 @@ impl Gen<'_> {
         let ident = self.rust_ident(name);
         // A record being generated, stored inline, needs a Box to have a size.
         if self.stack.contains(&full(name)) && pos != Pos::Container {
-            Ty::plain(quote!(::std::boxed::Box<#ident>))
+            Ty::plain(quote!(Box<#ident>))
         } else {
             Ty::plain(quote!(#ident))
         }

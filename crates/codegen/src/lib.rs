@@ -185,8 +185,30 @@ impl Builder {
         }
         out.push_str("// Do not edit: regenerate from the schema.\n\n");
         out.push_str(&prettyplease::unparse(&file));
-        Ok(out)
+        Ok(rustfmt(&out).unwrap_or(out))
     }
+}
+
+/// The source formatted by `rustfmt` (`$RUSTFMT` or the one on `PATH`), so
+/// that it passes `cargo fmt --check` exactly; `None` when rustfmt is not
+/// available or fails (prettyplease's output is then used as it is).
+fn rustfmt(source: &str) -> Option<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let program = std::env::var_os("RUSTFMT").unwrap_or_else(|| "rustfmt".into());
+    let mut child = Command::new(program)
+        .args(["--edition", "2021", "--emit", "stdout"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(source.as_bytes()).ok()?;
+    let output = child.wait_with_output().ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    String::from_utf8(output.stdout).ok()
 }
 
 /// Files as given, and the `.avsc` files of directories, in name order.

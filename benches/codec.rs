@@ -1,0 +1,179 @@
+//! The codec benchmark: a ~100-byte User record (schemas/user.avsc) encoded
+//! and decoded by `#[derive(Avro)]`, by apache-avro's serde path
+//! (`to_value` + `to_avro_datum`, `from_avro_datum` + `from_value`), and by
+//! prost with an equivalent message; plus decoding v1 data as v2 through a
+//! resolution plan. Run:
+//! `cargo bench --bench codec -- --warm-up-time 1 --measurement-time 3`.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use runnel::avro::{from_slice, resolve::Plan, to_vec, Reader};
+use runnel::Avro;
+
+#[derive(Avro, Debug, Clone, PartialEq)]
+#[avro(namespace = "com.example", doc = "A user of the example application.")]
+struct User {
+    id: i64,
+    name: String,
+    #[avro(default = "null")]
+    email: Option<String>,
+    age: i32,
+    active: bool,
+    score: f64,
+    tags: Vec<String>,
+    #[avro(default = "null")]
+    manager: Option<String>,
+}
+
+#[allow(dead_code)]
+mod v2 {
+    include!(concat!(env!("OUT_DIR"), "/user_v2.rs"));
+}
+
+/// The same record for apache-avro's serde path.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+struct UserSerde {
+    id: i64,
+    name: String,
+    email: Option<String>,
+    age: i32,
+    active: bool,
+    score: f64,
+    tags: Vec<String>,
+    manager: Option<String>,
+}
+
+/// The same record as a protobuf message.
+#[derive(Clone, PartialEq, prost::Message)]
+struct UserProto {
+    #[prost(int64, tag = "1")]
+    id: i64,
+    #[prost(string, tag = "2")]
+    name: String,
+    #[prost(string, optional, tag = "3")]
+    email: Option<String>,
+    #[prost(int32, tag = "4")]
+    age: i32,
+    #[prost(bool, tag = "5")]
+    active: bool,
+    #[prost(double, tag = "6")]
+    score: f64,
+    #[prost(string, repeated, tag = "7")]
+    tags: Vec<String>,
+    #[prost(string, optional, tag = "8")]
+    manager: Option<String>,
+}
+
+fn sample() -> User {
+    User {
+        id: 1_234_567,
+        name: "Ada Lovelace-Byron".into(),
+        email: Some("ada.lovelace@example.com".into()),
+        age: 36,
+        active: true,
+        score: 98.25,
+        tags: vec!["admin".into(), "math".into(), "engines".into()],
+        manager: Some("Charles Babbage".into()),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let user = sample();
+    let serde_user = UserSerde {
+        id: user.id,
+        name: user.name.clone(),
+        email: user.email.clone(),
+        age: user.age,
+        active: user.active,
+        score: user.score,
+        tags: user.tags.clone(),
+        manager: user.manager.clone(),
+    };
+    let proto_user = UserProto {
+        id: user.id,
+        name: user.name.clone(),
+        email: user.email.clone(),
+        age: user.age,
+        active: user.active,
+        score: user.score,
+        tags: user.tags.clone(),
+        manager: user.manager.clone(),
+    };
+    let apache_schema = apache_avro::Schema::parse_str(User::schema().json()).expect("schema");
+    let avro_bytes = to_vec(&user);
+    let proto_bytes = prost::Message::encode_to_vec(&proto_user);
+    eprintln!("sizes: avro {} bytes, protobuf {} bytes", avro_bytes.len(), proto_bytes.len());
+    // The three codecs agree on the data.
+    let apache_bytes =
+        apache_avro::to_avro_datum(&apache_schema, apache_avro::to_value(&serde_user).expect("value"))
+            .expect("datum");
+    assert_eq!(apache_bytes, avro_bytes);
+
+    let mut g = c.benchmark_group("encode");
+    g.bench_function("runnel_derive", |b| {
+        let mut buf = Vec::with_capacity(256);
+        b.iter(|| {
+            buf.clear();
+            black_box(&user).encode(&mut buf);
+            black_box(buf.len())
+        })
+    });
+    g.bench_function("runnel_derive_to_vec", |b| b.iter(|| to_vec(black_box(&user))));
+    g.bench_function("apache_avro_serde", |b| {
+        b.iter(|| {
+            let value = apache_avro::to_value(black_box(&serde_user)).expect("value");
+            apache_avro::to_avro_datum(&apache_schema, value).expect("datum")
+        })
+    });
+    g.bench_function("prost", |b| {
+        let mut buf = Vec::with_capacity(256);
+        b.iter(|| {
+            buf.clear();
+            prost::Message::encode(black_box(&proto_user), &mut buf).expect("capacity");
+            black_box(buf.len())
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("decode");
+    g.bench_function("runnel_derive", |b| {
+        b.iter(|| from_slice::<User>(black_box(&avro_bytes)).expect("decode"))
+    });
+    g.bench_function("runnel_derive_decode_into", |b| {
+        let mut target = sample();
+        b.iter(|| {
+            let mut r = Reader::new(black_box(&avro_bytes));
+            target.decode_into(&mut r).expect("decode");
+            black_box(&target);
+        })
+    });
+    g.bench_function("apache_avro_serde", |b| {
+        b.iter(|| {
+            let value = apache_avro::from_avro_datum(&apache_schema, &mut black_box(&avro_bytes[..]), None)
+                .expect("datum");
+            apache_avro::from_value::<UserSerde>(&value).expect("value")
+        })
+    });
+    g.bench_function("prost", |b| {
+        b.iter(|| <UserProto as prost::Message>::decode(black_box(&proto_bytes[..])).expect("decode"))
+    });
+    // Data written as v1, read as v2 (age int→long, manager dropped, status and country defaulted).
+    match Plan::new(User::schema(), v2::User::schema()) {
+        Ok(plan) => {
+            g.bench_function("runnel_derive_v1_as_v2", |b| {
+                let mut buf = Vec::with_capacity(256);
+                b.iter(|| {
+                    buf.clear();
+                    plan.transcode(black_box(&avro_bytes), &mut buf).expect("transcode");
+                    from_slice::<v2::User>(&buf).expect("decode")
+                })
+            });
+        }
+        Err(e) => eprintln!("no v1→v2 plan: {e}"),
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
