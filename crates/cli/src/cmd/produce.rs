@@ -8,7 +8,9 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use futures::stream::{FuturesOrdered, StreamExt};
-use runnel_client::{framing, value_subject, Client, ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture};
+use runnel_client::{
+    framing, value_subject, Client, ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture,
+};
 use serde_json::{json, Value};
 
 use crate::{Global, Output};
@@ -121,7 +123,10 @@ struct Labelled {
 impl std::future::Future for Labelled {
     type Output = (usize, Result<RecordMetadata, runnel_client::ClientError>);
 
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
         let line = self.line;
         std::pin::Pin::new(&mut self.fut).poll(cx).map(|r| (line, r))
     }
@@ -134,7 +139,11 @@ fn record_result(
     progress: Option<&indicatif::ProgressBar>,
 ) -> anyhow::Result<()> {
     let meta = result.with_context(|| format!("line {line}"))?;
-    let s = summary.entry(meta.partition).or_insert(PartitionSummary { count: 0, first: meta.offset, last: meta.offset });
+    let s = summary.entry(meta.partition).or_insert(PartitionSummary {
+        count: 0,
+        first: meta.offset,
+        last: meta.offset,
+    });
     s.count += 1;
     s.first = s.first.min(meta.offset);
     s.last = s.last.max(meta.offset);
@@ -178,14 +187,23 @@ fn key_text(v: &Value) -> String {
     }
 }
 
-fn print_summary(output: Output, topic: &str, schema_id: u32, total: u64, summary: &BTreeMap<u32, PartitionSummary>) {
+fn print_summary(
+    output: Output,
+    topic: &str,
+    schema_id: u32,
+    total: u64,
+    summary: &BTreeMap<u32, PartitionSummary>,
+) {
     match output {
         Output::Json => {
             let parts: Vec<Value> = summary
                 .iter()
                 .map(|(p, s)| json!({"partition": p, "count": s.count, "first_offset": s.first, "last_offset": s.last}))
                 .collect();
-            println!("{}", json!({"topic": topic, "schema_id": schema_id, "count": total, "partitions": parts}));
+            println!(
+                "{}",
+                json!({"topic": topic, "schema_id": schema_id, "count": total, "partitions": parts})
+            );
         }
         Output::Text => {
             println!("produced {total} record(s) to {topic} with schema id {schema_id}");

@@ -56,8 +56,8 @@ pub async fn run(global: &Global, command: TopicCommand) -> anyhow::Result<()> {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path)
                         .with_context(|| format!("cannot read {}", path.display()))?;
-                    let schema =
-                        Schema::parse_str(&text).with_context(|| format!("{} is not a valid schema", path.display()))?;
+                    let schema = Schema::parse_str(&text)
+                        .with_context(|| format!("{} is not a valid schema", path.display()))?;
                     let subject = format!("{topic}-value");
                     Some(client.register_schema(&subject, &schema).await?)
                 }
