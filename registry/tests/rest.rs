@@ -112,6 +112,8 @@ async fn unknown_subject_version_and_id_get_their_error_codes() {
     }
     let lookup = server.post("/subjects/s", json!({"schema": user(&[AGE])})).await;
     assert_eq!((lookup.status, lookup.code()), (404, 40403));
+    let wrong_method = server.put("/subjects", json!({})).await;
+    assert_eq!((wrong_method.status, wrong_method.code()), (405, 405));
     let lookup = server.post("/subjects/nope", json!({"schema": user(&[AGE])})).await;
     assert_eq!((lookup.status, lookup.code()), (404, 40401));
 }
@@ -137,6 +139,10 @@ async fn bad_bodies_are_refused_with_confluent_errors_and_change_nothing() {
     let huge = user(&[&format!(r#"{{"name":"n","type":"string","doc":"{huge_doc}"}}"#)]);
     let too_large = server.register("s", &huge).await;
     assert_eq!((too_large.status, too_large.code()), (422, 42209), "{:?}", too_large.body);
+    // A body far over the limit is refused before it is read whole, with the same code.
+    let huge_body = json!({"schema": "x".repeat(200_000)}).to_string();
+    let refused = server.post_raw("/subjects/s/versions", None, huge_body).await;
+    assert_eq!((refused.status, refused.code()), (422, 42209), "{:?}", refused.body);
     let bad_subject = server.register("bad%01subject", &user(&[NAME])).await;
     assert_eq!((bad_subject.status, bad_subject.code()), (422, 42208));
     let bad_level = server.put("/config", json!({"compatibility": "SIDEWAYS"})).await;
