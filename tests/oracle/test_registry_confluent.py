@@ -3,7 +3,8 @@
 confluent-kafka's `SchemaRegistryClient` registers, looks up, evolves, checks
 and is refused by a registry started by this test from the real binary
 (`RUNNEL_BIN`, default `target/debug/runnel`): `runnel serve` when the binary
-has it, else the registry alone (`runnel registry-serve`). Then the wire
+has it, else (or with `RUNNEL_ORACLE_SERVER=registry-serve`) the registry alone
+(`runnel registry-serve`). Then the wire
 format both ways: `AvroSerializer` output decodes with `runnel avro decode`
 after the 5-byte frame is stripped, and `AvroDeserializer` reads a record
 encoded by `runnel avro encode` and framed with the registry's id.
@@ -65,7 +66,8 @@ def has_subcommand(name):
 def registry_url():
     data = tempfile.mkdtemp(prefix="runnel-registry-")
     http = f"127.0.0.1:{free_port()}"
-    if has_subcommand("serve"):
+    # RUNNEL_ORACLE_SERVER=registry-serve tests the registry alone even when `serve` exists.
+    if os.environ.get("RUNNEL_ORACLE_SERVER", "serve") == "serve" and has_subcommand("serve"):
         cmd = [runnel_bin(), "serve", "--data", data, "--grpc", f"127.0.0.1:{free_port()}", "--http", http]
     else:
         cmd = [runnel_bin(), "registry-serve", "--data", data, "--http", http]
