@@ -625,8 +625,6 @@ async fn open_stream(
 }
 
 enum Ended {
-    /// The consumer was dropped.
-    Closed,
     /// The consumer is closing (or was dropped): requests sent, waiting for
     /// the broker to let go; then `close()` is told, if it waits.
     Closing(Option<oneshot::Sender<()>>),
@@ -647,7 +645,6 @@ async fn drive(
     loop {
         let epoch = shared.epoch.load(Ordering::Acquire);
         let why = match session(&shared, epoch, &req_tx, &mut events, &mut ops, &items, &mut close).await {
-            Ended::Closed => return,
             Ended::Closing(done) => {
                 // Ending the requests is leaving; the broker ends the events once it has
                 // handled everything sent before (acks included) and let the consumer go.
@@ -715,7 +712,7 @@ async fn session(
                     EventKind::Deliveries(d) => {
                         for delivery in d.records {
                             if items.send(Item::Record { epoch, delivery }).is_err() {
-                                return Ended::Closed;
+                                return Ended::Closing(None);
                             }
                         }
                     }
@@ -732,7 +729,7 @@ async fn session(
                 None => return Ended::Broken(None),
             },
             op = ops.recv() => {
-                let Some(op) = op else { return Ended::Closed };
+                let Some(op) = op else { return Ended::Closing(None) };
                 // Coalesce whatever else is queued into as few requests as possible.
                 let mut batch = vec![op];
                 while let Ok(op) = ops.try_recv() {
