@@ -222,17 +222,13 @@ impl Registry {
                         "The schema is already registered with id {have}, not {want}"
                     )))
                 }
-                (Some(want), _) => {
-                    if let Some(other) = state.schemas.get(&want) {
-                        if existing_id != Some(want) {
-                            let _ = other;
-                            return Err(RegistryError::IdDoesNotMatch(format!(
-                                "Overwrite new schema with id {want} is not permitted: another schema has it"
-                            )));
-                        }
-                    }
-                    want
+                // The schema is new (the arm above handled a known one): its id must be free.
+                (Some(want), None) if state.schemas.contains_key(&want) => {
+                    return Err(RegistryError::IdDoesNotMatch(format!(
+                        "Overwrite new schema with id {want} is not permitted: another schema has it"
+                    )))
                 }
+                (Some(want), _) => want,
                 (None, Some(have)) => have,
                 (None, None) => state.next_id,
             };
