@@ -22,8 +22,8 @@ pub const SCHEMAS: &[&str] = &[
     r#"{"type":"enum","name":"Color","symbols":["RED","GREEN","BLUE"],"default":"RED"}"#,
     r#"{"type":"array","items":"long"}"#,
     r#"{"type":"array","items":"null"}"#,
-    r#"{"type":"map","items":"string"}"#,
-    r#"{"type":"map","items":"null"}"#,
+    r#"{"type":"map","values":"string"}"#,
+    r#"{"type":"map","values":"null"}"#,
     r#"["null","int","string",{"type":"array","items":"boolean"}]"#,
     // A recursive type: a linked list of ints.
     r#"{"type":"record","name":"Node","fields":[
@@ -43,7 +43,7 @@ pub const SCHEMAS: &[&str] = &[
         {"name":"id","type":"long"},
         {"name":"inner","type":{"type":"record","name":"Inner","fields":[
             {"name":"tags","type":{"type":"array","items":"string"}},
-            {"name":"scores","type":{"type":"map","items":["null","double"]}}]}},
+            {"name":"scores","type":{"type":"map","values":["null","double"]}}]}},
         {"name":"again","type":["null","Inner"]},
         {"name":"kind","type":{"type":"enum","name":"Kind","symbols":["A","B"]}},
         {"name":"either","type":["Kind",{"type":"fixed","name":"Id","size":2},"float"]},
@@ -67,7 +67,7 @@ pub const COMPATIBLE_PAIRS: &[(&str, &str)] = &[
     (r#"["int","string"]"#, r#"["string","long","null"]"#),
     (r#"["null","int"]"#, r#"["null","double"]"#),
     (r#"{"type":"array","items":"int"}"#, r#"{"type":"array","items":"double"}"#),
-    (r#"{"type":"map","items":"int"}"#, r#"{"type":"map","items":["null","long"]}"#),
+    (r#"{"type":"map","values":"int"}"#, r#"{"type":"map","values":["null","long"]}"#),
     (
         r#"{"type":"enum","name":"E","symbols":["A","B","C"],"default":"A"}"#,
         r#"{"type":"enum","name":"E","symbols":["C","A"],"default":"A"}"#,
@@ -78,7 +78,7 @@ pub const COMPATIBLE_PAIRS: &[(&str, &str)] = &[
         // a renamed field through an alias, reordered fields.
         r#"{"type":"record","name":"R","fields":[
             {"name":"a","type":"int"},
-            {"name":"gone","type":{"type":"array","items":{"type":"map","items":"string"}}},
+            {"name":"gone","type":{"type":"array","items":{"type":"map","values":"string"}}},
             {"name":"b","type":"string"},
             {"name":"old","type":["null","float"]}]}"#,
         r#"{"type":"record","name":"R","fields":[
