@@ -122,8 +122,11 @@ pub fn produce_stream(broker: Arc<Broker>, mut requests: tonic::Streaming<Produc
     tokio::spawn(async move {
         let mut in_flight = FuturesUnordered::new();
         let mut open = true;
+        let shutdown = broker.shutdown.clone();
         loop {
             tokio::select! {
+                // On shutdown, stop taking requests; queued ones are still answered.
+                _ = shutdown.cancelled(), if open => open = false,
                 req = requests.next(), if open && in_flight.len() < 1024 => match req {
                     Some(Ok(req)) => {
                         let bytes_len = req.batch.len() as u64;

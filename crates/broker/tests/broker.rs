@@ -214,7 +214,8 @@ async fn retention_deletes_old_segments_but_never_the_active_one() {
 async fn start_positions_earliest_latest_offset_and_timestamp() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = start(dir.path()).await;
-    let cfg = TopicConfig { segment_bytes: 2048, ..Default::default() };
+    // Timestamps from 1970: keep them forever, or retention would delete them.
+    let cfg = TopicConfig { segment_bytes: 2048, retention_ms: -1, ..Default::default() };
     let id = h.topic("pos", 1, cfg).await;
     for i in 0..30 {
         h.broker
@@ -528,7 +529,8 @@ async fn recovery_truncates_a_torn_tail() {
 async fn missing_index_of_a_sealed_segment_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = start(dir.path()).await;
-    let id = h.topic("idx", 1, TopicConfig { segment_bytes: 4096, ..Default::default() }).await;
+    let id =
+        h.topic("idx", 1, TopicConfig { segment_bytes: 4096, retention_ms: -1, ..Default::default() }).await;
     for i in 0..40 {
         h.broker.produce(produce("idx", 0, users(id, i * 4..i * 4 + 4, 0))).await.unwrap();
     }

@@ -280,9 +280,20 @@ impl<'a> BatchView<'a> {
         Ok(view)
     }
 
+    /// Like [`parse_prefix`](Self::parse_prefix) without recomputing the CRC: for
+    /// bytes this process verified already (the broker's writer, after the produce
+    /// path checked them). Lengths and magic are still checked, so no input panics.
+    pub fn parse_prefix_verified(buf: &'a [u8]) -> Result<(Self, usize), BatchError> {
+        Self::parse_inner(buf, false)
+    }
+
     /// Parses the batch at the start of `buf` and returns it with its size; bytes
     /// after it are left alone.
     pub fn parse_prefix(buf: &'a [u8]) -> Result<(Self, usize), BatchError> {
+        Self::parse_inner(buf, true)
+    }
+
+    fn parse_inner(buf: &'a [u8], check_crc: bool) -> Result<(Self, usize), BatchError> {
         if buf.len() < BATCH_HEADER_BYTES {
             return Err(BatchError::Truncated { needed: BATCH_HEADER_BYTES, available: buf.len() });
         }
@@ -300,10 +311,12 @@ impl<'a> BatchView<'a> {
             return Err(BatchError::BadMagic(magic));
         }
         let view = BatchView { bytes };
-        let stored = view.crc();
-        let computed = crc32c::crc32c(&bytes[OFF_ATTRIBUTES..]);
-        if stored != computed {
-            return Err(BatchError::CrcMismatch { stored, computed });
+        if check_crc {
+            let stored = view.crc();
+            let computed = crc32c::crc32c(&bytes[OFF_ATTRIBUTES..]);
+            if stored != computed {
+                return Err(BatchError::CrcMismatch { stored, computed });
+            }
         }
         let codec = view.compression();
         if codec != 0 {

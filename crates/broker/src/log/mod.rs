@@ -485,7 +485,8 @@ fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf
     let mut replies = Vec::new();
     let append_time = now_ms();
     while let Some(req) = pending.pop_front() {
-        let Ok((view, _)) = BatchView::parse_prefix(&req.batch) else {
+        // The produce path verified the CRC; only the header is read here.
+        let Ok((view, _)) = BatchView::parse_prefix_verified(&req.batch) else {
             let _ =
                 req.reply.send(Err(BrokerError::InvalidArgument("unparsable batch reached the log".into())));
             continue;
