@@ -206,6 +206,12 @@ impl<'a> Reader<'a> {
     pub fn read_str(&mut self) -> Result<&'a str, DecodeError> {
         let start = self.pos;
         let bytes = self.read_bytes()?;
+        // Most strings on the wire are short and ASCII, where `from_utf8`'s set-up
+        // dominates; a word-at-a-time ASCII scan settles them for a fraction of it.
+        if bytes.is_ascii() {
+            // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+            return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+        }
         std::str::from_utf8(bytes).map_err(|_| DecodeError::new(DecodeErrorKind::InvalidUtf8, start))
     }
 

@@ -43,6 +43,10 @@ pub fn skip(model: &Model, id: NodeId, r: &mut Reader<'_>) -> Result<(), DecodeE
     walk(model, id, r, 0)
 }
 
+/// One datum of `id`: leaves are read here, inline, so that the fields of a
+/// record and the items of an array cost no call each; composites go to
+/// [`walk_composite`].
+#[inline(always)]
 fn walk(m: &Model, id: NodeId, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
     match m.kind(id) {
         NodeKind::Null => Ok(()),
@@ -55,20 +59,25 @@ fn walk(m: &Model, id: NodeId, r: &mut Reader<'_>, depth: usize) -> Result<(), D
         NodeKind::String => r.read_str().map(drop),
         NodeKind::Fixed(f) => r.read_fixed(f.size).map(drop),
         NodeKind::Enum(e) => r.read_enum_index(e.symbols.len()).map(drop),
+        kind => walk_composite(m, kind, r, depth),
+    }
+}
+
+#[inline(never)]
+fn walk_composite(m: &Model, kind: &NodeKind, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
+    let depth = deeper(r, depth)?;
+    match kind {
         NodeKind::Union { branches } => {
             let i = r.read_union_index(branches.len())?;
-            let depth = deeper(r, depth)?;
             walk(m, branches[i], r, depth).map_err(|e| e.in_branch(i as u32))
         }
         NodeKind::Record(rec) => {
-            let depth = deeper(r, depth)?;
             for f in &rec.fields {
                 walk(m, f.node, r, depth).map_err(|e| e.in_field(&f.name))?;
             }
             Ok(())
         }
         NodeKind::Array { items } => {
-            let depth = deeper(r, depth)?;
             let zero_width = m.is_zero_width(*items);
             let mut index = 0u64;
             while let Some(block) = r.read_block()? {
@@ -87,7 +96,6 @@ fn walk(m: &Model, id: NodeId, r: &mut Reader<'_>, depth: usize) -> Result<(), D
             Ok(())
         }
         NodeKind::Map { values } => {
-            let depth = deeper(r, depth)?;
             while let Some(block) = r.read_block()? {
                 let start = r.position();
                 for _ in 0..block.count {
@@ -98,6 +106,8 @@ fn walk(m: &Model, id: NodeId, r: &mut Reader<'_>, depth: usize) -> Result<(), D
             }
             Ok(())
         }
+        // Leaves are handled by `walk`.
+        _ => Ok(()),
     }
 }
 

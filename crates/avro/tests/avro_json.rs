@@ -195,3 +195,16 @@ fn the_model_resolves_recursive_names_to_indices() {
     assert_eq!(branches[1], root);
     assert_eq!(m.type_name(root), "x.L");
 }
+
+#[test]
+fn an_explicit_empty_namespace_does_not_inherit_the_enclosing_one() {
+    let s = Schema::parse_str(
+        r#"{"type":"record","name":"A","namespace":"x","fields":[
+            {"name":"b","type":{"type":"record","name":"B","namespace":"","fields":[]}},
+            {"name":"c","type":{"type":"record","name":"C","fields":[]}}]}"#,
+    )
+    .unwrap();
+    assert!(s.model().named("B").is_some());
+    assert!(s.model().named("x.C").is_some());
+    assert!(s.canonical_str().contains(r#"{"name":"B","type":"record""#), "{}", s.canonical_str());
+}
