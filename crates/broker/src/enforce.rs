@@ -37,8 +37,9 @@ pub struct SchemaCache {
 #[derive(Debug, Default)]
 struct CacheInner {
     generation: u64,
-    /// (subject, id) → the schema if the id is a live version of the subject.
-    ids: HashMap<(String, u32), Option<Arc<Schema>>>,
+    /// subject → id → the schema if the id is a live version of the subject.
+    /// Nested so that a hit borrows the subject instead of allocating a key.
+    ids: HashMap<String, HashMap<u32, Option<Arc<Schema>>>>,
 }
 
 impl SchemaCache {
@@ -55,7 +56,7 @@ impl SchemaCache {
             inner.ids.clear();
             inner.generation = generation;
         }
-        if let Some(hit) = inner.ids.get(&(subject.to_owned(), id)) {
+        if let Some(hit) = inner.ids.get(subject).and_then(|ids| ids.get(&id)) {
             return Ok(hit.clone());
         }
         let found = match registry.version_of_id(subject, id) {
@@ -63,7 +64,7 @@ impl SchemaCache {
             Ok(None) | Err(RegistryError::SubjectNotFound(_)) | Err(RegistryError::SchemaNotFound(_)) => None,
             Err(e) => return Err(e.into()),
         };
-        inner.ids.insert((subject.to_owned(), id), found.clone());
+        inner.ids.entry(subject.to_owned()).or_default().insert(id, found.clone());
         Ok(found)
     }
 }
