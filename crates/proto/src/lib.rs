@@ -1,6 +1,5 @@
 //! Runnel's wire protocol: the gRPC services generated from `proto/runnel/v1/runnel.proto`
-//! (tonic/prost), the record batch format shared by the client and the broker, and
-//! Kafka's default key partitioner.
+//! (tonic/prost), and the record batch format shared by the client and the broker.
 
 /// The generated protocol types and services (`runnel.v1`).
 pub mod v1 {
@@ -12,7 +11,5 @@ pub mod v1 {
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 pub mod batch;
-pub mod partition;
 
 pub use batch::{BatchBuilder, BatchError, BatchView, RecordView};
-pub use partition::partition_for_key;
