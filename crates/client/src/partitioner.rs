@@ -5,6 +5,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+/// A caller's partitioner: from the key (if any) and the partition count, a partition.
+pub type PartitionFn = dyn Fn(Option<&[u8]>, u32) -> u32 + Send + Sync;
+
 /// How a producer picks the partition of each record.
 #[derive(Clone, Default)]
 pub enum Partitioner {
@@ -17,7 +20,7 @@ pub enum Partitioner {
     RoundRobin,
     /// The caller's choice from the key (if any) and the partition count;
     /// the result is taken modulo the count.
-    Custom(Arc<dyn Fn(Option<&[u8]>, u32) -> u32 + Send + Sync>),
+    Custom(Arc<PartitionFn>),
 }
 
 impl fmt::Debug for Partitioner {
