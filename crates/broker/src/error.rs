@@ -192,10 +192,12 @@ impl From<BrokerError> for tonic::Status {
             | BrokerError::Io { .. }
             | BrokerError::Meta(_)
             | BrokerError::ShuttingDown => Code::Unavailable,
-            BrokerError::Registry { code, .. } => match code / 100 {
-                404 => Code::NotFound,
-                409 | 4 => Code::FailedPrecondition,
-                422 => Code::InvalidArgument,
+            // Confluent codes: 404xx missing, 409 incompatible, 422xx invalid, 500xx storage.
+            BrokerError::Registry { code, .. } => match *code {
+                409 => Code::FailedPrecondition,
+                c if c / 100 == 404 => Code::NotFound,
+                c if c / 100 == 422 => Code::InvalidArgument,
+                c if c / 100 == 500 => Code::Unavailable,
                 _ => Code::Internal,
             },
             BrokerError::Corrupt { .. } | BrokerError::Bind { .. } => Code::Internal,

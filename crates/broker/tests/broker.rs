@@ -586,3 +586,72 @@ async fn http_get(url: &str) -> String {
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     out
 }
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed_and_others_keep_being_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.max_connections = 1;
+    let mut h = start_with(dir.path(), cfg).await;
+    let id = h.topic("limit", 1, TopicConfig::default()).await;
+    let extra = tonic::transport::Channel::from_shared(h.server.grpc_url()).unwrap().connect_lazy();
+    let mut extra = runnel_proto::v1::admin_client::AdminClient::new(extra);
+    let refused = extra.list_topics(runnel_proto::v1::ListTopicsRequest {}).await;
+    assert!(refused.is_err(), "a second connection is refused");
+    let ok = h.broker.produce(produce("limit", 0, users(id, 0..1, 0))).await;
+    assert!(ok.is_ok(), "the first connection is still served");
+    h.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_client_leaving_mid_fetch_does_not_disturb_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = start(dir.path()).await;
+    let id = h.topic("leave", 1, TopicConfig::default()).await;
+    for i in 0..20 {
+        h.broker.produce(produce("leave", 0, users(id, i * 10..i * 10 + 10, 0))).await.unwrap();
+    }
+    for _ in 0..5 {
+        let req = FetchRequest {
+            topic: "leave".into(),
+            offset: 0,
+            max_bytes: 1,
+            follow: true,
+            ..Default::default()
+        };
+        let mut stream = h.broker.fetch(req).await.unwrap().into_inner();
+        let first = stream.message().await.unwrap().unwrap();
+        assert!(!first.batches.is_empty());
+        drop(stream);
+    }
+    assert_eq!(ages(&h.read_all("leave", 0, 0).await).len(), 200);
+    h.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn registry_service_registers_looks_up_and_checks_compatibility() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = start(dir.path()).await;
+    let id = h.register("r-value", USER_SCHEMA).await;
+    let again = h.register("r-value", USER_SCHEMA).await;
+    assert_eq!(id, again, "same schema, same id");
+    let req =
+        runnel_proto::v1::SubjectSchemaRequest { subject: "r-value".into(), schema: USER_SCHEMA.into() };
+    let found = h.registry.lookup(req).await.unwrap().into_inner();
+    assert_eq!((found.id, found.version), (id, 1));
+    let schema = h.registry.get_schema(runnel_proto::v1::GetSchemaRequest { id }).await.unwrap().into_inner();
+    assert!(schema.schema.contains("User"));
+    let latest = runnel_proto::v1::GetVersionRequest { subject: "r-value".into(), version: -1 };
+    assert_eq!(h.registry.get_version(latest).await.unwrap().into_inner().id, id);
+    // Adding a field without a default breaks BACKWARD compatibility.
+    let breaking = r#"{"type":"record","name":"User","namespace":"t","fields":[{"name":"name","type":"string"},{"name":"age","type":"int"},{"name":"email","type":"string"}]}"#;
+    let req = runnel_proto::v1::SubjectSchemaRequest { subject: "r-value".into(), schema: breaking.into() };
+    let verdict = h.registry.check_compatibility(req.clone()).await.unwrap().into_inner();
+    assert!(!verdict.compatible);
+    assert!(verdict.messages.iter().any(|m| m.contains("email")), "{:?}", verdict.messages);
+    let refused = h.registry.register(req).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    let missing = h.registry.get_schema(runnel_proto::v1::GetSchemaRequest { id: 4_242 }).await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    h.server.shutdown().await.unwrap();
+}
