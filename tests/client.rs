@@ -430,3 +430,46 @@ mod resilience {
         }
     }
 }
+
+mod flow {
+    use super::*;
+    use futures::StreamExt;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_buffer_makes_sends_wait_and_flush_waits_for_every_record() {
+        let t = TestServer::start().await;
+        t.topic_with_schema("people", 2, PersonV1::schema()).await;
+        // Room for 3 records: the other sends wait their turn instead of failing.
+        let producer = t
+            .client
+            .producer::<PersonV1>("people")
+            .buffer_records(3)
+            .batch_records(2)
+            .create()
+            .await
+            .expect("producer");
+        let sends: Vec<_> =
+            (0..20).map(|i| producer.send(&PersonV1 { name: format!("p{i}"), age: i })).collect();
+        let spawned = tokio::spawn(futures::future::join_all(sends));
+        producer.flush().await.expect("flush");
+        let results = spawned.await.expect("joined");
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        let total: i64 = t
+            .client
+            .describe_topic("people")
+            .await
+            .expect("describe")
+            .partitions
+            .iter()
+            .map(|p| p.high_watermark)
+            .sum();
+        assert_eq!(total, 20);
+
+        // The consumer is a Stream too.
+        let consumer = t.client.consumer::<PersonV1>("people").subscribe().await.expect("consumer");
+        let mut ages: Vec<i32> =
+            consumer.take(20).map(|m| m.expect("message").into_value().age).collect::<Vec<_>>().await;
+        ages.sort_unstable();
+        assert_eq!(ages, (0..20).collect::<Vec<_>>());
+    }
+}

@@ -19,6 +19,9 @@ use crate::raw_producer::{ProducerOptions, RawProducer, RawRecord, SendFuture};
 type KeyFn<T> = Arc<dyn Fn(&T) -> Option<Bytes> + Send + Sync>;
 
 /// Builds a [`Producer<T>`]; from [`Client::producer`].
+///
+/// Batches are sent uncompressed: the broker's log stores batches as sent
+/// and accepts uncompressed ones only.
 pub struct ProducerBuilder<T> {
     client: Client,
     topic: String,

@@ -559,7 +559,21 @@ async fn fetch_loop(
             }
             Err(status) => status,
         };
-        if !is_retryable_status(&status) && status.code() != tonic::Code::Unknown {
+        if status.code() == tonic::Code::OutOfRange {
+            // The offset is no longer stored (retention) or not yet written:
+            // continue from the earliest record still there, as Kafka's
+            // `auto.offset.reset=earliest` does, rather than stall.
+            match client.list_offsets(&topic, &[partition], Position::Earliest).await {
+                Ok(found) => {
+                    let earliest = found.first().map_or(0, |&(_, o)| o);
+                    tracing::warn!(partition, offset, earliest, "offset out of range; continuing at the earliest");
+                    offset = earliest;
+                    backoff.wait().await;
+                    continue;
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot list offsets"),
+            }
+        } else if !is_retryable_status(&status) && status.code() != tonic::Code::Unknown {
             let error = ClientError::from_topic_status(&topic, status);
             let _ = tx.send(Item::Failed { partition, epoch, error }).await;
             return;

@@ -723,6 +723,14 @@ impl Engine {
     }
 }
 
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Whatever ended the engine (even a panic), waiting senders and
+        // flushes must not wait forever: they get `Closed`.
+        self.room.close();
+    }
+}
+
 fn request(corr: u64, topic: &str, partition: u32, batch: Bytes) -> v1::ProduceRequest {
     v1::ProduceRequest { correlation_id: corr, topic: topic.to_owned(), partition, batch }
 }
