@@ -566,7 +566,12 @@ async fn fetch_loop(
             match client.list_offsets(&topic, &[partition], Position::Earliest).await {
                 Ok(found) => {
                     let earliest = found.first().map_or(0, |&(_, o)| o);
-                    tracing::warn!(partition, offset, earliest, "offset out of range; continuing at the earliest");
+                    tracing::warn!(
+                        partition,
+                        offset,
+                        earliest,
+                        "offset out of range; continuing at the earliest"
+                    );
                     offset = earliest;
                     backoff.wait().await;
                     continue;
