@@ -126,7 +126,15 @@ impl RunningServer {
         }
         // Subscriptions store their acknowledgement state before the logs close.
         self.broker.subscriptions.close().await;
-        self.broker.topics.close().await
+        let closed = self.broker.topics.close().await;
+        // Stream tasks end on the cancellation; wait for the last of them to drop
+        // its handle so that meta.redb and the registry are closed when this
+        // returns (a restart in the same process can then reopen them).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while Arc::strong_count(&self.broker) > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        closed
     }
 }
 
