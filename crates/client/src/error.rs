@@ -118,6 +118,10 @@ pub enum ClientError {
     /// The consumer group refused this member (fenced by a newer generation).
     #[error("consumer group: {0}")]
     Group(String),
+    /// The broker refused to attach a consumer to a subscription (exclusive
+    /// and taken, or of another type while it has consumers).
+    #[error("subscription refused: {0}")]
+    SubscriptionRefused(String),
     /// A gRPC call failed (connection lost, server error) after the retries.
     #[error("transport: {0}")]
     Transport(#[from] tonic::Status),

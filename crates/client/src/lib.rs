@@ -26,7 +26,8 @@ pub use error::ClientError;
 pub use partitioner::{murmur2, partition_for_key, Partitioner};
 pub use producer::{Producer, ProducerBuilder, SendOptions};
 pub use queue::{
-    dlq_headers, DeadLetterPolicy, QueueConsumer, QueueMessage, SubscriptionBuilder, SubscriptionType,
+    dlq_headers, DeadLetterPolicy, QueueConsumer, QueueMessage, RawQueueConsumer, RawQueueMessage,
+    SubscriptionBuilder, SubscriptionOptions, SubscriptionType,
 };
 pub use raw_consumer::{ConsumerOptions, RawConsumer, RawMessage};
 pub use raw_producer::{ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture};

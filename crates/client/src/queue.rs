@@ -109,19 +109,51 @@ pub mod dlq_headers {
     pub const REASON: &str = "runnel-dlq-reason";
 }
 
+/// Settings of a queue consumer: the builder sets them,
+/// [`RawQueueConsumer::subscribe`] takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionOptions {
+    /// The subscription's name.
+    pub subscription: String,
+    /// The subscription type.
+    pub kind: SubscriptionType,
+    /// This consumer's name (failover order, key_shared placement); `None` = the broker names it.
+    pub consumer_name: Option<String>,
+    /// Records held unacknowledged this long are delivered again; `None` = never.
+    pub ack_timeout: Option<Duration>,
+    /// Delay before a negatively acknowledged record comes back; `None` = 60 s.
+    pub nack_delay: Option<Duration>,
+    /// Where records delivered too often go.
+    pub dead_letter: Option<DeadLetterPolicy>,
+    /// Records the broker may push ahead of the application.
+    pub receiver_queue: u32,
+    /// Where a new subscription starts: `Earliest` or `Latest`.
+    pub from: Position,
+}
+
+impl SubscriptionOptions {
+    /// The defaults (exclusive, no ack timeout, 60 s nack delay, no dead
+    /// letters, 1000 records ahead, from the earliest) for subscription `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        SubscriptionOptions {
+            subscription: name.into(),
+            kind: SubscriptionType::Exclusive,
+            consumer_name: None,
+            ack_timeout: None,
+            nack_delay: None,
+            dead_letter: None,
+            receiver_queue: 1000,
+            from: Position::Earliest,
+        }
+    }
+}
+
 /// Builds a [`QueueConsumer<T>`]; from [`Client::subscription`] or
 /// [`ConsumerBuilder::subscription`] / [`ConsumerBuilder::subscription_type`].
 pub struct SubscriptionBuilder<T> {
     client: Client,
     topic: String,
-    subscription: Option<String>,
-    kind: SubscriptionType,
-    consumer_name: Option<String>,
-    ack_timeout: Option<Duration>,
-    nack_delay: Option<Duration>,
-    dead_letter: Option<DeadLetterPolicy>,
-    receiver_queue: u32,
-    from: Position,
+    options: SubscriptionOptions,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -129,8 +161,7 @@ impl<T> std::fmt::Debug for SubscriptionBuilder<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SubscriptionBuilder")
             .field("topic", &self.topic)
-            .field("subscription", &self.subscription)
-            .field("kind", &self.kind)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -181,136 +212,256 @@ impl<T: Avro + Send> ConsumerBuilder<T> {
 
 impl<T> SubscriptionBuilder<T> {
     fn new(client: Client, topic: String, subscription: Option<String>) -> Self {
-        SubscriptionBuilder {
-            client,
-            topic,
-            subscription,
-            kind: SubscriptionType::Exclusive,
-            consumer_name: None,
-            ack_timeout: None,
-            nack_delay: None,
-            dead_letter: None,
-            receiver_queue: 1000,
-            from: Position::Earliest,
-            _type: PhantomData,
-        }
+        let options = SubscriptionOptions::new(subscription.unwrap_or_default());
+        SubscriptionBuilder { client, topic, options, _type: PhantomData }
     }
 }
 
 impl<T: Avro + Send> SubscriptionBuilder<T> {
     /// The subscription's name.
     pub fn subscription(mut self, name: impl Into<String>) -> Self {
-        self.subscription = Some(name.into());
+        self.options.subscription = name.into();
         self
     }
 
     /// The subscription type (default exclusive).
     pub fn subscription_type(mut self, kind: SubscriptionType) -> Self {
-        self.kind = kind;
+        self.options.kind = kind;
         self
     }
 
     /// This consumer's name: orders failover consumers and places keys in
     /// key_shared; stable names keep keys in place across reconnects.
     pub fn consumer_name(mut self, name: impl Into<String>) -> Self {
-        self.consumer_name = Some(name.into());
+        self.options.consumer_name = Some(name.into());
         self
     }
 
     /// Records held unacknowledged this long are delivered again (default: never).
     pub fn ack_timeout(mut self, timeout: Duration) -> Self {
-        self.ack_timeout = Some(timeout);
+        self.options.ack_timeout = Some(timeout);
         self
     }
 
     /// How long a negatively acknowledged record waits before it comes back (default 60 s).
     pub fn nack_delay(mut self, delay: Duration) -> Self {
-        self.nack_delay = Some(delay);
+        self.options.nack_delay = Some(delay);
         self
     }
 
     /// Moves records delivered `max_deliveries` times to a dead-letter topic.
     pub fn dead_letter(mut self, policy: DeadLetterPolicy) -> Self {
-        self.dead_letter = Some(policy);
+        self.options.dead_letter = Some(policy);
         self
     }
 
     /// Records the broker may push ahead of the application (default 1000).
     pub fn receiver_queue(mut self, records: u32) -> Self {
-        self.receiver_queue = records.max(1);
+        self.options.receiver_queue = records.max(1);
         self
     }
 
     /// Where a new subscription starts: `Earliest` (default) or `Latest`.
     /// An existing subscription continues from its acknowledgement state.
     pub fn from(mut self, position: Position) -> Self {
-        self.from = position;
+        self.options.from = position;
         self
     }
 
     /// Attaches to the subscription. Refused (with the broker's reason) when
     /// the subscription is exclusive and taken, or has consumers of another type.
     pub async fn subscribe(self) -> Result<QueueConsumer<T>, ClientError> {
-        let subscription = self.subscription.clone().ok_or_else(|| {
-            ClientError::InvalidArgument(
-                "a subscription needs a name (`subscription(name)` or `group(name)`)".into(),
-            )
-        })?;
-        let initial_position = match self.from {
-            Position::Earliest => v1::InitialPosition::Earliest,
-            Position::Latest => v1::InitialPosition::Latest,
-            other => {
-                return Err(ClientError::InvalidArgument(format!(
-                    "a subscription starts at Earliest or Latest, not {other:?}"
-                )))
-            }
-        };
         let info = self.client.describe_topic(&self.topic).await?;
         let values = ValueDecoder::new(&self.client, &info).await;
-        let request = v1::SubscribeRequest {
-            topic: self.topic.clone(),
-            subscription: subscription.clone(),
-            r#type: self.kind.to_proto() as i32,
-            consumer_name: self.consumer_name.clone().unwrap_or_default(),
-            permits: self.receiver_queue,
-            ack_timeout_ms: self.ack_timeout.map_or(0, |d| d.as_millis().max(1) as u64),
-            nack_delay_ms: self.nack_delay.map_or(0, |d| d.as_millis().max(1) as u64),
-            dead_letter: self.dead_letter.as_ref().map(|d| v1::DeadLetterPolicy {
-                max_deliveries: d.max_deliveries,
-                topic: d.topic.clone().unwrap_or_default(),
-            }),
-            initial_position: initial_position as i32,
-        };
-        let shared = Arc::new(Shared {
-            client: self.client.clone(),
-            topic: self.topic.clone(),
-            request,
-            epoch: AtomicU64::new(0),
-            active: Mutex::new(Vec::new()),
-        });
-        let (req_tx, events) =
-            open_stream(&shared).await.map_err(|s| ClientError::from_topic_status(&self.topic, s))?;
-        let (ops_tx, ops_rx) = mpsc::unbounded_channel();
-        let (items_tx, items_rx) = mpsc::unbounded_channel();
-        let (close_tx, close_rx) = oneshot::channel();
-        tokio::spawn(drive(Arc::clone(&shared), req_tx, events, ops_rx, items_tx, close_rx));
-        let reader = QueueReader {
-            shared: Arc::clone(&shared),
-            items: items_rx,
-            values,
-            acker: Acker { ops: ops_tx.clone() },
-            queue: self.receiver_queue,
-            taken: 0,
-            epoch: 0,
-        };
-        Ok(QueueConsumer {
-            shared,
-            kind: self.kind,
-            subscription,
-            ops: ops_tx,
-            _close: close_tx,
-            state: ReadState::Idle(Box::new(reader)),
-        })
+        let (handle, raw) = open(&self.client, &self.topic, self.options).await?;
+        Ok(QueueConsumer { handle, state: ReadState::Idle(Box::new(QueueReader { raw, values })) })
+    }
+}
+
+/// Opens a queue consumer: its control handle and its records reader.
+async fn open(
+    client: &Client,
+    topic: &str,
+    options: SubscriptionOptions,
+) -> Result<(Handle, RawQueueReader), ClientError> {
+    if options.subscription.is_empty() {
+        return Err(ClientError::InvalidArgument(
+            "a subscription needs a name (`subscription(name)` or `group(name)`)".into(),
+        ));
+    }
+    let initial_position = match options.from {
+        Position::Earliest => v1::InitialPosition::Earliest,
+        Position::Latest => v1::InitialPosition::Latest,
+        other => {
+            return Err(ClientError::InvalidArgument(format!(
+                "a subscription starts at Earliest or Latest, not {other:?}"
+            )))
+        }
+    };
+    let queue = options.receiver_queue.max(1);
+    let request = v1::SubscribeRequest {
+        topic: topic.to_owned(),
+        subscription: options.subscription.clone(),
+        r#type: options.kind.to_proto() as i32,
+        consumer_name: options.consumer_name.clone().unwrap_or_default(),
+        permits: queue,
+        ack_timeout_ms: options.ack_timeout.map_or(0, |d| d.as_millis().max(1) as u64),
+        nack_delay_ms: options.nack_delay.map_or(0, |d| d.as_millis().max(1) as u64),
+        dead_letter: options.dead_letter.as_ref().map(|d| v1::DeadLetterPolicy {
+            max_deliveries: d.max_deliveries,
+            topic: d.topic.clone().unwrap_or_default(),
+        }),
+        initial_position: initial_position as i32,
+    };
+    let shared = Arc::new(Shared {
+        client: client.clone(),
+        topic: topic.to_owned(),
+        request,
+        epoch: AtomicU64::new(0),
+        active: Mutex::new(Vec::new()),
+    });
+    let (req_tx, events) = open_stream(&shared).await.map_err(|s| refusal(topic, s))?;
+    let (ops_tx, ops_rx) = mpsc::unbounded_channel();
+    let (items_tx, items_rx) = mpsc::unbounded_channel();
+    let (close_tx, close_rx) = oneshot::channel();
+    tokio::spawn(drive(Arc::clone(&shared), req_tx, events, ops_rx, items_tx, close_rx));
+    let reader = RawQueueReader {
+        shared: Arc::clone(&shared),
+        items: items_rx,
+        acker: Acker { ops: ops_tx.clone() },
+        queue,
+        taken: 0,
+        epoch: 0,
+    };
+    let handle = Handle {
+        shared,
+        kind: options.kind,
+        subscription: options.subscription,
+        ops: ops_tx,
+        _close: close_tx,
+    };
+    Ok((handle, reader))
+}
+
+/// One record from a subscription, its value as produced (Confluent framing
+/// and Avro body); acknowledge it when processed.
+#[derive(Debug)]
+pub struct RawQueueMessage {
+    /// The partition.
+    pub partition: u32,
+    /// The offset in the partition.
+    pub offset: i64,
+    /// The timestamp (ms since the epoch).
+    pub timestamp_ms: i64,
+    /// The key, if any.
+    pub key: Option<Bytes>,
+    /// The value (empty for a null value).
+    pub value: Bytes,
+    /// The headers, in order.
+    pub headers: Vec<(String, Bytes)>,
+    /// How many times this record was delivered before (0 the first time).
+    pub redelivery_count: u32,
+    acker: Acker,
+}
+
+impl RawQueueMessage {
+    /// Acknowledges this record (see [`QueueMessage::ack`]).
+    pub async fn ack(&self) -> Result<(), ClientError> {
+        self.acker.send(Op::Ack(self.partition, self.offset))
+    }
+
+    /// Negatively acknowledges this record (see [`QueueMessage::nack`]).
+    pub async fn nack(&self) -> Result<(), ClientError> {
+        self.acker.send(Op::Nack(self.partition, self.offset))
+    }
+}
+
+/// An untyped queue consumer (the CLI's): records with their value as bytes.
+pub struct RawQueueConsumer {
+    handle: Handle,
+    reader: RawQueueReader,
+}
+
+impl std::fmt::Debug for RawQueueConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawQueueConsumer").field("handle", &self.handle).finish_non_exhaustive()
+    }
+}
+
+impl RawQueueConsumer {
+    /// Attaches to a subscription of `topic`.
+    pub async fn subscribe(
+        client: &Client,
+        topic: &str,
+        options: SubscriptionOptions,
+    ) -> Result<RawQueueConsumer, ClientError> {
+        client.describe_topic(topic).await?;
+        let (handle, reader) = open(client, topic, options).await?;
+        Ok(RawQueueConsumer { handle, reader })
+    }
+
+    /// The next record, waiting for one (see [`QueueConsumer::next`]).
+    pub async fn next(&mut self) -> Option<Result<RawQueueMessage, ClientError>> {
+        self.reader.next().await
+    }
+
+    /// Acknowledges `msg` and every earlier record of its partition (exclusive and failover only).
+    pub async fn ack_cumulative(&self, msg: &RawQueueMessage) -> Result<(), ClientError> {
+        self.handle.ack_cumulative(msg.partition, msg.offset)
+    }
+
+    /// Failover and exclusive: the partitions this consumer is active for.
+    pub fn active_partitions(&self) -> Vec<u32> {
+        self.handle.active_partitions()
+    }
+
+    /// Sends the acknowledgements still queued, then leaves the subscription.
+    pub async fn close(self) -> Result<(), ClientError> {
+        self.handle.close().await
+    }
+}
+
+/// The control side of a queue consumer.
+struct Handle {
+    shared: Arc<Shared>,
+    kind: SubscriptionType,
+    subscription: String,
+    ops: mpsc::UnboundedSender<Op>,
+    /// Dropped with the consumer: the stream task ends and the broker sees the consumer leave.
+    _close: oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueConsumer")
+            .field("topic", &self.shared.topic)
+            .field("subscription", &self.subscription)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl Handle {
+    fn ack_cumulative(&self, partition: u32, offset: i64) -> Result<(), ClientError> {
+        if !matches!(self.kind, SubscriptionType::Exclusive | SubscriptionType::Failover) {
+            return Err(ClientError::InvalidArgument(format!(
+                "cumulative ack is not allowed on a {:?} subscription; ack records one by one",
+                self.kind
+            )));
+        }
+        self.ops.send(Op::AckCumulative(partition, offset)).map_err(|_| ClientError::Closed)
+    }
+
+    fn active_partitions(&self) -> Vec<u32> {
+        self.shared.active.lock().clone()
+    }
+
+    async fn close(self) -> Result<(), ClientError> {
+        let (done, finished) = oneshot::channel();
+        if self.ops.send(Op::Close(done)).is_ok() {
+            let _ = finished.await;
+        }
+        Ok(())
     }
 }
 
@@ -394,25 +545,16 @@ impl<T> QueueMessage<T> {
 
 /// Receives `T` values from a subscription: a [`Stream`](futures::Stream) of
 /// messages, also readable with the inherent [`next`](QueueConsumer::next).
-/// Dropping it leaves the subscription; its unacknowledged records go to the
-/// other consumers.
+/// Dropping it leaves the subscription (after sending the acks already made);
+/// its unacknowledged records go to the other consumers.
 pub struct QueueConsumer<T> {
-    shared: Arc<Shared>,
-    kind: SubscriptionType,
-    subscription: String,
-    ops: mpsc::UnboundedSender<Op>,
-    /// Dropped with the consumer: the stream task ends and the broker sees the consumer leave.
-    _close: oneshot::Sender<()>,
+    handle: Handle,
     state: ReadState<T>,
 }
 
 impl<T> std::fmt::Debug for QueueConsumer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QueueConsumer")
-            .field("topic", &self.shared.topic)
-            .field("subscription", &self.subscription)
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
+        self.handle.fmt(f)
     }
 }
 
@@ -457,34 +599,24 @@ impl<T: Avro + Send> QueueConsumer<T> {
     /// Only exclusive and failover subscriptions, where one consumer has the
     /// whole partition, allow it.
     pub async fn ack_cumulative(&self, msg: &QueueMessage<T>) -> Result<(), ClientError> {
-        if !matches!(self.kind, SubscriptionType::Exclusive | SubscriptionType::Failover) {
-            return Err(ClientError::InvalidArgument(format!(
-                "cumulative ack is not allowed on a {:?} subscription; ack records one by one",
-                self.kind
-            )));
-        }
-        self.ops.send(Op::AckCumulative(msg.partition, msg.offset)).map_err(|_| ClientError::Closed)
+        self.handle.ack_cumulative(msg.partition, msg.offset)
     }
 
     /// Failover and exclusive: the partitions this consumer is active for
     /// (empty while standby).
     pub fn active_partitions(&self) -> Vec<u32> {
-        self.shared.active.lock().clone()
+        self.handle.active_partitions()
     }
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.shared.topic
+        &self.handle.shared.topic
     }
 
     /// Sends the acknowledgements still queued, then leaves the subscription,
     /// returning once the broker has handled them and released the consumer.
     pub async fn close(self) -> Result<(), ClientError> {
-        let (done, finished) = oneshot::channel();
-        if self.ops.send(Op::Close(done)).is_ok() {
-            let _ = finished.await;
-        }
-        Ok(())
+        self.handle.close().await
     }
 }
 
@@ -550,10 +682,11 @@ struct Shared {
     active: Mutex<Vec<u32>>,
 }
 
-struct QueueReader<T> {
+/// The records side of a queue consumer: deliveries of the current stream,
+/// permits granted back as the application takes records.
+struct RawQueueReader {
     shared: Arc<Shared>,
     items: mpsc::UnboundedReceiver<Item>,
-    values: ValueDecoder<T>,
     acker: Acker,
     queue: u32,
     /// Records taken since the last flow.
@@ -562,37 +695,27 @@ struct QueueReader<T> {
     epoch: u64,
 }
 
-impl<T: Avro> QueueReader<T> {
-    async fn next(&mut self) -> Option<Result<QueueMessage<T>, ClientError>> {
+impl RawQueueReader {
+    async fn next(&mut self) -> Option<Result<RawQueueMessage, ClientError>> {
         loop {
             let (epoch, d) = match self.items.recv().await? {
                 Item::Record { epoch, delivery } => (epoch, delivery),
                 Item::Failed(e) => return Some(Err(e)),
             };
-            let current = self.shared.epoch.load(Ordering::Acquire);
-            if epoch != current {
+            if epoch != self.shared.epoch.load(Ordering::Acquire) {
                 continue; // from a broken stream: the broker delivers it again
             }
             self.took(epoch);
-            return Some(match self.values.decode(d.partition, d.offset, &d.value).await {
-                Ok((value, schema_id)) => Ok(QueueMessage {
-                    value,
-                    key: d.key.map(Bytes::from),
-                    partition: d.partition,
-                    offset: d.offset,
-                    timestamp_ms: d.timestamp_ms,
-                    headers: d.headers.into_iter().map(|h| (h.key, Bytes::from(h.value))).collect(),
-                    schema_id,
-                    redelivery_count: d.redelivery_count,
-                    acker: self.acker.clone(),
-                }),
-                Err(e) => {
-                    // Nobody can ack what cannot be read: send it back, so that the
-                    // dead-letter policy (if any) ends its rounds.
-                    let _ = self.acker.send(Op::Nack(d.partition, d.offset));
-                    Err(e)
-                }
-            });
+            return Some(Ok(RawQueueMessage {
+                partition: d.partition,
+                offset: d.offset,
+                timestamp_ms: d.timestamp_ms,
+                key: d.key.map(Bytes::from),
+                value: Bytes::from(d.value),
+                headers: d.headers.into_iter().map(|h| (h.key, Bytes::from(h.value))).collect(),
+                redelivery_count: d.redelivery_count,
+                acker: self.acker.clone(),
+            }));
         }
     }
 
@@ -607,6 +730,47 @@ impl<T: Avro> QueueReader<T> {
             let _ = self.acker.send(Op::Flow { epoch, permits: self.taken });
             self.taken = 0;
         }
+    }
+}
+
+struct QueueReader<T> {
+    raw: RawQueueReader,
+    values: ValueDecoder<T>,
+}
+
+impl<T: Avro> QueueReader<T> {
+    async fn next(&mut self) -> Option<Result<QueueMessage<T>, ClientError>> {
+        let m = match self.raw.next().await? {
+            Ok(m) => m,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(match self.values.decode(m.partition, m.offset, &m.value).await {
+            Ok((value, schema_id)) => Ok(QueueMessage {
+                value,
+                key: m.key,
+                partition: m.partition,
+                offset: m.offset,
+                timestamp_ms: m.timestamp_ms,
+                headers: m.headers,
+                schema_id,
+                redelivery_count: m.redelivery_count,
+                acker: m.acker,
+            }),
+            Err(e) => {
+                // Nobody can ack what cannot be read: send it back, so that the
+                // dead-letter policy (if any) ends its rounds.
+                let _ = m.nack().await;
+                Err(e)
+            }
+        })
+    }
+}
+
+/// The client error for a failed subscribe call.
+fn refusal(topic: &str, status: tonic::Status) -> ClientError {
+    match status.code() {
+        tonic::Code::FailedPrecondition => ClientError::SubscriptionRefused(status.message().to_owned()),
+        _ => ClientError::from_topic_status(topic, status),
     }
 }
 
@@ -677,7 +841,7 @@ async fn drive(
                 }
                 Err(status) if is_retryable_status(&status) => continue,
                 Err(status) => {
-                    let _ = items.send(Item::Failed(ClientError::from_topic_status(&shared.topic, status)));
+                    let _ = items.send(Item::Failed(refusal(&shared.topic, status)));
                     return;
                 }
             }

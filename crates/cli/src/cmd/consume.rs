@@ -7,7 +7,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use runnel_client::{framing, Client, ConsumerOptions, Position, RawConsumer, RawMessage};
+use runnel_client::{
+    framing, Client, ConsumerOptions, Position, RawConsumer, RawMessage, RawQueueConsumer,
+    SubscriptionOptions, SubscriptionType,
+};
 use serde_json::{json, Value};
 
 use crate::Global;
@@ -32,6 +35,14 @@ pub struct Args {
     /// Read only this partition (without a group).
     #[arg(long)]
     pub partition: Option<u32>,
+    /// Consume through this broker-side subscription (queue semantics: each
+    /// record is acknowledged after it is printed).
+    #[arg(long, value_name = "NAME")]
+    pub subscription: Option<String>,
+    /// The subscription's type: exclusive, failover, shared or key_shared
+    /// (default exclusive; the subscription is named by --subscription or --group).
+    #[arg(long, value_name = "TYPE")]
+    pub subscription_type: Option<String>,
 }
 
 /// Parses `--from`.
@@ -53,6 +64,9 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         bail!("--partition cannot be used with --group (the group assigns partitions)");
     }
     let client = Client::connect(global.url.clone()).await?;
+    if args.subscription.is_some() || args.subscription_type.is_some() {
+        return run_subscription(&client, args, from).await;
+    }
     let options = ConsumerOptions {
         group: args.group.clone(),
         from,
@@ -101,6 +115,73 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     out.flush().context("cannot write to stdout")?;
     drop(out);
     consumer.close().await.context("cannot commit the group's offsets")?;
+    result
+}
+
+/// `runnel consume --subscription`: prints each record, then acknowledges it.
+async fn run_subscription(client: &Client, args: Args, from: Position) -> anyhow::Result<()> {
+    let Some(name) = args.subscription.clone().or_else(|| args.group.clone()) else {
+        bail!("--subscription-type needs a subscription name: --subscription NAME");
+    };
+    if args.partition.is_some() {
+        bail!("--partition cannot be used with a subscription (the broker spreads the records)");
+    }
+    let mut options = SubscriptionOptions::new(name);
+    options.from = from;
+    if let Some(kind) = &args.subscription_type {
+        options.kind = kind.parse::<SubscriptionType>()?;
+    }
+    let mut consumer = RawQueueConsumer::subscribe(client, &args.topic, options).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut count = 0u64;
+    let limit = args.max.unwrap_or(u64::MAX);
+    let timeout = args.timeout_ms.map(Duration::from_millis);
+    let mut result = Ok(());
+    while count < limit {
+        let next = async {
+            match timeout {
+                Some(t) => tokio::time::timeout(t, consumer.next()).await.ok(),
+                None => Some(consumer.next().await),
+            }
+        };
+        let item = tokio::select! {
+            item = next => item,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let msg = match item {
+            None | Some(None) => break,
+            Some(Some(Ok(msg))) => msg,
+            Some(Some(Err(e))) => {
+                result = Err(anyhow::Error::new(e));
+                break;
+            }
+        };
+        let raw = RawMessage {
+            partition: msg.partition,
+            offset: msg.offset,
+            timestamp_ms: msg.timestamp_ms,
+            key: msg.key.clone(),
+            value: msg.value.clone(),
+            headers: msg.headers.clone(),
+        };
+        let line = match render(client, &raw).await {
+            Ok(line) => line,
+            Err(e) => {
+                // Left unacknowledged: the subscription delivers it again.
+                result = Err(e.context(format!("partition {} offset {}", msg.partition, msg.offset)));
+                break;
+            }
+        };
+        writeln!(out, "{line}").context("cannot write to stdout")?;
+        out.flush().context("cannot write to stdout")?;
+        msg.ack().await?;
+        count += 1;
+    }
+    out.flush().context("cannot write to stdout")?;
+    drop(out);
+    // Closing sends the last acks and waits for the broker to take them.
+    consumer.close().await.context("cannot close the subscription")?;
     result
 }
 
