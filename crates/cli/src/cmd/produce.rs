@@ -3,7 +3,7 @@
 //! Confluent wire format and sent in batches; prints a summary.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 
 use anyhow::{bail, Context};
 use bytes::Bytes;
@@ -12,6 +12,7 @@ use runnel_client::{
     framing, value_subject, Client, ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture,
 };
 use serde_json::{json, Value};
+use tokio::io::AsyncBufReadExt;
 
 use crate::{Global, Output};
 
@@ -70,11 +71,12 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let mut pending: FuturesOrdered<Labelled> = FuturesOrdered::new();
     let mut summary: BTreeMap<u32, PartitionSummary> = BTreeMap::new();
     let mut total = 0u64;
-    let stdin = std::io::stdin().lock();
+    // Read asynchronously: the runtime's workers keep sending while stdin waits.
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut failure: Option<anyhow::Error> = None;
-    for (index, line) in stdin.lines().enumerate() {
-        let line_no = index + 1;
-        let line = line.context("cannot read stdin")?;
+    let mut line_no = 0usize;
+    while let Some(line) = lines.next_line().await.context("cannot read stdin")? {
+        line_no += 1;
         if line.trim().is_empty() {
             continue;
         }
