@@ -22,6 +22,9 @@ pub fn method(cont: &Container) -> TokenStream {
                 let ident = &f.ident;
                 match &f.shape {
                     Shape::String | Shape::Bytes => lens.push(quote!(self.#ident.len())),
+                    Shape::Option(inner) if matches!(**inner, Shape::String | Shape::Bytes) => {
+                        lens.push(quote!(self.#ident.as_ref().map_or(0, |v| v.len())))
+                    }
                     _ => {}
                 }
             }
