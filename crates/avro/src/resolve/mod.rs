@@ -63,28 +63,36 @@ fn join(list: &[Incompatibility]) -> String {
 
 type OpId = usize;
 
+/// How to walk one writer datum: primitives inline (no table lookup, no
+/// call), containers through their op.
+#[derive(Debug, Clone, Copy)]
+enum Walk {
+    Null,
+    Bool,
+    Int,
+    Long,
+    /// Float (4), double (8), fixed (n).
+    Fixed(usize),
+    /// A length, then that many bytes.
+    Bytes,
+    /// A length, then that many bytes of UTF-8 (checked when the string is copied).
+    String,
+    Enum(usize),
+    /// A `Skip*` op.
+    Container(OpId),
+}
+
 /// One step of the compiled program.
 #[derive(Debug, Clone)]
 enum Op {
     // Walking writer data without output (to skip it, or to find the span to copy).
-    SkipNull,
-    SkipBool,
-    SkipInt,
-    SkipLong,
-    /// Float (4), double (8), fixed (n).
-    SkipFixed(usize),
-    /// A length, then that many bytes.
-    SkipBytes,
-    /// A length, then that many bytes of UTF-8 (checked when the string is copied).
-    SkipString,
-    SkipEnum(usize),
-    SkipArray(OpId),
-    SkipMap(OpId),
-    SkipUnion(Box<[OpId]>),
-    SkipRecord(Box<[(OpId, Box<str>)]>),
+    SkipArray(Walk),
+    SkipMap(Walk),
+    SkipUnion(Box<[Walk]>),
+    SkipRecord(Box<[(Walk, Box<str>)]>),
     // Producing reader data.
-    /// The encoding is the same under both schemas: skip with this op, copy the span.
-    Copy(OpId),
+    /// The encoding is the same under both schemas: walk the datum, copy its span.
+    Copy(Walk),
     IntToFloat,
     IntToDouble,
     LongToFloat,
@@ -100,7 +108,7 @@ enum Op {
     /// The reader wants the writer's fields in another order: find each
     /// writer field's span first, then emit in the reader's order.
     RecordReordered {
-        writer_fields: Box<[(OpId, Box<str>)]>,
+        writer_fields: Box<[(Walk, Box<str>)]>,
         steps: Box<[ReorderedStep]>,
     },
     /// Writer branch index → (reader branch index, op).
@@ -114,9 +122,9 @@ enum Op {
 #[derive(Debug, Clone)]
 enum Step {
     /// Consecutive writer fields whose encoding is unchanged: skip them all, copy once.
-    Copy(Box<[(OpId, Box<str>)]>),
+    Copy(Box<[(Walk, Box<str>)]>),
     /// A writer field the reader lacks.
-    Skip(OpId, Box<str>),
+    Skip(Walk, Box<str>),
     /// A writer field transcoded into the reader field (named for errors).
     Field(OpId, Box<str>),
     /// The encoded defaults of consecutive reader fields the writer lacks.
@@ -277,18 +285,7 @@ impl Plan {
                 binary::write_index(out, *reader_index as usize);
                 self.run(*op, r, out, depth)?;
             }
-            Op::SkipNull
-            | Op::SkipBool
-            | Op::SkipInt
-            | Op::SkipLong
-            | Op::SkipFixed(_)
-            | Op::SkipBytes
-            | Op::SkipString
-            | Op::SkipEnum(_)
-            | Op::SkipArray(_)
-            | Op::SkipMap(_)
-            | Op::SkipUnion(_)
-            | Op::SkipRecord(_) => {
+            Op::SkipArray(_) | Op::SkipMap(_) | Op::SkipUnion(_) | Op::SkipRecord(_) => {
                 // The builder only places skip ops under Copy and Skip steps.
                 return Err(r.error(DecodeErrorKind::Invalid("resolution plan is malformed".into())));
             }
@@ -298,7 +295,7 @@ impl Plan {
 
     fn run_reordered(
         &self,
-        writer_fields: &[(OpId, Box<str>)],
+        writer_fields: &[(Walk, Box<str>)],
         steps: &[ReorderedStep],
         r: &mut Reader<'_>,
         out: &mut Vec<u8>,
@@ -337,24 +334,38 @@ impl Plan {
         Ok(())
     }
 
-    /// Walks one writer datum of skip op `op`. With `FULL`, for data that is
+    /// Walks one writer datum. With `FULL`, for data that is
     /// copied to the output, everything a reader's decoder would check is
     /// checked (UTF-8, every item of a block whose byte size is given, and
     /// that size); without, for data that is dropped, only what is needed to
     /// find the datum's end. The primitives are handled here, inline in the
     /// callers' loops; containers go to [`Plan::skip_container`].
-    #[inline]
-    fn skip<const FULL: bool>(&self, op: OpId, r: &mut Reader<'_>, depth: usize) -> Result<(), DecodeError> {
-        match &self.ops[op] {
-            Op::SkipString if FULL => r.read_str().map(drop),
-            Op::SkipBytes | Op::SkipString => r.read_bytes().map(drop),
-            Op::SkipLong => r.read_long().map(drop),
-            Op::SkipInt => r.read_int().map(drop),
-            Op::SkipNull => Ok(()),
-            Op::SkipBool => r.read_bool().map(drop),
-            Op::SkipFixed(n) => r.read_fixed(*n).map(drop),
-            Op::SkipEnum(symbols) => r.read_enum_index(*symbols).map(drop),
-            container => self.skip_container::<FULL>(container, r, depth),
+    #[inline(always)]
+    fn skip<const FULL: bool>(
+        &self,
+        walk: Walk,
+        r: &mut Reader<'_>,
+        depth: usize,
+    ) -> Result<(), DecodeError> {
+        match walk {
+            Walk::String if FULL => {
+                let start = r.position();
+                let bytes = r.read_bytes()?;
+                // Most strings are ASCII, which is checked a word at a time.
+                if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+                    Ok(())
+                } else {
+                    Err(DecodeError::new(DecodeErrorKind::InvalidUtf8, start))
+                }
+            }
+            Walk::Bytes | Walk::String => r.read_bytes().map(drop),
+            Walk::Long => r.read_long().map(drop),
+            Walk::Int => r.read_int().map(drop),
+            Walk::Null => Ok(()),
+            Walk::Bool => r.read_bool().map(drop),
+            Walk::Fixed(n) => r.read_fixed(n).map(drop),
+            Walk::Enum(symbols) => r.read_enum_index(symbols).map(drop),
+            Walk::Container(op) => self.skip_container::<FULL>(&self.ops[op], r, depth),
         }
     }
 
@@ -479,37 +490,42 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn reserve(&mut self) -> OpId {
-        self.ops.push(Op::SkipNull);
+        self.ops.push(Op::SkipRecord(Box::new([])));
         self.ops.len() - 1
     }
 
-    /// The op that walks (and validates the structure of) writer node `w`.
-    fn skip(&mut self, w: NodeId) -> OpId {
+    /// How to walk (and check the structure of) writer node `w`.
+    fn skip(&mut self, w: NodeId) -> Walk {
+        let container = match self.w.node(w) {
+            Node::Null => return Walk::Null,
+            Node::Boolean => return Walk::Bool,
+            Node::Int => return Walk::Int,
+            Node::Long => return Walk::Long,
+            Node::Float => return Walk::Fixed(4),
+            Node::Double => return Walk::Fixed(8),
+            Node::Fixed { size, .. } => return Walk::Fixed(*size),
+            Node::Bytes { .. } => return Walk::Bytes,
+            Node::String => return Walk::String,
+            Node::Enum { symbols, .. } => return Walk::Enum(symbols.len()),
+            container => container,
+        };
         if let Some(&id) = self.skips.get(&w) {
-            return id;
+            return Walk::Container(id);
         }
         let id = self.reserve();
         self.skips.insert(w, id);
-        let op = match self.w.node(w) {
-            Node::Null => Op::SkipNull,
-            Node::Boolean => Op::SkipBool,
-            Node::Int => Op::SkipInt,
-            Node::Long => Op::SkipLong,
-            Node::Float => Op::SkipFixed(4),
-            Node::Double => Op::SkipFixed(8),
-            Node::Fixed { size, .. } => Op::SkipFixed(*size),
-            Node::Bytes { .. } => Op::SkipBytes,
-            Node::String => Op::SkipString,
-            Node::Enum { symbols, .. } => Op::SkipEnum(symbols.len()),
+        let op = match container {
             Node::Array(items) => Op::SkipArray(self.skip(*items)),
             Node::Map(values) => Op::SkipMap(self.skip(*values)),
             Node::Union(branches) => Op::SkipUnion(branches.iter().map(|&b| self.skip(b)).collect()),
             Node::Record { fields, .. } => {
                 Op::SkipRecord(fields.iter().map(|f| (self.skip(f.ty), f.name.as_str().into())).collect())
             }
+            // Every other node returned above.
+            _ => Op::SkipRecord(Box::new([])),
         };
         self.ops[id] = op;
-        id
+        Walk::Container(id)
     }
 
     /// The op that turns writer node `w`'s data into reader node `r`'s.
