@@ -178,10 +178,14 @@ pub fn read_header(file: &File, position: u64, limit: u64) -> std::io::Result<Op
     let be32 = |at: usize| i32::from_be_bytes(h[at..at + 4].try_into().unwrap_or([0; 4]));
     let base_offset = be64(0);
     let last_delta = be32(23);
+    // A torn or corrupt header can hold any base offset: refuse, not overflow.
+    let next_offset = base_offset
+        .checked_add(i64::from(last_delta) + 1)
+        .ok_or_else(|| invalid("batch offsets overflow"))?;
     Ok(Some(BatchHeader {
         base_offset,
         size,
-        next_offset: base_offset + i64::from(last_delta) + 1,
+        next_offset,
         max_timestamp: be64(35),
         producer: (be64(43), i16::from_be_bytes([h[51], h[52]]), be32(53), be32(57)),
     }))
@@ -220,5 +224,26 @@ mod tests {
         assert_eq!(parse_log_file_name("1234.log"), None);
         assert_eq!(parse_log_file_name("00000000000000001234.index"), None);
         assert_eq!(parse_log_file_name("0000000000000000123x.log"), None);
+    }
+
+    #[test]
+    fn refuses_header_whose_offsets_overflow() {
+        // Found by fuzz/fuzz_targets/segment_recovery.rs: a garbage tail header with
+        // base offset i64::MIN and a negative last offset delta made recovery panic.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(log_file_name(0));
+        let mut h = [0u8; BATCH_HEADER_BYTES];
+        h[0..8].copy_from_slice(&i64::MIN.to_be_bytes());
+        h[8..12].copy_from_slice(&((BATCH_HEADER_BYTES - 12) as i32).to_be_bytes());
+        h[23..27].copy_from_slice(&(-5i32).to_be_bytes());
+        std::fs::write(&path, h).expect("write");
+        let file = File::open(&path).expect("open");
+        let err = read_header(&file, 0, h.len() as u64).expect_err("overflowing offsets are refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        h[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        h[23..27].copy_from_slice(&7i32.to_be_bytes());
+        std::fs::write(&path, h).expect("write");
+        let file = File::open(&path).expect("open");
+        assert!(read_header(&file, 0, h.len() as u64).is_err());
     }
 }
