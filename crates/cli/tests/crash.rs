@@ -2,7 +2,7 @@
 //! moments while producers write; after each restart every acknowledged record
 //! must be in the log exactly once, in order, and the log must end cleanly.
 //!
-//! A few iterations run in the normal test suite; set
+//! Eight iterations (a few seconds) run in the normal test suite; set
 //! `RUNNEL_CRASH_ITERATIONS=100` for a long run.
 
 use std::collections::HashMap;
@@ -85,7 +85,7 @@ fn tick(id: u32, producer: u32, seq: i64) -> Vec<u8> {
 }
 
 /// Acknowledged (producer → seqs) and the next seq of each producer.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Ledger {
     acked: HashMap<u32, Vec<i64>>,
     next_seq: HashMap<u32, i64>,
@@ -173,7 +173,7 @@ async fn verify(url: &str, dir: &std::path::Path, ledger: &Ledger) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_records_survive_sigkill_exactly_once_in_order() {
     let iterations: u32 =
-        std::env::var("RUNNEL_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+        std::env::var("RUNNEL_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = Arc::new(Mutex::new(Ledger::default()));
 
@@ -193,7 +193,8 @@ async fn acknowledged_records_survive_sigkill_exactly_once_in_order() {
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D ^ u64::from(std::process::id());
     for i in 0..iterations {
         let s = server.take().unwrap_or_else(|| spawn(dir.path()));
-        verify(&s.url, dir.path(), &ledger.lock().unwrap()).await;
+        let snapshot = ledger.lock().unwrap().clone();
+        verify(&s.url, dir.path(), &snapshot).await;
         let producers = tokio::spawn(produce_until_killed(s.url.clone(), id, Arc::clone(&ledger)));
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -205,7 +206,8 @@ async fn acknowledged_records_survive_sigkill_exactly_once_in_order() {
         eprintln!("iteration {i}: {acked} records acknowledged so far");
     }
     let s = spawn(dir.path());
-    verify(&s.url, dir.path(), &ledger.lock().unwrap()).await;
+    let snapshot = ledger.lock().unwrap().clone();
+    verify(&s.url, dir.path(), &snapshot).await;
     let mut admin = AdminClient::connect(s.url.clone()).await.expect("connect");
     let info = admin.describe_topic(TopicRef { topic: TOPIC.into() }).await.expect("describe").into_inner();
     let total: i64 = info.partitions.iter().map(|p| p.high_watermark).sum();
