@@ -295,3 +295,63 @@ fn incompatibility_displays_as_path_colon_message() {
     assert!(is_compatible(&schema(r#""long""#), &schema(r#""int""#)));
     assert!(!is_compatible(&schema(r#""int""#), &schema(r#""long""#)));
 }
+
+/// Why `compat` does not delegate to apache-avro's `schema_compatibility`:
+/// on each of these pairs its verdict contradicts the specification (and the
+/// official checker). Should an apache-avro upgrade fix them, this test fails
+/// and the choice can be revisited.
+#[test]
+fn apache_avros_own_checker_contradicts_the_specification_on_these_pairs() {
+    use apache_avro::schema_compatibility::SchemaCompatibility;
+    let cases = [
+        // (what, reader, writer, the specification's verdict)
+        (
+            "a writer union branch the reader union lacks",
+            r#"["null","string"]"#,
+            r#"["null","string","int"]"#,
+            false,
+        ),
+        (
+            "a writer enum symbol the reader lacks, no reader default",
+            r#"{"type":"enum","name":"E","symbols":["A"]}"#,
+            r#"{"type":"enum","name":"E","symbols":["A","B"]}"#,
+            false,
+        ),
+        (
+            "a nullable writer field read as non-null",
+            &record("R", r#"{"name":"e","type":"string"}"#),
+            &record("R", r#"{"name":"e","type":["null","string"]}"#),
+            false,
+        ),
+        (
+            "decimals on fixed of different sizes",
+            r#"{"type":"fixed","name":"D","size":8,"logicalType":"decimal","precision":10,"scale":2}"#,
+            r#"{"type":"fixed","name":"D","size":16,"logicalType":"decimal","precision":10,"scale":2}"#,
+            false,
+        ),
+        (
+            "a record renamed with a reader alias",
+            r#"{"type":"record","name":"New","aliases":["Old"],"fields":[]}"#,
+            r#"{"type":"record","name":"Old","fields":[]}"#,
+            true,
+        ),
+        (
+            "an enum renamed with a reader alias",
+            r#"{"type":"enum","name":"F","aliases":["E"],"symbols":["A"]}"#,
+            r#"{"type":"enum","name":"E","symbols":["A"]}"#,
+            true,
+        ),
+        (
+            "a fixed renamed with a reader alias",
+            r#"{"type":"fixed","name":"G","aliases":["H"],"size":4}"#,
+            r#"{"type":"fixed","name":"H","size":4}"#,
+            true,
+        ),
+    ];
+    for (what, r, w, spec) in cases {
+        let (r, w) = (schema(r), schema(w));
+        assert_eq!(check(&r, &w).is_empty(), spec, "Runnel follows the specification: {what}");
+        let apache = SchemaCompatibility::can_read(w.as_apache(), r.as_apache()).is_ok();
+        assert_eq!(apache, !spec, "apache-avro's checker gets this wrong: {what}");
+    }
+}
