@@ -1,0 +1,8 @@
+use runnel::Avro;
+
+#[derive(Avro)]
+struct Wrapper<T> {
+    value: T,
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use runnel::Avro;
+
+struct NotAvro;
+
+#[derive(Avro)]
+struct Holder {
+    inner: NotAvro,
+    #[avro(skip)]
+    skipped: NoDefault,
+}
+
+struct NoDefault;
+
+fn main() {}
