@@ -273,6 +273,42 @@ mod refusal {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_in_flight_behind_a_refused_one_are_stored_once_and_in_order() {
+        let t = TestServer::start().await;
+        let id = t.topic_with_schema("people", 1, PersonV1::schema()).await;
+        // Two records per batch: ten records are five batches in flight at once.
+        let options = ProducerOptions { batch_records: 2, ..ProducerOptions::default() };
+        let raw = RawProducer::start(&t.client, "people", options).await.expect("producer");
+        let record = |i: i32| {
+            let mut v = Vec::new();
+            runnel::framing::write_header(&mut v, id);
+            if i == 3 {
+                v.extend([10, b'a']); // truncated: refused
+            } else {
+                v.extend(runnel::avro::to_vec(&PersonV1 { name: format!("p{i}"), age: i }));
+            }
+            RawRecord { value: v.into(), ..RawRecord::default() }
+        };
+        let sends: Vec<_> = (0..10).map(|i| raw.send(record(i))).collect();
+        let results = futures::future::join_all(sends).await;
+        assert!(matches!(results[3], Err(ClientError::Refused { .. })), "{:?}", results[3]);
+        let offsets: Vec<i64> = results
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 3)
+            .map(|(_, r)| r.as_ref().expect("stored").offset)
+            .collect();
+        assert_eq!(offsets, (0..9).collect::<Vec<i64>>());
+
+        let info = t.client.describe_topic("people").await.expect("describe");
+        assert_eq!(info.partitions[0].high_watermark, 9);
+        let mut consumer = t.client.consumer::<PersonV1>("people").subscribe().await.expect("consumer");
+        for i in (0..10).filter(|&i| i != 3) {
+            assert_eq!(next_value(&mut consumer).await.value().age, i);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_record_with_a_foreign_schema_id_is_refused() {
         let t = TestServer::start().await;
         t.topic_with_schema("people", 1, PersonV1::schema()).await;

@@ -9,12 +9,15 @@
 //!
 //! Idempotence: the producer takes a producer id from `InitProducer`, and
 //! every batch carries it with an epoch and the partition's next sequence
-//! number. At most one batch per partition is in flight, so a retry (after a
-//! broken stream or a retryable broker error) resends the very same bytes,
-//! which the broker recognises as a duplicate instead of appending twice, and
-//! a refused batch leaves no gap in the sequence to repair. A batch the broker
-//! refuses because of one record is resent without that record: the refusal
-//! surfaces on that record's future only.
+//! number. Up to five batches per partition are in flight (the broker
+//! remembers a producer's last five), answered in order. A retry (after a
+//! broken stream or a retryable broker error) resends the very same bytes in
+//! the same order, which the broker recognises as duplicates instead of
+//! appending twice. When a batch is refused, nothing of it nor of the batches
+//! sent after it is appended (they fail on the sequence gap): those are taken
+//! back and sent again under new sequence numbers. A batch refused because of
+//! one record goes again without that record: the refusal surfaces on that
+//! record's future only.
 //!
 //! Back-pressure: a semaphore bounds the records buffered or in flight; `send`
 //! waits for room when it is full.
@@ -99,6 +102,10 @@ impl Default for ProducerOptions {
 /// A produce stream with nothing in flight for this long is closed: an idle
 /// producer holds no stream on the broker (and does not hold up its shutdown).
 const STREAM_IDLE: Duration = Duration::from_secs(1);
+
+/// Batches in flight per partition, at most: the broker remembers the last
+/// five batches of each producer, so a retry of any of them is recognised.
+const MAX_IN_FLIGHT_PER_PARTITION: usize = 5;
 
 type Reply = oneshot::Sender<Result<RecordMetadata, ClientError>>;
 
@@ -330,7 +337,7 @@ struct OpenBatch {
     since: Option<Instant>,
 }
 
-/// The batch of a partition that was sent and not yet answered.
+/// A batch that was sent and not yet answered.
 struct InFlight {
     corr: u64,
     records: Vec<Pending>,
@@ -338,16 +345,36 @@ struct InFlight {
     base_sequence: i32,
     /// Past this, retries stop and the records fail.
     deadline: Instant,
-    /// Set while waiting to resend after a retryable failure.
-    resend: bool,
     last_error: Option<ClientError>,
 }
 
 #[derive(Default)]
 struct PartitionState {
     queue: VecDeque<OpenBatch>,
-    in_flight: Option<InFlight>,
+    /// Sent batches in sequence order (the broker answers a partition's in order).
+    in_flight: VecDeque<InFlight>,
+    /// Every in-flight batch must be sent again, in order, after the back-off.
+    resend: bool,
+    /// The sequence of the next new batch.
     next_sequence: i32,
+}
+
+impl PartitionState {
+    /// Takes back every in-flight batch from `from` on, unanswered: their
+    /// records go back to the front of the queue, to be sent again under new
+    /// sequence numbers starting at the first one's. Only right when none of
+    /// them can have been appended (the broker refuses a batch after a gap).
+    fn requeue_from(&mut self, from: usize, by_corr: &mut HashMap<u64, u32>) {
+        let taken: Vec<InFlight> = self.in_flight.drain(from..).collect();
+        if let Some(first) = taken.first() {
+            self.next_sequence = first.base_sequence;
+        }
+        for flight in taken.into_iter().rev() {
+            by_corr.remove(&flight.corr);
+            let bytes = flight.records.iter().map(Pending::size).sum();
+            self.queue.push_front(OpenBatch { records: flight.records, bytes, since: Some(Instant::now()) });
+        }
+    }
 }
 
 struct Stream {
@@ -427,7 +454,7 @@ impl Engine {
     }
 
     fn is_idle(&self) -> bool {
-        self.parts.values().all(|p| p.queue.is_empty() && p.in_flight.is_none())
+        self.parts.values().all(|p| p.queue.is_empty() && p.in_flight.is_empty())
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -467,11 +494,11 @@ impl Engine {
         }
         let mut wake: Option<Instant> = self.idle_since.map(|since| since + STREAM_IDLE);
         for state in self.parts.values() {
-            if state.in_flight.is_some() {
-                // Its answer wakes the loop; check its delivery deadline too.
-                if let Some(f) = &state.in_flight {
-                    wake = Some(wake.map_or(f.deadline, |w| w.min(f.deadline)));
-                }
+            if let Some(f) = state.in_flight.front() {
+                // Answers wake the loop; the delivery deadline must too.
+                wake = Some(wake.map_or(f.deadline, |w| w.min(f.deadline)));
+            }
+            if state.in_flight.len() >= MAX_IN_FLIGHT_PER_PARTITION {
                 continue;
             }
             if let Some(since) = state.queue.front().and_then(|b| b.since) {
@@ -494,6 +521,11 @@ impl Engine {
             self.backoff_until = None;
         }
         if self.reinit {
+            // A new producer id only once nothing of the old one is in flight,
+            // so that its batches cannot overtake the old ones.
+            if self.parts.values().any(|p| !p.in_flight.is_empty()) {
+                return;
+            }
             let client = self.client.clone();
             let mut svc = client.broker();
             match svc.init_producer(v1::InitProducerRequest {}).await {
@@ -513,59 +545,62 @@ impl Engine {
                 }
             }
         }
-        let mut in_flight = self.parts.values().filter(|p| p.in_flight.is_some()).count();
+        let mut in_flight: usize = self.parts.values().map(|p| p.in_flight.len()).sum();
         let mut to_send: Vec<v1::ProduceRequest> = Vec::new();
         let mut partitions: Vec<u32> = self.parts.keys().copied().collect();
         partitions.sort_unstable();
         for p in partitions {
             let Some(state) = self.parts.get_mut(&p) else { continue };
-            if let Some(f) = state.in_flight.as_mut() {
-                if f.resend {
-                    f.resend = false;
+            if state.resend {
+                // Same bytes, same sequences, in order: what the broker already
+                // appended it answers as a duplicate.
+                state.resend = false;
+                for f in state.in_flight.iter_mut() {
                     self.by_corr.remove(&f.corr);
                     f.corr = self.next_corr;
                     self.next_corr += 1;
                     self.by_corr.insert(f.corr, p);
                     to_send.push(request(f.corr, &self.topic, p, f.bytes.clone()));
                 }
-                continue;
             }
-            if in_flight >= self.options.max_in_flight {
-                continue;
-            }
-            let due = match state.queue.front() {
-                None => false,
-                Some(b) if b.records.is_empty() => false,
-                Some(b) => {
-                    state.queue.len() > 1
-                        || self.urgent
-                        || b.records.len() >= self.options.batch_records
-                        || b.bytes >= self.options.batch_bytes
-                        || b.since.is_some_and(|s| now >= s + self.options.linger)
+            while in_flight < self.options.max_in_flight
+                && state.in_flight.len() < MAX_IN_FLIGHT_PER_PARTITION
+            {
+                let due = match state.queue.front() {
+                    None => false,
+                    Some(b) if b.records.is_empty() => false,
+                    Some(b) => {
+                        state.queue.len() > 1
+                            || self.urgent
+                            || b.records.len() >= self.options.batch_records
+                            || b.bytes >= self.options.batch_bytes
+                            || b.since.is_some_and(|s| now >= s + self.options.linger)
+                    }
+                };
+                if !due {
+                    break;
                 }
-            };
-            if !due {
-                continue;
+                let Some(batch) = state.queue.pop_front() else { break };
+                if state.queue.is_empty() {
+                    self.chooser.batch_sealed(p, self.partitions);
+                }
+                let corr = self.next_corr;
+                self.next_corr += 1;
+                let base_sequence = state.next_sequence;
+                let bytes = encode_batch(&batch.records, self.producer_id, self.epoch, base_sequence);
+                state.next_sequence = base_sequence.wrapping_add(batch.records.len() as i32);
+                to_send.push(request(corr, &self.topic, p, bytes.clone()));
+                state.in_flight.push_back(InFlight {
+                    corr,
+                    records: batch.records,
+                    bytes,
+                    base_sequence,
+                    deadline: now + self.options.delivery_timeout,
+                    last_error: None,
+                });
+                self.by_corr.insert(corr, p);
+                in_flight += 1;
             }
-            let Some(batch) = state.queue.pop_front() else { continue };
-            if state.queue.is_empty() {
-                self.chooser.batch_sealed(p, self.partitions);
-            }
-            let corr = self.next_corr;
-            self.next_corr += 1;
-            let bytes = encode_batch(&batch.records, self.producer_id, self.epoch, state.next_sequence);
-            to_send.push(request(corr, &self.topic, p, bytes.clone()));
-            state.in_flight = Some(InFlight {
-                corr,
-                records: batch.records,
-                bytes,
-                base_sequence: state.next_sequence,
-                deadline: now + self.options.delivery_timeout,
-                resend: false,
-                last_error: None,
-            });
-            self.by_corr.insert(corr, p);
-            in_flight += 1;
         }
         if self.urgent && self.parts.values().all(|p| p.queue.iter().all(|b| b.records.is_empty())) {
             self.urgent = false;
@@ -613,8 +648,8 @@ impl Engine {
         tracing::debug!(%error, topic = %self.topic, "produce stream failed; resending in-flight batches");
         self.stream = None;
         for state in self.parts.values_mut() {
-            if let Some(f) = state.in_flight.as_mut() {
-                f.resend = true;
+            state.resend = !state.in_flight.is_empty();
+            for f in state.in_flight.iter_mut() {
                 f.last_error = Some(clone_error(&error));
             }
         }
@@ -638,10 +673,10 @@ impl Engine {
         // An answer to an attempt that was superseded by a resend is ignored.
         let Some(p) = self.by_corr.remove(&resp.correlation_id) else { return };
         let Some(state) = self.parts.get_mut(&p) else { return };
-        let Some(flight) = state.in_flight.take() else { return };
+        let Some(pos) = state.in_flight.iter().position(|f| f.corr == resp.correlation_id) else { return };
         let Some(err) = resp.error.as_ref().filter(|e| e.code != v1::ErrorCode::Unspecified as i32) else {
             // Stored (or a duplicate of a stored batch): offsets follow the base offset.
-            state.next_sequence = flight.base_sequence.wrapping_add(flight.records.len() as i32);
+            let Some(flight) = state.in_flight.remove(pos) else { return };
             self.backoff.reset(&self.client.inner.options);
             let n = flight.records.len();
             for (i, rec) in flight.records.into_iter().enumerate() {
@@ -659,66 +694,82 @@ impl Engine {
             return;
         };
         let error = ClientError::from_broker(&self.topic, p, err);
-        let retryable = err.retryable || error.is_retryable();
-        if retryable && Instant::now() < flight.deadline {
-            let mut flight = flight;
-            flight.resend = true;
-            flight.last_error = Some(error);
-            self.by_corr.remove(&flight.corr);
-            state.in_flight = Some(flight);
+        let code = v1::ErrorCode::try_from(err.code).unwrap_or(v1::ErrorCode::Unspecified);
+        // A gap behind an earlier batch still unanswered: send again in order.
+        let gap = code == v1::ErrorCode::OutOfOrderSequence && pos > 0;
+        let retryable = err.retryable || error.is_retryable() || gap;
+        let within_deadline = state.in_flight.get(pos).is_some_and(|f| Instant::now() < f.deadline);
+        if retryable && within_deadline {
+            // Nothing of this batch was appended, nor of the ones after it
+            // (a gap in the sequence): send them all again, in order.
+            for f in state.in_flight.iter_mut().skip(pos) {
+                self.by_corr.remove(&f.corr);
+                f.last_error = Some(clone_error(&error));
+            }
+            state.resend = true;
             self.start_backoff();
             return;
         }
+        let Some(flight) = state.in_flight.remove(pos) else { return };
+        let next_sequence = flight.base_sequence;
         let index = usize::try_from(err.record_index).ok().filter(|&i| i < flight.records.len());
-        let code = v1::ErrorCode::try_from(err.code).unwrap_or(v1::ErrorCode::Unspecified);
+        let mut records = flight.records;
         match (index, code) {
-            (Some(i), v1::ErrorCode::InvalidRecord | v1::ErrorCode::TooLarge) if flight.records.len() > 1 => {
-                // One record was refused and nothing appended: fail that record
-                // and send the others again, first in the queue, same sequence.
-                let mut records = flight.records;
+            (Some(i), v1::ErrorCode::InvalidRecord | v1::ErrorCode::TooLarge) if records.len() > 1 => {
+                // One record was refused and nothing appended: that record fails,
+                // the others go back to the front of the queue.
                 let bad = records.remove(i);
                 let _ = bad.reply.send(Err(error));
                 self.room.add_permits(1);
-                let bytes: usize = records.iter().map(Pending::size).sum();
-                state.queue.push_front(OpenBatch { records, bytes, since: Some(Instant::now()) });
-                self.urgent = true;
             }
             _ => {
                 if code == v1::ErrorCode::OutOfOrderSequence {
+                    // The broker lost this producer's sequence: start a new one.
                     self.reinit = true;
                 }
+                let n = records.len();
+                for rec in records.drain(..) {
+                    let _ = rec.reply.send(Err(clone_error(&error)));
+                }
+                self.room.add_permits(n);
+            }
+        }
+        // The batches sent after the failed one fail on the gap; take them back
+        // and send them (and the failed batch's other records) under new sequences.
+        state.requeue_from(pos, &mut self.by_corr);
+        state.next_sequence = next_sequence;
+        if !records.is_empty() {
+            let bytes = records.iter().map(Pending::size).sum();
+            state.queue.push_front(OpenBatch { records, bytes, since: Some(Instant::now()) });
+        }
+        self.urgent = true;
+    }
+
+    /// Fails in-flight batches whose delivery timeout has passed.
+    fn expire(&mut self, now: Instant) {
+        for (&p, state) in self.parts.iter_mut() {
+            let expired = state.in_flight.front().is_some_and(|f| now >= f.deadline);
+            if !expired {
+                continue;
+            }
+            // Those batches may or may not have been stored: continuing their
+            // sequence could leave a gap, repeating it a duplicate. They fail,
+            // and a new producer id starts a new sequence.
+            self.reinit = true;
+            state.resend = false;
+            for flight in std::mem::take(&mut state.in_flight) {
+                self.by_corr.remove(&flight.corr);
+                let error = flight.last_error.unwrap_or_else(|| {
+                    ClientError::Timeout(format!(
+                        "no answer for a batch of partition {p} within the delivery timeout"
+                    ))
+                });
                 let n = flight.records.len();
                 for rec in flight.records {
                     let _ = rec.reply.send(Err(clone_error(&error)));
                 }
                 self.room.add_permits(n);
             }
-        }
-    }
-
-    /// Fails in-flight batches whose delivery timeout has passed.
-    fn expire(&mut self, now: Instant) {
-        for (&p, state) in self.parts.iter_mut() {
-            let expired = state.in_flight.as_ref().is_some_and(|f| now >= f.deadline);
-            if !expired {
-                continue;
-            }
-            let Some(flight) = state.in_flight.take() else { continue };
-            self.by_corr.remove(&flight.corr);
-            let error = flight.last_error.unwrap_or_else(|| {
-                ClientError::Timeout(format!(
-                    "no answer for a batch of partition {p} within the delivery timeout"
-                ))
-            });
-            // The batch may or may not have been stored: continuing its
-            // sequence could be a gap, repeating it a duplicate. A new
-            // producer id starts a new sequence.
-            self.reinit = true;
-            let n = flight.records.len();
-            for rec in flight.records {
-                let _ = rec.reply.send(Err(clone_error(&error)));
-            }
-            self.room.add_permits(n);
         }
     }
 }
