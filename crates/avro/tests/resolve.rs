@@ -586,3 +586,31 @@ fn copied_strings_must_be_utf8_and_copied_blocks_must_match_their_byte_size() {
     });
     assert_eq!(p.transcode(&data, &mut Vec::new()).unwrap_err().kind(), &DecodeErrorKind::InvalidUtf8);
 }
+
+#[test]
+fn items_of_zero_bytes_are_bounded_per_datum() {
+    // Each null item costs no input but one output byte (its union branch): a few bytes of
+    // block headers must not make the plan write without bound.
+    let p = plan(r#"{"type":"array","items":"null"}"#, r#"{"type":"array","items":["null","int"]}"#);
+    let blocks = |n: usize, count: i64| {
+        enc(|b| {
+            for _ in 0..n {
+                write_long(b, count);
+            }
+            write_block_end(b);
+        })
+    };
+    let mut out = Vec::new();
+    p.transcode(&blocks(1, 1000), &mut out).expect("a thousand nulls are fine");
+    assert_eq!(out.len(), 2 + 1000 + 1);
+    let err = p.transcode(&blocks(100, 65_536), &mut Vec::new()).unwrap_err();
+    assert!(matches!(err.kind(), DecodeErrorKind::Invalid(m) if m.contains("zero bytes")), "{err}");
+    // The same bound holds when such an array is only walked (copied unchanged, or skipped).
+    let same = plan(r#"{"type":"array","items":"null"}"#, r#"{"type":"array","items":"null"}"#);
+    assert!(same.transcode(&blocks(100, 65_536), &mut Vec::new()).is_err());
+    let dropped = plan(
+        r#"{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"array","items":"null"}}]}"#,
+        r#"{"type":"record","name":"R","fields":[]}"#,
+    );
+    assert!(dropped.transcode(&blocks(100, 65_536), &mut Vec::new()).is_err());
+}

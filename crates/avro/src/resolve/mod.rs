@@ -187,19 +187,27 @@ impl Plan {
     pub fn transcode(&self, writer_bytes: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
         let len = out.len();
         let mut r = Reader::new(writer_bytes);
-        let result = self.run(self.root, &mut r, out, 0).and_then(|()| r.finish());
+        let mut budget = binary::MAX_ITEMS_WITHOUT_BYTES;
+        let result = self.run(self.root, &mut r, out, 0, &mut budget).and_then(|()| r.finish());
         if result.is_err() {
             out.truncate(len);
         }
         result
     }
 
-    fn run(&self, op: OpId, r: &mut Reader<'_>, out: &mut Vec<u8>, depth: usize) -> Result<(), DecodeError> {
+    fn run(
+        &self,
+        op: OpId,
+        r: &mut Reader<'_>,
+        out: &mut Vec<u8>,
+        depth: usize,
+        budget: &mut u64,
+    ) -> Result<(), DecodeError> {
         match &self.ops[op] {
             Op::Copy(skip) => {
                 let rest = r.rest();
                 let start = r.position();
-                self.skip::<true>(*skip, r, depth)?;
+                self.skip::<true>(*skip, r, depth, budget)?;
                 out.extend_from_slice(&rest[..r.position() - start]);
             }
             Op::IntToFloat => binary::write_float(out, r.read_int()? as f32),
@@ -225,7 +233,9 @@ impl Plan {
                 while let Some(count) = r.read_block_len()? {
                     binary::write_block_len(out, count);
                     for _ in 0..count {
-                        self.run(*item, r, out, depth).map_err(|e| e.in_index(index))?;
+                        let before = r.position();
+                        self.run(*item, r, out, depth, budget).map_err(|e| e.in_index(index))?;
+                        charge_if_empty(r, before, budget)?;
                         index += 1;
                     }
                 }
@@ -238,7 +248,7 @@ impl Plan {
                     for _ in 0..count {
                         let key = r.read_str()?;
                         binary::write_string(out, key);
-                        self.run(*value, r, out, depth).map_err(|e| e.in_key(key))?;
+                        self.run(*value, r, out, depth, budget).map_err(|e| e.in_key(key))?;
                     }
                 }
                 binary::write_block_end(out);
@@ -251,15 +261,15 @@ impl Plan {
                             let rest = r.rest();
                             let start = r.position();
                             for (skip, name) in fields.iter() {
-                                self.skip::<true>(*skip, r, depth).map_err(|e| e.in_field(name))?;
+                                self.skip::<true>(*skip, r, depth, budget).map_err(|e| e.in_field(name))?;
                             }
                             out.extend_from_slice(&rest[..r.position() - start]);
                         }
                         Step::Skip(skip, name) => {
-                            self.skip::<false>(*skip, r, depth).map_err(|e| e.in_field(name))?
+                            self.skip::<false>(*skip, r, depth, budget).map_err(|e| e.in_field(name))?
                         }
                         Step::Field(op, name) => {
-                            self.run(*op, r, out, depth).map_err(|e| e.in_field(name))?
+                            self.run(*op, r, out, depth, budget).map_err(|e| e.in_field(name))?
                         }
                         Step::Default(bytes) => out.extend_from_slice(bytes),
                     }
@@ -267,23 +277,23 @@ impl Plan {
             }
             Op::RecordReordered { writer_fields, steps } => {
                 let depth = deeper(r, depth)?;
-                self.run_reordered(writer_fields, steps, r, out, depth)?;
+                self.run_reordered(writer_fields, steps, r, out, depth, budget)?;
             }
             Op::UnionToUnion(branches) => {
                 let w = r.read_union_index(branches.len())?;
                 let (reader_index, op) = branches[w];
                 binary::write_index(out, reader_index as usize);
                 let depth = deeper(r, depth)?;
-                self.run(op, r, out, depth).map_err(|e| e.in_branch(w as u32))?;
+                self.run(op, r, out, depth, budget).map_err(|e| e.in_branch(w as u32))?;
             }
             Op::UnionToOne(branches) => {
                 let w = r.read_union_index(branches.len())?;
                 let depth = deeper(r, depth)?;
-                self.run(branches[w], r, out, depth).map_err(|e| e.in_branch(w as u32))?;
+                self.run(branches[w], r, out, depth, budget).map_err(|e| e.in_branch(w as u32))?;
             }
             Op::OneToUnion(reader_index, op) => {
                 binary::write_index(out, *reader_index as usize);
-                self.run(*op, r, out, depth)?;
+                self.run(*op, r, out, depth, budget)?;
             }
             Op::SkipArray(_) | Op::SkipMap(_) | Op::SkipUnion(_) | Op::SkipRecord(_) => {
                 // The builder only places skip ops under Copy and Skip steps.
@@ -300,6 +310,7 @@ impl Plan {
         r: &mut Reader<'_>,
         out: &mut Vec<u8>,
         depth: usize,
+        budget: &mut u64,
     ) -> Result<(), DecodeError> {
         // Spans of the writer's fields, relative to the record's start; on the
         // stack for records of up to INLINE fields.
@@ -317,7 +328,7 @@ impl Plan {
         for ((skip, name), span) in writer_fields.iter().zip(spans.iter_mut()) {
             let start = r.position() - base;
             // Fields the reader keeps are checked when transcoded from their span.
-            self.skip::<false>(*skip, r, depth).map_err(|e| e.in_field(name))?;
+            self.skip::<false>(*skip, r, depth, budget).map_err(|e| e.in_field(name))?;
             *span = (start, r.position() - base);
         }
         for step in steps {
@@ -326,7 +337,7 @@ impl Plan {
                 ReorderedStep::Field(w, op) => {
                     let (start, end) = spans[*w];
                     let mut sub = Reader::new(&record[start..end]);
-                    self.run(*op, &mut sub, out, depth)
+                    self.run(*op, &mut sub, out, depth, budget)
                         .map_err(|e| e.with_base_offset(base + start).in_field(&writer_fields[*w].1))?;
                 }
             }
@@ -346,6 +357,7 @@ impl Plan {
         walk: Walk,
         r: &mut Reader<'_>,
         depth: usize,
+        budget: &mut u64,
     ) -> Result<(), DecodeError> {
         match walk {
             Walk::String if FULL => {
@@ -365,7 +377,7 @@ impl Plan {
             Walk::Bool => r.read_bool().map(drop),
             Walk::Fixed(n) => r.read_fixed(n).map(drop),
             Walk::Enum(symbols) => r.read_enum_index(symbols).map(drop),
-            Walk::Container(op) => self.skip_container::<FULL>(&self.ops[op], r, depth),
+            Walk::Container(op) => self.skip_container::<FULL>(&self.ops[op], r, depth, budget),
         }
     }
 
@@ -374,33 +386,35 @@ impl Plan {
         op: &Op,
         r: &mut Reader<'_>,
         depth: usize,
+        budget: &mut u64,
     ) -> Result<(), DecodeError> {
         match op {
             Op::SkipArray(item) => {
                 let depth = deeper(r, depth)?;
                 let mut index = 0u64;
-                self.skip_blocks::<FULL>(r, |r| {
-                    self.skip::<FULL>(*item, r, depth).map_err(|e| e.in_index(index))?;
+                self.skip_blocks::<FULL>(r, budget, |r, budget| {
+                    self.skip::<FULL>(*item, r, depth, budget).map_err(|e| e.in_index(index))?;
                     index += 1;
                     Ok(())
                 })?;
             }
             Op::SkipMap(value) => {
                 let depth = deeper(r, depth)?;
-                self.skip_blocks::<FULL>(r, |r| {
+                self.skip_blocks::<FULL>(r, budget, |r, budget| {
                     let key = if FULL { r.read_str()?.as_bytes() } else { r.read_bytes()? };
-                    self.skip::<FULL>(*value, r, depth).map_err(|e| e.in_key(&String::from_utf8_lossy(key)))
+                    self.skip::<FULL>(*value, r, depth, budget)
+                        .map_err(|e| e.in_key(&String::from_utf8_lossy(key)))
                 })?;
             }
             Op::SkipUnion(branches) => {
                 let w = r.read_union_index(branches.len())?;
                 let depth = deeper(r, depth)?;
-                self.skip::<FULL>(branches[w], r, depth).map_err(|e| e.in_branch(w as u32))?;
+                self.skip::<FULL>(branches[w], r, depth, budget).map_err(|e| e.in_branch(w as u32))?;
             }
             Op::SkipRecord(fields) => {
                 let depth = deeper(r, depth)?;
                 for (skip, name) in fields.iter() {
-                    self.skip::<FULL>(*skip, r, depth).map_err(|e| e.in_field(name))?;
+                    self.skip::<FULL>(*skip, r, depth, budget).map_err(|e| e.in_field(name))?;
                 }
             }
             _ => return Err(r.error(DecodeErrorKind::Invalid("resolution plan is malformed".into()))),
@@ -415,7 +429,8 @@ impl Plan {
     fn skip_blocks<const FULL: bool>(
         &self,
         r: &mut Reader<'_>,
-        mut item: impl FnMut(&mut Reader<'_>) -> Result<(), DecodeError>,
+        budget: &mut u64,
+        mut item: impl FnMut(&mut Reader<'_>, &mut u64) -> Result<(), DecodeError>,
     ) -> Result<(), DecodeError> {
         if !FULL {
             loop {
@@ -424,7 +439,9 @@ impl Plan {
                     BlockSkip::Skipped => {}
                     BlockSkip::Items(count) => {
                         for _ in 0..count {
-                            item(r)?;
+                            let before = r.position();
+                            item(r, budget)?;
+                            charge_if_empty(r, before, budget)?;
                         }
                     }
                 }
@@ -445,7 +462,9 @@ impl Plan {
                 ));
             }
             for _ in 0..count {
-                item(r)?;
+                let before = r.position();
+                item(r, budget)?;
+                charge_if_empty(r, before, budget)?;
             }
             if let Some((size, start)) = size {
                 let used = r.position() - start;
@@ -460,6 +479,25 @@ impl Plan {
             }
         }
     }
+}
+
+/// Counts an array item that took no bytes (of a type like `null` or an empty
+/// record) against the datum's budget of [`binary::MAX_ITEMS_WITHOUT_BYTES`].
+/// Items that take bytes are bounded by the input's length; these are not,
+/// and without a bound a few bytes of block headers could make the plan loop,
+/// and write defaults or branch indexes, for as long as an attacker likes.
+#[inline]
+fn charge_if_empty(r: &Reader<'_>, before: usize, budget: &mut u64) -> Result<(), DecodeError> {
+    if r.position() == before {
+        if *budget == 0 {
+            return Err(r.error(DecodeErrorKind::Invalid(format!(
+                "more than {} array items of zero bytes in one datum",
+                binary::MAX_ITEMS_WITHOUT_BYTES
+            ))));
+        }
+        *budget -= 1;
+    }
+    Ok(())
 }
 
 /// The depth one level down, or an error past [`MAX_DEPTH`].
