@@ -22,8 +22,8 @@ mod gen;
 /// Why code generation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file or directory could not be read or written.
-    #[error("{path}: {source}")]
+    /// A file or directory could not be read or written (the cause is the `source`).
+    #[error("cannot read or write {path}")]
     Io {
         path: PathBuf,
         #[source]

@@ -125,3 +125,17 @@ fn output_is_already_rustfmt_formatted() {
         .expect("rustfmt runs");
     assert!(status.success(), "rustfmt would change:\n{out}");
 }
+
+#[test]
+fn a_missing_input_is_an_io_error_naming_the_file() {
+    let err = Builder::new().compile_to_string(&["/nonexistent/dir/x.avsc"]).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    assert_eq!(err.to_string(), "cannot read or write /nonexistent/dir/x.avsc");
+}
+
+#[test]
+fn a_directory_without_avsc_files_is_no_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Builder::new().compile_to_string(&[dir.path()]).unwrap_err();
+    assert!(matches!(err, Error::NoInput), "{err}");
+}
