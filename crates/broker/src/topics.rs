@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use runnel_proto::v1;
 use serde::{Deserialize, Serialize};
 
@@ -257,8 +257,6 @@ pub struct Topics {
     admin: tokio::sync::Mutex<()>,
     /// Shared fsync counter (metrics).
     fsyncs: Arc<AtomicU64>,
-    /// Names being deleted, refused by create until their files are gone.
-    deleting: Mutex<Vec<String>>,
 }
 
 fn now_ms() -> i64 {
@@ -283,13 +281,7 @@ impl Topics {
             let topic = Topic { meta: tm, partitions, schemas: SchemaCache::default() };
             topics.insert(topic.meta.name.clone(), Arc::new(topic));
         }
-        Ok(Topics {
-            root,
-            topics: RwLock::new(topics),
-            admin: tokio::sync::Mutex::new(()),
-            fsyncs,
-            deleting: Mutex::new(Vec::new()),
-        })
+        Ok(Topics { root, topics: RwLock::new(topics), admin: tokio::sync::Mutex::new(()), fsyncs })
     }
 
     /// The topic, or `UnknownTopic`.
@@ -317,9 +309,6 @@ impl Topics {
         if let Ok(t) = self.get(name) {
             return if if_not_exists { Ok(t) } else { Err(BrokerError::TopicExists(name.to_owned())) };
         }
-        if self.deleting.lock().iter().any(|n| n == name) {
-            return Err(BrokerError::InvalidArgument(format!("topic '{name}' is being deleted; retry")));
-        }
         // Leftover files of a topic deleted while the broker was down are not this topic's.
         let dir = self.root.join(name);
         if dir.exists() {
@@ -344,14 +333,12 @@ impl Topics {
         let topic = self.get(name)?;
         meta.delete_topic(name)?;
         self.topics.write().remove(name);
-        self.deleting.lock().push(name.to_owned());
         for log in &topic.partitions {
             let _ = log.close().await;
         }
         let dir = self.root.join(name);
-        let removed = std::fs::remove_dir_all(&dir);
-        self.deleting.lock().retain(|n| n != name);
-        match removed {
+        // Still under the admin lock: a create of the same name waits for this.
+        match std::fs::remove_dir_all(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(BrokerError::io("delete", dir, e)),

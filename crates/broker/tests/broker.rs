@@ -184,25 +184,27 @@ async fn retention_deletes_old_segments_but_never_the_active_one() {
     for i in 0..20 {
         h.broker.produce(produce("old", 0, users(id, i * 10..i * 10 + 10, hour_ago))).await.unwrap();
     }
-    // Retention runs every 50 ms in tests; wait for it to take effect.
+    let segment_files = || {
+        std::fs::read_dir(dir.path().join("topics/old/0"))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log"))
+            .count()
+    };
+    // Retention runs every 50 ms in tests; wait until it has removed the segments
+    // from the log and then their files.
     let mut info = None;
-    for _ in 0..200 {
+    for _ in 0..250 {
         let i = h.admin.describe_topic(TopicRef { topic: "old".into() }).await.unwrap().into_inner();
-        if i.partitions[0].segments == 1 {
+        if i.partitions[0].segments == 1 && segment_files() == 1 {
             info = Some(i);
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let info = info.expect("old segments deleted");
+    let info = info.expect("old segments and their files deleted");
     let p = &info.partitions[0];
     assert_eq!(p.high_watermark, 200);
     assert!(p.log_start_offset > 0 && p.log_start_offset < 200, "{p:?}");
-    let segment_files = std::fs::read_dir(dir.path().join("topics/old/0"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".log"))
-        .count();
-    assert_eq!(segment_files, 1);
     let req = FetchRequest { topic: "old".into(), offset: 0, ..Default::default() };
     assert_eq!(h.broker.fetch(req).await.unwrap_err().code(), Code::OutOfRange);
     let rest = ages(&h.read_all("old", 0, p.log_start_offset).await);
