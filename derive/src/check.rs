@@ -89,6 +89,7 @@ fn branch_key(shape: &Shape, codec: &Codec) -> Option<String> {
         return Some(match special {
             Special::Annotated { base, .. } => (*base).to_owned(),
             Special::BytesDecimal { .. } => "bytes".to_owned(),
+            Special::Uuid => "string".to_owned(),
             Special::Fixed { name, .. } => format!("fixed {name}"),
         });
     }
@@ -131,6 +132,7 @@ fn shape_for_default(f: &Field) -> DefaultShape<'_> {
         Special::Annotated { base: "long", .. } => DefaultShape::Long,
         Special::Annotated { .. } => DefaultShape::String,
         Special::BytesDecimal { .. } => DefaultShape::Bytes,
+        Special::Uuid => DefaultShape::String,
         Special::Fixed { size, .. } => DefaultShape::Fixed(*size),
     };
     if *optional {

@@ -108,7 +108,10 @@ pub fn methods(cont: &Container) -> TokenStream {
 fn is_trait(codec: &Codec) -> bool {
     !matches!(
         codec,
-        Codec::Special { special: Special::Fixed { .. } | Special::BytesDecimal { i128: true, .. }, .. }
+        Codec::Special {
+            special: Special::Fixed { .. } | Special::Uuid | Special::BytesDecimal { i128: true, .. },
+            ..
+        }
     )
 }
 
@@ -121,6 +124,14 @@ fn decode_value(cont: &Container, ty: &syn::Type, codec: &Codec) -> TokenStream 
     };
     let read = match special {
         Special::Fixed { size, .. } => quote!(r.read_array::<#size>()),
+        Special::Uuid => quote! {
+            (match r.read_str() {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(text) => ::uuid::Uuid::parse_str(text).map_err(|_| {
+                    r.error(#krate::DecodeErrorKind::Invalid(::std::format!("{text:?} is not a UUID")))
+                }),
+            })
+        },
         _ => quote! {
             (match r.read_bytes() {
                 ::core::result::Result::Err(e) => ::core::result::Result::Err(e),

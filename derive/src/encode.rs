@@ -105,7 +105,8 @@ pub fn encode_value(cont: &Container, ty: &syn::Type, codec: &Codec, value: Toke
     let special = match codec {
         Codec::Special {
             optional,
-            special: special @ (Special::Fixed { .. } | Special::BytesDecimal { i128: true, .. }),
+            special:
+                special @ (Special::Fixed { .. } | Special::Uuid | Special::BytesDecimal { i128: true, .. }),
         } => Some((*optional, special)),
         _ => None,
     };
@@ -114,6 +115,10 @@ pub fn encode_value(cont: &Container, ty: &syn::Type, codec: &Codec, value: Toke
     };
     let write = |v: TokenStream| match special {
         Special::Fixed { .. } => quote!(#krate::binary::write_fixed(buf, &#v[..]);),
+        Special::Uuid => quote! {
+            let mut text = [0u8; 36];
+            #krate::binary::write_string(buf, #v.hyphenated().encode_lower(&mut text));
+        },
         _ => quote! {
             // The shortest big-endian two's complement form, as the specification asks.
             let bytes = #v.to_be_bytes();

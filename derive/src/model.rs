@@ -130,6 +130,8 @@ pub enum Special {
     Annotated { base: &'static str, logical: String },
     /// A bytes decimal; `i128` says whether the Rust value is an `i128` (else raw `Vec<u8>`).
     BytesDecimal { precision: u32, scale: u32, i128: bool },
+    /// A `uuid::Uuid` as a `uuid` string (hyphenated, lowercase).
+    Uuid,
     /// A `[u8; N]` as a named fixed.
     Fixed { size: usize, name: String, namespace: Option<String>, logical: Option<FixedLogical> },
 }
@@ -492,13 +494,16 @@ fn codec(cx: &Ctxt, ty: &Type, shape: &Shape, attrs: &Attrs, owner: &Named, fiel
             );
             return Codec::Trait;
         };
+        if logical == "uuid" && matches!(base, Shape::Other(t) if t == "Uuid" || t.ends_with(":: Uuid")) {
+            return Codec::Special { optional, special: Special::Uuid };
+        }
         let ok = matches!(
             (primitive, base),
             ("string", Shape::String) | ("int", Shape::Int) | ("long", Shape::Long)
         );
         if !ok {
             let rust = match primitive {
-                "string" => "String",
+                "string" => "String or uuid::Uuid",
                 "int" => "i32",
                 _ => "i64",
             };

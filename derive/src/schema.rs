@@ -168,6 +168,7 @@ fn value_schema(cont: &Container, ty: &syn::Type, codec: &Codec) -> TokenStream 
         Special::Annotated { base, logical } => {
             json_tokens(&sj, &json!({"type": base, "logicalType": logical}))
         }
+        Special::Uuid => json_tokens(&sj, &json!({"type": "string", "logicalType": "uuid"})),
         Special::BytesDecimal { precision, scale, .. } => json_tokens(
             &sj,
             &json!({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale}),

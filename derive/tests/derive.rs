@@ -330,3 +330,28 @@ fn schemas_of_derived_types_match_apache_avro_derive_output_form() {
     let reparsed = apache_avro::Schema::parse_str(User::schema().json()).unwrap();
     assert_eq!(reparsed.canonical_form(), User::schema().canonical_form());
 }
+
+#[derive(Avro, Debug, Clone, PartialEq)]
+#[avro(crate = "runnel_avro")]
+struct Tracked {
+    #[avro(logical = "uuid")]
+    id: uuid::Uuid,
+    #[avro(logical = "uuid", default = "null")]
+    parent: Option<uuid::Uuid>,
+}
+
+#[test]
+fn uuid_fields_are_uuid_strings() {
+    let id = uuid::Uuid::parse_str("123e4567-e89b-12d3-a456-426614174000").unwrap();
+    let t = Tracked { id, parent: Some(id) };
+    let bytes = to_vec(&t);
+    assert_eq!(bytes[0], 72); // a 36-character string
+    assert_eq!(&bytes[1..37], b"123e4567-e89b-12d3-a456-426614174000");
+    assert_eq!(from_slice::<Tracked>(&bytes).unwrap(), t);
+    let json: serde_json::Value = serde_json::from_str(Tracked::schema().json()).unwrap();
+    assert_eq!(json["fields"][0]["type"], serde_json::json!({"type": "string", "logicalType": "uuid"}));
+    let mut bad = vec![6u8];
+    bad.extend_from_slice(b"abc");
+    bad.push(0);
+    assert_eq!(from_slice::<Tracked>(&bad).unwrap_err().path(), "/id");
+}
