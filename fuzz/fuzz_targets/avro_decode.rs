@@ -54,7 +54,9 @@ fn check(schema: &Schema, datum: &[u8]) {
     let value = match (&valid, decoded) {
         (Ok(()), Ok(value)) => value,
         (Err(_), Err(_)) => return,
-        (Ok(()), Err(e)) if matches!(e.kind(), DecodeErrorKind::LengthTooLarge { .. }) && has_zero_width_items(schema) => {
+        (Ok(()), Err(e))
+            if matches!(e.kind(), DecodeErrorKind::LengthTooLarge { .. }) && has_zero_width_items(schema) =>
+        {
             return
         }
         (Ok(()), Err(e)) => panic!("validate accepts what from_binary refuses: {e}"),

@@ -40,12 +40,13 @@ fn pairs() -> &'static [Pair] {
         COMPATIBLE_PAIRS
             .iter()
             .map(|(w, r)| {
-                let parse = |s: &str| Schema::parse_str(s).unwrap_or_else(|e| panic!("{s} does not parse: {e}"));
+                let parse =
+                    |s: &str| Schema::parse_str(s).unwrap_or_else(|e| panic!("{s} does not parse: {e}"));
                 let (writer, reader) = (parse(w), parse(r));
                 let plan = Plan::new(&writer, &reader)
                     .unwrap_or_else(|e| panic!("compatible pair {w} → {r} has no plan: {e}"));
-                let identity = Plan::new(&writer, &writer)
-                    .unwrap_or_else(|e| panic!("{w} has no plan to itself: {e}"));
+                let identity =
+                    Plan::new(&writer, &writer).unwrap_or_else(|e| panic!("{w} has no plan to itself: {e}"));
                 let bytes_to_string = has(&writer, NodeKind::Bytes) && has(&reader, NodeKind::String);
                 Pair { writer, reader, plan, identity, bytes_to_string }
             })

@@ -5,7 +5,8 @@
 //!
 //! Input: byte 0 picks the request from `REQUESTS`; the rest is the body.
 //! Requests that only read go to one registry shared by all inputs; requests
-//! that write go to a fresh registry per input, so that every input runs
+//! that write go to a freshly seeded registry (reused while failed writes leave
+//! it unchanged, as its generation counter shows), so that every input runs
 //! against the same state and a crash reproduces.
 //!
 //! Properties: no panic and never a 5xx; every answer is a JSON object with the
@@ -17,7 +18,7 @@
 #![no_main]
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -73,6 +74,37 @@ fn shared_router() -> Router {
     router(registry.clone())
 }
 
+/// A seeded registry for write requests, with the directory that holds it.
+type Scratch = (tempfile::TempDir, Registry);
+
+/// Write requests that fail change nothing, so their registry is kept for the
+/// next input (most fuzz inputs fail); one that changed anything is thrown away.
+/// Either way every input starts from the same freshly seeded state.
+static SCRATCH: Mutex<Option<Scratch>> = Mutex::new(None);
+
+fn take_scratch() -> Scratch {
+    let kept = SCRATCH.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match kept {
+        Some(scratch) => scratch,
+        None => {
+            let dir = scratch_dir();
+            let registry = seeded_registry(dir.path());
+            (dir, registry)
+        }
+    }
+}
+
+fn give_back_if_unchanged(dir: tempfile::TempDir, registry: Registry) {
+    static SEEDED_GENERATION: OnceLock<u64> = OnceLock::new();
+    let seeded = *SEEDED_GENERATION.get_or_init(|| {
+        let dir = scratch_dir();
+        seeded_registry(dir.path()).generation()
+    });
+    if registry.generation() == seeded {
+        *SCRATCH.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir, registry));
+    }
+}
+
 async fn call(app: &Router, method: Method, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
     let request = Request::builder()
         .method(method)
@@ -86,8 +118,9 @@ async fn call(app: &Router, method: Method, uri: &str, body: Vec<u8>) -> (Status
     let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     assert_eq!(content_type, Some(CONTENT_TYPE), "{uri}: wrong content type");
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("read the response body");
-    let value: Value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|e| panic!("{uri}: the answer is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)));
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+        panic!("{uri}: the answer is not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
+    });
     if !status.is_success() {
         assert!(value["error_code"].is_i64(), "{uri}: error without an error_code: {value}");
         assert!(value["message"].is_string(), "{uri}: error without a message: {value}");
@@ -107,10 +140,11 @@ fuzz_target!(|data: &[u8]| {
             }
             return;
         }
-        let dir = scratch_dir();
-        let app = router(seeded_registry(dir.path()));
+        let (_dir, registry) = take_scratch();
+        let app = router(registry.clone());
         let (status, value) = call(&app, method.clone(), uri, body.to_vec()).await;
         if !status.is_success() {
+            give_back_if_unchanged(_dir, registry);
             return;
         }
         if uri.starts_with("/subjects/") {
@@ -121,7 +155,11 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!((&found["id"], &found["version"]), (id, version), "lookup disagrees with register");
             let (s, again) = call(&app, Method::POST, uri, body.to_vec()).await;
             assert_eq!(s, StatusCode::OK, "registering the same schema again failed: {again}");
-            assert_eq!((&again["id"], &again["version"]), (id, version), "a repeated registration changed things");
+            assert_eq!(
+                (&again["id"], &again["version"]),
+                (id, version),
+                "a repeated registration changed things"
+            );
         } else {
             let key = if uri.starts_with("/config") { "compatibility" } else { "mode" };
             let set = value[key].as_str().unwrap_or_else(|| panic!("{uri} answered {value}")).to_owned();

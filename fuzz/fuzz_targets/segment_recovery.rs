@@ -86,7 +86,9 @@ fuzz_target!(|data: &[u8]| {
     check_recovered(&dir, &recovered, tail.len() as u64, trusted_indexes);
     let again = recover(&dir, INDEX_INTERVAL).expect("a recovered log recovers again");
     assert_eq!(again.truncated_bytes, 0, "a second recovery truncated more");
-    let shape = |r: &Recovered| r.segments.values().map(|s| (s.base_offset, s.size, s.next_offset)).collect::<Vec<_>>();
+    let shape = |r: &Recovered| {
+        r.segments.values().map(|s| (s.base_offset, s.size, s.next_offset)).collect::<Vec<_>>()
+    };
     assert_eq!(shape(&again), shape(&recovered), "a second recovery found another log");
     drop((recovered, again));
     runtime().block_on(serve_everything(&dir, trusted_indexes));
@@ -98,7 +100,12 @@ fn check_recovered(dir: &Path, rec: &Recovered, tail_len: u64, trusted_indexes: 
     let mut expected_base = None;
     for seg in rec.segments.values() {
         let bytes = std::fs::read(&seg.path).expect("read a recovered segment");
-        assert_eq!(bytes.len() as u64, seg.size, "{}: file size differs from the recovered size", seg.path.display());
+        assert_eq!(
+            bytes.len() as u64,
+            seg.size,
+            "{}: file size differs from the recovered size",
+            seg.path.display()
+        );
         if let Some(next) = expected_base {
             assert_eq!(seg.base_offset, next, "segments do not continue each other");
         }
@@ -106,8 +113,10 @@ fn check_recovered(dir: &Path, rec: &Recovered, tail_len: u64, trusted_indexes: 
         if verified {
             let mut next = seg.base_offset;
             for item in batch::batches(&bytes) {
-                let view = item.unwrap_or_else(|e| panic!("{}: recovery left a bad batch: {e}", seg.path.display()));
-                view.check_records().unwrap_or_else(|e| panic!("recovery left a batch with bad records: {e}"));
+                let view =
+                    item.unwrap_or_else(|e| panic!("{}: recovery left a bad batch: {e}", seg.path.display()));
+                view.check_records()
+                    .unwrap_or_else(|e| panic!("recovery left a batch with bad records: {e}"));
                 assert_eq!(view.base_offset(), next, "recovery left a batch out of sequence");
                 next = view.next_offset();
             }
