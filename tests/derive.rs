@@ -158,7 +158,7 @@ fn derived_bytes_decode_with_apache_avro_to_the_same_values() {
 
 #[test]
 fn samples_round_trip_and_are_written_for_the_fastavro_oracle() {
-    let samples = vec![
+    let samples = [
         (User::schema(), to_vec(&user()), user_datum()),
         (Sample::schema(), to_vec(&sample(None)), sample_datum(None)),
         (
