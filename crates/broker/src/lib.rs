@@ -15,6 +15,7 @@ pub mod enforce;
 pub mod error;
 pub mod fetch;
 pub mod groups;
+pub mod kafka;
 pub mod log;
 pub mod meta;
 pub mod metrics;

@@ -51,6 +51,8 @@ pub struct ServerConfig {
     pub retention_check_interval: Duration,
     /// HTTP/2 initial stream and connection window.
     pub http2_window_bytes: u32,
+    /// Kafka protocol listen address (`None`: no Kafka listener).
+    pub kafka_addr: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -66,6 +68,7 @@ impl ServerConfig {
             max_connections: 1024,
             retention_check_interval: Duration::from_secs(60),
             http2_window_bytes: 8 << 20,
+            kafka_addr: Some(SocketAddr::from(([127, 0, 0, 1], 9092))),
         }
     }
 
@@ -74,6 +77,9 @@ impl ServerConfig {
         let mut c = Self::new(data_dir);
         c.grpc_addr.set_port(0);
         c.http_addr.set_port(0);
+        if let Some(k) = c.kafka_addr.as_mut() {
+            k.set_port(0);
+        }
         c
     }
 }
@@ -85,6 +91,7 @@ pub struct RunningServer {
     broker: Arc<Broker>,
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
+    kafka_addr: Option<SocketAddr>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
     background: Vec<JoinHandle<()>>,
@@ -99,6 +106,11 @@ impl RunningServer {
     /// The bound HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound Kafka protocol address, if the Kafka listener runs.
+    pub fn kafka_addr(&self) -> Option<SocketAddr> {
+        self.kafka_addr
     }
 
     /// `http://<grpc addr>`.
@@ -227,12 +239,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
             async move { axum::serve(http_listener, app).with_graceful_shutdown(http_shutdown).await },
         );
 
-    let background = vec![
+    let mut background = vec![
         tokio::spawn(retention_task(Arc::clone(&broker), config.retention_check_interval)),
         tokio::spawn(reaper_task(Arc::clone(&broker))),
     ];
     tracing::info!(%grpc_addr, %http_addr, data = %data.display(), "runnel broker listening");
-    Ok(RunningServer { broker, grpc_addr, http_addr, grpc, http, background })
+    let kafka_addr = match config.kafka_addr {
+        Some(addr) => {
+            let (bound, task) = crate::kafka::start(Arc::clone(&broker), addr).await?;
+            background.push(task);
+            Some(bound)
+        }
+        None => None,
+    };
+    Ok(RunningServer { broker, grpc_addr, http_addr, kafka_addr, grpc, http, background })
 }
 
 async fn health(axum::extract::State(broker): axum::extract::State<Arc<Broker>>) -> impl IntoResponse {

@@ -19,6 +19,23 @@ pub struct Args {
     /// HTTP listen address (schema registry REST API, /health, /metrics).
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub http: SocketAddr,
+    /// Kafka protocol listen address, or `none` for no Kafka listener.
+    #[arg(long, default_value = "127.0.0.1:9092", value_parser = parse_kafka_addr)]
+    pub kafka: KafkaAddr,
+}
+
+/// `--kafka`: an address, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct KafkaAddr(pub Option<SocketAddr>);
+
+/// `none` turns the Kafka listener off; anything else is an address.
+fn parse_kafka_addr(s: &str) -> Result<KafkaAddr, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(KafkaAddr(None));
+    }
+    s.parse()
+        .map(|a| KafkaAddr(Some(a)))
+        .map_err(|e| format!("'{s}' is neither an address (HOST:PORT) nor 'none': {e}"))
 }
 
 /// Runs the server until a signal arrives.
@@ -27,6 +44,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = runnel_broker::ServerConfig::new(&args.data);
     config.grpc_addr = args.grpc;
     config.http_addr = args.http;
+    config.kafka_addr = args.kafka.0;
     let server = runnel_broker::start(config)
         .await
         .with_context(|| format!("cannot start the broker on {}", args.data.display()))?;
@@ -37,6 +55,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         server.registry_url(),
         args.data.display()
     );
+    if let Some(kafka) = server.kafka_addr() {
+        println!("runnel kafka: {kafka}");
+    }
     runnel_broker::shutdown::signal().await;
     tracing::info!("shutting down");
     server.shutdown().await.context("shutdown")?;

@@ -1,0 +1,57 @@
+//! Kafka framing: every request and response is a 4-byte big-endian size and
+//! that many bytes. Reading refuses sizes that are negative or over the limit
+//! before allocating, so an oversized or garbage prefix costs nothing but the
+//! connection.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::Encodable;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use super::KafkaError;
+
+/// Reads one frame's body. `Ok(None)` when the peer closed the connection
+/// between frames.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max_bytes: usize,
+) -> Result<Option<Bytes>, KafkaError> {
+    let mut size = [0u8; 4];
+    match reader.read_exact(&mut size).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(KafkaError::Io(e)),
+    }
+    let size = i32::from_be_bytes(size);
+    let Ok(len) = usize::try_from(size) else {
+        return Err(KafkaError::Malformed(format!("negative frame size {size}")));
+    };
+    if len > max_bytes {
+        return Err(KafkaError::Oversized { size: len, limit: max_bytes });
+    }
+    let mut body = BytesMut::zeroed(len);
+    reader.read_exact(&mut body).await.map_err(KafkaError::Io)?;
+    Ok(Some(body.freeze()))
+}
+
+/// Encodes a response frame: size, the response header of the version the API
+/// asks for, then the body at the request's version.
+pub fn encode_response(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) -> Result<BytesMut, KafkaError> {
+    let mut out = BytesMut::with_capacity(256);
+    out.put_i32(0); // patched below
+    let mut header = ResponseHeader::default();
+    header.correlation_id = correlation_id;
+    header
+        .encode(&mut out, api_key.response_header_version(version))
+        .map_err(|e| KafkaError::Encode(e.to_string()))?;
+    body.encode(&mut out, version).map_err(|e| KafkaError::Encode(e.to_string()))?;
+    let size = i32::try_from(out.len() - 4)
+        .map_err(|_| KafkaError::Encode(format!("response of {} bytes is too large", out.len())))?;
+    out[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(out)
+}
