@@ -416,3 +416,47 @@ async fn failover_switches_to_the_standby_which_continues_after_the_cumulative_a
     assert_eq!(got, (3..10).collect::<Vec<_>>(), "the standby continues after what the active acked");
     assert_eq!(b.active_partitions(), vec![0]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_resubscribes_by_itself_after_a_broker_restart_and_gets_its_unacked_record_again() {
+    let mut t = TestServer::start().await;
+    t.topic_with_schema("resume", 1, Job::schema()).await;
+    produce(&t, "resume", [job("a", 1)]).await;
+    let mut c = subscribe(&t, "resume", "s", SubscriptionType::Exclusive, "c").await;
+    let first = next(&mut c).await;
+    assert_eq!(first.value().seq, 1);
+    t.restart().await;
+    // The stream broke; the consumer subscribes again and the unacked record comes back.
+    let again = next(&mut c).await;
+    assert_eq!((again.value().seq, again.offset()), (1, first.offset()));
+    again.ack().await.unwrap();
+    produce(&t, "resume", [job("a", 2)]).await;
+    assert_eq!(next(&mut c).await.value().seq, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_topic_that_cannot_be_created_is_reported_and_the_record_kept() {
+    let t = TestServer::start().await;
+    t.topic_with_schema("payments", 1, Job::schema()).await;
+    produce(&t, "payments", [job("p", 1)]).await;
+    let mut c = t
+        .client
+        .subscription::<Job>("payments", "s")
+        .subscription_type(SubscriptionType::Shared)
+        .nack_delay(Duration::from_millis(10))
+        .dead_letter(DeadLetterPolicy { max_deliveries: 1, topic: Some("no spaces allowed".into()) })
+        .subscribe()
+        .await
+        .unwrap();
+    next(&mut c).await.nack().await.unwrap();
+    let err = match tokio::time::timeout(PATIENCE, c.next()).await {
+        Ok(Some(Err(e))) => e.to_string(),
+        other => panic!("expected the broker's report, got {other:?}"),
+    };
+    assert!(err.contains("dead-letter topic 'no spaces allowed'"), "{err}");
+    assert!(err.contains("invalid topic name"), "{err}");
+    // Nothing was created under the bad name; the record stays unacknowledged
+    // (the broker retries the move and reports each failure).
+    let topics = t.client.list_topics().await.unwrap();
+    assert!(topics.iter().all(|i| i.name != "no spaces allowed"));
+}

@@ -824,6 +824,9 @@ async fn drive(
             }
             Ended::Broken(why) => why,
         };
+        // End our side of the broken stream now, not at the reconnect: a broker
+        // shutting down waits for its streams to close.
+        drop(std::mem::replace(&mut req_tx, mpsc::unbounded_channel().0));
         // Records still queued from this stream will be delivered again.
         shared.epoch.fetch_add(1, Ordering::AcqRel);
         shared.active.lock().clear();
@@ -839,7 +842,10 @@ async fn drive(
                     (req_tx, events) = (tx, ev);
                     break;
                 }
-                Err(status) if is_retryable_status(&status) => continue,
+                // The broker restarting answers with these; keep trying until it is back.
+                Err(status) if is_retryable_status(&status) || status.code() == tonic::Code::Cancelled => {
+                    continue
+                }
                 Err(status) => {
                     let _ = items.send(Item::Failed(refusal(&shared.topic, status)));
                     return;

@@ -56,9 +56,16 @@ impl v1::subscriptions_server::Subscriptions for SubscriptionService {
         let spec = ConsumerSpec::from_proto(&sub, id)?;
         let link = broker.subscriptions.connect(&broker, id, spec).await?;
         let consumer_requests = link.requests;
+        let stop = broker.shutdown.clone();
         tokio::spawn(async move {
             loop {
-                match requests.message().await {
+                // On shutdown the request side is dropped too: a client that keeps
+                // its side open must not hold the server's graceful shutdown.
+                let message = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    m = requests.message() => m,
+                };
+                match message {
                     Ok(Some(SubscriptionRequest { kind: Some(kind) })) => {
                         if let Err(e) = consumer_requests.send(kind) {
                             tracing::debug!(error = %e, "subscription request refused");
