@@ -107,6 +107,11 @@ const STREAM_IDLE: Duration = Duration::from_secs(1);
 /// five batches of each producer, so a retry of any of them is recognised.
 const MAX_IN_FLIGHT_PER_PARTITION: usize = 5;
 
+/// Bytes in flight per producer, at most (one batch may always go): the
+/// broker's HTTP/2 window; more in flight would only wait in flow control,
+/// while records still in the queue can yet join a batch.
+const MAX_IN_FLIGHT_BYTES: usize = 8 * 1024 * 1024;
+
 type Reply = oneshot::Sender<Result<RecordMetadata, ClientError>>;
 
 /// A record in the engine with its answer channel.
@@ -546,6 +551,8 @@ impl Engine {
             }
         }
         let mut in_flight: usize = self.parts.values().map(|p| p.in_flight.len()).sum();
+        let mut in_flight_bytes: usize =
+            self.parts.values().flat_map(|p| p.in_flight.iter()).map(|f| f.bytes.len()).sum();
         let mut to_send: Vec<v1::ProduceRequest> = Vec::new();
         let mut partitions: Vec<u32> = self.parts.keys().copied().collect();
         partitions.sort_unstable();
@@ -577,7 +584,9 @@ impl Engine {
                             || b.since.is_some_and(|s| now >= s + self.options.linger)
                     }
                 };
-                if !due {
+                // Bytes in flight are capped too (one batch may always go).
+                let over_bytes = in_flight > 0 && in_flight_bytes >= MAX_IN_FLIGHT_BYTES;
+                if !due || over_bytes {
                     break;
                 }
                 let Some(batch) = state.queue.pop_front() else { break };
@@ -600,6 +609,7 @@ impl Engine {
                 });
                 self.by_corr.insert(corr, p);
                 in_flight += 1;
+                in_flight_bytes += state.in_flight.back().map_or(0, |f| f.bytes.len());
             }
         }
         if self.urgent && self.parts.values().all(|p| p.queue.iter().all(|b| b.records.is_empty())) {
