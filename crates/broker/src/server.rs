@@ -47,6 +47,15 @@ pub struct ServerConfig {
     pub max_fetch_bytes: usize,
     /// Most concurrent gRPC connections.
     pub max_connections: usize,
+    /// Most requests served at once on one gRPC connection; more wait (HTTP/2
+    /// back-pressure), so one client cannot occupy every worker.
+    pub max_in_flight_per_connection: usize,
+    /// Largest schema text the registry accepts (REST and gRPC).
+    pub max_schema_bytes: usize,
+    /// Most topics; creating one more is refused with RESOURCE_EXHAUSTED.
+    pub max_topics: usize,
+    /// Most partitions over all topics; beyond it, RESOURCE_EXHAUSTED.
+    pub max_partitions: usize,
     /// How often retention runs.
     pub retention_check_interval: Duration,
     /// HTTP/2 initial stream and connection window.
@@ -66,6 +75,10 @@ impl ServerConfig {
             max_batch_bytes: 32 << 20,
             max_fetch_bytes: 32 << 20,
             max_connections: 1024,
+            max_in_flight_per_connection: 256,
+            max_schema_bytes: RegistryConfig::default().max_schema_bytes,
+            max_topics: 10_000,
+            max_partitions: 100_000,
             retention_check_interval: Duration::from_secs(60),
             http2_window_bytes: 8 << 20,
             kafka_addr: Some(SocketAddr::from(([127, 0, 0, 1], 9092))),
@@ -154,6 +167,7 @@ impl RunningServer {
 /// once the listeners are bound.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
     let data = config.data_dir.clone();
+    let registry_config = RegistryConfig { max_schema_bytes: config.max_schema_bytes, ..Default::default() };
     std::fs::create_dir_all(&data).map_err(|e| BrokerError::io("create", &data, e))?;
     let (meta, registry) = {
         let data = data.clone();
@@ -162,7 +176,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
             let registry_dir = data.join("registry");
             std::fs::create_dir_all(&registry_dir)
                 .map_err(|e| BrokerError::io("create", &registry_dir, e))?;
-            let registry = Registry::open(&registry_dir, RegistryConfig::default())?;
+            let registry = Registry::open(&registry_dir, registry_config)?;
             Ok((meta, registry))
         })
         .await
@@ -175,6 +189,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
             max_record_bytes: config.max_record_bytes,
             max_batch_bytes: config.max_batch_bytes.min(MAX_MESSAGE_BYTES),
             max_fetch_bytes: config.max_fetch_bytes.min(MAX_MESSAGE_BYTES / 2),
+            max_topics: config.max_topics,
+            max_partitions: config.max_partitions,
         },
         meta,
         topics,
@@ -202,6 +218,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
     let grpc = tonic::transport::Server::builder()
         .initial_stream_window_size(config.http2_window_bytes)
         .initial_connection_window_size(config.http2_window_bytes)
+        .concurrency_limit_per_connection(config.max_in_flight_per_connection.max(1))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(
             AdminServer::new(svc.clone())
@@ -255,6 +272,30 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
     Ok(RunningServer { broker, grpc_addr, http_addr, kafka_addr, grpc, http, background })
 }
 
+impl Broker {
+    /// Refuses `topics` more topics with `partitions` more partitions when that
+    /// would pass the configured limits. (Concurrent creates may pass a limit by
+    /// the few created at the same instant: the limits guard memory, not a count.)
+    fn check_topic_limits(&self, topics: usize, partitions: u32) -> Result<(), BrokerError> {
+        let all = self.topics.list();
+        if all.len() + topics > self.limits.max_topics {
+            return Err(BrokerError::TooLarge(format!(
+                "the broker holds {} topics, the limit is {}",
+                all.len(),
+                self.limits.max_topics
+            )));
+        }
+        let held: usize = all.iter().map(|t| t.partitions.len()).sum();
+        if held + partitions as usize > self.limits.max_partitions {
+            return Err(BrokerError::TooLarge(format!(
+                "the broker holds {held} partitions, {partitions} more would pass the limit of {}",
+                self.limits.max_partitions
+            )));
+        }
+        Ok(())
+    }
+}
+
 async fn health(axum::extract::State(broker): axum::extract::State<Arc<Broker>>) -> impl IntoResponse {
     let topics = broker.topics.list().len();
     axum::Json(serde_json::json!({ "status": "ok", "topics": topics }))
@@ -302,6 +343,9 @@ impl v1::admin_server::Admin for Services {
     ) -> Result<Response<v1::TopicInfo>, Status> {
         let req = req.into_inner();
         let config = TopicConfig::from_proto(&req.topic, &req.config.unwrap_or_default())?;
+        if self.0.topics.get(&req.topic).is_err() {
+            self.0.check_topic_limits(1, config.partitions)?;
+        }
         let t = self.0.topics.create(&self.0.meta, &req.topic, config, req.if_not_exists).await?;
         Ok(Response::new(t.info()))
     }
@@ -331,6 +375,8 @@ impl v1::admin_server::Admin for Services {
         req: Request<v1::AddPartitionsRequest>,
     ) -> Result<Response<v1::TopicInfo>, Status> {
         let req = req.into_inner();
+        let current = self.0.topics.get(&req.topic)?.partitions.len() as u32;
+        self.0.check_topic_limits(0, req.partitions.saturating_sub(current))?;
         let t = self.0.topics.add_partitions(&self.0.meta, &req.topic, req.partitions).await?;
         Ok(Response::new(t.info()))
     }

@@ -20,6 +20,10 @@ pub struct Limits {
     pub max_batch_bytes: usize,
     /// Largest fetch response.
     pub max_fetch_bytes: usize,
+    /// Most topics the broker holds.
+    pub max_topics: usize,
+    /// Most partitions over all topics.
+    pub max_partitions: usize,
 }
 
 /// The broker's shared state.

@@ -161,6 +161,34 @@ impl std::fmt::Debug for PartitionLog {
     }
 }
 
+/// A fault to inject before segment writes (tests only): called with the
+/// segment's path; an `Err` is returned as if the write had failed.
+#[doc(hidden)]
+pub type WriteFault = Arc<dyn Fn(&Path) -> std::io::Result<()> + Send + Sync>;
+
+/// Whether a write fault is installed: one relaxed load per group write, so the
+/// hook costs nothing when unset.
+static WRITE_FAULT_SET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static WRITE_FAULT: Mutex<Option<WriteFault>> = Mutex::new(None);
+
+/// Installs (or with `None` removes) the process-wide write fault hook. For
+/// tests of disk-full handling; the hook should filter on the path, since
+/// every log in the process consults it.
+#[doc(hidden)]
+pub fn set_write_fault(fault: Option<WriteFault>) {
+    let set = fault.is_some();
+    *WRITE_FAULT.lock() = fault;
+    WRITE_FAULT_SET.store(set, std::sync::atomic::Ordering::Release);
+}
+
+fn injected_fault(path: &Path) -> std::io::Result<()> {
+    if !WRITE_FAULT_SET.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(());
+    }
+    let fault = WRITE_FAULT.lock().clone();
+    fault.map_or(Ok(()), |f| f(path))
+}
+
 /// Most bytes one group commit writes at once.
 const MAX_GROUP_BYTES: usize = 16 << 20;
 /// Appends waiting for the writer before producers are slowed down.
@@ -590,15 +618,26 @@ async fn commit_group(log: &Arc<PartitionLog>, group: Group) -> Vec<u8> {
     } else {
         let fsyncs = Arc::clone(&log.fsyncs);
         tokio::task::spawn_blocking(move || {
-            file.write_all_at(&buf, position).map_err(|e| BrokerError::io("write", &path, e))?;
+            let written = injected_fault(&path).and_then(|()| file.write_all_at(&buf, position));
+            if let Err(e) = written {
+                // A failed write (e.g. ENOSPC) may have left part of the group in
+                // the file. Cutting the file back to the last published byte and
+                // making that durable restores a known state, so appends can
+                // resume once space returns; if even that fails, the partition
+                // stays failed until a restart's recovery.
+                let undone = file.set_len(position).and_then(|()| file.sync_data()).is_ok();
+                return Err((BrokerError::io("write", &path, e), undone));
+            }
             if fsync {
-                file.sync_data().map_err(|e| BrokerError::io("fsync", &path, e))?;
+                // After a failed fsync the page cache may already have dropped the
+                // dirty pages: the file's contents are unknown, never undone here.
+                file.sync_data().map_err(|e| (BrokerError::io("fsync", &path, e), false))?;
                 fsyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             Ok(buf)
         })
         .await
-        .unwrap_or_else(|e| Err(BrokerError::Storage(format!("write task failed: {e}"))))
+        .unwrap_or_else(|e| Err((BrokerError::Storage(format!("write task failed: {e}")), false)))
     };
     match io_result {
         Ok(buf) => {
@@ -619,14 +658,22 @@ async fn commit_group(log: &Arc<PartitionLog>, group: Group) -> Vec<u8> {
             }
             buf
         }
-        Err(e) => {
-            // After a failed write or fsync the file's contents are unknown: stop
-            // accepting appends; recovery on restart finds the true tail.
+        Err((e, undone)) => {
             let reason = e.to_string();
-            tracing::error!(dir = %log.dir.display(), %reason, "partition write failed; refusing appends");
             let mut st = log.state.lock();
-            st.failed = Some(reason.clone());
             st.log_end = st.high_watermark;
+            if undone {
+                // The file ends at the high watermark again: forget the group's
+                // sequences so that the producers' retries are appended.
+                tracing::warn!(dir = %log.dir.display(), %reason, "partition write failed and was undone");
+                let hw = st.high_watermark;
+                st.producers.forget_from(hw);
+            } else {
+                // The file's contents are unknown: stop accepting appends;
+                // recovery on restart finds the true tail.
+                tracing::error!(dir = %log.dir.display(), %reason, "partition write failed; refusing appends");
+                st.failed = Some(reason.clone());
+            }
             drop(st);
             for (reply, _) in replies {
                 let _ = reply.send(Err(BrokerError::Storage(reason.clone())));

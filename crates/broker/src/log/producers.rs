@@ -83,6 +83,15 @@ impl ProducerStates {
         }
         p.recent.push_back(SeqEntry { first_seq, count, base_offset });
     }
+
+    /// Forgets every batch recorded at `offset` or later: used when a write that
+    /// recorded them was undone (e.g. the disk was full), so that the producer's
+    /// retry is appended instead of answered as a duplicate of nothing.
+    pub fn forget_from(&mut self, offset: i64) {
+        for p in self.producers.values_mut() {
+            p.recent.retain(|e| e.base_offset < offset);
+        }
+    }
 }
 
 #[cfg(test)]
