@@ -23,7 +23,7 @@ pub use admin::{value_subject, NewTopic, PartitionInfo, Position, TopicConfig, T
 pub use client::{Client, ClientOptions};
 pub use consumer::{Consumer, ConsumerBuilder, Message};
 pub use error::ClientError;
-pub use partitioner::{murmur2, partition_for_key, Partitioner};
+pub use partitioner::{murmur2, partition_for_key, PartitionFn, Partitioner};
 pub use producer::{Producer, ProducerBuilder, SendOptions};
 pub use queue::{
     dlq_headers, DeadLetterPolicy, QueueConsumer, QueueMessage, RawQueueConsumer, RawQueueMessage,
