@@ -143,7 +143,7 @@ fn join_error(error_code: i16, member_id: StrBytes) -> JoinGroupResponse {
 pub(super) async fn join(ctx: Ctx, req: JoinGroupRequest, client_id: String, version: i16) -> ResponseKind {
     let rx = match join_prepare(&ctx.coordinator, req, &client_id, version) {
         Ok(rx) => rx,
-        Err(r) => return ResponseKind::JoinGroup(r),
+        Err(r) => return ResponseKind::JoinGroup(*r),
     };
     let r = match rx.await {
         Ok(r) => r,
@@ -158,10 +158,10 @@ fn join_prepare(
     req: JoinGroupRequest,
     client_id: &str,
     version: i16,
-) -> Result<oneshot::Receiver<JoinGroupResponse>, JoinGroupResponse> {
+) -> Result<oneshot::Receiver<JoinGroupResponse>, Box<JoinGroupResponse>> {
     let session_timeout = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
     if !(MIN_SESSION_TIMEOUT..=MAX_SESSION_TIMEOUT).contains(&session_timeout) {
-        return Err(join_error(code::INVALID_SESSION_TIMEOUT, req.member_id));
+        return Err(Box::new(join_error(code::INVALID_SESSION_TIMEOUT, req.member_id)));
     }
     let rebalance_timeout = if req.rebalance_timeout_ms > 0 {
         Duration::from_millis(req.rebalance_timeout_ms as u64)
@@ -172,7 +172,7 @@ fn join_prepare(
     let protocols: Vec<(String, Bytes)> =
         req.protocols.iter().map(|p| (p.name.as_str().to_owned(), p.metadata.clone())).collect();
     if protocols.is_empty() {
-        return Err(join_error(code::INCONSISTENT_GROUP_PROTOCOL, req.member_id));
+        return Err(Box::new(join_error(code::INCONSISTENT_GROUP_PROTOCOL, req.member_id)));
     }
     let mut groups = c.groups.lock();
     let g = groups.entry(req.group_id.as_str().to_owned()).or_default();
@@ -183,14 +183,14 @@ fn join_prepare(
         // Since JoinGroup v4 the client must come back with the id it is given.
         if version >= 4 {
             g.pending.insert(member_id.clone());
-            return Err(join_error(code::MEMBER_ID_REQUIRED, kstr(member_id)));
+            return Err(Box::new(join_error(code::MEMBER_ID_REQUIRED, kstr(member_id))));
         }
     } else if !g.members.contains_key(&member_id) && !g.pending.remove(&member_id) {
-        return Err(join_error(code::UNKNOWN_MEMBER_ID, req.member_id));
+        return Err(Box::new(join_error(code::UNKNOWN_MEMBER_ID, req.member_id)));
     }
     if let Some(t) = &g.protocol_type {
         if !g.members.is_empty() && *t != protocol_type {
-            return Err(join_error(code::INCONSISTENT_GROUP_PROTOCOL, kstr(member_id)));
+            return Err(Box::new(join_error(code::INCONSISTENT_GROUP_PROTOCOL, kstr(member_id))));
         }
     }
     // Every member must share at least one protocol.
@@ -201,7 +201,7 @@ fn join_prepare(
             .all(|(_, m)| m.protocols.iter().any(|(p, _)| p == name))
     };
     if !protocols.iter().any(|(p, _)| shared(p)) {
-        return Err(join_error(code::INCONSISTENT_GROUP_PROTOCOL, kstr(member_id)));
+        return Err(Box::new(join_error(code::INCONSISTENT_GROUP_PROTOCOL, kstr(member_id))));
     }
     let (tx, rx) = oneshot::channel();
     let previous_assignment = g.members.get(&member_id).map(|m| m.assignment.clone()).unwrap_or_default();
