@@ -439,6 +439,30 @@ mod positions {
     }
 }
 
+mod timestamps {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_consumer_from_a_timestamp_starts_at_the_first_record_at_or_after_it() {
+        let t = TestServer::start().await;
+        t.topic_with_schema("people", 1, PersonV1::schema()).await;
+        let producer = t.client.producer::<PersonV1>("people").create().await.expect("producer");
+        for (i, ts) in [1_000i64, 2_000, 3_000, 4_000].into_iter().enumerate() {
+            let p = PersonV1 { name: format!("p{i}"), age: i as i32 };
+            producer.send_with(&p, SendOptions::default().timestamp_ms(ts)).await.expect("stored");
+        }
+        let mut consumer = t
+            .client
+            .consumer::<PersonV1>("people")
+            .from(Position::Timestamp(2_500))
+            .subscribe()
+            .await
+            .expect("c");
+        let msg = next_value(&mut consumer).await;
+        assert_eq!((msg.offset(), msg.timestamp_ms()), (2, 3_000));
+    }
+}
+
 mod resilience {
     use super::*;
 
