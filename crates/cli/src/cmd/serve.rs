@@ -19,6 +19,9 @@ pub struct Args {
     /// HTTP listen address (schema registry REST API, /health, /metrics).
     #[arg(long, default_value = "127.0.0.1:8081")]
     pub http: SocketAddr,
+    /// How often retention runs, in milliseconds (tests shorten it).
+    #[arg(long, default_value_t = 60_000)]
+    pub retention_check_ms: u64,
     /// Kafka protocol listen address, or `none` for no Kafka listener.
     #[arg(long, default_value = "127.0.0.1:9092", value_parser = parse_kafka_addr)]
     pub kafka: KafkaAddr,
@@ -45,6 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     config.grpc_addr = args.grpc;
     config.http_addr = args.http;
     config.kafka_addr = args.kafka.0;
+    config.retention_check_interval = std::time::Duration::from_millis(args.retention_check_ms);
     let server = runnel_broker::start(config)
         .await
         .with_context(|| format!("cannot start the broker on {}", args.data.display()))?;
