@@ -8,18 +8,25 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::{batch_of, framed, user_body, users, Harness};
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, GroupId, JoinGroupRequest,
-    JoinGroupResponse, ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest,
-    ProduceResponse, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse, FetchRequest,
+    FetchResponse, GroupId, HeartbeatRequest, HeartbeatResponse, InitProducerIdRequest,
+    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, ListOffsetsRequest, ListOffsetsResponse,
+    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
+    OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, SyncGroupRequest,
+    SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use runnel_proto::v1::{CommitRequest, FetchCommittedRequest, PartitionOffset, TopicConfig};
@@ -389,4 +396,184 @@ async fn acks_zero_gets_no_answer_but_is_appended() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(common::ages(&stored).len(), 2);
+}
+
+fn join_request(group: &str, member_id: &str, metadata: &'static [u8]) -> JoinGroupRequest {
+    let mut p = JoinGroupRequestProtocol::default();
+    p.name = StrBytes::from_static_str("range");
+    p.metadata = Bytes::from_static(metadata);
+    let mut r = JoinGroupRequest::default();
+    r.group_id = GroupId(StrBytes::from_string(group.into()));
+    r.session_timeout_ms = 10_000;
+    r.rebalance_timeout_ms = 10_000;
+    r.member_id = StrBytes::from_string(member_id.into());
+    r.protocol_type = StrBytes::from_static_str("consumer");
+    r.protocols = vec![p];
+    r
+}
+
+/// JoinGroup v5 twice: the first hands out a member id (MEMBER_ID_REQUIRED).
+async fn join(k: &mut Kafka, group: &str, metadata: &'static [u8]) -> JoinGroupResponse {
+    let r: JoinGroupResponse = k.call(ApiKey::JoinGroup, 5, &join_request(group, "", metadata)).await;
+    assert_eq!(r.error_code, 79, "MEMBER_ID_REQUIRED");
+    let id = r.member_id.to_string();
+    k.call(ApiKey::JoinGroup, 5, &join_request(group, &id, metadata)).await
+}
+
+fn sync_request(
+    group: &str,
+    generation: i32,
+    member: &str,
+    assignments: &[(&str, &'static [u8])],
+) -> SyncGroupRequest {
+    let mut r = SyncGroupRequest::default();
+    r.group_id = GroupId(StrBytes::from_string(group.into()));
+    r.generation_id = generation;
+    r.member_id = StrBytes::from_string(member.into());
+    r.assignments = assignments
+        .iter()
+        .map(|(m, a)| {
+            let mut s = SyncGroupRequestAssignment::default();
+            s.member_id = StrBytes::from_string((*m).into());
+            s.assignment = Bytes::from_static(a);
+            s
+        })
+        .collect();
+    r
+}
+
+fn heartbeat_request(group: &str, generation: i32, member: &str) -> HeartbeatRequest {
+    let mut r = HeartbeatRequest::default();
+    r.group_id = GroupId(StrBytes::from_string(group.into()));
+    r.generation_id = generation;
+    r.member_id = StrBytes::from_string(member.into());
+    r
+}
+
+#[tokio::test]
+async fn a_group_elects_a_leader_passes_its_assignment_and_rebalances_when_a_member_joins() {
+    let (_dir, h, _) = setup("t", 2).await;
+    let (mut a, mut b) = (Kafka::connect(&h).await, Kafka::connect(&h).await);
+    let ja = join(&mut a, "g", b"meta-a").await;
+    assert_eq!(ja.error_code, 0);
+    let a_id = ja.member_id.to_string();
+    assert_eq!(ja.leader.to_string(), a_id, "the only member leads");
+    assert_eq!(ja.members.len(), 1);
+    let s: SyncGroupResponse =
+        a.call(ApiKey::SyncGroup, 3, &sync_request("g", ja.generation_id, &a_id, &[(&a_id, b"all")])).await;
+    assert_eq!((s.error_code, &s.assignment[..]), (0, &b"all"[..]));
+
+    // B joins: its JoinGroup waits until A rejoins, which A learns from its heartbeat.
+    let b_join = tokio::spawn(async move {
+        let r = join(&mut b, "g", b"meta-b").await;
+        (b, r)
+    });
+    let mut rebalancing = false;
+    for _ in 0..500 {
+        let hb: HeartbeatResponse =
+            a.call(ApiKey::Heartbeat, 3, &heartbeat_request("g", ja.generation_id, &a_id)).await;
+        if hb.error_code == 27 {
+            rebalancing = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(rebalancing, "REBALANCE_IN_PROGRESS after a member joined");
+    let ja2: JoinGroupResponse = a.call(ApiKey::JoinGroup, 5, &join_request("g", &a_id, b"meta-a")).await;
+    let (mut b, jb) = b_join.await.unwrap();
+    assert_eq!(ja2.generation_id, ja.generation_id + 1);
+    assert_eq!(jb.generation_id, ja2.generation_id);
+    assert_eq!(ja2.leader.to_string(), a_id, "the leader stays");
+    let mut metadata: Vec<Vec<u8>> = ja2.members.iter().map(|m| m.metadata.to_vec()).collect();
+    metadata.sort();
+    assert_eq!(metadata, vec![b"meta-a".to_vec(), b"meta-b".to_vec()], "the leader sees every member");
+    assert!(jb.members.is_empty(), "followers do not");
+
+    // B's SyncGroup waits for the leader's.
+    let b_id = jb.member_id.to_string();
+    let generation = jb.generation_id;
+    let b_sync = tokio::spawn(async move {
+        let r: SyncGroupResponse =
+            b.call(ApiKey::SyncGroup, 3, &sync_request("g", generation, &b_id, &[])).await;
+        r
+    });
+    let leader_sync =
+        sync_request("g", generation, &a_id, &[(&a_id, b"p0"), (&jb.member_id.to_string(), b"p1")]);
+    let s: SyncGroupResponse = a.call(ApiKey::SyncGroup, 3, &leader_sync).await;
+    assert_eq!(&s.assignment[..], b"p0");
+    let sb = b_sync.await.unwrap();
+    assert_eq!((sb.error_code, &sb.assignment[..]), (0, &b"p1"[..]));
+
+    // A stale generation is refused.
+    let hb: HeartbeatResponse =
+        a.call(ApiKey::Heartbeat, 3, &heartbeat_request("g", ja.generation_id, &a_id)).await;
+    assert_eq!(hb.error_code, 22, "ILLEGAL_GENERATION");
+}
+
+#[tokio::test]
+async fn idempotent_retries_are_appended_once() {
+    let (_dir, mut h, id) = setup("t", 1).await;
+    let mut k = Kafka::connect(&h).await;
+    let mut req = InitProducerIdRequest::default();
+    req.transactional_id = None;
+    req.producer_id = kafka_protocol::messages::ProducerId(-1);
+    req.producer_epoch = -1;
+    let init: InitProducerIdResponse = k.call(ApiKey::InitProducerId, 4, &req).await;
+    assert_eq!(init.error_code, 0);
+    let mut b = runnel_proto::BatchBuilder::new();
+    for i in 0..3 {
+        b.push(None, Some(&framed(id, &user_body("x", i))), 1, &[]);
+    }
+    let batch = b.finish(init.producer_id.0, init.producer_epoch, 0);
+    let first: ProduceResponse =
+        k.call(ApiKey::Produce, 9, &produce_request("t", 0, batch.clone(), -1)).await;
+    let retry: ProduceResponse = k.call(ApiKey::Produce, 9, &produce_request("t", 0, batch, -1)).await;
+    let (f, r) = (&first.responses[0].partition_responses[0], &retry.responses[0].partition_responses[0]);
+    assert_eq!((f.error_code, r.error_code), (0, 0));
+    assert_eq!(f.base_offset, r.base_offset, "the retry is answered with the original's offset");
+    assert_eq!(common::ages(&h.read_all("t", 0, 0).await).len(), 3);
+}
+
+#[tokio::test]
+async fn topics_are_created_described_and_deleted_over_kafka() {
+    let (_dir, h, _) = setup("t", 1).await;
+    let mut k = Kafka::connect(&h).await;
+    let mut cfg = CreatableTopicConfig::default();
+    cfg.name = StrBytes::from_static_str("runnel.validation");
+    cfg.value = Some(StrBytes::from_static_str("none"));
+    let mut t = CreatableTopic::default();
+    t.name = TopicName(StrBytes::from_static_str("raw"));
+    t.num_partitions = 3;
+    t.replication_factor = 1;
+    t.configs = vec![cfg];
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![t.clone()];
+    req.timeout_ms = 5_000;
+    let r: CreateTopicsResponse = k.call(ApiKey::CreateTopics, 5, &req).await;
+    assert_eq!((r.topics[0].error_code, r.topics[0].num_partitions), (0, 3));
+    let again: CreateTopicsResponse = k.call(ApiKey::CreateTopics, 5, &req).await;
+    assert_eq!(again.topics[0].error_code, 36, "TOPIC_ALREADY_EXISTS");
+
+    // Validation none: any bytes are accepted.
+    let r: ProduceResponse =
+        k.call(ApiKey::Produce, 9, &produce_request("raw", 2, batch_of(&[b"x".to_vec()]), -1)).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+
+    let mut res = DescribeConfigsResource::default();
+    res.resource_type = 2;
+    res.resource_name = StrBytes::from_static_str("raw");
+    let mut req = DescribeConfigsRequest::default();
+    req.resources = vec![res];
+    let r: DescribeConfigsResponse = k.call(ApiKey::DescribeConfigs, 4, &req).await;
+    let validation =
+        r.results[0].configs.iter().find(|c| c.name.as_str() == "runnel.validation").expect("entry");
+    assert_eq!(validation.value.as_ref().map(|v| v.as_str()), Some("none"));
+
+    let mut req = DeleteTopicsRequest::default();
+    req.topic_names = vec![TopicName(StrBytes::from_static_str("raw"))];
+    let r: DeleteTopicsResponse = k.call(ApiKey::DeleteTopics, 5, &req).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    assert!(h.server.kafka_addr().is_some());
+    let r: FetchResponse = k.call(ApiKey::Fetch, 11, &fetch_request("raw", 0, 0, 10)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
 }

@@ -178,8 +178,11 @@ pub(super) fn describe_configs(ctx: &Ctx, req: DescribeConfigsRequest) -> Respon
             ("runnel.value.subject", c.value_subject.clone()),
             ("runnel.key.subject", c.key_subject.clone().unwrap_or_default()),
         ];
-        let keys: Option<Vec<String>> =
-            res.configuration_keys.map(|k| k.iter().map(|s| s.as_str().to_owned()).collect());
+        // Null (or empty) asks for every entry.
+        let keys: Option<Vec<String>> = res
+            .configuration_keys
+            .filter(|k| !k.is_empty())
+            .map(|k| k.iter().map(|s| s.as_str().to_owned()).collect());
         for (name, value) in entries {
             if keys.as_ref().is_some_and(|k| !k.iter().any(|n| n == name)) {
                 continue;
