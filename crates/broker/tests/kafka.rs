@@ -23,10 +23,10 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
     DeleteTopicsRequest, DeleteTopicsResponse, DescribeConfigsRequest, DescribeConfigsResponse, FetchRequest,
     FetchResponse, GroupId, HeartbeatRequest, HeartbeatResponse, InitProducerIdRequest,
-    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, ListOffsetsRequest, ListOffsetsResponse,
-    MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest,
-    OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader, SyncGroupRequest,
-    SyncGroupResponse, TopicName,
+    InitProducerIdResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
+    ListOffsetsRequest, ListOffsetsResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest,
+    OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse,
+    RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use runnel_proto::v1::{CommitRequest, FetchCommittedRequest, PartitionOffset, TopicConfig};
@@ -576,4 +576,31 @@ async fn topics_are_created_described_and_deleted_over_kafka() {
     assert!(h.server.kafka_addr().is_some());
     let r: FetchResponse = k.call(ApiKey::Fetch, 11, &fetch_request("raw", 0, 0, 10)).await;
     assert_eq!(r.responses[0].partitions[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
+}
+
+#[tokio::test]
+async fn old_versions_librdkafka_uses_are_answered_in_their_own_shape() {
+    let (_dir, h, _) = setup("t", 1).await;
+    let mut k = Kafka::connect(&h).await;
+    // librdkafka 2.16 leaves a group with LeaveGroup v1 (no per-member answers).
+    let j = join(&mut k, "old", b"m").await;
+    let mut req = LeaveGroupRequest::default();
+    req.group_id = GroupId(StrBytes::from_static_str("old"));
+    req.member_id = j.member_id.clone();
+    let r: LeaveGroupResponse = k.call(ApiKey::LeaveGroup, 1, &req).await;
+    assert_eq!(r.error_code, 0);
+    let r: LeaveGroupResponse = k.call(ApiKey::LeaveGroup, 1, &req).await;
+    assert_eq!(r.error_code, 25, "UNKNOWN_MEMBER_ID once gone");
+
+    // ListOffsets v1 has no leader epoch.
+    let mut p = ListOffsetsPartition::default();
+    p.timestamp = -1;
+    let mut t = ListOffsetsTopic::default();
+    t.name = TopicName(StrBytes::from_static_str("t"));
+    t.partitions = vec![p];
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = kafka_protocol::messages::BrokerId(-1);
+    req.topics = vec![t];
+    let r: ListOffsetsResponse = k.call(ApiKey::ListOffsets, 1, &req).await;
+    assert_eq!((r.topics[0].partitions[0].error_code, r.topics[0].partitions[0].offset), (0, 0));
 }

@@ -205,7 +205,6 @@ pub(super) async fn list_offsets(ctx: Ctx, req: ListOffsetsRequest) -> ResponseK
                 continue;
             };
             let stats = log.stats();
-            pr.leader_epoch = 0;
             match p.timestamp {
                 -2 => pr.offset = stats.log_start_offset,
                 -1 => pr.offset = stats.high_watermark,

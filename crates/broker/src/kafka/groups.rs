@@ -425,7 +425,10 @@ pub(super) fn leave(ctx: &Ctx, req: LeaveGroupRequest, version: i16) -> Response
         let mut mr = MemberResponse::default();
         mr.member_id = id;
         mr.error_code = if removed.is_some() { code::NONE } else { code::UNKNOWN_MEMBER_ID };
-        r.members.push(mr);
+        // Per-member answers exist from v3; older versions carry the top-level code only.
+        if version >= 3 {
+            r.members.push(mr);
+        }
     }
     if version < 3 && unknown {
         r.error_code = code::UNKNOWN_MEMBER_ID;

@@ -219,6 +219,7 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
         .map_err(|e| KafkaError::Malformed(format!("{api_key:?} header: {e}")))?;
     let cid = header.correlation_id;
     let client = header.client_id.as_ref().map_or("", |c| c.as_str()).to_owned();
+    tracing::trace!(?api_key, version, cid, client, "Kafka request");
     let supported = versions::supported(api_key);
     if !supported.is_some_and(|r| r.min <= version && version <= r.max) {
         tracing::warn!(?api_key, version, client, "unsupported Kafka API version");

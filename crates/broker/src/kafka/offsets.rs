@@ -66,7 +66,7 @@ pub(super) async fn commit(ctx: Ctx, req: OffsetCommitRequest) -> ResponseKind {
     ResponseKind::OffsetCommit(r)
 }
 
-pub(super) async fn fetch(ctx: Ctx, req: OffsetFetchRequest, _version: i16) -> ResponseKind {
+pub(super) async fn fetch(ctx: Ctx, req: OffsetFetchRequest, version: i16) -> ResponseKind {
     let group = req.group_id.as_str().to_owned();
     // Null topics (v2+): every topic the group has offsets on.
     let wanted: Vec<(TopicName, Option<Vec<i32>>)> = match req.topics {
@@ -87,8 +87,10 @@ pub(super) async fn fetch(ctx: Ctx, req: OffsetFetchRequest, _version: i16) -> R
     })
     .await;
     let mut r = OffsetFetchResponse::default();
+    // The top-level error code exists from v2; v1 answers an empty list instead.
+    let top_error = if version >= 2 { code::COORDINATOR_NOT_AVAILABLE } else { code::NONE };
     let Ok(looked_up) = looked_up else {
-        r.error_code = code::COORDINATOR_NOT_AVAILABLE;
+        r.error_code = top_error;
         return ResponseKind::OffsetFetch(r);
     };
     for (name, parts, committed) in looked_up {
@@ -96,7 +98,8 @@ pub(super) async fn fetch(ctx: Ctx, req: OffsetFetchRequest, _version: i16) -> R
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "Kafka offset fetch failed");
-                r.error_code = code::COORDINATOR_NOT_AVAILABLE;
+                r.error_code = top_error;
+                r.topics.clear();
                 return ResponseKind::OffsetFetch(r);
             }
         };
