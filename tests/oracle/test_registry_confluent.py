@@ -68,7 +68,8 @@ def registry_url():
     http = f"127.0.0.1:{free_port()}"
     # RUNNEL_ORACLE_SERVER=registry-serve tests the registry alone even when `serve` exists.
     if os.environ.get("RUNNEL_ORACLE_SERVER", "serve") == "serve" and has_subcommand("serve"):
-        cmd = [runnel_bin(), "serve", "--data", data, "--grpc", f"127.0.0.1:{free_port()}", "--http", http]
+        cmd = [runnel_bin(), "serve", "--data", data, "--grpc", f"127.0.0.1:{free_port()}", "--http", http,
+               "--kafka", "none"]
     else:
         cmd = [runnel_bin(), "registry-serve", "--data", data, "--http", http]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

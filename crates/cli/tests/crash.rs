@@ -37,7 +37,7 @@ impl Drop for Server {
 
 fn spawn(dir: &std::path::Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--data"])
+        .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--kafka", "none", "--data"])
         .arg(dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
