@@ -99,6 +99,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn forgotten_batches_are_appended_again_and_earlier_ones_stay_duplicates() {
+        let mut s = ProducerStates::default();
+        s.record(7, 0, 0, 10, 100);
+        s.record(7, 0, 10, 5, 110);
+        s.forget_from(110);
+        assert_eq!(s.check(7, 0, 10, 5).unwrap(), SeqCheck::Append);
+        assert_eq!(s.check(7, 0, 0, 10).unwrap(), SeqCheck::Duplicate(100));
+    }
+
+    #[test]
     fn retried_batch_is_a_duplicate_with_its_original_offset() {
         let mut s = ProducerStates::default();
         assert_eq!(s.check(7, 0, 0, 10).unwrap(), SeqCheck::Append);
