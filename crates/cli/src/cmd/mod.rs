@@ -1,10 +1,10 @@
 //! One module per subcommand.
 pub mod avro;
 pub mod bench;
+pub mod codegen;
 pub mod compat;
-pub mod schema;
 pub mod consume;
 pub mod produce;
-pub mod topic;
+pub mod schema;
 pub mod serve;
-pub mod codegen;
+pub mod topic;
