@@ -604,3 +604,29 @@ async fn old_versions_librdkafka_uses_are_answered_in_their_own_shape() {
     let r: ListOffsetsResponse = k.call(ApiKey::ListOffsets, 1, &req).await;
     assert_eq!((r.topics[0].partitions[0].error_code, r.topics[0].partitions[0].offset), (0, 0));
 }
+
+#[tokio::test]
+async fn shutdown_answers_a_waiting_join_and_closes_the_connection() {
+    let (_dir, h, _) = setup("t", 1).await;
+    let (mut a, mut b) = (Kafka::connect(&h).await, Kafka::connect(&h).await);
+    let ja = join(&mut a, "g", b"a").await;
+    assert_eq!(ja.error_code, 0);
+    // B's join waits for A to rejoin, which A never does.
+    let r: JoinGroupResponse = b.call(ApiKey::JoinGroup, 5, &join_request("g", "", b"b")).await;
+    let cid = b.send(ApiKey::JoinGroup, 5, &join_request("g", &r.member_id.to_string(), b"b")).await;
+    // A's heartbeat says "rebalance" once B's join is in.
+    for _ in 0..500 {
+        let hb: HeartbeatResponse = a
+            .call(ApiKey::Heartbeat, 3, &heartbeat_request("g", ja.generation_id, &ja.member_id.to_string()))
+            .await;
+        if hb.error_code == 27 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let shutdown = tokio::spawn(h.server.shutdown());
+    let r: JoinGroupResponse = b.recv(ApiKey::JoinGroup, 5, cid).await;
+    assert_eq!(r.error_code, 15, "COORDINATOR_NOT_AVAILABLE");
+    assert!(b.closed().await);
+    shutdown.await.unwrap().expect("clean shutdown");
+}

@@ -145,10 +145,14 @@ pub(super) async fn join(ctx: Ctx, req: JoinGroupRequest, client_id: String, ver
         Ok(rx) => rx,
         Err(r) => return ResponseKind::JoinGroup(*r),
     };
-    let r = match rx.await {
-        Ok(r) => r,
-        // The member was removed before the rebalance completed.
-        Err(_) => join_error(code::UNKNOWN_MEMBER_ID, StrBytes::default()),
+    // On shutdown a waiting join is answered at once, so that its connection ends.
+    let r = tokio::select! {
+        r = rx => match r {
+            Ok(r) => r,
+            // The member was removed before the rebalance completed.
+            Err(_) => join_error(code::UNKNOWN_MEMBER_ID, StrBytes::default()),
+        },
+        _ = ctx.broker.shutdown.cancelled() => join_error(code::COORDINATOR_NOT_AVAILABLE, StrBytes::default()),
     };
     ResponseKind::JoinGroup(r)
 }
@@ -368,11 +372,16 @@ pub(super) async fn sync(ctx: Ctx, req: SyncGroupRequest) -> ResponseKind {
         }
         rx
     };
-    let r = rx.await.unwrap_or_else(|_| {
+    let error = |error_code| {
         let mut r = SyncGroupResponse::default();
-        r.error_code = code::REBALANCE_IN_PROGRESS;
+        r.error_code = error_code;
         r
-    });
+    };
+    // On shutdown a waiting sync is answered at once, so that its connection ends.
+    let r = tokio::select! {
+        r = rx => r.unwrap_or_else(|_| error(code::REBALANCE_IN_PROGRESS)),
+        _ = ctx.broker.shutdown.cancelled() => error(code::COORDINATOR_NOT_AVAILABLE),
+    };
     ResponseKind::SyncGroup(r)
 }
 
