@@ -83,20 +83,10 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let timeout = args.timeout_ms.map(Duration::from_millis);
     let mut result = Ok(());
     while count < limit {
-        let next = async {
-            match timeout {
-                Some(t) => tokio::time::timeout(t, consumer.next()).await.ok(),
-                None => Some(consumer.next().await),
-            }
-        };
-        let item = tokio::select! {
-            item = next => item,
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        let msg = match item {
-            None | Some(None) => break,
-            Some(Some(Ok(msg))) => msg,
-            Some(Some(Err(e))) => {
+        let msg = match next_or_stop(consumer.next(), timeout).await {
+            None => break,
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => {
                 result = Err(anyhow::Error::new(e));
                 break;
             }
@@ -139,20 +129,10 @@ async fn run_subscription(client: &Client, args: Args, from: Position) -> anyhow
     let timeout = args.timeout_ms.map(Duration::from_millis);
     let mut result = Ok(());
     while count < limit {
-        let next = async {
-            match timeout {
-                Some(t) => tokio::time::timeout(t, consumer.next()).await.ok(),
-                None => Some(consumer.next().await),
-            }
-        };
-        let item = tokio::select! {
-            item = next => item,
-            _ = tokio::signal::ctrl_c() => None,
-        };
-        let msg = match item {
-            None | Some(None) => break,
-            Some(Some(Ok(msg))) => msg,
-            Some(Some(Err(e))) => {
+        let msg = match next_or_stop(consumer.next(), timeout).await {
+            None => break,
+            Some(Ok(msg)) => msg,
+            Some(Err(e)) => {
                 result = Err(anyhow::Error::new(e));
                 break;
             }
@@ -209,6 +189,24 @@ async fn render(client: &Client, msg: &RawMessage) -> anyhow::Result<Value> {
         "key": key,
         "value": value,
     }))
+}
+
+/// The next item of a consumer, or `None` when it ends, when `timeout` passes
+/// without one, or on Ctrl-C: the three ways `runnel consume` stops reading.
+async fn next_or_stop<T>(
+    next: impl std::future::Future<Output = Option<T>>,
+    timeout: Option<Duration>,
+) -> Option<T> {
+    let next = async {
+        match timeout {
+            Some(t) => tokio::time::timeout(t, next).await.ok().flatten(),
+            None => next.await,
+        }
+    };
+    tokio::select! {
+        item = next => item,
+        _ = tokio::signal::ctrl_c() => None,
+    }
 }
 
 #[cfg(test)]
