@@ -1,0 +1,1 @@
+//! Permissions, resources, grants, and the decision whether a principal may act.
