@@ -10,6 +10,7 @@
 //! group commit), `meta.rs` (redb), `metrics.rs`, `connection.rs`, `shutdown.rs`,
 //! `subscriptions/` (queue semantics: shared, key_shared, failover, exclusive; acks, DLQ).
 
+pub mod auth;
 pub mod connection;
 pub mod enforce;
 pub mod error;

@@ -216,6 +216,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
     let incoming = connection::limited(incoming, Arc::clone(&broker), config.max_connections);
     let svc = Services(Arc::clone(&broker));
     let grpc = tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(crate::auth::GrpcAuthenticator::new()))
         .initial_stream_window_size(config.http2_window_bytes)
         .initial_connection_window_size(config.http2_window_bytes)
         .concurrency_limit_per_connection(config.max_in_flight_per_connection.max(1))
