@@ -93,6 +93,9 @@ pub enum RegistryError {
         /// The configured limit ([`crate::RegistryConfig::max_schema_bytes`]).
         limit: usize,
     },
+    /// 40301: the caller may not do this (the message names the missing permission).
+    #[error("{0}")]
+    Forbidden(String),
     /// 50001: the store failed (I/O, corruption); nothing was changed.
     #[error("Error in the backend data store: {0}")]
     Storage(String),
@@ -121,6 +124,7 @@ impl RegistryError {
             RegistryError::IdDoesNotMatch(_) => 42207,
             RegistryError::InvalidSubject(_) => 42208,
             RegistryError::SchemaTooLarge { .. } => 42209,
+            RegistryError::Forbidden(_) => 40301,
             RegistryError::Storage(_) => 50001,
         }
     }

@@ -9,18 +9,22 @@
 //! rejection. Writes run on the blocking pool (they commit to redb); reads are
 //! in-memory and run inline.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{header, Extensions, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tower::Layer;
 
+use crate::access::{AllowAll, SchemaAction, SubjectAccess};
+use crate::context::{self, DEFAULT_CONTEXT};
 use crate::error::RegistryError;
 use crate::registry::{RegisterRequest, Registry, AVRO};
 use crate::types::{Compatibility, Mode, SchemaReference, SubjectVersion, VersionSelector};
@@ -32,10 +36,24 @@ type Params = Query<HashMap<String, String>>;
 type Body = Result<Bytes, BytesRejection>;
 
 /// The REST API over `registry`, to be served on the HTTP port (routes at the root).
+/// Everyone may do everything; see [`router_with_access`] for a registry behind authentication.
 pub fn router(registry: Registry) -> Router {
+    router_with_access(registry, Arc::new(AllowAll))
+}
+
+/// The REST API over `registry`, consulting `access` on every request: listings show only the
+/// subjects the caller may see, a subject it may not see is answered as not found, and an
+/// action it may not take is 403 (error code 40301).
+///
+/// Subjects may be qualified with a context (`:.acme:users-value`), and every route is also
+/// served under Confluent's base context path `/contexts/{ctx}/...`, which qualifies the
+/// subjects it names with `ctx`.
+pub fn router_with_access(registry: Registry, access: Arc<dyn SubjectAccess>) -> Router {
     // A body holds one schema plus a little JSON around it (escaping can double it).
     let body_limit = registry.config().max_schema_bytes.saturating_mul(2).saturating_add(64 * 1024);
-    Router::new()
+    let api = Api { reg: registry, access };
+    let routes = Router::new()
+        .route("/contexts", get(list_contexts))
         .route("/subjects", get(list_subjects))
         .route("/subjects/{subject}", post(lookup).delete(delete_subject))
         .route("/subjects/{subject}/versions", get(list_versions).post(register))
@@ -56,7 +74,111 @@ pub fn router(registry: Registry) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .with_state(registry)
+        .with_state(api);
+    // The base context path is rewritten before routing, so each route is written once.
+    let with_contexts = axum::middleware::map_request(context_path).layer(routes);
+    Router::new().fallback_service(with_contexts)
+}
+
+/// Rewrites `/contexts/{ctx}/rest` to the root route with `ctx` applied: subjects in the path
+/// are qualified with it, `/contexts/{ctx}/subjects` lists the context's subjects, and schema
+/// ids (global) are served as at the root. Context-wide configuration and mode (`/contexts/
+/// {ctx}/config`) are not supported and are left to fail as an invalid subject.
+async fn context_path(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let Some(rest) = path.strip_prefix("/contexts/") else { return request };
+    let Some((ctx, tail)) = rest.split_once('/') else { return request };
+    if !context::is_valid_context(ctx) {
+        return request;
+    }
+    let qualified = |name: &str| context::qualify(Some(ctx), name);
+    let mut query: Vec<String> = request.uri().query().map(|q| vec![q.to_owned()]).unwrap_or_default();
+    let new_path = if tail == "subjects" {
+        query.push(format!("subjectPrefix={}", qualified("")));
+        "/subjects".to_owned()
+    } else if let Some(r) = tail.strip_prefix("subjects/") {
+        format!("/subjects/{}", qualified(r))
+    } else if let Some(r) = tail.strip_prefix("compatibility/subjects/") {
+        format!("/compatibility/subjects/{}", qualified(r))
+    } else if let Some(r) = tail.strip_prefix("config/") {
+        format!("/config/{}", qualified(r))
+    } else if let Some(r) = tail.strip_prefix("mode/") {
+        format!("/mode/{}", qualified(r))
+    } else if tail.starts_with("schemas/") {
+        format!("/{tail}")
+    } else if (tail == "config" || tail == "mode") && ctx == DEFAULT_CONTEXT {
+        format!("/{tail}")
+    } else if tail == "config" || tail == "mode" {
+        // Context-wide settings: an empty qualified subject, refused as invalid.
+        format!("/{tail}/{}", qualified(""))
+    } else {
+        return request;
+    };
+    let uri = if query.is_empty() { new_path } else { format!("{new_path}?{}", query.join("&")) };
+    if let Ok(uri) = uri.parse::<Uri>() {
+        *request.uri_mut() = uri;
+    }
+    request
+}
+
+/// The handlers' state: the registry and the access decision.
+#[derive(Clone)]
+struct Api {
+    reg: Registry,
+    access: Arc<dyn SubjectAccess>,
+}
+
+impl Api {
+    /// The subject as stored (the default context's explicit spelling removed), once the
+    /// caller may `action` it. A subject the caller may not see does not exist for it.
+    fn subject(&self, ext: &Extensions, raw: &str, action: SchemaAction) -> Result<String, ApiError> {
+        let subject = context::normalize_subject(raw);
+        if action == SchemaAction::Read && !self.access.visible(ext, &subject) {
+            return Err(ApiError(RegistryError::SubjectNotFound(subject)));
+        }
+        self.access.check(ext, Some(&subject), action).map_err(|m| ApiError(RegistryError::Forbidden(m)))?;
+        Ok(subject)
+    }
+
+    /// Registry-wide configuration or mode.
+    fn global(&self, ext: &Extensions, action: SchemaAction) -> Result<(), ApiError> {
+        self.access.check(ext, None, action).map_err(|m| ApiError(RegistryError::Forbidden(m)))
+    }
+
+    /// Whether the caller may see schema `id`: through a subject that holds (or held) it, or,
+    /// for an id no subject holds any more, with registry-wide read access.
+    fn id_visible(&self, ext: &Extensions, id: u32) -> Result<(), ApiError> {
+        let pairs = self.reg.subject_versions_of_id(id, true)?;
+        let seen = if pairs.is_empty() {
+            self.access.check(ext, None, SchemaAction::Read).is_ok()
+        } else {
+            pairs.iter().any(|(s, _)| self.access.visible(ext, s))
+        };
+        if seen {
+            Ok(())
+        } else {
+            Err(ApiError(RegistryError::SchemaNotFound(format!("Schema {id} not found"))))
+        }
+    }
+
+    /// References named without a context are resolved in the referrer's context (as
+    /// Confluent does), and each must be readable by the caller.
+    fn references(
+        &self,
+        ext: &Extensions,
+        subject: &str,
+        refs: Option<Vec<SchemaReference>>,
+    ) -> Result<Vec<SchemaReference>, ApiError> {
+        let (ctx, _) = context::split_subject(subject);
+        let mut out = refs.unwrap_or_default();
+        for r in &mut out {
+            if ctx.is_some() && context::split_subject(&r.subject).0.is_none() {
+                r.subject = context::qualify(ctx, &context::normalize_subject(&r.subject));
+            }
+            r.subject = self.subject(ext, &r.subject, SchemaAction::Read)?;
+        }
+        Ok(out)
+    }
 }
 
 /// Serves the REST API over `registry` on `listener` until `shutdown` completes
@@ -169,10 +291,6 @@ struct SchemaBody {
 }
 
 impl SchemaBody {
-    fn references(&self) -> Vec<SchemaReference> {
-        self.references.clone().unwrap_or_default()
-    }
-
     fn check_type(&self) -> Result<(), ApiError> {
         match self.schema_type.as_deref() {
             None => Ok(()),
@@ -214,24 +332,44 @@ fn subject_version_json(sv: &SubjectVersion) -> Result<Reply, ApiError> {
     })
 }
 
-async fn list_subjects(State(reg): State<Registry>, Query(params): Params) -> ApiResult {
-    let mut subjects = reg.subjects_with(flag(&params, "deleted"))?;
-    if let Some(prefix) = params.get("subjectPrefix") {
+type Reg = State<Api>;
+
+/// `GET /contexts`: the default context and every context holding a subject the caller sees.
+async fn list_contexts(State(api): Reg, ext: Extensions) -> ApiResult {
+    let mut contexts = BTreeSet::from([DEFAULT_CONTEXT.to_owned()]);
+    for subject in api.reg.subjects_with(true)? {
+        if api.access.visible(&ext, &subject) {
+            contexts.insert(context::context_name(&subject).to_owned());
+        }
+    }
+    ok(json!(contexts))
+}
+
+/// `GET /subjects`: every visible subject of every context (Confluent's default prefix
+/// `:*:`), or those starting with `subjectPrefix` (`:.acme:` for one context).
+async fn list_subjects(State(api): Reg, ext: Extensions, Query(params): Params) -> ApiResult {
+    let mut subjects = api.reg.subjects_with(flag(&params, "deleted"))?;
+    subjects.retain(|s| api.access.visible(&ext, s));
+    if let Some(prefix) = params.get("subjectPrefix").filter(|p| p.as_str() != ":*:") {
+        let prefix = context::normalize_subject(prefix);
         subjects.retain(|s| s.starts_with(prefix.as_str()));
     }
     ok(json!(subjects))
 }
 
 async fn list_versions(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path(subject): Path<String>,
     Query(params): Params,
 ) -> ApiResult {
-    ok(json!(reg.versions(&subject, flag(&params, "deleted"))?))
+    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
+    ok(json!(api.reg.versions(&subject, flag(&params, "deleted"))?))
 }
 
-async fn register(State(reg): State<Registry>, Path(subject): Path<String>, body: Body) -> ApiResult {
-    let body: SchemaBody = parse_body(body, reg.config().max_schema_bytes)?;
+async fn register(State(api): Reg, ext: Extensions, Path(subject): Path<String>, body: Body) -> ApiResult {
+    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
+    let body: SchemaBody = parse_body(body, api.reg.config().max_schema_bytes)?;
     body.check_type()?;
     let id = match body.id {
         None => None,
@@ -245,38 +383,47 @@ async fn register(State(reg): State<Registry>, Path(subject): Path<String>, body
             Some(i32::try_from(v).map_err(|_| ApiError(RegistryError::InvalidVersion(v.to_string())))?)
         }
     };
-    let request = RegisterRequest { references: body.references(), schema: body.schema, id, version };
+    let references = api.references(&ext, &subject, body.references)?;
+    let request = RegisterRequest { references, schema: body.schema, id, version };
+    let reg = api.reg;
     let sv = blocking(move || reg.register_request(&subject, request)).await?;
     subject_version_json(&sv)
 }
 
 async fn lookup(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path(subject): Path<String>,
     Query(params): Params,
     body: Body,
 ) -> ApiResult {
-    let body: SchemaBody = parse_body(body, reg.config().max_schema_bytes)?;
+    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
+    let body: SchemaBody = parse_body(body, api.reg.config().max_schema_bytes)?;
     body.check_type()?;
-    let sv = reg.lookup_with(&subject, &body.schema, &body.references(), flag(&params, "deleted"))?;
+    let references = api.references(&ext, &subject, body.references)?;
+    let sv = api.reg.lookup_with(&subject, &body.schema, &references, flag(&params, "deleted"))?;
     subject_version_json(&sv)
 }
 
 async fn get_version(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path((subject, version)): Path<(String, String)>,
     Query(params): Params,
 ) -> ApiResult {
-    let sv = reg.version_with(&subject, parse_version(&version)?, flag(&params, "deleted"))?;
+    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
+    let sv = api.reg.version_with(&subject, parse_version(&version)?, flag(&params, "deleted"))?;
     subject_version_json(&sv)
 }
 
 async fn get_version_schema(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path((subject, version)): Path<(String, String)>,
     Query(params): Params,
 ) -> Result<Response, ApiError> {
-    let sv = reg.version_with(&subject, parse_version(&version)?, flag(&params, "deleted"))?;
+    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
+    let sv = api.reg.version_with(&subject, parse_version(&version)?, flag(&params, "deleted"))?;
     Ok(raw_schema(sv.schema))
 }
 
@@ -285,30 +432,41 @@ fn raw_schema(text: String) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
 
+/// The ids referencing the version, those the caller may not see left out.
 async fn referenced_by(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path((subject, version)): Path<(String, String)>,
 ) -> ApiResult {
-    ok(json!(reg.referenced_by(&subject, parse_version(&version)?)?))
+    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
+    let mut ids = api.reg.referenced_by(&subject, parse_version(&version)?)?;
+    ids.retain(|id| api.id_visible(&ext, *id).is_ok());
+    ok(json!(ids))
 }
 
 async fn delete_version(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path((subject, version)): Path<(String, String)>,
     Query(params): Params,
 ) -> ApiResult {
+    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
     let selector = parse_version(&version)?;
     let permanent = flag(&params, "permanent");
+    let reg = api.reg;
     let n = blocking(move || reg.delete_version(&subject, selector, permanent)).await?;
     ok(json!(n))
 }
 
 async fn delete_subject(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path(subject): Path<String>,
     Query(params): Params,
 ) -> ApiResult {
+    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
     let permanent = flag(&params, "permanent");
+    let reg = api.reg;
     let versions = blocking(move || reg.delete_subject(&subject, permanent)).await?;
     ok(json!(versions))
 }
@@ -317,33 +475,57 @@ async fn schema_types() -> ApiResult {
     ok(json!([AVRO]))
 }
 
-async fn get_schema(State(reg): State<Registry>, Path(id): Path<String>) -> ApiResult {
-    let (schema, references) = reg.schema_text_by_id(parse_id(&id)?)?;
+async fn get_schema(State(api): Reg, ext: Extensions, Path(id): Path<String>) -> ApiResult {
+    let id = parse_id(&id)?;
+    api.id_visible(&ext, id)?;
+    let (schema, references) = api.reg.schema_text_by_id(id)?;
     ok_serialized(&SchemaByIdBody { schema: &schema, references: &references })
 }
 
-async fn get_schema_text(State(reg): State<Registry>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let (schema, _) = reg.schema_text_by_id(parse_id(&id)?)?;
+async fn get_schema_text(
+    State(api): Reg,
+    ext: Extensions,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    api.id_visible(&ext, id)?;
+    let (schema, _) = api.reg.schema_text_by_id(id)?;
     Ok(raw_schema(schema))
 }
 
+/// The (subject, version) pairs holding schema `id` that the caller may see.
+fn visible_pairs(
+    api: &Api,
+    ext: &Extensions,
+    raw_id: &str,
+    deleted: bool,
+) -> Result<Vec<(String, i32)>, ApiError> {
+    let id = parse_id(raw_id)?;
+    api.id_visible(ext, id)?;
+    let mut pairs = api.reg.subject_versions_of_id(id, deleted)?;
+    pairs.retain(|(s, _)| api.access.visible(ext, s));
+    Ok(pairs)
+}
+
 async fn get_schema_subjects(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path(id): Path<String>,
     Query(params): Params,
 ) -> ApiResult {
-    let pairs = reg.subject_versions_of_id(parse_id(&id)?, flag(&params, "deleted"))?;
+    let pairs = visible_pairs(&api, &ext, &id, flag(&params, "deleted"))?;
     let mut subjects: Vec<String> = pairs.into_iter().map(|(s, _)| s).collect();
     subjects.dedup();
     ok(json!(subjects))
 }
 
 async fn get_schema_versions(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path(id): Path<String>,
     Query(params): Params,
 ) -> ApiResult {
-    let pairs = reg.subject_versions_of_id(parse_id(&id)?, flag(&params, "deleted"))?;
+    let pairs = visible_pairs(&api, &ext, &id, flag(&params, "deleted"))?;
     ok(Value::Array(
         pairs.into_iter().map(|(subject, version)| json!({"subject": subject, "version": version})).collect(),
     ))
@@ -365,37 +547,48 @@ fn level_from(body: Body, max: usize) -> Result<Compatibility, ApiError> {
     raw.parse().map_err(ApiError)
 }
 
-async fn get_global_config(State(reg): State<Registry>) -> ApiResult {
-    ok(json!({"compatibilityLevel": reg.compatibility(None, true)?.as_str()}))
+async fn get_global_config(State(api): Reg, ext: Extensions) -> ApiResult {
+    api.global(&ext, SchemaAction::Read)?;
+    ok(json!({"compatibilityLevel": api.reg.compatibility(None, true)?.as_str()}))
 }
 
 async fn get_config(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path(subject): Path<String>,
     Query(params): Params,
 ) -> ApiResult {
-    let level = reg.compatibility(Some(&subject), flag(&params, "defaultToGlobal"))?;
+    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
+    let level = api.reg.compatibility(Some(&subject), flag(&params, "defaultToGlobal"))?;
     ok(json!({"compatibilityLevel": level.as_str()}))
 }
 
-async fn put_global_config(State(reg): State<Registry>, body: Body) -> ApiResult {
-    let level = level_from(body, reg.config().max_schema_bytes)?;
+async fn put_global_config(State(api): Reg, ext: Extensions, body: Body) -> ApiResult {
+    api.global(&ext, SchemaAction::Write)?;
+    let level = level_from(body, api.reg.config().max_schema_bytes)?;
+    let reg = api.reg;
     blocking(move || reg.set_compatibility(None, level)).await?;
     ok(json!({"compatibility": level.as_str()}))
 }
 
-async fn put_config(State(reg): State<Registry>, Path(subject): Path<String>, body: Body) -> ApiResult {
-    let level = level_from(body, reg.config().max_schema_bytes)?;
+async fn put_config(State(api): Reg, ext: Extensions, Path(subject): Path<String>, body: Body) -> ApiResult {
+    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
+    let level = level_from(body, api.reg.config().max_schema_bytes)?;
+    let reg = api.reg;
     blocking(move || reg.set_compatibility(Some(&subject), level)).await?;
     ok(json!({"compatibility": level.as_str()}))
 }
 
-async fn delete_global_config(State(reg): State<Registry>) -> ApiResult {
+async fn delete_global_config(State(api): Reg, ext: Extensions) -> ApiResult {
+    api.global(&ext, SchemaAction::Write)?;
+    let reg = api.reg;
     let previous = blocking(move || reg.delete_compatibility(None)).await?;
     ok(json!({"compatibilityLevel": previous.as_str()}))
 }
 
-async fn delete_config(State(reg): State<Registry>, Path(subject): Path<String>) -> ApiResult {
+async fn delete_config(State(api): Reg, ext: Extensions, Path(subject): Path<String>) -> ApiResult {
+    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
+    let reg = api.reg;
     let previous = blocking(move || reg.delete_compatibility(Some(&subject))).await?;
     ok(json!({"compatibilityLevel": previous.as_str()}))
 }
@@ -413,43 +606,55 @@ fn mode_from(body: Body, max: usize) -> Result<Mode, ApiError> {
     body.mode.unwrap_or_default().parse().map_err(ApiError)
 }
 
-async fn get_global_mode(State(reg): State<Registry>) -> ApiResult {
-    ok(json!({"mode": reg.mode(None, true)?.as_str()}))
+async fn get_global_mode(State(api): Reg, ext: Extensions) -> ApiResult {
+    api.global(&ext, SchemaAction::Read)?;
+    ok(json!({"mode": api.reg.mode(None, true)?.as_str()}))
 }
 
 async fn get_mode(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path(subject): Path<String>,
     Query(params): Params,
 ) -> ApiResult {
-    ok(json!({"mode": reg.mode(Some(&subject), flag(&params, "defaultToGlobal"))?.as_str()}))
+    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
+    ok(json!({"mode": api.reg.mode(Some(&subject), flag(&params, "defaultToGlobal"))?.as_str()}))
 }
 
-async fn put_global_mode(State(reg): State<Registry>, Query(params): Params, body: Body) -> ApiResult {
-    let mode = mode_from(body, reg.config().max_schema_bytes)?;
+async fn put_global_mode(State(api): Reg, ext: Extensions, Query(params): Params, body: Body) -> ApiResult {
+    api.global(&ext, SchemaAction::Write)?;
+    let mode = mode_from(body, api.reg.config().max_schema_bytes)?;
     let force = flag(&params, "force");
+    let reg = api.reg;
     blocking(move || reg.set_mode(None, mode, force)).await?;
     ok(json!({"mode": mode.as_str()}))
 }
 
 async fn put_mode(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path(subject): Path<String>,
     Query(params): Params,
     body: Body,
 ) -> ApiResult {
-    let mode = mode_from(body, reg.config().max_schema_bytes)?;
+    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
+    let mode = mode_from(body, api.reg.config().max_schema_bytes)?;
     let force = flag(&params, "force");
+    let reg = api.reg;
     blocking(move || reg.set_mode(Some(&subject), mode, force)).await?;
     ok(json!({"mode": mode.as_str()}))
 }
 
-async fn delete_global_mode(State(reg): State<Registry>) -> ApiResult {
+async fn delete_global_mode(State(api): Reg, ext: Extensions) -> ApiResult {
+    api.global(&ext, SchemaAction::Write)?;
+    let reg = api.reg;
     let previous = blocking(move || reg.delete_mode(None)).await?;
     ok(json!({"mode": previous.as_str()}))
 }
 
-async fn delete_mode(State(reg): State<Registry>, Path(subject): Path<String>) -> ApiResult {
+async fn delete_mode(State(api): Reg, ext: Extensions, Path(subject): Path<String>) -> ApiResult {
+    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
+    let reg = api.reg;
     let previous = blocking(move || reg.delete_mode(Some(&subject))).await?;
     ok(json!({"mode": previous.as_str()}))
 }
@@ -465,14 +670,17 @@ fn verdict(messages: Vec<String>, verbose: bool) -> Value {
 /// Checks against the versions the subject's level names; a subject with no
 /// versions accepts anything, as a registration there would succeed.
 async fn check_all(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path(subject): Path<String>,
     Query(params): Params,
     body: Body,
 ) -> ApiResult {
-    let body: SchemaBody = parse_body(body, reg.config().max_schema_bytes)?;
+    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
+    let body: SchemaBody = parse_body(body, api.reg.config().max_schema_bytes)?;
     body.check_type()?;
-    let messages = match reg.check_with(&subject, &body.schema, &body.references(), VersionSelector::Latest) {
+    let references = api.references(&ext, &subject, body.references)?;
+    let messages = match api.reg.check_with(&subject, &body.schema, &references, VersionSelector::Latest) {
         Err(RegistryError::SubjectNotFound(_)) => Vec::new(),
         other => other?,
     };
@@ -480,19 +688,22 @@ async fn check_all(
 }
 
 async fn check_version(
-    State(reg): State<Registry>,
+    State(api): Reg,
+    ext: Extensions,
     Path((subject, version)): Path<(String, String)>,
     Query(params): Params,
     body: Body,
 ) -> ApiResult {
+    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
     let mut selector = parse_version(&version)?;
-    let body: SchemaBody = parse_body(body, reg.config().max_schema_bytes)?;
+    let body: SchemaBody = parse_body(body, api.reg.config().max_schema_bytes)?;
     body.check_type()?;
+    let references = api.references(&ext, &subject, body.references)?;
     if selector == VersionSelector::Latest {
         // As Confluent: `latest` names one version, checked in the directions the level
         // says; checking against every version is `POST .../versions` (no version).
-        selector = VersionSelector::Number(reg.version(&subject, VersionSelector::Latest)?.version);
+        selector = VersionSelector::Number(api.reg.version(&subject, VersionSelector::Latest)?.version);
     }
-    let messages = reg.check_with(&subject, &body.schema, &body.references(), selector)?;
+    let messages = api.reg.check_with(&subject, &body.schema, &references, selector)?;
     ok(verdict(messages, flag(&params, "verbose")))
 }
