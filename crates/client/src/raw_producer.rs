@@ -32,7 +32,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use runnel_proto::batch::BatchBuilder;
 use runnel_proto::v1;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+// futures' oneshot, not tokio's: tokio's takes from the task's cooperative
+// budget, so a caller polling thousands of send futures in one
+// `FuturesUnordered` (the way to pipeline sends) saw all but the first 128 of
+// them answer "pending, wake me again" on each turn: the caller's task spun
+// re-polling them, and some acknowledged records were seen seconds late.
+use futures::channel::oneshot;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 
