@@ -92,6 +92,19 @@ impl Metrics {
         let _ = writeln!(out, "# HELP runnel_active_connections Open gRPC connections.");
         let _ = writeln!(out, "# TYPE runnel_active_connections gauge");
         let _ = writeln!(out, "runnel_active_connections {}", self.connections.load(Relaxed));
+        // The standard process gauges, so that memory under load can be watched
+        // (and `runnel bench` reports it next to its results).
+        if let Some((rss, peak)) = resident_memory() {
+            let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.");
+            let _ = writeln!(out, "# TYPE process_resident_memory_bytes gauge");
+            let _ = writeln!(out, "process_resident_memory_bytes {rss}");
+            let _ = writeln!(
+                out,
+                "# HELP runnel_process_peak_resident_memory_bytes Largest resident memory size since start."
+            );
+            let _ = writeln!(out, "# TYPE runnel_process_peak_resident_memory_bytes gauge");
+            let _ = writeln!(out, "runnel_process_peak_resident_memory_bytes {peak}");
+        }
         let _ = writeln!(out, "# HELP runnel_partition_high_watermark Next offset to be written.");
         let _ = writeln!(out, "# TYPE runnel_partition_high_watermark gauge");
         for topic in topics.list() {
@@ -106,4 +119,15 @@ impl Metrics {
         }
         out
     }
+}
+
+/// This process's resident memory and its peak, in bytes (`VmRSS`, `VmHWM` of
+/// `/proc/self/status`); `None` where there is no such file.
+fn resident_memory() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = |key: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((kib("VmRSS:")? * 1024, kib("VmHWM:")? * 1024))
 }

@@ -569,6 +569,12 @@ async fn health_and_metrics_are_served_over_http() {
     assert!(metrics.contains("runnel_refused_batches_total{reason=\"invalid_record\"} 1"), "{metrics}");
     assert!(metrics.contains("runnel_partition_high_watermark{topic=\"m\",partition=\"0\"} 4"), "{metrics}");
     assert!(metrics.contains("runnel_active_connections 1"), "{metrics}");
+    let rss: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no resident memory gauge in {metrics}"));
+    assert!(rss > 1 << 20, "a running broker holds more than 1 MiB: {rss}");
     let subjects = http_get(&format!("{base}/subjects")).await;
     assert!(subjects.contains("m-value"), "{subjects}");
     h.server.shutdown().await.unwrap();

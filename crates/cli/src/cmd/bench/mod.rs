@@ -136,6 +136,11 @@ pub struct ProduceArgs {
     /// Skip the disk baseline.
     #[arg(long)]
     no_baseline: bool,
+    /// Consumers reading the topic from the start while it is produced, each
+    /// pausing 1 ms every 10 records (to show the broker's memory stays bounded
+    /// when readers fall behind).
+    #[arg(long, default_value_t = 0)]
+    slow_consumers: usize,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -241,6 +246,8 @@ impl WorkDir {
 /// The server the benchmark talks to, and the directory for the disk baseline.
 struct BenchEnv {
     url: String,
+    /// The server's HTTP address (its `/metrics`).
+    http_url: String,
     dir: WorkDir,
     server: Option<runnel_broker::RunningServer>,
 }
@@ -253,9 +260,14 @@ impl BenchEnv {
             let server = runnel_broker::start(runnel_broker::ServerConfig::ephemeral(data))
                 .await
                 .context("cannot start the embedded server")?;
-            Ok(BenchEnv { url: server.grpc_url(), dir, server: Some(server) })
+            Ok(BenchEnv {
+                url: server.grpc_url(),
+                http_url: server.registry_url(),
+                dir,
+                server: Some(server),
+            })
         } else {
-            Ok(BenchEnv { url: global.url.clone(), dir, server: None })
+            Ok(BenchEnv { url: global.url.clone(), http_url: global.registry_url.clone(), dir, server: None })
         }
     }
 
@@ -308,6 +320,31 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
     let topic = create_topic(&admin, args.partitions, &args.validation, &args.fsync).await?;
     let sample = BenchUser::sample(args.record_size);
     let record_bytes = runnel_avro::to_vec(&sample).len() + 5;
+
+    let (stop_readers, stop) = tokio::sync::watch::channel(false);
+    let mut readers = Vec::new();
+    for _ in 0..args.slow_consumers {
+        let (client, topic, mut stop) = (admin.clone(), topic.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            let mut consumer =
+                client.consumer::<BenchUser>(&topic).from(Position::Earliest).subscribe().await?;
+            let mut seen = 0u64;
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    msg = consumer.next() => match msg {
+                        Some(msg) => { msg?; }
+                        None => break,
+                    },
+                }
+                seen += 1;
+                if seen % 10 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            anyhow::Ok(seen)
+        }));
+    }
 
     let progress = Progress::new(args.records);
     let start = Instant::now();
@@ -362,6 +399,13 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
     }
     let elapsed = start.elapsed();
     progress.finish();
+    // The broker's memory while the slow readers still hold their positions.
+    let broker_memory = broker_memory(&env.http_url).await;
+    let _ = stop_readers.send(true);
+    let mut slow_read = 0u64;
+    for r in readers {
+        slow_read += r.await??;
+    }
 
     let total_bytes = args.records * record_bytes as u64;
     let mut report = Report::new("produce");
@@ -379,6 +423,14 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
     report.latency(&latencies);
     if let Some(rss) = rss_mb() {
         report.set("process_rss_mb", rss);
+    }
+    if let Some((rss, peak)) = broker_memory {
+        report.set("broker_rss_mb", rss);
+        report.set("broker_peak_rss_mb", peak);
+    }
+    if args.slow_consumers > 0 {
+        report.set("slow_consumers", args.slow_consumers as u64);
+        report.set("slow_consumer_records_read", slow_read);
     }
     if !args.no_baseline {
         // The same bytes per fsync as one full batch, and as many bytes as the
@@ -538,6 +590,20 @@ async fn e2e(env: &BenchEnv, args: &E2eArgs) -> anyhow::Result<Report> {
     report.set("fsync", args.fsync.clone());
     report.latency(&latencies);
     Ok(report)
+}
+
+/// The server's resident memory and its peak in MB, from its `/metrics`
+/// (`None` when it does not say). With `--embedded` this is the benchmark's own
+/// process, clients included.
+async fn broker_memory(http_url: &str) -> Option<(f64, f64)> {
+    let text =
+        reqwest::get(format!("{}/metrics", http_url.trim_end_matches('/'))).await.ok()?.text().await.ok()?;
+    let gauge = |name: &str| -> Option<f64> {
+        let v: f64 =
+            text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))?.trim().parse().ok()?;
+        Some(v / (1024.0 * 1024.0))
+    };
+    Some((gauge("process_resident_memory_bytes")?, gauge("runnel_process_peak_resident_memory_bytes")?))
 }
 
 /// This process's resident memory, in MB (Linux).
