@@ -60,6 +60,18 @@ pub(crate) struct Inner {
     channel: Channel,
     pub(crate) options: ClientOptions,
     pub(crate) schemas: SchemaCache,
+    /// Read only by the Kafka backend's switches in the producer and consumer.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) backend: Backend,
+}
+
+/// Where a client's producers and consumers send and fetch records.
+pub(crate) enum Backend {
+    /// A Runnel broker over gRPC (`Client::connect`).
+    Grpc,
+    /// A Kafka cluster plus a Confluent-compatible registry (`Client::connect_kafka`).
+    #[cfg(feature = "kafka")]
+    Kafka(Arc<crate::kafka::KafkaBackend>),
 }
 
 impl std::fmt::Debug for Client {
@@ -94,7 +106,25 @@ impl Client {
         let channel = connect_with_retry(&endpoint, &options)
             .await
             .map_err(|source| ClientError::Connect { url: url.clone(), source })?;
-        Ok(Client { inner: Arc::new(Inner { url, channel, options, schemas: SchemaCache::default() }) })
+        let schemas = SchemaCache::default();
+        Ok(Client { inner: Arc::new(Inner { url, channel, options, schemas, backend: Backend::Grpc }) })
+    }
+
+    /// Connects to a Kafka cluster and a Confluent-compatible schema registry
+    /// instead of a Runnel broker (cargo feature `kafka`): `producer::<T>(topic)`
+    /// and `consumer::<T>(topic)` then work as over gRPC, with records in the
+    /// Confluent wire format under subject `<topic>-value`. Admin, registry and
+    /// queue-subscription calls need a Runnel broker: on this client they fail at once.
+    #[cfg(feature = "kafka")]
+    pub async fn connect_kafka(config: crate::kafka::KafkaConfig) -> Result<Client, ClientError> {
+        let url = format!("kafka://{}", config.bootstrap_servers);
+        let backend = Backend::Kafka(Arc::new(crate::kafka::KafkaBackend::connect(config).await?));
+        // No Runnel broker behind this client: a gRPC call meets a refused
+        // connection (port 0) and, with no retry time, fails at once.
+        let channel = Endpoint::from_static("http://127.0.0.1:0").connect_lazy();
+        let options = ClientOptions { retry_timeout: Duration::ZERO, ..ClientOptions::default() };
+        let schemas = SchemaCache::default();
+        Ok(Client { inner: Arc::new(Inner { url, channel, options, schemas, backend }) })
     }
 
     /// The broker URL this client was connected to.

@@ -113,11 +113,24 @@ impl<T: Avro + Send> ConsumerBuilder<T> {
 
     /// Starts consuming.
     pub async fn subscribe(self) -> Result<Consumer<T>, ClientError> {
+        #[cfg(feature = "kafka")]
+        if let Some(kafka) = self.client.kafka_backend() {
+            // Over Kafka: TopicNameStrategy, writer schemas from the registry's REST API.
+            let values = ValueDecoder::for_subject(&self.client, &format!("{}-value", self.topic)).await;
+            let (handle, raw) = crate::kafka::consumer::open(kafka, &self.topic, self.options).await?;
+            let reader = TypedReader { raw: Source::Kafka(raw), values };
+            let state = ReadState::Idle(Box::new(reader));
+            return Ok(Consumer { handle: Handle::Kafka(handle), state, _type: PhantomData });
+        }
         let info = self.client.describe_topic(&self.topic).await?;
         let values = ValueDecoder::new(&self.client, &info).await;
         let (handle, raw) = raw_consumer::open(&self.client, &info, self.options).await?;
-        let reader = TypedReader { raw, values };
-        Ok(Consumer { handle, state: ReadState::Idle(Box::new(reader)), _type: PhantomData })
+        let reader = TypedReader { raw: Source::Grpc(raw), values };
+        Ok(Consumer {
+            handle: Handle::Grpc(handle),
+            state: ReadState::Idle(Box::new(reader)),
+            _type: PhantomData,
+        })
     }
 }
 
@@ -131,7 +144,17 @@ pub struct Message<T> {
     timestamp_ms: i64,
     headers: Vec<(String, Bytes)>,
     schema_id: u32,
-    acker: Acker,
+    acker: MessageAcker,
+}
+
+/// How a message marks itself processed, per backend.
+#[derive(Debug)]
+enum MessageAcker {
+    Grpc(Acker),
+    /// librdkafka stores a record's offset as it is delivered, which is
+    /// exactly what `ack` marks on the gRPC path; nothing more to do.
+    #[cfg(feature = "kafka")]
+    Kafka,
 }
 
 impl<T> Message<T> {
@@ -183,7 +206,11 @@ impl<T> Message<T> {
     /// Marks this record (and those before it in its partition) processed:
     /// the next commit, automatic or not, includes it.
     pub async fn ack(&self) -> Result<(), ClientError> {
-        self.acker.mark(self.partition, self.offset);
+        match &self.acker {
+            MessageAcker::Grpc(acker) => acker.mark(self.partition, self.offset),
+            #[cfg(feature = "kafka")]
+            MessageAcker::Kafka => {}
+        }
         Ok(())
     }
 }
@@ -213,9 +240,18 @@ pub(crate) struct ValueDecoder<T> {
 impl<T: Avro> ValueDecoder<T> {
     /// A decoder for records of `info`'s topic.
     pub(crate) async fn new(client: &Client, info: &runnel_proto::v1::TopicInfo) -> Self {
-        let subject = value_subject(info);
+        Self::for_subject(client, &value_subject(info)).await
+    }
+
+    /// A decoder for records of a topic bound to `subject`.
+    pub(crate) async fn for_subject(client: &Client, subject: &str) -> Self {
         // The reader's id, when registered, makes resolution errors name both ids.
-        let reader_id = client.lookup_schema(&subject, T::schema()).await.ok().flatten().map(|r| r.id);
+        let reader_id = match client_registry(client) {
+            #[cfg(feature = "kafka")]
+            SchemaSource::Kafka(k) => k.registry.lookup(subject, T::schema()).await,
+            SchemaSource::Grpc(c) => c.lookup_schema(subject, T::schema()).await,
+        };
+        let reader_id = reader_id.ok().flatten().map(|r| r.id);
         ValueDecoder {
             client: client.clone(),
             decoders: HashMap::new(),
@@ -237,7 +273,11 @@ impl<T: Avro> ValueDecoder<T> {
             Some(d) => d.clone(),
             None => {
                 // Transient failures (the registry unreachable) are not cached.
-                let writer = self.client.schema_by_id(schema_id).await?;
+                let writer = match client_registry(&self.client) {
+                    #[cfg(feature = "kafka")]
+                    SchemaSource::Kafka(k) => k.registry.schema_by_id(schema_id).await?,
+                    SchemaSource::Grpc(c) => c.schema_by_id(schema_id).await?,
+                };
                 let reader = T::schema();
                 let d = Arc::new(if writer.canonical_str() == reader.canonical_str() {
                     Decoding::Direct
@@ -274,14 +314,50 @@ impl<T: Avro> ValueDecoder<T> {
     }
 }
 
+/// Where the writer schemas of a client's records come from.
+enum SchemaSource<'a> {
+    /// The broker's gRPC `Registry` service (through the client's cache).
+    Grpc(&'a Client),
+    /// The registry's REST API (through the Kafka backend's cache).
+    #[cfg(feature = "kafka")]
+    Kafka(&'a crate::kafka::KafkaBackend),
+}
+
+fn client_registry(client: &Client) -> SchemaSource<'_> {
+    #[cfg(feature = "kafka")]
+    if let Some(k) = client.kafka_backend() {
+        return SchemaSource::Kafka(k);
+    }
+    SchemaSource::Grpc(client)
+}
+
+/// Where a consumer's records come from.
+enum Source {
+    Grpc(RawReader),
+    #[cfg(feature = "kafka")]
+    Kafka(crate::kafka::consumer::KafkaReader),
+}
+
+/// The control side of a consumer, per backend.
+enum Handle {
+    Grpc(ConsumerHandle),
+    #[cfg(feature = "kafka")]
+    Kafka(crate::kafka::consumer::KafkaHandle),
+}
+
 struct TypedReader<T> {
-    raw: RawReader,
+    raw: Source,
     values: ValueDecoder<T>,
 }
 
 impl<T: Avro> TypedReader<T> {
     async fn next(&mut self) -> Option<Result<Message<T>, ClientError>> {
-        let msg = match self.raw.next().await? {
+        let next = match &mut self.raw {
+            Source::Grpc(raw) => raw.next().await,
+            #[cfg(feature = "kafka")]
+            Source::Kafka(raw) => raw.next().await,
+        };
+        let msg = match next? {
             Ok(msg) => msg,
             Err(e) => return Some(Err(e)),
         };
@@ -298,7 +374,11 @@ impl<T: Avro> TypedReader<T> {
             timestamp_ms: msg.timestamp_ms,
             headers: msg.headers,
             schema_id,
-            acker: self.raw.acker(),
+            acker: match &self.raw {
+                Source::Grpc(raw) => MessageAcker::Grpc(raw.acker()),
+                #[cfg(feature = "kafka")]
+                Source::Kafka(_) => MessageAcker::Kafka,
+            },
         })
     }
 }
@@ -323,14 +403,19 @@ enum ReadState<T> {
 /// Receives `T` values from a topic: a [`Stream`](futures::Stream) of
 /// messages, also readable with the inherent [`next`](Consumer::next).
 pub struct Consumer<T> {
-    handle: ConsumerHandle,
+    handle: Handle,
     state: ReadState<T>,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T> std::fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer").field("topic", &self.handle.topic()).finish_non_exhaustive()
+        let topic = match &self.handle {
+            Handle::Grpc(h) => h.topic(),
+            #[cfg(feature = "kafka")]
+            Handle::Kafka(h) => h.topic(),
+        };
+        f.debug_struct("Consumer").field("topic", &topic).finish_non_exhaustive()
     }
 }
 
@@ -367,28 +452,48 @@ impl<T: Avro + Send> Consumer<T> {
 
     /// The partitions this consumer currently reads.
     pub fn assignment(&self) -> Vec<u32> {
-        self.handle.assignment()
+        match &self.handle {
+            Handle::Grpc(h) => h.assignment(),
+            #[cfg(feature = "kafka")]
+            Handle::Kafka(h) => h.assignment(),
+        }
     }
 
     /// Commits every message delivered so far (groups only).
     pub async fn commit(&self) -> Result<(), ClientError> {
-        self.handle.commit().await
+        match &self.handle {
+            Handle::Grpc(h) => h.commit().await,
+            #[cfg(feature = "kafka")]
+            Handle::Kafka(h) => h.commit().await,
+        }
     }
 
     /// Commits `msg` and everything before it in its partition (groups only).
     pub async fn commit_message(&self, msg: &Message<T>) -> Result<(), ClientError> {
-        self.handle.commit_offset(msg.partition, msg.offset + 1).await
+        match &self.handle {
+            Handle::Grpc(h) => h.commit_offset(msg.partition, msg.offset + 1).await,
+            #[cfg(feature = "kafka")]
+            Handle::Kafka(h) => h.commit_offset(msg.partition, msg.offset + 1).await,
+        }
     }
 
     /// Continues `partition` at `offset`; messages already buffered from it are dropped.
     pub fn seek(&self, partition: u32, offset: i64) -> Result<(), ClientError> {
-        self.handle.seek(partition, offset)
+        match &self.handle {
+            Handle::Grpc(h) => h.seek(partition, offset),
+            #[cfg(feature = "kafka")]
+            Handle::Kafka(h) => h.seek(partition, offset),
+        }
     }
 
     /// Commits what was delivered (groups), and leaves the group at once
     /// (dropping the consumer leaves it too, without the commit).
     pub async fn close(self) -> Result<(), ClientError> {
-        self.handle.close().await
+        match &self.handle {
+            Handle::Grpc(h) => h.close().await,
+            #[cfg(feature = "kafka")]
+            Handle::Kafka(h) => h.close().await,
+        }
     }
 }
 

@@ -12,6 +12,8 @@ mod client;
 mod consumer;
 mod error;
 pub mod framing;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod partitioner;
 mod producer;
 mod queue;
@@ -23,6 +25,8 @@ pub use admin::{value_subject, NewTopic, PartitionInfo, Position, TopicConfig, T
 pub use client::{Client, ClientOptions};
 pub use consumer::{Consumer, ConsumerBuilder, Message};
 pub use error::ClientError;
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaConfig;
 pub use partitioner::{murmur2, partition_for_key, PartitionFn, Partitioner};
 pub use producer::{Producer, ProducerBuilder, SendOptions};
 pub use queue::{

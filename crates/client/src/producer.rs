@@ -122,6 +122,28 @@ impl<T: Avro> ProducerBuilder<T> {
     /// Fails with [`ClientError::UnknownTopic`], [`ClientError::SchemaNotRegistered`]
     /// or [`ClientError::Incompatible`].
     pub async fn create(self) -> Result<Producer<T>, ClientError> {
+        #[cfg(feature = "kafka")]
+        if let Some(kafka) = self.client.kafka_backend() {
+            // Over Kafka: TopicNameStrategy, lookups and registrations over the registry's REST API.
+            let subject = format!("{}-value", self.topic);
+            let schema = T::schema();
+            let registered = match kafka.registry.lookup(&subject, schema).await? {
+                Some(r) => r,
+                None if kafka.config.auto_register => kafka.registry.register(&subject, schema).await?,
+                None => {
+                    return Err(ClientError::SchemaNotRegistered { subject, type_name: type_name(schema) });
+                }
+            };
+            let sink = crate::kafka::producer::KafkaSink::start(kafka, &self.topic, &self.options).await?;
+            let sink = Sink::Kafka(sink);
+            return Ok(Producer {
+                sink,
+                schema_id: registered.id,
+                subject,
+                key: self.key,
+                _type: PhantomData,
+            });
+        }
         let info = self.client.describe_topic(&self.topic).await?;
         let subject = value_subject(&info);
         let schema = T::schema();
@@ -133,8 +155,8 @@ impl<T: Avro> ProducerBuilder<T> {
                 return Err(ClientError::SchemaNotRegistered { subject, type_name: type_name(schema) });
             }
         };
-        let raw = RawProducer::start_with(&self.client, &info, self.options).await?;
-        Ok(Producer { raw, schema_id: registered.id, subject, key: self.key, _type: PhantomData })
+        let sink = Sink::Grpc(RawProducer::start_with(&self.client, &info, self.options).await?);
+        Ok(Producer { sink, schema_id: registered.id, subject, key: self.key, _type: PhantomData })
     }
 }
 
@@ -186,9 +208,43 @@ impl SendOptions {
     }
 }
 
+/// Where a producer's records go: a Runnel broker, or a Kafka cluster.
+#[derive(Clone)]
+enum Sink {
+    Grpc(RawProducer),
+    #[cfg(feature = "kafka")]
+    Kafka(crate::kafka::producer::KafkaSink),
+}
+
+impl Sink {
+    fn send(&self, record: RawRecord) -> SendFuture {
+        match self {
+            Sink::Grpc(raw) => raw.send(record),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(kafka) => kafka.send(record),
+        }
+    }
+
+    async fn flush(&self) -> Result<(), ClientError> {
+        match self {
+            Sink::Grpc(raw) => raw.flush().await,
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(kafka) => kafka.flush().await,
+        }
+    }
+
+    fn topic(&self) -> &str {
+        match self {
+            Sink::Grpc(raw) => raw.topic(),
+            #[cfg(feature = "kafka")]
+            Sink::Kafka(kafka) => kafka.topic(),
+        }
+    }
+}
+
 /// Sends `T` values to a topic. Cheap to clone; clones share the batching task.
 pub struct Producer<T> {
-    raw: RawProducer,
+    sink: Sink,
     schema_id: u32,
     subject: String,
     key: Option<KeyFn<T>>,
@@ -198,7 +254,7 @@ pub struct Producer<T> {
 impl<T> Clone for Producer<T> {
     fn clone(&self) -> Self {
         Producer {
-            raw: self.raw.clone(),
+            sink: self.sink.clone(),
             schema_id: self.schema_id,
             subject: self.subject.clone(),
             key: self.key.clone(),
@@ -210,7 +266,7 @@ impl<T> Clone for Producer<T> {
 impl<T> std::fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
-            .field("topic", &self.raw.topic())
+            .field("topic", &self.sink.topic())
             .field("subject", &self.subject)
             .field("schema_id", &self.schema_id)
             .finish_non_exhaustive()
@@ -236,7 +292,7 @@ impl<T: Avro> Producer<T> {
         framing::write_header(&mut buf, self.schema_id);
         value.encode(&mut buf);
         let key = options.key.or_else(|| self.key.as_ref().and_then(|f| f(value)));
-        self.raw.send(RawRecord {
+        self.sink.send(RawRecord {
             key,
             value: Bytes::from(buf),
             headers: options.headers,
@@ -247,7 +303,7 @@ impl<T: Avro> Producer<T> {
 
     /// Sends whatever is buffered and waits until every value sent before is stored or failed.
     pub async fn flush(&self) -> Result<(), ClientError> {
-        self.raw.flush().await
+        self.sink.flush().await
     }
 
     /// The global id of the schema the values are written with.
@@ -262,6 +318,6 @@ impl<T: Avro> Producer<T> {
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        self.raw.topic()
+        self.sink.topic()
     }
 }

@@ -313,6 +313,14 @@ impl SendFuture {
     pub(crate) fn failed(e: ClientError) -> Self {
         SendFuture { state: SendState::Failed(Some(e)) }
     }
+
+    /// A future that resolves as `delivery` does (the Kafka backend's deliveries).
+    #[cfg(feature = "kafka")]
+    pub(crate) fn from_future(
+        delivery: impl Future<Output = Result<RecordMetadata, ClientError>> + Send + 'static,
+    ) -> Self {
+        SendFuture { state: SendState::Pending(Box::pin(delivery)) }
+    }
 }
 
 impl std::fmt::Debug for SendFuture {
