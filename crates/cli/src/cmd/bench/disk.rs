@@ -70,3 +70,45 @@ pub fn run(dir: &Path, total_bytes: u64, bytes_per_fsync: usize) -> anyhow::Resu
     report.latency(&latencies);
     Ok(report)
 }
+
+/// A thread that appends 1 KiB and fsyncs it every `every` in `dir`, recording
+/// each write+fsync's latency, until [`FsyncProbe::finish`].
+pub struct FsyncProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<anyhow::Result<LatencyRecorder>>,
+}
+
+impl FsyncProbe {
+    pub fn start(dir: std::path::PathBuf, every: std::time::Duration) -> FsyncProbe {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join(format!("fsync-probe-{}.tmp", std::process::id()));
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let chunk = [0x5au8; 1024];
+            let mut latencies = LatencyRecorder::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                file.write_all(&chunk).context("fsync probe write failed")?;
+                file.sync_data().context("fsync probe fsync failed")?;
+                latencies.record(t.elapsed());
+                std::thread::sleep(every);
+            }
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            Ok(latencies)
+        });
+        FsyncProbe { stop, thread }
+    }
+
+    /// Stops the probe; the latencies it saw.
+    pub fn finish(self) -> anyhow::Result<LatencyRecorder> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().map_err(|_| anyhow::anyhow!("the fsync probe thread panicked"))?
+    }
+}
