@@ -40,6 +40,12 @@ pub struct Registry {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("generation", &self.generation()).finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     store: Store,
     state: RwLock<State>,

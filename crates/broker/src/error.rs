@@ -95,6 +95,21 @@ pub enum BrokerError {
         /// The registry's message.
         message: String,
     },
+    /// A tenant or namespace that does not exist (the message names it).
+    #[error("{0}")]
+    NotFound(String),
+    /// A tenant or namespace that exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Refused in the current state, e.g. deleting a tenant that still holds topics.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A tenant's storage or topic quota is used up.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    /// The caller lacks a permission (the message names it and the resource).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The broker is shutting down.
     #[error("the broker is shutting down")]
     ShuttingDown,
@@ -140,6 +155,7 @@ impl BrokerError {
             BrokerError::Storage(_) | BrokerError::Io { .. } | BrokerError::Meta(_) => C::Storage,
             BrokerError::OutOfOrderSequence(_) | BrokerError::Fenced(_) => C::OutOfOrderSequence,
             BrokerError::ShuttingDown => C::Overloaded,
+            BrokerError::QuotaExceeded(_) => C::QuotaExceeded,
             _ => C::Internal,
         }
     }
@@ -179,7 +195,11 @@ impl From<BrokerError> for tonic::Status {
         use tonic::Code;
         let code = match &e {
             BrokerError::UnknownTopic(_) | BrokerError::UnknownPartition { .. } => Code::NotFound,
-            BrokerError::TopicExists(_) => Code::AlreadyExists,
+            BrokerError::TopicExists(_) | BrokerError::AlreadyExists(_) => Code::AlreadyExists,
+            BrokerError::PermissionDenied(_) => Code::PermissionDenied,
+            BrokerError::NotFound(_) => Code::NotFound,
+            BrokerError::FailedPrecondition(_) => Code::FailedPrecondition,
+            BrokerError::QuotaExceeded(_) => Code::ResourceExhausted,
             BrokerError::InvalidArgument(_) | BrokerError::Batch(_) | BrokerError::InvalidRecord { .. } => {
                 Code::InvalidArgument
             }

@@ -6,7 +6,8 @@
 //! (a channel of one slot), so HTTP/2 flow control paces the reads and nothing
 //! is buffered without bound. At the head it long-polls on the partition's
 //! high-watermark watch; with `follow` it stays open until the client leaves
-//! or the broker shuts down.
+//! or the broker shuts down. Each chunk is charged to the topic's tenant's consume
+//! quota, and held back as long as that quota says (throttling, never failing).
 
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,6 +23,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::BrokerError;
 use crate::log::PartitionLog;
+use crate::quotas::{self, TenantQuota};
 use crate::state::Broker;
 
 const DEFAULT_MAX_BYTES: usize = 1 << 20;
@@ -48,13 +50,15 @@ pub fn fetch(broker: Arc<Broker>, req: FetchRequest) -> Result<FetchStream, Brok
     let max_wait =
         if req.max_wait_ms == 0 { DEFAULT_MAX_WAIT } else { Duration::from_millis(req.max_wait_ms.into()) };
     let (tx, rx) = mpsc::channel(1);
-    tokio::spawn(run_fetch(broker, log, req, max_bytes, max_wait, tx));
+    let quota = Arc::clone(&topic.quota);
+    tokio::spawn(run_fetch(broker, log, quota, req, max_bytes, max_wait, tx));
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
 async fn run_fetch(
     broker: Arc<Broker>,
     log: Arc<PartitionLog>,
+    quota: Arc<TenantQuota>,
     req: FetchRequest,
     max_bytes: usize,
     max_wait: Duration,
@@ -87,6 +91,12 @@ async fn run_fetch(
             broker.metrics.bytes_fetched.fetch_add(read.batches.len() as u64, Relaxed);
             offset = read.next_offset;
             sent_any = true;
+            let delay = quota.consume.charge(read.batches.len() as u64);
+            tokio::select! {
+                _ = broker.shutdown.cancelled() => return,
+                _ = tx.closed() => return,
+                _ = quotas::throttle(delay) => {}
+            }
             let resp = FetchResponse {
                 partition: req.partition,
                 batches: read.batches,

@@ -21,10 +21,12 @@ pub mod log;
 pub mod meta;
 pub mod metrics;
 pub mod produce;
+pub mod quotas;
 pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod subscriptions;
+pub mod tenants;
 pub mod topics;
 
 pub use error::BrokerError;

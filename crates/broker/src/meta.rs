@@ -1,5 +1,6 @@
-//! The broker's metadata in redb (`meta.redb`): topic definitions, consumer
-//! groups' committed offsets and the producer id counter. The log itself is in
+//! The broker's metadata in redb (`meta.redb`): topic definitions, tenants and
+//! namespaces (with quotas and policies), consumer groups' committed offsets and
+//! the producer id counter. The log itself is in
 //! segment files; this holds only what is small and changes rarely.
 
 use std::path::Path;
@@ -7,12 +8,17 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::error::BrokerError;
+use crate::tenants::{NamespaceMeta, TenantMeta};
 use crate::topics::TopicMeta;
 
 /// Topic name → its definition, JSON.
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
 /// (group, topic, partition) → committed offset (the next offset to read).
 const OFFSETS: TableDefinition<(&str, &str, u32), i64> = TableDefinition::new("group_offsets");
+/// Tenant name → its definition, JSON.
+const TENANTS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenants");
+/// `tenant/namespace` → the namespace's definition, JSON.
+const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespaces");
 /// Counter name → value.
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
@@ -33,6 +39,8 @@ impl Meta {
         tx.open_table(TOPICS).map_err(BrokerError::meta)?;
         tx.open_table(OFFSETS).map_err(BrokerError::meta)?;
         tx.open_table(COUNTERS).map_err(BrokerError::meta)?;
+        tx.open_table(TENANTS).map_err(BrokerError::meta)?;
+        tx.open_table(NAMESPACES).map_err(BrokerError::meta)?;
         tx.commit().map_err(BrokerError::meta)?;
         Ok(Meta { db })
     }
@@ -72,6 +80,74 @@ impl Meta {
         tx.open_table(OFFSETS)
             .map_err(BrokerError::meta)?
             .retain(|(_, topic, _), _| topic != name)
+            .map_err(BrokerError::meta)?;
+        tx.commit().map_err(BrokerError::meta)
+    }
+
+    /// Every stored tenant.
+    pub fn tenants(&self) -> Result<Vec<TenantMeta>, BrokerError> {
+        self.all_json(TENANTS)
+    }
+
+    /// Stores (creates or replaces) a tenant's definition.
+    pub fn put_tenant(&self, tenant: &TenantMeta) -> Result<(), BrokerError> {
+        self.put_json(TENANTS, &tenant.name, tenant)
+    }
+
+    /// Removes a tenant's definition and every namespace of it.
+    pub fn delete_tenant(&self, name: &str) -> Result<(), BrokerError> {
+        let tx = self.db.begin_write().map_err(BrokerError::meta)?;
+        tx.open_table(TENANTS).map_err(BrokerError::meta)?.remove(name).map_err(BrokerError::meta)?;
+        let prefix = format!("{name}/");
+        tx.open_table(NAMESPACES)
+            .map_err(BrokerError::meta)?
+            .retain(|k, _| !k.starts_with(&prefix))
+            .map_err(BrokerError::meta)?;
+        tx.commit().map_err(BrokerError::meta)
+    }
+
+    /// Every stored namespace.
+    pub fn namespaces(&self) -> Result<Vec<NamespaceMeta>, BrokerError> {
+        self.all_json(NAMESPACES)
+    }
+
+    /// Stores (creates or replaces) a namespace's definition.
+    pub fn put_namespace(&self, ns: &NamespaceMeta) -> Result<(), BrokerError> {
+        self.put_json(NAMESPACES, &ns.name, ns)
+    }
+
+    /// Removes a namespace's definition.
+    pub fn delete_namespace(&self, name: &str) -> Result<(), BrokerError> {
+        let tx = self.db.begin_write().map_err(BrokerError::meta)?;
+        tx.open_table(NAMESPACES).map_err(BrokerError::meta)?.remove(name).map_err(BrokerError::meta)?;
+        tx.commit().map_err(BrokerError::meta)
+    }
+
+    fn all_json<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+    ) -> Result<Vec<T>, BrokerError> {
+        let tx = self.db.begin_read().map_err(BrokerError::meta)?;
+        let table = tx.open_table(table).map_err(BrokerError::meta)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(BrokerError::meta)? {
+            let (_, v) = entry.map_err(BrokerError::meta)?;
+            out.push(serde_json::from_slice(v.value()).map_err(BrokerError::meta)?);
+        }
+        Ok(out)
+    }
+
+    fn put_json<T: serde::Serialize>(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        key: &str,
+        value: &T,
+    ) -> Result<(), BrokerError> {
+        let json = serde_json::to_vec(value).map_err(BrokerError::meta)?;
+        let tx = self.db.begin_write().map_err(BrokerError::meta)?;
+        tx.open_table(table)
+            .map_err(BrokerError::meta)?
+            .insert(key, json.as_slice())
             .map_err(BrokerError::meta)?;
         tx.commit().map_err(BrokerError::meta)
     }

@@ -1,5 +1,6 @@
 //! Produce: the hot path. Per batch: size limit → parse (length, magic,
-//! CRC-32C) → enforcement of every record → queue to the partition's writer
+//! CRC-32C) → enforcement of every record → the tenant's quotas (storage refuses,
+//! rate throttles: the batch waits before it is queued) → queue to the partition's writer
 //! (which copies it once into its write buffer, patches the base offset, writes,
 //! fsyncs and acknowledges). A refused batch leaves the log untouched.
 //!
@@ -22,7 +23,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::enforce;
 use crate::error::BrokerError;
 use crate::log::{Appended, PendingAppend};
+use crate::quotas;
 use crate::state::Broker;
+use crate::topics::Topic;
 
 impl Broker {
     /// Checks a batch and queues it for its partition; the returned handle
@@ -57,7 +60,25 @@ impl Broker {
         }
         let view = BatchView::parse(&batch)?;
         enforce::check_batch(&self.registry, &t, &view, self.limits.max_record_bytes)?;
+        self.check_storage_quota(&t, batch.len() as u64)?;
+        quotas::throttle(t.quota.produce.charge(batch.len() as u64)).await;
         log.submit(batch).await
+    }
+
+    /// Refuses a batch that would take the topic's tenant past its storage quota.
+    fn check_storage_quota(&self, t: &Topic, len: u64) -> Result<(), BrokerError> {
+        let limit = t.quota.storage_limit();
+        if limit == 0 {
+            return Ok(());
+        }
+        let used = self.topics.storage_of(&t.quota);
+        if used.saturating_add(len) > limit {
+            return Err(BrokerError::QuotaExceeded(format!(
+                "tenant '{}' holds {used} bytes; {len} more would pass its storage quota of {limit} bytes",
+                t.quota.tenant
+            )));
+        }
+        Ok(())
     }
 
     /// Produces one batch and waits until it is durable.
@@ -117,7 +138,14 @@ pub type ProduceStream = Pin<Box<dyn Stream<Item = Result<ProduceResponse, tonic
 /// Runs a pipelined produce stream: requests are checked and queued in order,
 /// responses are sent as appends complete. Ends when the client closes its side
 /// and every queued append is answered.
-pub fn produce_stream(broker: Arc<Broker>, mut requests: tonic::Streaming<ProduceRequest>) -> ProduceStream {
+///
+/// `authorized` is asked about each request's topic before anything else (the caller's
+/// produce permission); a refusal answers that request alone.
+pub fn produce_stream(
+    broker: Arc<Broker>,
+    authorized: impl Fn(&str) -> Result<(), BrokerError> + Send + 'static,
+    mut requests: tonic::Streaming<ProduceRequest>,
+) -> ProduceStream {
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
         let mut in_flight = FuturesUnordered::new();
@@ -130,7 +158,10 @@ pub fn produce_stream(broker: Arc<Broker>, mut requests: tonic::Streaming<Produc
                 req = requests.next(), if open && in_flight.len() < 1024 => match req {
                     Some(Ok(req)) => {
                         let bytes_len = req.batch.len() as u64;
-                        let submitted = broker.submit_produce(&req.topic, req.partition, req.batch).await;
+                        let submitted = match authorized(&req.topic) {
+                            Ok(()) => broker.submit_produce(&req.topic, req.partition, req.batch).await,
+                            Err(e) => Err(e),
+                        };
                         let (cid, p) = (req.correlation_id, req.partition);
                         let b = Arc::clone(&broker);
                         in_flight.push(async move {

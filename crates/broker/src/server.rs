@@ -183,7 +183,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
         .map_err(|e| BrokerError::Storage(format!("open task failed: {e}")))??
     };
     let metrics = Metrics::default();
-    let topics = Topics::open(data.join("topics"), &meta, Arc::clone(&metrics.fsyncs))?;
+    let topics =
+        Topics::open(data.join("topics"), &meta, Arc::clone(&metrics.fsyncs))?.with_registry(registry.clone());
     let broker = Arc::new(Broker {
         limits: Limits {
             max_record_bytes: config.max_record_bytes,
@@ -237,6 +238,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(crate::subscriptions::service::server(Arc::clone(&broker)))
+        .add_service(crate::tenants::server(Arc::clone(&broker)))
         .add_service(
             RegistryServer::new(svc)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)

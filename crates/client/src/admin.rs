@@ -1,5 +1,7 @@
 //! Topic administration on [`Client`]: create (with [`NewTopic`]), describe,
-//! list, delete, add partitions; and the offsets of a topic's partitions.
+//! list, delete, add partitions; the offsets of a topic's partitions; and the
+//! tenants and namespaces topics live in (`tenant/namespace/topic`), with their
+//! quotas and policies.
 
 use std::time::Duration;
 
@@ -8,7 +10,11 @@ use runnel_proto::v1;
 use crate::client::Client;
 use crate::error::ClientError;
 
-pub use runnel_proto::v1::{PartitionInfo, TopicConfig, TopicInfo};
+use runnel_proto::v1::tenants_client::TenantsClient;
+pub use runnel_proto::v1::{
+    NamespaceInfo, NamespacePolicy, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig, TopicInfo,
+};
+use tonic::transport::Channel;
 
 /// How strictly the broker checks the records of a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -151,7 +157,11 @@ impl Client {
             async move { svc.create_topic(req).await }
         })
         .await
-        .map_err(|s| ClientError::from_topic_status(&topic.name, s))
+        .map_err(|s| match s.code() {
+            // The topic's tenant or namespace is missing: keep the broker's words.
+            tonic::Code::NotFound => ClientError::Transport(s),
+            _ => ClientError::from_topic_status(&topic.name, s),
+        })
     }
 
     /// A topic's settings and partitions.
@@ -240,5 +250,148 @@ impl Client {
             .await
             .map_err(|s| ClientError::from_topic_status(topic, s))?;
         Ok(resp.offsets.into_iter().map(|o| (o.partition, o.offset)).collect())
+    }
+}
+
+/// Tenants and namespaces. Errors keep the broker's status (`ClientError::Transport`):
+/// NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION (deleting one that still holds topics),
+/// PERMISSION_DENIED, INVALID_ARGUMENT (a malformed name).
+impl Client {
+    fn tenants_svc(&self) -> TenantsClient<Channel> {
+        TenantsClient::new(self.inner.channel.clone())
+    }
+
+    /// Creates a tenant with `quotas` (`TenantQuotas::default()`: unlimited).
+    pub async fn create_tenant(&self, name: &str, quotas: TenantQuotas) -> Result<TenantInfo, ClientError> {
+        let req =
+            v1::CreateTenantRequest { name: name.to_owned(), quotas: Some(quotas), if_not_exists: false };
+        Ok(self
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.create_tenant(req).await }
+            })
+            .await?)
+    }
+
+    /// A tenant: its quotas, namespaces, topic count and bytes stored.
+    pub async fn get_tenant(&self, name: &str) -> Result<TenantInfo, ClientError> {
+        let req = v1::TenantRef { name: name.to_owned() };
+        Ok(self
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.get_tenant(req).await }
+            })
+            .await?)
+    }
+
+    /// Every tenant the caller may see.
+    pub async fn list_tenants(&self) -> Result<Vec<TenantInfo>, ClientError> {
+        let resp = self
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                async move { svc.list_tenants(v1::ListTenantsRequest {}).await }
+            })
+            .await?;
+        Ok(resp.tenants)
+    }
+
+    /// Deletes a tenant and its namespaces (refused while it holds topics).
+    pub async fn delete_tenant(&self, name: &str) -> Result<(), ClientError> {
+        let req = v1::TenantRef { name: name.to_owned() };
+        self.retry(|| {
+            let mut svc = self.tenants_svc();
+            let req = req.clone();
+            async move { svc.delete_tenant(req).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a tenant's quotas.
+    pub async fn set_tenant_quotas(
+        &self,
+        name: &str,
+        quotas: TenantQuotas,
+    ) -> Result<TenantInfo, ClientError> {
+        let req = v1::SetTenantQuotasRequest { name: name.to_owned(), quotas: Some(quotas) };
+        Ok(self
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.set_tenant_quotas(req).await }
+            })
+            .await?)
+    }
+
+    /// Creates namespace `tenant/namespace` with `policy` (defaults for its new topics).
+    pub async fn create_namespace(
+        &self,
+        name: &str,
+        policy: NamespacePolicy,
+    ) -> Result<NamespaceInfo, ClientError> {
+        let req =
+            v1::CreateNamespaceRequest { name: name.to_owned(), policy: Some(policy), if_not_exists: false };
+        Ok(self
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.create_namespace(req).await }
+            })
+            .await?)
+    }
+
+    /// Namespace `tenant/namespace`: its policy and topic count.
+    pub async fn get_namespace(&self, name: &str) -> Result<NamespaceInfo, ClientError> {
+        let req = v1::NamespaceRef { name: name.to_owned() };
+        Ok(self
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.get_namespace(req).await }
+            })
+            .await?)
+    }
+
+    /// The namespaces of `tenant` (of every tenant with `None`) the caller may see.
+    pub async fn list_namespaces(&self, tenant: Option<&str>) -> Result<Vec<NamespaceInfo>, ClientError> {
+        let req = v1::ListNamespacesRequest { tenant: tenant.unwrap_or_default().to_owned() };
+        let resp = self
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.list_namespaces(req).await }
+            })
+            .await?;
+        Ok(resp.namespaces)
+    }
+
+    /// Deletes namespace `tenant/namespace` (refused while it holds topics).
+    pub async fn delete_namespace(&self, name: &str) -> Result<(), ClientError> {
+        let req = v1::NamespaceRef { name: name.to_owned() };
+        self.retry(|| {
+            let mut svc = self.tenants_svc();
+            let req = req.clone();
+            async move { svc.delete_namespace(req).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces the policy of namespace `tenant/namespace` (topics created from now on get it).
+    pub async fn set_namespace_policy(
+        &self,
+        name: &str,
+        policy: NamespacePolicy,
+    ) -> Result<NamespaceInfo, ClientError> {
+        let req = v1::SetNamespacePolicyRequest { name: name.to_owned(), policy: Some(policy) };
+        Ok(self
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.set_namespace_policy(req).await }
+            })
+            .await?)
     }
 }

@@ -21,7 +21,10 @@ mod raw_consumer;
 mod raw_producer;
 mod registry;
 
-pub use admin::{value_subject, NewTopic, PartitionInfo, Position, TopicConfig, TopicInfo, Validation};
+pub use admin::{
+    value_subject, NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, Position, TenantInfo, TenantQuotas,
+    TopicConfig, TopicInfo, Validation,
+};
 pub use client::{Client, ClientOptions};
 pub use consumer::{Consumer, ConsumerBuilder, Message};
 pub use error::ClientError;
