@@ -228,20 +228,27 @@ impl RawReader {
         Acker { shared: self.shared.clone() }
     }
 
+    /// The next buffered record, if one is: no waiting, no fetching.
+    pub(crate) fn try_next(&mut self) -> Option<RawMessage> {
+        while let Some((epoch, msg)) = self.ready.pop_front() {
+            let mut state = self.shared.state.lock();
+            // A seek or a reassignment since this record was read makes it stale.
+            if state.fetchers.get(&msg.partition).is_none_or(|f| f.epoch != epoch) {
+                continue;
+            }
+            if state.position.get(&msg.partition).is_some_and(|&pos| msg.offset >= pos) {
+                state.position.insert(msg.partition, msg.offset + 1);
+                state.processed.insert(msg.partition, msg.offset + 1);
+                return Some(msg);
+            }
+        }
+        None
+    }
+
     pub(crate) async fn next(&mut self) -> Option<Result<RawMessage, ClientError>> {
         loop {
-            if let Some((epoch, msg)) = self.ready.pop_front() {
-                let mut state = self.shared.state.lock();
-                // A seek or a reassignment since this record was read makes it stale.
-                if state.fetchers.get(&msg.partition).is_none_or(|f| f.epoch != epoch) {
-                    continue;
-                }
-                if state.position.get(&msg.partition).is_some_and(|&pos| msg.offset >= pos) {
-                    state.position.insert(msg.partition, msg.offset + 1);
-                    state.processed.insert(msg.partition, msg.offset + 1);
-                    return Some(Ok(msg));
-                }
-                continue;
+            if let Some(msg) = self.try_next() {
+                return Some(Ok(msg));
             }
             self.maybe_auto_commit().await;
             let auto = self.shared.options.auto_commit.filter(|_| self.shared.options.group.is_some());
