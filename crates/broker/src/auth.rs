@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 pub use runnel_auth::authz::{Permission, Principal, Resource};
+pub use runnel_auth::token::Verifier;
 
 use crate::state::Broker;
 
@@ -107,20 +108,125 @@ pub(crate) fn caller_of<T>(request: &tonic::Request<T>) -> Option<Caller> {
     request.extensions().get::<Caller>().cloned()
 }
 
-/// The gRPC edge: establishes every request's [`Caller`].
-#[derive(Debug, Clone, Default)]
-pub(crate) struct GrpcAuthenticator {}
+/// The server's verifier of bearer tokens (`None`: authentication is off).
+pub type Authenticator = Option<Arc<Verifier>>;
+
+/// Establishes the caller of a request from its `authorization` header value: open when
+/// authentication is off, the token's principal when it verifies, the reason otherwise.
+fn authenticate(verifier: &Authenticator, header: Option<&[u8]>) -> Result<Caller, String> {
+    let Some(verifier) = verifier else { return Ok(Caller::Open) };
+    let Some(header) = header else {
+        return Err("authentication required: send `authorization: Bearer <token>` \
+                    (the CLI's --token or RUNNEL_TOKEN)"
+            .to_owned());
+    };
+    let header =
+        std::str::from_utf8(header).map_err(|_| "the authorization header is not text".to_owned())?;
+    let token = match header.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => return Err("the authorization header must be `Bearer <token>`".to_owned()),
+    };
+    match verifier.verify(token) {
+        Ok(principal) => Ok(Caller::Authenticated(Arc::new(principal))),
+        Err(e) => Err(format!("invalid token: {e}")),
+    }
+}
+
+/// The gRPC edge: establishes every request's [`Caller`]; with authentication on, a request
+/// without a valid bearer token is UNAUTHENTICATED before it reaches any service.
+#[derive(Debug, Clone)]
+pub(crate) struct GrpcAuthenticator {
+    verifier: Authenticator,
+}
 
 impl GrpcAuthenticator {
-    /// An authenticator for a server without authentication.
-    pub(crate) fn new() -> GrpcAuthenticator {
-        GrpcAuthenticator {}
+    /// An authenticator with the server's verifier (`None`: authentication off).
+    pub(crate) fn new(verifier: Authenticator) -> GrpcAuthenticator {
+        GrpcAuthenticator { verifier }
     }
 }
 
 impl tonic::service::Interceptor for GrpcAuthenticator {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        request.extensions_mut().insert(Caller::Open);
+        let header = request.metadata().get("authorization").map(|v| v.as_bytes());
+        let caller = authenticate(&self.verifier, header).map_err(tonic::Status::unauthenticated)?;
+        request.extensions_mut().insert(caller);
         Ok(request)
+    }
+}
+
+/// The HTTP edge (axum middleware over the registry REST API and `/metrics`): establishes the
+/// request's [`Caller`]; with authentication on, a missing or invalid token is 401 with
+/// Confluent's error shape (error_code 40101).
+pub(crate) async fn http_authenticate(
+    axum::extract::State(verifier): axum::extract::State<Authenticator>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let header = request.headers().get(axum::http::header::AUTHORIZATION).map(|v| v.as_bytes());
+    match authenticate(&verifier, header) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(message) => http_error(axum::http::StatusCode::UNAUTHORIZED, 40101, &message),
+    }
+}
+
+/// A registry-style JSON error (`{"error_code": .., "message": ..}`).
+pub(crate) fn http_error(
+    status: axum::http::StatusCode,
+    code: u32,
+    message: &str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/vnd.schemaregistry.v1+json")],
+        serde_json::json!({ "error_code": code, "message": message }).to_string(),
+    )
+        .into_response();
+    if status == axum::http::StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The registry REST API's access decisions, from the request's [`Caller`]: reading a subject
+/// takes `schema-read` on it, writing `schema-write`; registry-wide settings are readable by
+/// every authenticated caller and writable by the cluster's admins (superusers) only.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RegistryAccess;
+
+impl runnel_registry::SubjectAccess for RegistryAccess {
+    fn check(
+        &self,
+        request: &axum::http::Extensions,
+        subject: Option<&str>,
+        action: runnel_registry::SchemaAction,
+    ) -> Result<(), String> {
+        let caller = request.get::<Caller>();
+        let checked = match (subject, action) {
+            (None, runnel_registry::SchemaAction::Read) => match caller {
+                Some(_) => Ok(()),
+                None => Err(Denied::Unauthenticated),
+            },
+            (None, runnel_registry::SchemaAction::Write) => {
+                Caller::check(caller, Permission::SchemaWrite, &Resource::Cluster)
+            }
+            (Some(s), runnel_registry::SchemaAction::Read) => {
+                Caller::check(caller, Permission::SchemaRead, &Resource::Subject(s))
+            }
+            (Some(s), runnel_registry::SchemaAction::Write) => {
+                Caller::check(caller, Permission::SchemaWrite, &Resource::Subject(s))
+            }
+        };
+        checked.map_err(|d| d.to_string())
+    }
+
+    fn visible(&self, request: &axum::http::Extensions, subject: &str) -> bool {
+        Caller::sees(request.get::<Caller>(), &Resource::Subject(subject))
     }
 }

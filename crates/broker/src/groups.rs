@@ -232,6 +232,16 @@ pub fn heartbeat(broker: &Broker, group: &str, member: &str, generation: u64) ->
     Err(BrokerError::UnknownMember(format!("member '{member}' is not in group '{group}'; join again")))
 }
 
+/// The topics for which group `group` holds `member` (to authorize its heartbeats and leaves).
+pub fn topics_of_member(broker: &Broker, group: &str, member: &str) -> Vec<String> {
+    let groups = broker.groups.groups.lock();
+    groups
+        .iter()
+        .filter(|((g, _), s)| g == group && s.members.contains_key(member))
+        .map(|((_, t), _)| t.clone())
+        .collect()
+}
+
 /// Leaves a group.
 pub fn leave(broker: &Broker, group: &str, member: &str) -> Result<(), BrokerError> {
     let topics: Vec<String> = {

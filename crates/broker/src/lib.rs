@@ -27,6 +27,7 @@ pub mod shutdown;
 pub mod state;
 pub mod subscriptions;
 pub mod tenants;
+pub mod tls;
 pub mod topics;
 
 pub use error::BrokerError;

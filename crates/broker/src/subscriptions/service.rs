@@ -3,6 +3,9 @@
 //! consumer is refused, e.g. a second consumer on an exclusive subscription);
 //! the rest (flow, ack, nack, ack_cumulative) go to the subscription's
 //! dispatcher. The stream ending, either way, is the consumer leaving.
+//!
+//! Subscribing takes the consume permission on the topic and, with a dead-letter policy,
+//! the produce permission on the dead-letter topic (the broker writes there for the caller).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,7 +19,10 @@ use runnel_proto::MAX_MESSAGE_BYTES;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
+use runnel_auth::names::TopicName;
+
 use super::{ConsumerSpec, SubscriptionError};
+use crate::auth::{self, Caller, Permission, Resource};
 use crate::state::Broker;
 
 /// The service over the broker's state.
@@ -42,6 +48,11 @@ impl v1::subscriptions_server::Subscriptions for SubscriptionService {
         req: Request<Streaming<SubscriptionRequest>>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let broker = Arc::clone(&self.0);
+        let caller = auth::caller_of(&req);
+        let authorize = |permission: Permission, topic: &str| -> Result<(), Status> {
+            let name = TopicName::parse(topic).map_err(|e| Status::invalid_argument(e.to_string()))?;
+            Caller::check(caller.as_ref(), permission, &Resource::Topic(&name)).map_err(Status::from)
+        };
         let mut requests = req.into_inner();
         let first = requests
             .message()
@@ -52,8 +63,12 @@ impl v1::subscriptions_server::Subscriptions for SubscriptionService {
                 "the first request of a subscription stream must be subscribe",
             ));
         };
+        authorize(Permission::Consume, &sub.topic)?;
         let id = broker.subscriptions.next_consumer_id();
         let spec = ConsumerSpec::from_proto(&sub, id)?;
+        if let Some(dead_letter) = &spec.dead_letter {
+            authorize(Permission::Produce, &dead_letter.topic)?;
+        }
         let link = broker.subscriptions.connect(&broker, id, spec).await?;
         let consumer_requests = link.requests;
         let stop = broker.shutdown.clone();
