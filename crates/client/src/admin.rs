@@ -14,7 +14,6 @@ use runnel_proto::v1::tenants_client::TenantsClient;
 pub use runnel_proto::v1::{
     NamespaceInfo, NamespacePolicy, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig, TopicInfo,
 };
-use tonic::transport::Channel;
 
 /// How strictly the broker checks the records of a topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -257,8 +256,8 @@ impl Client {
 /// NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION (deleting one that still holds topics),
 /// PERMISSION_DENIED, INVALID_ARGUMENT (a malformed name).
 impl Client {
-    fn tenants_svc(&self) -> TenantsClient<Channel> {
-        TenantsClient::new(self.inner.channel.clone())
+    fn tenants_svc(&self) -> TenantsClient<crate::client::Transport> {
+        TenantsClient::new(self.transport())
     }
 
     /// Creates a tenant with `quotas` (`TenantQuotas::default()`: unlimited).

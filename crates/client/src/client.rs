@@ -1,6 +1,10 @@
 //! [`Client`]: one multiplexed HTTP/2 connection to a broker, shared by every
 //! producer, consumer and admin call made through it, with retries and
 //! back-off for calls that fail because the broker is momentarily unreachable.
+//!
+//! A bearer token ([`ClientOptions::token`]) rides on every call; an `https://` URL connects
+//! with TLS ([`TlsOptions`]: the CA that signed the broker's certificate, and a client
+//! certificate when the broker requires one).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +14,14 @@ use runnel_proto::v1::{
     registry_client::RegistryClient,
 };
 use runnel_proto::MAX_MESSAGE_BYTES;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{is_retryable_status, ClientError};
 use crate::registry::SchemaCache;
 
 /// Connection settings; [`ClientOptions::default`] suits most uses.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientOptions {
     /// How long to wait for the TCP/HTTP/2 connection to come up.
     pub connect_timeout: Duration,
@@ -26,7 +31,109 @@ pub struct ClientOptions {
     pub initial_backoff: Duration,
     /// The largest back-off between retries.
     pub max_backoff: Duration,
+    /// A bearer token (a JWT from `runnel token create`) sent with every call, for brokers
+    /// with authentication on.
+    pub token: Option<String>,
+    /// TLS settings, used for `https://` URLs.
+    pub tls: TlsOptions,
 }
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("connect_timeout", &self.connect_timeout)
+            .field("retry_timeout", &self.retry_timeout)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("max_backoff", &self.max_backoff)
+            // A token is a credential: never in logs.
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// TLS settings for `https://` broker URLs (PEM).
+#[derive(Clone, Default)]
+pub struct TlsOptions {
+    /// The CA certificate(s) the broker's certificate must chain to; `None`: the system's roots.
+    pub ca_cert_pem: Option<Vec<u8>>,
+    /// A client certificate chain and its key, for brokers that require client certificates.
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ca_cert", &self.ca_cert_pem.is_some())
+            .field("client_identity", &self.identity.is_some())
+            .finish()
+    }
+}
+
+impl TlsOptions {
+    /// Reads a CA certificate file (PEM).
+    pub fn with_ca_file(mut self, path: impl AsRef<std::path::Path>) -> Result<TlsOptions, ClientError> {
+        self.ca_cert_pem = Some(read_pem(path.as_ref())?);
+        Ok(self)
+    }
+
+    /// Reads a client certificate and key (PEM).
+    pub fn with_identity_files(
+        mut self,
+        cert: impl AsRef<std::path::Path>,
+        key: impl AsRef<std::path::Path>,
+    ) -> Result<TlsOptions, ClientError> {
+        self.identity = Some((read_pem(cert.as_ref())?, read_pem(key.as_ref())?));
+        Ok(self)
+    }
+
+    fn tonic(&self) -> tonic::transport::ClientTlsConfig {
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        tls = match &self.ca_cert_pem {
+            Some(ca) => tls.ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+            None => tls.with_native_roots(),
+        };
+        if let Some((cert, key)) = &self.identity {
+            tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        tls
+    }
+}
+
+fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, ClientError> {
+    std::fs::read(path)
+        .map_err(|e| ClientError::InvalidArgument(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Adds the bearer token, if any, to every call.
+#[derive(Clone, Default)]
+pub(crate) struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    fn new(token: Option<&str>) -> Result<Bearer, ClientError> {
+        let Some(token) = token else { return Ok(Bearer(None)) };
+        let mut value = format!("Bearer {}", token.trim())
+            .parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>()
+            .map_err(|_| {
+                ClientError::InvalidArgument("the token holds characters a header cannot carry".into())
+            })?;
+        // Keeps it out of HTTP/2 header compression tables.
+        value.set_sensitive(true);
+        Ok(Bearer(Some(value)))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The channel every service client runs over: the connection plus the bearer token.
+pub(crate) type Transport = InterceptedService<Channel, Bearer>;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -35,6 +142,8 @@ impl Default for ClientOptions {
             retry_timeout: Duration::from_secs(30),
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_secs(1),
+            token: None,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -58,6 +167,7 @@ pub struct Client {
 pub(crate) struct Inner {
     url: String,
     channel: Channel,
+    bearer: Bearer,
     pub(crate) options: ClientOptions,
     pub(crate) schemas: SchemaCache,
     /// Read only by the Kafka backend's switches in the producer and consumer.
@@ -103,11 +213,20 @@ impl Client {
             .initial_connection_window_size(32 * 1024 * 1024)
             .http2_keep_alive_interval(Duration::from_secs(20))
             .keep_alive_while_idle(true);
+        let endpoint = if url.starts_with("https://") {
+            endpoint
+                .tls_config(options.tls.tonic())
+                .map_err(|source| ClientError::Connect { url: url.clone(), source })?
+        } else {
+            endpoint
+        };
+        let bearer = Bearer::new(options.token.as_deref())?;
         let channel = connect_with_retry(&endpoint, &options)
             .await
             .map_err(|source| ClientError::Connect { url: url.clone(), source })?;
         let schemas = SchemaCache::default();
-        Ok(Client { inner: Arc::new(Inner { url, channel, options, schemas, backend: Backend::Grpc }) })
+        let inner = Inner { url, channel, bearer, options, schemas, backend: Backend::Grpc };
+        Ok(Client { inner: Arc::new(inner) })
     }
 
     /// Connects to a Kafka cluster and a Confluent-compatible schema registry
@@ -124,7 +243,8 @@ impl Client {
         let channel = Endpoint::from_static("http://127.0.0.1:0").connect_lazy();
         let options = ClientOptions { retry_timeout: Duration::ZERO, ..ClientOptions::default() };
         let schemas = SchemaCache::default();
-        Ok(Client { inner: Arc::new(Inner { url, channel, options, schemas, backend }) })
+        let bearer = Bearer::default();
+        Ok(Client { inner: Arc::new(Inner { url, channel, bearer, options, schemas, backend }) })
     }
 
     /// The broker URL this client was connected to.
@@ -132,34 +252,43 @@ impl Client {
         &self.inner.url
     }
 
-    pub(crate) fn admin(&self) -> AdminClient<Channel> {
-        AdminClient::new(self.inner.channel.clone())
+    /// The connection with the bearer token, for any service client
+    /// (`FooClient::new(client.transport())`).
+    pub(crate) fn transport(&self) -> Transport {
+        InterceptedService::new(self.inner.channel.clone(), self.inner.bearer.clone())
+    }
+
+    pub(crate) fn admin(&self) -> AdminClient<Transport> {
+        AdminClient::with_interceptor(self.inner.channel.clone(), self.inner.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    pub(crate) fn broker(&self) -> BrokerClient<Channel> {
-        BrokerClient::new(self.inner.channel.clone())
+    pub(crate) fn broker(&self) -> BrokerClient<Transport> {
+        BrokerClient::with_interceptor(self.inner.channel.clone(), self.inner.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    pub(crate) fn groups(&self) -> GroupsClient<Channel> {
-        GroupsClient::new(self.inner.channel.clone())
+    pub(crate) fn groups(&self) -> GroupsClient<Transport> {
+        GroupsClient::with_interceptor(self.inner.channel.clone(), self.inner.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
     pub(crate) fn subscriptions(
         &self,
-    ) -> runnel_proto::v1::subscriptions_client::SubscriptionsClient<Channel> {
-        runnel_proto::v1::subscriptions_client::SubscriptionsClient::new(self.inner.channel.clone())
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    ) -> runnel_proto::v1::subscriptions_client::SubscriptionsClient<Transport> {
+        runnel_proto::v1::subscriptions_client::SubscriptionsClient::with_interceptor(
+            self.inner.channel.clone(),
+            self.inner.bearer.clone(),
+        )
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 
-    pub(crate) fn registry(&self) -> RegistryClient<Channel> {
-        RegistryClient::new(self.inner.channel.clone())
+    pub(crate) fn registry(&self) -> RegistryClient<Transport> {
+        RegistryClient::with_interceptor(self.inner.channel.clone(), self.inner.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }

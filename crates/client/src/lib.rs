@@ -25,7 +25,7 @@ pub use admin::{
     value_subject, NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, Position, TenantInfo, TenantQuotas,
     TopicConfig, TopicInfo, Validation,
 };
-pub use client::{Client, ClientOptions};
+pub use client::{Client, ClientOptions, TlsOptions};
 pub use consumer::{Consumer, ConsumerBuilder, Message};
 pub use error::ClientError;
 #[cfg(feature = "kafka")]
