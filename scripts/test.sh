@@ -20,7 +20,7 @@ fi
 
 echo "==> cargo test"
 cargo build --workspace --bins
-cargo test --workspace
+cargo test --workspace --features runnel/kafka
 
 echo "==> conformance against fastavro, avro and confluent-kafka"
 export RUNNEL_BIN="$PWD/target/debug/runnel"

@@ -81,8 +81,12 @@ pub(crate) async fn open(
             };
         }
         None => {
-            // Without a group nothing is committed; out-of-range offsets clamp to the start.
-            config.set("enable.auto.commit", "false").set("auto.offset.reset", "earliest");
+            // librdkafka's assign() needs a group id although assigning joins no
+            // group: a private one, never committed to. Out-of-range offsets clamp to the start.
+            config
+                .set("group.id", private_group_id())
+                .set("enable.auto.commit", "false")
+                .set("auto.offset.reset", "earliest");
         }
     }
     for (k, v) in &backend.config.properties {
@@ -114,6 +118,15 @@ pub(crate) async fn open(
             .map_err(|e| kafka_error(&format!("cannot assign the partitions of `{topic}`"), e))?;
     }
     Ok((KafkaHandle { shared: shared.clone() }, KafkaReader { shared }))
+}
+
+/// A group id no one else uses, for a consumer that assigns its partitions itself.
+fn private_group_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("runnel-assigned-{}-{nanos}-{n}", std::process::id())
 }
 
 /// Where each partition starts for a consumer without a group.
