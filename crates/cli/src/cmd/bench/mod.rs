@@ -9,9 +9,11 @@
 //! - `consume`: produces N records, then reads them back with one consumer and
 //!   with a group of C;
 //! - `e2e`: a fixed produce rate with a consumer at the head, publish→deliver latency;
-//! - `disk`: the baseline alone.
+//! - `disk`: the baseline alone;
+//! - `kafka`: produce and fetch over the Kafka protocol against the gRPC path, same run.
 
 mod disk;
+mod kafka;
 mod report;
 
 use std::path::PathBuf;
@@ -91,6 +93,8 @@ pub enum BenchCommand {
     E2e(E2eArgs),
     /// The raw disk baseline: sequential appends with an fsync every B bytes.
     Disk(DiskArgs),
+    /// Typed produce and fetch over the Kafka protocol against the gRPC path, in one run.
+    Kafka(kafka::KafkaArgs),
 }
 
 /// Where the benchmark runs: a server already running, or one started here.
@@ -206,6 +210,7 @@ pub async fn run(global: &crate::Global, command: BenchCommand) -> anyhow::Resul
             env.stop().await?;
             result?
         }
+        BenchCommand::Kafka(args) => kafka::run(global, &args).await?,
         BenchCommand::E2e(args) => {
             let env = BenchEnv::start(global, &args.target).await?;
             let result = e2e(&env, &args).await;
