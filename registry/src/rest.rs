@@ -133,6 +133,10 @@ impl Api {
     /// caller may `action` it. A subject the caller may not see does not exist for it.
     fn subject(&self, ext: &Extensions, raw: &str, action: SchemaAction) -> Result<String, ApiError> {
         let subject = context::normalize_subject(raw);
+        if context::split_subject(&subject).1.is_empty() {
+            // `:.ctx:` alone names a context, which has no settings of its own here.
+            return Err(ApiError(RegistryError::InvalidSubject(subject)));
+        }
         if action == SchemaAction::Read && !self.access.visible(ext, &subject) {
             return Err(ApiError(RegistryError::SubjectNotFound(subject)));
         }

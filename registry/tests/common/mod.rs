@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use reqwest::Method;
-use runnel_registry::{router, Registry, RegistryConfig};
+use std::sync::Arc;
+
+use runnel_registry::{router, router_with_access, Registry, RegistryConfig, SubjectAccess};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -53,13 +55,29 @@ impl Server {
         server
     }
 
+    /// A server over a fresh temporary directory whose REST API consults `access`.
+    pub async fn start_with_access(access: Arc<dyn SubjectAccess>) -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut server = Self::start_app(&dir, RegistryConfig::default(), Some(access)).await;
+        server._tmp = Some(tmp);
+        server
+    }
+
     /// A server over `dir`.
     pub async fn start_in(dir: &Path, config: RegistryConfig) -> Server {
+        Self::start_app(dir, config, None).await
+    }
+
+    async fn start_app(dir: &Path, config: RegistryConfig, access: Option<Arc<dyn SubjectAccess>>) -> Server {
         let registry = Registry::open(dir, config).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let app = router(registry.clone());
+        let app = match access {
+            Some(access) => router_with_access(registry.clone(), access),
+            None => router(registry.clone()),
+        };
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
