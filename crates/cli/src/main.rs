@@ -69,6 +69,16 @@ pub enum Command {
         #[command(subcommand)]
         command: cmd::topic::TopicCommand,
     },
+    /// Tenants: create, list, describe, delete, quota.
+    Tenant {
+        #[command(subcommand)]
+        command: cmd::tenant::TenantCommand,
+    },
+    /// Namespaces (tenant/namespace): create, list, describe, delete, policy.
+    Namespace {
+        #[command(subcommand)]
+        command: cmd::namespace::NamespaceCommand,
+    },
     /// Sends Avro-JSON datums (one per line on stdin) to a topic.
     Produce(cmd::produce::Args),
     /// Prints a topic's records as JSON, one object per line.
@@ -87,6 +97,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command } => cmd::bench::run(&global, command).await,
         Command::Compat(args) => cmd::compat::run(args),
         Command::Topic { command } => cmd::topic::run(&global, command).await,
+        Command::Tenant { command } => cmd::tenant::run(&global, command).await,
+        Command::Namespace { command } => cmd::namespace::run(&global, command).await,
         Command::Produce(args) => cmd::produce::run(&global, args).await,
         Command::Consume(args) => cmd::consume::run(&global, args).await,
         Command::Serve(args) => cmd::serve::run(args).await,

@@ -17,15 +17,16 @@ pub enum TopicCommand {
     Create {
         /// The topic's name.
         topic: String,
-        /// Number of partitions.
-        #[arg(long, default_value_t = 1)]
-        partitions: u32,
+        /// Number of partitions (default: the namespace policy's, else 1).
+        #[arg(long)]
+        partitions: Option<u32>,
         /// An .avsc file to register under `<topic>-value` before creating the topic.
         #[arg(long, value_name = "FILE.avsc")]
         schema: Option<std::path::PathBuf>,
-        /// How strictly the broker checks records: none, id or full.
-        #[arg(long, default_value = "full")]
-        validation: Validation,
+        /// How strictly the broker checks records: none, id or full (default: the namespace
+        /// policy's, else full).
+        #[arg(long)]
+        validation: Option<Validation>,
         /// Let producers register new versions of the subject.
         #[arg(long)]
         auto_register: bool,
@@ -58,20 +59,22 @@ pub async fn run(global: &Global, command: TopicCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("cannot read {}", path.display()))?;
                     let schema = Schema::parse_str(&text)
                         .with_context(|| format!("{} is not a valid schema", path.display()))?;
-                    let subject = format!("{topic}-value");
+                    // The topic's subject: `<topic>-value` in its tenant's registry context.
+                    let subject =
+                        runnel_broker::topics::TopicConfig::from_proto(&topic, &Default::default())?
+                            .value_subject;
                     Some(client.register_schema(&subject, &schema).await?)
                 }
                 None => None,
             };
-            let info = client
-                .create_topic(
-                    NewTopic::new(&topic)
-                        .partitions(partitions)
-                        .validation(validation)
-                        .auto_register(auto_register)
-                        .if_not_exists(if_not_exists),
-                )
-                .await?;
+            let mut new = NewTopic::new(&topic).auto_register(auto_register).if_not_exists(if_not_exists);
+            if let Some(n) = partitions {
+                new = new.partitions(n);
+            }
+            if let Some(v) = validation {
+                new = new.validation(v);
+            }
+            let info = client.create_topic(new).await?;
             match global.output {
                 Output::Json => {
                     let mut v = topic_json(&info);
