@@ -104,9 +104,9 @@ async fn context_path(mut request: Request) -> Request {
         format!("/config/{}", qualified(r))
     } else if let Some(r) = tail.strip_prefix("mode/") {
         format!("/mode/{}", qualified(r))
-    } else if tail.starts_with("schemas/") {
-        format!("/{tail}")
-    } else if (tail == "config" || tail == "mode") && ctx == DEFAULT_CONTEXT {
+    } else if tail.starts_with("schemas/") || ((tail == "config" || tail == "mode") && ctx == DEFAULT_CONTEXT)
+    {
+        // Schema ids are global; the default context's settings are the registry's.
         format!("/{tail}")
     } else if tail == "config" || tail == "mode" {
         // Context-wide settings: an empty qualified subject, refused as invalid.

@@ -158,11 +158,10 @@ impl Tenants {
             state.tenants.insert(t.name.clone(), (t, quota));
         }
         let default_ns = format!("{DEFAULT_TENANT}/{DEFAULT_NAMESPACE}");
-        if !state.namespaces.contains_key(&default_ns) {
-            let n =
-                NamespaceMeta { name: default_ns.clone(), policy: NamespacePolicy::default(), created_ms: 0 };
+        if let std::collections::btree_map::Entry::Vacant(slot) = state.namespaces.entry(default_ns.clone()) {
+            let n = NamespaceMeta { name: default_ns, policy: NamespacePolicy::default(), created_ms: 0 };
             meta.put_namespace(&n)?;
-            state.namespaces.insert(default_ns, n);
+            slot.insert(n);
         }
         Ok(Tenants { state: RwLock::new(state) })
     }
