@@ -88,7 +88,7 @@ pub enum TokenError {
     #[error("token claims are invalid: {0}")]
     InvalidClaims(String),
     /// A grant in `roles` does not parse.
-    #[error("token carries an {0}")]
+    #[error(transparent)]
     Grant(#[from] GrantError),
     /// Signing failed.
     #[error("cannot sign the token: {0}")]

@@ -28,6 +28,18 @@ pub struct Global {
     /// How results are printed.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// A bearer token for a server with authentication on (see `runnel token create`).
+    #[arg(long, global = true, env = "RUNNEL_TOKEN", hide_env_values = true)]
+    pub token: Option<cmd::connection::Secret>,
+    /// The CA certificate (PEM) that signed the server's TLS certificate (`https://` URLs).
+    #[arg(long, global = true, env = "RUNNEL_CA_CERT")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// A client certificate (PEM), for a server that requires one; with --client-key.
+    #[arg(long, global = true, env = "RUNNEL_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, global = true, env = "RUNNEL_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<std::path::PathBuf>,
 }
 
 /// Output format.
@@ -85,6 +97,11 @@ pub enum Command {
     Consume(cmd::consume::Args),
     /// Runs the broker and the schema registry (gRPC and HTTP) on one data directory.
     Serve(cmd::serve::Args),
+    /// Bearer tokens for servers with authentication on.
+    Token {
+        #[command(subcommand)]
+        command: cmd::token::TokenCommand,
+    },
     /// Generates Rust types with #[derive(Avro)] from .avsc files.
     Codegen(cmd::codegen::Args),
 }
@@ -102,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Produce(args) => cmd::produce::run(&global, args).await,
         Command::Consume(args) => cmd::consume::run(&global, args).await,
         Command::Serve(args) => cmd::serve::run(args).await,
+        Command::Token { command } => cmd::token::run(&global, command),
         Command::Codegen(args) => cmd::codegen::run(&global, args),
         Command::Schema { command } => cmd::schema::run(&global, command).await,
         Command::RegistryServe(args) => cmd::schema::serve(args).await,

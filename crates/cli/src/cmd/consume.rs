@@ -63,7 +63,7 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if args.group.is_some() && args.partition.is_some() {
         bail!("--partition cannot be used with --group (the group assigns partitions)");
     }
-    let client = Client::connect(global.url.clone()).await?;
+    let client = global.connect().await?;
     if args.subscription.is_some() || args.subscription_type.is_some() {
         return run_subscription(&client, args, from).await;
     }

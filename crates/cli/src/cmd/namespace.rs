@@ -4,7 +4,7 @@
 //! auto-register, the subject's compatibility level); a create request's own settings win.
 
 use clap::{Args, Subcommand};
-use runnel_client::{proto, Client, NamespaceInfo, NamespacePolicy, Validation};
+use runnel_client::{proto, NamespaceInfo, NamespacePolicy, Validation};
 use serde_json::json;
 
 use crate::{Global, Output};
@@ -97,7 +97,7 @@ impl PolicyArgs {
 
 /// Runs a namespace subcommand.
 pub async fn run(global: &Global, command: NamespaceCommand) -> anyhow::Result<()> {
-    let client = Client::connect(global.url.clone()).await?;
+    let client = global.connect().await?;
     match command {
         NamespaceCommand::Create { name, policy } => {
             let info = client.create_namespace(&name, policy.over(NamespacePolicy::default())).await?;

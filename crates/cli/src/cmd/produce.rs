@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use bytes::Bytes;
 use futures::stream::{FuturesOrdered, StreamExt};
 use runnel_client::{
-    framing, value_subject, Client, ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture,
+    framing, value_subject, ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture,
 };
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
@@ -44,7 +44,7 @@ struct PartitionSummary {
 
 /// Runs `runnel produce`.
 pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
-    let client = Client::connect(global.url.clone()).await?;
+    let client = global.connect().await?;
     let info = client.describe_topic(&args.topic).await?;
     let (schema_id, schema) = match args.schema_id {
         Some(id) => (id, client.schema_by_id(id).await?),

@@ -106,7 +106,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Runs one `runnel schema` subcommand.
 pub async fn run(global: &Global, command: SchemaCommand) -> anyhow::Result<()> {
-    let api = Api::new(&global.registry_url);
+    let api = Api::new(&global.registry_url, global.registry_http()?);
     let json_out = global.output == Output::Json;
     match command {
         SchemaCommand::Register { subject, file, references } => {
@@ -221,8 +221,9 @@ struct Api {
 }
 
 impl Api {
-    fn new(base: &str) -> Api {
-        Api { base: base.trim_end_matches('/').to_owned(), http: reqwest::Client::new() }
+    /// `http` carries the global token and TLS settings (`Global::registry_http`).
+    fn new(base: &str, http: reqwest::Client) -> Api {
+        Api { base: base.trim_end_matches('/').to_owned(), http }
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {

@@ -1,11 +1,18 @@
 //! `runnel serve`: runs the broker (gRPC) and the HTTP side (registry REST API,
 //! health, metrics) over one data directory until SIGINT or SIGTERM, then shuts
 //! down gracefully (in-flight appends are written and fsynced).
+//!
+//! With `--auth-secret-file` (HS256) or `--auth-public-key` (RS256) every request needs a
+//! bearer token (`runnel token create`); with `--tls-cert`/`--tls-key` both listeners speak
+//! TLS only, and `--tls-client-ca` also requires client certificates. The Kafka listener has
+//! neither SASL nor TLS: it is off by default when either is on, and asking for it is an error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use runnel_auth::token::Verifier;
+use runnel_broker::tls::TlsConfig;
 
 /// Arguments of `runnel serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,10 +29,30 @@ pub struct Args {
     /// How often retention runs, in milliseconds (tests shorten it).
     #[arg(long, default_value_t = 60_000)]
     pub retention_check_ms: u64,
-    /// Kafka protocol listen address, or `none` for no Kafka listener.
-    #[arg(long, default_value = "127.0.0.1:9092", value_parser = parse_kafka_addr)]
-    pub kafka: KafkaAddr,
+    /// Kafka protocol listen address, or `none` for no Kafka listener [default: 127.0.0.1:9092,
+    /// none with authentication or TLS on].
+    #[arg(long, value_parser = parse_kafka_addr)]
+    pub kafka: Option<KafkaAddr>,
+    /// Turns authentication on: the HS256 shared secret (at least 32 bytes) tokens are signed with.
+    #[arg(long, conflicts_with = "auth_public_key")]
+    pub auth_secret_file: Option<PathBuf>,
+    /// Turns authentication on: the RSA public key (PEM) that verifies RS256 tokens.
+    #[arg(long)]
+    pub auth_public_key: Option<PathBuf>,
+    /// Turns TLS on: the server's certificate chain (PEM), with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The server certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificate(s) (PEM) that sign client certificates: clients must present one.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
+
+/// The Kafka listener's default address, when neither authentication nor TLS is on.
+const DEFAULT_KAFKA_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9092);
 
 /// `--kafka`: an address, or none.
 #[derive(Debug, Clone, Copy)]
@@ -47,7 +74,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = runnel_broker::ServerConfig::new(&args.data);
     config.grpc_addr = args.grpc;
     config.http_addr = args.http;
-    config.kafka_addr = args.kafka.0;
+    config.auth = match (&args.auth_secret_file, &args.auth_public_key) {
+        (Some(f), _) => Some(Verifier::from_secret_file(f).context("cannot load --auth-secret-file")?),
+        (None, Some(f)) => Some(Verifier::from_public_key_file(f).context("cannot load --auth-public-key")?),
+        (None, None) => None,
+    };
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let tls = TlsConfig::from_files(cert, key, args.tls_client_ca.as_deref())
+            .context("cannot load the TLS certificate and key")?;
+        config.tls = Some(tls);
+    }
+    let secured = config.auth.is_some() || config.tls.is_some();
+    config.kafka_addr = match args.kafka {
+        Some(KafkaAddr(Some(addr))) if secured => anyhow::bail!(
+            "--kafka {addr}: the Kafka listener has no authentication (no SASL) and no TLS, so it \
+             cannot run with authentication or TLS on; leave --kafka out or pass --kafka none"
+        ),
+        Some(KafkaAddr(addr)) => addr,
+        None if secured => None,
+        None => Some(DEFAULT_KAFKA_ADDR),
+    };
     config.retention_check_interval = std::time::Duration::from_millis(args.retention_check_ms);
     let server = runnel_broker::start(config)
         .await

@@ -4,7 +4,7 @@
 //! bytes its logs hold and its number of topics.
 
 use clap::{Args, Subcommand};
-use runnel_client::{Client, TenantInfo, TenantQuotas};
+use runnel_client::{TenantInfo, TenantQuotas};
 use serde_json::json;
 
 use crate::{Global, Output};
@@ -76,7 +76,7 @@ impl QuotaArgs {
 
 /// Runs a tenant subcommand.
 pub async fn run(global: &Global, command: TenantCommand) -> anyhow::Result<()> {
-    let client = Client::connect(global.url.clone()).await?;
+    let client = global.connect().await?;
     match command {
         TenantCommand::Create { name, quotas } => {
             let info = client.create_tenant(&name, quotas.over(TenantQuotas::default())).await?;

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 use runnel_avro::Schema;
-use runnel_client::{proto, value_subject, Client, NewTopic, TopicInfo, Validation};
+use runnel_client::{proto, value_subject, NewTopic, TopicInfo, Validation};
 use serde_json::json;
 
 use crate::{Global, Output};
@@ -50,7 +50,7 @@ pub enum TopicCommand {
 
 /// Runs a topic subcommand.
 pub async fn run(global: &Global, command: TopicCommand) -> anyhow::Result<()> {
-    let client = Client::connect(global.url.clone()).await?;
+    let client = global.connect().await?;
     match command {
         TopicCommand::Create { topic, partitions, schema, validation, auto_register, if_not_exists } => {
             let registered = match schema {
