@@ -1,0 +1,152 @@
+//! Tokens and TLS through the real binary: `runnel token create`, then every kind of command
+//! (tenant, topic, schema over the REST API, produce, consume) against an in-process server
+//! with authentication and TLS on, with `--token` / `RUNNEL_TOKEN` and `--ca-cert`.
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+use runnel_auth::token::Verifier;
+use runnel_broker::tls::TlsConfig;
+use runnel_broker::{RunningServer, ServerConfig};
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+
+const USER_AVSC: &str = r#"{"type":"record","name":"User","namespace":"com.example","fields":[
+    {"name":"name","type":"string"},{"name":"age","type":"int"}]}"#;
+
+/// Runs the binary against `server` trusting `ca`, with `token` (if any) in RUNNEL_TOKEN.
+async fn runnel(
+    server: &RunningServer,
+    ca: &Path,
+    token: Option<&str>,
+    args: &[&str],
+    stdin: &str,
+) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_runnel"));
+    cmd.args(args)
+        .env("RUNNEL_URL", server.grpc_url())
+        .env("RUNNEL_REGISTRY_URL", server.registry_url())
+        .env("RUNNEL_CA_CERT", ca)
+        .env_remove("RUNNEL_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(t) = token {
+        cmd.env("RUNNEL_TOKEN", t);
+    }
+    let mut child = cmd.spawn().expect("runnel starts");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.as_bytes()).await.expect("write stdin");
+    drop(input);
+    child.wait_with_output().await.expect("runnel runs")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 stdout")
+}
+
+fn error(out: &Output) -> String {
+    assert!(!out.status.success(), "should fail: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Writes a CA and a server certificate for 127.0.0.1/localhost into `dir`.
+fn certificates(dir: &Path) -> (std::path::PathBuf, TlsConfig) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let cert = CertificateParams::new(names).unwrap().signed_by(&key, &ca).unwrap();
+    let (cert_file, key_file, ca_file) = (dir.join("server.pem"), dir.join("server.key"), dir.join("ca.pem"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    std::fs::write(&ca_file, ca.as_ref().pem()).unwrap();
+    (ca_file, TlsConfig::from_files(&cert_file, &key_file, None).expect("TLS files load"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_tls_through_every_kind_of_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "a shared secret of well over thirty-two bytes\n").unwrap();
+    let (ca, tls) = certificates(dir.path());
+    let mut config = ServerConfig::ephemeral(dir.path().join("data"));
+    config.kafka_addr = None;
+    config.auth = Some(Verifier::from_secret_file(&secret).unwrap());
+    config.tls = Some(tls);
+    let server = runnel_broker::start(config).await.expect("server");
+    assert!(server.grpc_url().starts_with("https://"));
+    let secret = secret.to_str().unwrap();
+
+    // Tokens, made offline; a bad grant is refused with its rule.
+    let token = |subject: &str, role: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runnel"))
+            .args(["token", "create", "--subject", subject, "--role", role, "--expires", "10m"])
+            .args(["--secret-file", secret])
+            .output()
+            .expect("runnel runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let root = token("root", "superuser");
+    let acme = token("acme-admin", "admin:acme");
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["token", "create", "--subject", "x", "--role", "produce:acme", "--secret-file", secret])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("produce takes TENANT/NAMESPACE/TOPIC"));
+
+    // No token: refused, on gRPC and on the REST API.
+    let e = error(&runnel(&server, &ca, None, &["topic", "list"], "").await);
+    assert!(e.contains("authentication required"), "{e}");
+    let e = error(&runnel(&server, &ca, None, &["schema", "list"], "").await);
+    assert!(e.contains("40101"), "{e}");
+
+    // The superuser sets up two tenants; each tenant admin then works in its own.
+    for tenant in ["acme", "beta"] {
+        ok(&runnel(&server, &ca, Some(&root), &["tenant", "create", tenant], "").await);
+        let ns = format!("{tenant}/default");
+        ok(&runnel(&server, &ca, Some(&root), &["namespace", "create", &ns], "").await);
+    }
+    let avsc = dir.path().join("user.avsc");
+    std::fs::write(&avsc, USER_AVSC).unwrap();
+    let avsc = avsc.to_str().unwrap();
+    let create = ["topic", "create", "acme/default/users", "--schema", avsc];
+    ok(&runnel(&server, &ca, Some(&acme), &create, "").await);
+    let create = ["topic", "create", "beta/default/users", "--schema", avsc];
+    ok(&runnel(&server, &ca, Some(&root), &create, "").await);
+
+    // acme's admin sees and uses only acme's topics and subjects.
+    let listed = ok(&runnel(&server, &ca, Some(&acme), &["topic", "list"], "").await);
+    assert!(listed.contains("acme/default/users") && !listed.contains("beta"), "{listed}");
+    let all = ok(&runnel(&server, &ca, Some(&root), &["topic", "list"], "").await);
+    assert!(all.contains("beta/default/users"), "{all}");
+    let e = error(&runnel(&server, &ca, Some(&acme), &["topic", "describe", "beta/default/users"], "").await);
+    assert!(e.contains("permission denied"), "{e}");
+    let subjects = ok(&runnel(&server, &ca, Some(&acme), &["schema", "list", "--output", "json"], "").await);
+    let subjects: Value = serde_json::from_str(&subjects).unwrap();
+    assert_eq!(subjects, serde_json::json!([":.acme:users-value"]), "{subjects}");
+
+    let datum = r#"{"name":"ada","age":36}"#;
+    ok(&runnel(&server, &ca, Some(&acme), &["produce", "acme/default/users"], datum).await);
+    let e = error(&runnel(&server, &ca, Some(&acme), &["produce", "beta/default/users"], datum).await);
+    assert!(e.contains("permission denied"), "{e}");
+    let consume =
+        ["consume", "acme/default/users", "--from", "earliest", "--max", "1", "--timeout-ms", "5000"];
+    let records = ok(&runnel(&server, &ca, Some(&acme), &consume, "").await);
+    assert!(records.contains("\"ada\""), "{records}");
+
+    // Without the CA the server's certificate is not trusted.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_runnel"))
+        .args(["topic", "list", "--url", &server.grpc_url(), "--token", &root])
+        .env_remove("RUNNEL_CA_CERT")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "an untrusted certificate must fail");
+    server.shutdown().await.unwrap();
+}
