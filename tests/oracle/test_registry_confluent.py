@@ -245,3 +245,18 @@ def test_runnel_schema_cli_registers_checks_and_explains_refusals(client, regist
     assert json.loads(out.stdout) == [1, 2]
     out = runnel_schema(registry_url, "get", subject, "--version", "1")
     assert json.loads(out.stdout) == USER_V1
+
+
+def test_contexts_keep_two_tenants_subjects_apart(client):
+    # Confluent's qualified subjects `:.ctx:name`: each tenant's context has its own `users-value`.
+    acme = client.register_schema(":.acme:users-value", avro(USER_V1))
+    globex = client.register_schema(":.globex:users-value", avro(USER_BAD))
+    assert acme != globex
+    assert client.get_versions(":.acme:users-value") == [1]
+    assert client.get_versions(":.globex:users-value") == [1]
+    latest = client.get_latest_version(":.globex:users-value")
+    assert json.loads(latest.schema.schema_str) == USER_BAD
+    # acme's subject keeps its own rule: globex's schema would not be a compatible next version.
+    assert client.test_compatibility(":.acme:users-value", avro(USER_BAD)) is False
+    assert {".", ".acme", ".globex"} <= set(client.get_contexts())
+    assert {":.acme:users-value", ":.globex:users-value"} <= set(client.get_subjects())
