@@ -159,6 +159,8 @@ impl Meta {
         topic: &str,
         offsets: &[(u32, i64)],
     ) -> Result<(), BrokerError> {
+        let topic = short_name(topic);
+        let topic = topic.as_ref();
         let tx = self.db.begin_write().map_err(BrokerError::meta)?;
         {
             let mut table = tx.open_table(OFFSETS).map_err(BrokerError::meta)?;
@@ -171,6 +173,8 @@ impl Meta {
 
     /// Committed offsets of a group on a topic, by partition.
     pub fn committed(&self, group: &str, topic: &str) -> Result<Vec<(u32, i64)>, BrokerError> {
+        let topic = short_name(topic);
+        let topic = topic.as_ref();
         let tx = self.db.begin_read().map_err(BrokerError::meta)?;
         let table = tx.open_table(OFFSETS).map_err(BrokerError::meta)?;
         let mut out = Vec::new();
@@ -193,4 +197,15 @@ impl Meta {
         tx.commit().map_err(BrokerError::meta)?;
         i64::try_from(id).map_err(|_| BrokerError::Meta("producer ids exhausted".into()))
     }
+}
+
+/// Offsets are keyed by a topic's short name (as topics are), so `public/default/users` and
+/// `users` share them and deleting the topic removes them.
+fn short_name(topic: &str) -> std::borrow::Cow<'_, str> {
+    if topic.contains('/') {
+        if let Ok(name) = runnel_auth::names::TopicName::parse(topic) {
+            return std::borrow::Cow::Owned(name.short());
+        }
+    }
+    std::borrow::Cow::Borrowed(topic)
 }
