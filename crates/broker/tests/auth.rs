@@ -241,6 +241,22 @@ async fn a_tenant_cannot_reach_another_tenants_topics_by_any_grpc_call() {
     };
     let requests = tokio_stream::iter(vec![first]);
     assert_denied(subs.subscribe(authed(requests, &acme)).await, "consume");
+    // Its own topic, but a dead-letter topic in the other tenant: the broker would write
+    // there for it, so that takes produce on the dead-letter topic.
+    let first = SubscriptionRequest {
+        kind: Some(Kind::Subscribe(SubscribeRequest {
+            topic: "acme/default/orders".into(),
+            subscription: "s".into(),
+            permits: 10,
+            dead_letter: Some(runnel_proto::v1::DeadLetterPolicy {
+                max_deliveries: 1,
+                topic: "beta/default/orders".into(),
+            }),
+            ..Default::default()
+        })),
+    };
+    let requests = tokio_stream::iter(vec![first]);
+    assert_denied(subs.subscribe(authed(requests, &acme)).await, "produce permission on topic beta");
     w.server.shutdown().await.unwrap();
 }
 
