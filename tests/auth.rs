@@ -38,7 +38,7 @@ async fn typed_producers_and_consumer_groups_carry_their_tenants_token() {
     let root = client(&url, "root", &["superuser"]).await;
     root.create_tenant("acme", Default::default()).await.expect("tenant");
     root.create_namespace("acme/shop", Default::default()).await.expect("namespace");
-    root.register_schema(":.acme:shop.orders-value", &Order::schema()).await.expect("schema");
+    root.register_schema(":.acme:shop.orders-value", Order::schema()).await.expect("schema");
 
     let admin = client(&url, "acme-admin", &["admin:acme/shop"]).await;
     admin.create_topic(NewTopic::new("acme/shop/orders").partitions(2)).await.expect("topic");
