@@ -13,6 +13,7 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -29,7 +30,9 @@ use kafka_protocol::messages::{
     RequestHeader, ResponseHeader, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use runnel_proto::v1::{CommitRequest, FetchCommittedRequest, PartitionOffset, TopicConfig};
+use runnel_proto::v1::{
+    CommitRequest, CreateTopicRequest, FetchCommittedRequest, PartitionOffset, TopicConfig, ValidationLevel,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -185,6 +188,44 @@ async fn metadata_names_this_broker_as_leader_of_every_partition() {
     let t = r.topics.iter().find(|t| t.name.as_ref().map(|n| n.as_str()) == Some("orders")).expect("topic");
     assert_eq!(t.partitions.len(), 3);
     assert!(t.partitions.iter().all(|p| p.leader_id.0 == 0 && p.error_code == 0));
+}
+
+#[tokio::test]
+async fn metadata_shows_only_bare_topic_names_never_another_tenants() {
+    let (_dir, mut h, _) = setup("orders", 1).await;
+    let mut tenants =
+        runnel_proto::v1::tenants_client::TenantsClient::connect(h.server.grpc_url()).await.expect("connect");
+    let req =
+        runnel_proto::v1::CreateTenantRequest { name: "acme".into(), quotas: None, if_not_exists: false };
+    tenants.create_tenant(req).await.expect("create tenant");
+    let req = runnel_proto::v1::CreateNamespaceRequest {
+        name: "acme/default".into(),
+        policy: None,
+        if_not_exists: false,
+    };
+    tenants.create_namespace(req).await.expect("create namespace");
+    let config =
+        TopicConfig { partitions: 1, validation: ValidationLevel::None as i32, ..Default::default() };
+    let req = CreateTopicRequest {
+        topic: "acme/default/secret".into(),
+        config: Some(config),
+        if_not_exists: false,
+    };
+    h.admin.create_topic(req).await.expect("create the tenant's topic");
+
+    let mut k = Kafka::connect(&h).await;
+    let mut all = MetadataRequest::default();
+    all.topics = None;
+    let r: MetadataResponse = k.call(ApiKey::Metadata, 9, &all).await;
+    let names: Vec<&str> = r.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.as_str())).collect();
+    assert_eq!(names, vec!["orders"], "Kafka names cannot hold '/': tenant topics are not listed");
+
+    let mut one = MetadataRequest::default();
+    let mut wanted = MetadataRequestTopic::default();
+    wanted.name = Some(TopicName(StrBytes::from_static_str("acme/default/secret")));
+    one.topics = Some(vec![wanted]);
+    let r: MetadataResponse = k.call(ApiKey::Metadata, 9, &one).await;
+    assert_eq!(r.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION for a tenant topic asked by name");
 }
 
 #[tokio::test]

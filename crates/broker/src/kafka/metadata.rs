@@ -32,13 +32,22 @@ pub(super) fn metadata(ctx: &Ctx, req: MetadataRequest, _version: i16) -> Respon
     r.controller_id = BrokerId(NODE_ID);
     r.topics = match req.topics {
         // Null (and, before v1, empty) means every topic.
-        None => ctx.broker.topics.list().iter().map(|t| topic_metadata(t)).collect(),
+        // Kafka topic names cannot hold `/`: the listener serves the bare names
+        // (tenant `public`, namespace `default`) and shows no other tenant's topics.
+        None => ctx
+            .broker
+            .topics
+            .list()
+            .iter()
+            .filter(|t| !t.meta.name.contains('/'))
+            .map(|t| topic_metadata(t))
+            .collect(),
         Some(wanted) => wanted
             .into_iter()
             .filter_map(|t| t.name)
-            .map(|name| match ctx.broker.topics.get(name.as_str()) {
-                Ok(t) => topic_metadata(&t),
-                Err(_) => {
+            .map(|name| match ctx.broker.topics.get(name.as_str()).ok().filter(|_| !name.contains('/')) {
+                Some(t) => topic_metadata(&t),
+                None => {
                     let mut m = MetadataResponseTopic::default();
                     m.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
                     m.name = Some(name);

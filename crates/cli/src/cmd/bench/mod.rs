@@ -343,7 +343,7 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
                     },
                 }
                 seen += 1;
-                if seen % 10 == 0 {
+                if seen.is_multiple_of(10) {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
             }
