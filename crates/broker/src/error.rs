@@ -156,6 +156,7 @@ impl BrokerError {
             BrokerError::OutOfOrderSequence(_) | BrokerError::Fenced(_) => C::OutOfOrderSequence,
             BrokerError::ShuttingDown => C::Overloaded,
             BrokerError::QuotaExceeded(_) => C::QuotaExceeded,
+            BrokerError::PermissionDenied(_) => C::PermissionDenied,
             _ => C::Internal,
         }
     }

@@ -303,11 +303,12 @@ async fn produce_streams_are_authorized_request_by_request() {
     let mut responses = w.broker().produce_stream(authed(stream, &acme)).await.unwrap().into_inner();
     let mut seen = Vec::new();
     while let Some(r) = responses.message().await.unwrap() {
-        seen.push((r.correlation_id, r.error.map(|e| e.message)));
+        seen.push((r.correlation_id, r.error.map(|e| (e.code, e.message))));
     }
     seen.sort();
     assert_eq!(seen[0], (0, None));
-    let refusal = seen[1].1.as_deref().expect("the foreign topic is refused");
+    let (code, refusal) = seen[1].1.as_ref().expect("the foreign topic is refused");
+    assert_eq!(*code, runnel_proto::v1::ErrorCode::PermissionDenied as i32, "{refusal}");
     assert!(refusal.contains("lacks the produce permission on topic beta/default/orders"), "{refusal}");
     // Nothing reached beta's log.
     let req = ListOffsetsRequest {
