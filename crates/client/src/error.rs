@@ -122,9 +122,11 @@ pub enum ClientError {
     /// and taken, or of another type while it has consumers).
     #[error("subscription refused: {0}")]
     SubscriptionRefused(String),
-    /// A gRPC call failed (connection lost, server error) after the retries.
-    #[error("transport: {0}")]
-    Transport(#[from] tonic::Status),
+    /// A gRPC call failed (connection lost, refused, server error) after the retries.
+    /// Displayed once, as the server's message and the status code (the status is
+    /// not also a `source`, so error chains do not print it twice).
+    #[error("{}", status_text(.0))]
+    Transport(tonic::Status),
     /// The connection to the broker could not be set up.
     #[error("cannot connect to {url}: {source}")]
     Connect {
@@ -184,6 +186,20 @@ impl ClientError {
             tonic::Code::InvalidArgument => ClientError::InvalidArgument(status.message().to_owned()),
             _ => ClientError::Transport(status),
         }
+    }
+}
+
+impl From<tonic::Status> for ClientError {
+    fn from(status: tonic::Status) -> Self {
+        ClientError::Transport(status)
+    }
+}
+
+fn status_text(status: &tonic::Status) -> String {
+    if status.message().is_empty() {
+        format!("the call failed: {}", status.code())
+    } else {
+        format!("{} ({:?})", status.message(), status.code())
     }
 }
 
