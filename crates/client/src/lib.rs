@@ -22,8 +22,8 @@ mod raw_producer;
 mod registry;
 
 pub use admin::{
-    value_subject, NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, Position, TenantInfo, TenantQuotas,
-    TopicConfig, TopicInfo, Validation,
+    value_subject, NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, Position, TenantInfo,
+    TenantQuotas, TopicConfig, TopicInfo, Validation,
 };
 pub use client::{Client, ClientOptions, TlsOptions};
 pub use consumer::{Consumer, ConsumerBuilder, Message};
