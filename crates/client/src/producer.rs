@@ -123,11 +123,11 @@ impl<T: Avro> ProducerBuilder<T> {
     /// Fails with [`ClientError::UnknownTopic`], [`ClientError::SchemaNotRegistered`]
     /// or [`ClientError::Incompatible`].
     pub async fn create(self) -> Result<Producer<T>, ClientError> {
+        let schema = T::schema();
         #[cfg(feature = "kafka")]
         if let Some(kafka) = self.client.kafka_backend() {
             // Over Kafka: TopicNameStrategy, lookups and registrations over the registry's REST API.
             let subject = format!("{}-value", self.topic);
-            let schema = T::schema();
             let registered = match kafka.registry.lookup(&subject, schema).await? {
                 Some(r) => r,
                 None if kafka.config.auto_register => kafka.registry.register(&subject, schema).await?,
@@ -136,19 +136,10 @@ impl<T: Avro> ProducerBuilder<T> {
                 }
             };
             let sink = crate::kafka::producer::KafkaSink::start(kafka, &self.topic, &self.options).await?;
-            let sink = Sink::Kafka(sink);
-            return Ok(Producer {
-                sink,
-                schema_id: registered.id,
-                subject,
-                key: self.key,
-                arena: Arc::default(),
-                _type: PhantomData,
-            });
+            return Ok(Producer::new(Sink::Kafka(sink), registered.id, subject, self.key));
         }
         let info = self.client.describe_topic(&self.topic).await?;
         let subject = value_subject(&info);
-        let schema = T::schema();
         let auto_register = info.config.as_ref().is_some_and(|c| c.auto_register);
         let registered = match self.client.lookup_schema(&subject, schema).await? {
             Some(r) => r,
@@ -158,14 +149,13 @@ impl<T: Avro> ProducerBuilder<T> {
             }
         };
         let sink = Sink::Grpc(RawProducer::start_with(&self.client, &info, self.options).await?);
-        Ok(Producer {
-            sink,
-            schema_id: registered.id,
-            subject,
-            key: self.key,
-            arena: Arc::default(),
-            _type: PhantomData,
-        })
+        Ok(Producer::new(sink, registered.id, subject, self.key))
+    }
+}
+
+impl<T> Producer<T> {
+    fn new(sink: Sink, schema_id: u32, subject: String, key: Option<KeyFn<T>>) -> Self {
+        Producer { sink, schema_id, subject, key, arena: Arc::default(), _type: PhantomData }
     }
 }
 
