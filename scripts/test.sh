@@ -19,7 +19,9 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 
 echo "==> cargo test"
-cargo build --workspace --bins
+# Also builds target/debug/runnel (the CLI's integration tests need it), which
+# the conformance tests below drive; a separate `cargo build` would compile the
+# workspace a second time with other dependency features.
 cargo test --workspace --features runnel/kafka
 
 echo "==> conformance against fastavro, avro and confluent-kafka"
