@@ -29,7 +29,7 @@ run bench e2e --embedded --rate 10000 --seconds 10
 # so its RSS is the broker's alone.
 data=$(mktemp -d)
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$data"' EXIT
-"$RUNNEL" serve --data "$data" --grpc 127.0.0.1:16650 --http 127.0.0.1:18081 --kafka none 2>/dev/null &
+"$RUNNEL" serve --data "$data" --grpc 127.0.0.1:16650 --http 127.0.0.1:18081 --kafka none >/dev/null 2>&1 &
 server=$!
 for _ in $(seq 50); do curl -sf http://127.0.0.1:18081/health >/dev/null && break; sleep 0.1; done
 RUNNEL_URL=http://127.0.0.1:16650 RUNNEL_REGISTRY_URL=http://127.0.0.1:18081 \
