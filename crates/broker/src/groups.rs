@@ -244,14 +244,7 @@ pub fn topics_of_member(broker: &Broker, group: &str, member: &str) -> Vec<Strin
 
 /// Leaves a group.
 pub fn leave(broker: &Broker, group: &str, member: &str) -> Result<(), BrokerError> {
-    let topics: Vec<String> = {
-        let groups = broker.groups.groups.lock();
-        groups
-            .iter()
-            .filter(|((g, _), s)| g == group && s.members.contains_key(member))
-            .map(|((_, t), _)| t.clone())
-            .collect()
-    };
+    let topics = topics_of_member(broker, group, member);
     if topics.is_empty() {
         return Err(BrokerError::UnknownMember(format!("member '{member}' is not in group '{group}'")));
     }
