@@ -14,11 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
+use runnel_avro::compat::{self, Prepared};
 use runnel_avro::Schema;
 
+use crate::cache::ParseCache;
 use crate::error::RegistryError;
 use crate::normalize::normalized_form;
 use crate::store::{Change, Snapshot, Store, StoredSchema};
+use crate::text::java_text;
 use crate::types::{Compatibility, Mode, RegistryConfig, SchemaReference, SubjectVersion, VersionSelector};
 
 /// The only schema type this registry holds.
@@ -26,9 +29,6 @@ pub const AVRO: &str = "AVRO";
 
 /// From how many versions to check a schema against on several threads.
 const PARALLEL_CHECK_MIN: usize = 8;
-
-/// How many raw schema texts the lookup cache remembers before it starts over.
-const TEXT_CACHE_LIMIT: usize = 4096;
 
 /// A schema registry over a redb file, shared by cloning (an `Arc` inside).
 ///
@@ -54,24 +54,27 @@ struct Inner {
     write_gate: Mutex<()>,
     /// Bumped after every applied change, so callers can cache derived data.
     generation: AtomicU64,
-    /// Raw text of self-contained schemas → parsed schema and identity, so that
-    /// repeated lookups and registrations of the same text skip parsing. Schemas
-    /// with references are not cached: what they resolve to can change.
-    text_cache: Mutex<HashMap<String, Arc<Parsed>>>,
+    /// Request text and references → parsed schema, so that repeated lookups, checks and
+    /// registrations of the same text skip parsing and normalizing.
+    parse_cache: ParseCache<Parsed>,
     config: RegistryConfig,
 }
 
-/// A parsed schema, with its identity.
+/// A schema parsed, with everything the registry derives from it once.
 struct Parsed {
     schema: Arc<Schema>,
+    /// What makes two schemas the same schema (see [`crate::normalize`]).
     identity: String,
+    /// The graph the compatibility checker walks, built once per schema.
+    prepared: Prepared,
+    /// The text the registry returns (see [`crate::text`]).
+    text: String,
 }
 
 /// A stored schema, parsed once.
 struct SchemaEntry {
-    text: String,
     references: Vec<SchemaReference>,
-    parsed: Arc<Schema>,
+    parsed: Arc<Parsed>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +120,7 @@ impl Registry {
                 state: RwLock::new(state),
                 write_gate: Mutex::new(()),
                 generation: AtomicU64::new(0),
-                text_cache: Mutex::new(HashMap::new()),
+                parse_cache: ParseCache::new(),
                 config,
             }),
         })
@@ -136,14 +139,15 @@ impl Registry {
     /// The schema with global id `id` (from memory; parsed when it was registered or loaded).
     pub fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
         let state = self.inner.state.read();
-        state.schemas.get(&id).map(|e| e.parsed.clone()).ok_or_else(|| schema_not_found(id))
+        state.schemas.get(&id).map(|e| e.parsed.schema.clone()).ok_or_else(|| schema_not_found(id))
     }
 
-    /// The text and references of the schema with global id `id`.
+    /// The text (as Confluent returns it: see [`crate::text`]) and references of the schema
+    /// with global id `id`.
     pub fn schema_text_by_id(&self, id: u32) -> Result<(String, Vec<SchemaReference>), RegistryError> {
         let state = self.inner.state.read();
         let entry = state.schemas.get(&id).ok_or_else(|| schema_not_found(id))?;
-        Ok((entry.text.clone(), entry.references.clone()))
+        Ok((entry.parsed.text.clone(), entry.references.clone()))
     }
 
     /// The live version of `subject` that holds schema `id` (the highest if several), if any.
@@ -261,7 +265,7 @@ impl Registry {
 
             if mode != Mode::Import {
                 let level = state.effective_compat(subject);
-                let messages = state.incompatibilities(subject, &parsed.schema, level, None);
+                let messages = state.incompatibilities(subject, &parsed.prepared, level, None);
                 if !messages.is_empty() {
                     return Err(RegistryError::Incompatible { subject: subject.to_owned(), messages });
                 }
@@ -281,15 +285,15 @@ impl Registry {
                 })?,
             };
             changes.push(Change::PutVersion { subject: subject.to_owned(), version, id, deleted: false });
-            let result = SubjectVersion {
-                subject: subject.to_owned(),
-                id,
-                version,
-                schema: state.schemas.get(&id).map_or_else(|| req.schema.clone(), |e| e.text.clone()),
-                references: state
-                    .schemas
-                    .get(&id)
-                    .map_or_else(|| req.references.clone(), |e| e.references.clone()),
+            let result = match state.schemas.get(&id) {
+                Some(_) => state.subject_version(subject, version, id),
+                None => SubjectVersion {
+                    subject: subject.to_owned(),
+                    id,
+                    version,
+                    schema: parsed.text.clone(),
+                    references: req.references.clone(),
+                },
             };
             (changes, (result, parsed))
         };
@@ -395,7 +399,7 @@ impl Registry {
         };
         let parsed = self.parse(&state, schema, references)?;
         let level = state.effective_compat(subject);
-        Ok(state.incompatibilities(subject, &parsed.schema, level, only))
+        Ok(state.incompatibilities(subject, &parsed.prepared, level, only))
     }
 
     /// The ids of the schemas whose references name `subject` at `version` and that are
@@ -619,31 +623,28 @@ impl Registry {
         text: &str,
         references: &[SchemaReference],
     ) -> Result<Arc<Parsed>, RegistryError> {
-        if references.is_empty() {
-            if let Some(hit) = self.inner.text_cache.lock().get(text) {
-                return Ok(hit.clone());
-            }
+        if let Some(hit) = self.inner.parse_cache.get(text, references) {
+            return Ok(hit);
         }
         let deps = state.reference_schemas(references)?;
         let parsed = Arc::new(parse_schema(text, references, &deps).map_err(RegistryError::InvalidSchema)?);
-        if references.is_empty() {
-            let mut cache = self.inner.text_cache.lock();
-            if cache.len() >= TEXT_CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(text.to_owned(), parsed.clone());
-        }
+        self.inner.parse_cache.insert(text, references, parsed.clone());
         Ok(parsed)
     }
 
     /// Writes `changes` to redb, then applies them in memory. Called with the write gate held.
     fn commit(&self, changes: Vec<Change>, parsed: Option<Arc<Parsed>>) -> Result<(), RegistryError> {
         self.inner.store.apply(&changes)?;
+        let removes = changes.iter().any(|c| matches!(c, Change::RemoveVersion { .. }));
         let mut state = self.inner.state.write();
         for change in changes {
-            state.apply(change, parsed.as_ref().map(|p| p.schema.clone()));
+            state.apply(change, parsed.clone());
         }
         drop(state);
+        if removes {
+            // A removed version's number can be registered again, as another schema.
+            self.inner.parse_cache.forget_references();
+        }
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
@@ -716,11 +717,7 @@ impl State {
         self.by_identity.entry(parsed.identity.clone()).or_insert(id);
         self.schemas.insert(
             id,
-            Arc::new(SchemaEntry {
-                text: entry.schema.clone(),
-                references: entry.references.clone(),
-                parsed: parsed.schema,
-            }),
+            Arc::new(SchemaEntry { references: entry.references.clone(), parsed: Arc::new(parsed) }),
         );
         Ok(())
     }
@@ -764,7 +761,7 @@ impl State {
         for nested in &entry.references {
             self.collect_reference(nested, out, seen, depth + 1)?;
         }
-        out.push(entry.parsed.clone());
+        out.push(entry.parsed.schema.clone());
         Ok(())
     }
 
@@ -801,8 +798,10 @@ impl State {
     }
 
     fn subject_version(&self, subject: &str, version: i32, id: u32) -> SubjectVersion {
-        let (schema, references) =
-            self.schemas.get(&id).map_or_else(Default::default, |e| (e.text.clone(), e.references.clone()));
+        let (schema, references) = self
+            .schemas
+            .get(&id)
+            .map_or_else(Default::default, |e| (e.parsed.text.clone(), e.references.clone()));
         SubjectVersion { subject: subject.to_owned(), id, version, schema, references }
     }
 
@@ -811,7 +810,7 @@ impl State {
     fn incompatibilities(
         &self,
         subject: &str,
-        new: &Schema,
+        new: &Prepared,
         level: Compatibility,
         only: Option<i32>,
     ) -> Vec<String> {
@@ -832,14 +831,14 @@ impl State {
             let mut messages = Vec::new();
             let Some(old) = self.schemas.get(&id) else { return messages };
             if level.checks_backward() {
-                for problem in runnel_avro::compat::check(new, &old.parsed) {
+                for problem in compat::check_prepared(new, &old.parsed.prepared) {
                     messages.push(format!(
                         "{problem} (new schema reading data written with version {version}, {level})"
                     ));
                 }
             }
             if level.checks_forward() {
-                for problem in runnel_avro::compat::check(&old.parsed, new) {
+                for problem in compat::check_prepared(&old.parsed.prepared, new) {
                     messages.push(format!(
                         "{problem} (version {version} reading data written with the new schema, {level})"
                     ));
@@ -886,15 +885,12 @@ impl State {
         ids
     }
 
-    fn apply(&mut self, change: Change, parsed: Option<Arc<Schema>>) {
+    fn apply(&mut self, change: Change, parsed: Option<Arc<Parsed>>) {
         match change {
             Change::PutSchema { id, identity, stored } => {
                 if let Some(parsed) = parsed {
                     self.by_identity.insert(identity, id);
-                    self.schemas.insert(
-                        id,
-                        Arc::new(SchemaEntry { text: stored.schema, references: stored.references, parsed }),
-                    );
+                    self.schemas.insert(id, Arc::new(SchemaEntry { references: stored.references, parsed }));
                 }
             }
             Change::PutVersion { subject, version, id, deleted } => {
@@ -963,7 +959,8 @@ fn resolve_version(
     }
 }
 
-/// Parses a schema with the schemas its references need, and computes its identity.
+/// Parses a schema with the schemas its references need, and derives its identity, its
+/// prepared compatibility form and the text the registry returns.
 fn parse_schema(text: &str, references: &[SchemaReference], deps: &[Arc<Schema>]) -> Result<Parsed, String> {
     let json: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("the schema is not valid JSON: {e}"))?;
@@ -980,7 +977,9 @@ fn parse_schema(text: &str, references: &[SchemaReference], deps: &[Arc<Schema>]
         identity.push_str("\u{0}refs:");
         identity.push_str(&refs);
     }
-    Ok(Parsed { schema: Arc::new(schema), identity })
+    let prepared = Prepared::new(&schema);
+    let text = java_text(&json, schema.model());
+    Ok(Parsed { schema: Arc::new(schema), identity, prepared, text })
 }
 
 fn validate_subject(subject: &str) -> Result<(), RegistryError> {

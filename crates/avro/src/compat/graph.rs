@@ -65,14 +65,29 @@ pub(crate) enum Node {
     Long,
     Float,
     Double,
-    Bytes { decimal: Option<Decimal> },
+    Bytes {
+        decimal: Option<Decimal>,
+    },
     String,
     Array(NodeId),
     Map(NodeId),
     Union(Vec<NodeId>),
-    Record { name: Named, fields: Vec<Field> },
-    Enum { name: Named, symbols: Vec<String>, default: Option<String> },
-    Fixed { name: Named, size: usize, decimal: Option<Decimal> },
+    /// `positions`: each field name's position in `fields` (the first, were a name repeated).
+    Record {
+        name: Named,
+        fields: Vec<Field>,
+        positions: HashMap<String, usize>,
+    },
+    Enum {
+        name: Named,
+        symbols: Vec<String>,
+        default: Option<String>,
+    },
+    Fixed {
+        name: Named,
+        size: usize,
+        decimal: Option<Decimal>,
+    },
 }
 
 impl Node {
@@ -98,6 +113,16 @@ impl Node {
             Node::Fixed { name, size, .. } => format!("fixed \"{}\" (size {size})", name.full),
         }
     }
+}
+
+/// The writer field a reader field reads, given the writer record's field `positions`: the
+/// writer field of the same name, else the first writer field (in the writer's order) that one
+/// of the reader field's aliases names.
+pub(crate) fn source_field(positions: &HashMap<String, usize>, reader: &Field) -> Option<usize> {
+    positions
+        .get(&reader.name)
+        .copied()
+        .or_else(|| reader.aliases.iter().filter_map(|a| positions.get(a).copied()).min())
 }
 
 /// A schema as an arena of nodes; `root` is the top-level type.
@@ -281,7 +306,15 @@ impl<'a> Builder<'a> {
                         ty,
                     });
                 }
-                Node::Record { name: Named { full: key, aliases: alias_names(&r.aliases) }, fields }
+                let mut positions = HashMap::with_capacity(fields.len());
+                for (i, f) in fields.iter().enumerate() {
+                    positions.entry(f.name.clone()).or_insert(i);
+                }
+                Node::Record {
+                    name: Named { full: key, aliases: alias_names(&r.aliases) },
+                    fields,
+                    positions,
+                }
             }
             Def::Enum(e) => Node::Enum {
                 name: Named { full: key, aliases: alias_names(&e.aliases) },

@@ -59,11 +59,12 @@
 pub(crate) mod graph;
 
 use std::collections::HashSet;
-use std::fmt;
+use std::fmt::{self, Write as _};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::resolve::default::encode_default;
 use crate::Schema;
-use graph::{Graph, Node, NodeId};
+use graph::{source_field, Graph, Node, NodeId};
 
 /// One reason a reader schema cannot read a writer schema's data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -97,17 +98,50 @@ impl fmt::Display for Incompatibility {
 /// assert_eq!(compat::check(&v1, &v2)[0].path, "/fields/0/type");
 /// ```
 pub fn check(reader: &Schema, writer: &Schema) -> Vec<Incompatibility> {
-    let (r, w) = match (Graph::build(reader.as_apache()), Graph::build(writer.as_apache())) {
-        (Ok(r), Ok(w)) => (r, w),
-        (Err(e), _) => return vec![unresolvable("reader", e)],
-        (_, Err(e)) => return vec![unresolvable("writer", e)],
-    };
-    check_graphs(&r, &w)
+    check_prepared(&Prepared::new(reader), &Prepared::new(writer))
 }
 
 /// Whether `reader` can read everything `writer` writes.
 pub fn is_compatible(reader: &Schema, writer: &Schema) -> bool {
     check(reader, writer).is_empty()
+}
+
+/// A schema made ready for checking: its reference-resolved graph, built once.
+///
+/// [`check`] builds both schemas' graphs on every call; a caller that checks one schema
+/// against many (a registry checking a new version against a subject's whole history) keeps a
+/// `Prepared` per stored schema and calls [`check_prepared`], which builds nothing. The
+/// verdicts are the same: [`check`] is [`check_prepared`] over two fresh `Prepared`.
+///
+/// ```
+/// use runnel_avro::{compat, Schema};
+/// let v1 = Schema::parse_str(r#"{"type":"record","name":"U","fields":[{"name":"a","type":"int"}]}"#).unwrap();
+/// let v2 = Schema::parse_str(r#"{"type":"record","name":"U","fields":[{"name":"a","type":"long"}]}"#).unwrap();
+/// let (p1, p2) = (compat::Prepared::new(&v1), compat::Prepared::new(&v2));
+/// assert!(compat::check_prepared(&p2, &p1).is_empty());
+/// assert_eq!(compat::check_prepared(&p1, &p2), compat::check(&v1, &v2));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The graph, or why the schema's references do not resolve (reported by every check).
+    graph: Result<Graph, String>,
+}
+
+impl Prepared {
+    /// Builds `schema`'s graph.
+    pub fn new(schema: &Schema) -> Prepared {
+        Prepared { graph: Graph::build(schema.as_apache()) }
+    }
+}
+
+/// Every reason the schema behind `reader` cannot read data written with the one behind
+/// `writer` (see [`check`], whose verdicts these are).
+pub fn check_prepared(reader: &Prepared, writer: &Prepared) -> Vec<Incompatibility> {
+    match (&reader.graph, &writer.graph) {
+        (Ok(r), Ok(w)) => check_graphs(r, w),
+        (Err(e), _) => vec![unresolvable("reader", e.clone())],
+        (_, Err(e)) => vec![unresolvable("writer", e.clone())],
+    }
 }
 
 fn unresolvable(which: &str, reason: String) -> Incompatibility {
@@ -116,7 +150,7 @@ fn unresolvable(which: &str, reason: String) -> Incompatibility {
 
 /// The checker over already-built graphs (the resolver calls this too).
 pub(crate) fn check_graphs(reader: &Graph, writer: &Graph) -> Vec<Incompatibility> {
-    let mut checker = Checker { r: reader, w: writer, seen: HashSet::new(), out: Vec::new() };
+    let mut checker = Checker { r: reader, w: writer, seen: PairSet::default(), out: Vec::new() };
     let mut path = String::new();
     checker.check(reader.root, writer.root, &mut path);
     checker.out
@@ -175,11 +209,37 @@ pub(crate) fn select_branch(reader: &Graph, branches: &[NodeId], writer: &Node) 
         .or_else(|| branches.iter().position(|&b| matches(reader.node(b), writer)))
 }
 
+/// A set of node pairs, hashed with one multiply: the keys are small integers, never input.
+type PairSet = HashSet<(NodeId, NodeId), BuildHasherDefault<PairHasher>>;
+
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 struct Checker<'a> {
     r: &'a Graph,
     w: &'a Graph,
     /// (reader, writer) pairs already checked or being checked.
-    seen: HashSet<(NodeId, NodeId)>,
+    seen: PairSet,
     out: Vec<Incompatibility>,
 }
 
@@ -197,6 +257,14 @@ impl Checker<'_> {
         path.truncate(len);
     }
 
+    /// Checks `r` against `w` with `/index` appended to the path (a union branch).
+    fn check_branch(&mut self, r: NodeId, w: NodeId, path: &mut String, index: usize) {
+        let len = path.len();
+        let _ = write!(path, "/{index}");
+        self.check(r, w, path);
+        path.truncate(len);
+    }
+
     fn check(&mut self, r: NodeId, w: NodeId, path: &mut String) {
         if !self.seen.insert((r, w)) {
             return;
@@ -207,7 +275,7 @@ impl Checker<'_> {
             (Node::Union(rbs), Node::Union(wbs)) => {
                 for (i, &wb) in wbs.iter().enumerate() {
                     match select_branch(rg, rbs, wg.node(wb)) {
-                        Some(j) => self.check_at(rbs[j], wb, path, &format!("/{j}")),
+                        Some(j) => self.check_branch(rbs[j], wb, path, j),
                         None => self.report(
                             path,
                             format!(
@@ -228,7 +296,7 @@ impl Checker<'_> {
                 }
             }
             (Node::Union(rbs), _) => match select_branch(rg, rbs, wn) {
-                Some(j) => self.check_at(rbs[j], w, path, &format!("/{j}")),
+                Some(j) => self.check_branch(rbs[j], w, path, j),
                 None => {
                     self.report(path, format!("reader union has no branch for writer type {}", wn.describe()))
                 }
@@ -239,18 +307,14 @@ impl Checker<'_> {
                 self.check_decimal(*rd, *wd, path)
             }
             (
-                Node::Record { name: rname, fields: rfields },
-                Node::Record { name: wname, fields: wfields },
+                Node::Record { name: rname, fields: rfields, .. },
+                Node::Record { name: wname, fields: wfields, positions },
             ) => {
                 self.check_name(rname, wname, "record", path);
                 for (i, rf) in rfields.iter().enumerate() {
-                    let wf = wfields
-                        .iter()
-                        .find(|wf| wf.name == rf.name)
-                        .or_else(|| wfields.iter().find(|wf| rf.aliases.contains(&wf.name)));
+                    let wf = source_field(positions, rf).map(|j| &wfields[j]);
                     let len = path.len();
-                    path.push_str("/fields/");
-                    path.push_str(&i.to_string());
+                    let _ = write!(path, "/fields/{i}");
                     match (wf, &rf.default) {
                         (Some(wf), _) => self.check_at(rf.ty, wf.ty, path, "/type"),
                         (None, None) => self.report(

@@ -9,31 +9,28 @@
 //! rejection. Writes run on the blocking pool (they commit to redb); reads are
 //! in-memory and run inline.
 
-use std::collections::{BTreeSet, HashMap};
+mod extract;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, Extensions, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tower::Layer;
 
 use crate::access::{AllowAll, SchemaAction, SubjectAccess};
 use crate::context::{self, DEFAULT_CONTEXT};
 use crate::error::RegistryError;
-use crate::registry::{RegisterRequest, Registry, AVRO};
-use crate::types::{Compatibility, Mode, SchemaReference, SubjectVersion, VersionSelector};
+use crate::registry::{RegisterRequest, Registry};
+use crate::types::{SchemaReference, SubjectVersion, VersionSelector};
+use extract::{Flags, Global, LevelBody, ModeBody, Reads, SchemaBody, SchemaId, Subject, Version, Writes};
 
 /// The content type of every response, as Confluent's API answers.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
-
-type Params = Query<HashMap<String, String>>;
-type Body = Result<Bytes, BytesRejection>;
 
 /// The REST API over `registry`, to be served on the HTTP port (routes at the root).
 /// Everyone may do everything; see [`router_with_access`] for a registry behind authentication.
@@ -129,26 +126,6 @@ struct Api {
 }
 
 impl Api {
-    /// The subject as stored (the default context's explicit spelling removed), once the
-    /// caller may `action` it. A subject the caller may not see does not exist for it.
-    fn subject(&self, ext: &Extensions, raw: &str, action: SchemaAction) -> Result<String, ApiError> {
-        let subject = context::normalize_subject(raw);
-        if context::split_subject(&subject).1.is_empty() {
-            // `:.ctx:` alone names a context, which has no settings of its own here.
-            return Err(ApiError(RegistryError::InvalidSubject(subject)));
-        }
-        if action == SchemaAction::Read && !self.access.visible(ext, &subject) {
-            return Err(ApiError(RegistryError::SubjectNotFound(subject)));
-        }
-        self.access.check(ext, Some(&subject), action).map_err(|m| ApiError(RegistryError::Forbidden(m)))?;
-        Ok(subject)
-    }
-
-    /// Registry-wide configuration or mode.
-    fn global(&self, ext: &Extensions, action: SchemaAction) -> Result<(), ApiError> {
-        self.access.check(ext, None, action).map_err(|m| ApiError(RegistryError::Forbidden(m)))
-    }
-
     /// Whether the caller may see schema `id`: through a subject that holds (or held) it, or,
     /// for an id no subject holds any more, with registry-wide read access.
     fn id_visible(&self, ext: &Extensions, id: u32) -> Result<(), ApiError> {
@@ -257,55 +234,6 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError)
 }
 
-fn flag(params: &HashMap<String, String>, name: &str) -> bool {
-    params.get(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
-}
-
-fn parse_version(raw: &str) -> Result<VersionSelector, ApiError> {
-    raw.parse().map_err(ApiError)
-}
-
-fn parse_id(raw: &str) -> Result<u32, ApiError> {
-    raw.parse().map_err(|_| ApiError(RegistryError::SchemaNotFound(format!("Schema {raw} not found"))))
-}
-
-/// Parses a JSON body into `T`; a missing, oversized or malformed body is a 42201/42209 error.
-fn parse_body<T: for<'de> Deserialize<'de>>(body: Body, max: usize) -> Result<T, ApiError> {
-    let bytes = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError(RegistryError::SchemaTooLarge { size: max.saturating_add(1), limit: max })
-        } else {
-            ApiError(RegistryError::InvalidSchema(format!("cannot read the request body: {e}")))
-        }
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError(RegistryError::InvalidSchema(format!("the request body is not valid: {e}"))))
-}
-
-/// The body of a registration, lookup or compatibility check.
-#[derive(Deserialize)]
-struct SchemaBody {
-    schema: String,
-    #[serde(rename = "schemaType")]
-    schema_type: Option<String>,
-    #[serde(default)]
-    references: Option<Vec<SchemaReference>>,
-    id: Option<i64>,
-    version: Option<i64>,
-}
-
-impl SchemaBody {
-    fn check_type(&self) -> Result<(), ApiError> {
-        match self.schema_type.as_deref() {
-            None => Ok(()),
-            Some(t) if t.eq_ignore_ascii_case(AVRO) => Ok(()),
-            Some(other) => Err(ApiError(RegistryError::InvalidSchema(format!(
-                "schema type {other} is not supported: this registry holds AVRO schemas only"
-            )))),
-        }
-    }
-}
-
 /// A subject version as Confluent shows it (`schemaType` omitted for AVRO,
 /// `references` only when there are some).
 #[derive(serde::Serialize)]
@@ -326,7 +254,7 @@ struct SchemaByIdBody<'a> {
     references: &'a [SchemaReference],
 }
 
-fn subject_version_json(sv: &SubjectVersion) -> Result<Reply, ApiError> {
+fn subject_version_json(sv: &SubjectVersion) -> ApiResult {
     ok_serialized(&SubjectVersionBody {
         subject: &sv.subject,
         version: sv.version,
@@ -334,6 +262,11 @@ fn subject_version_json(sv: &SubjectVersion) -> Result<Reply, ApiError> {
         schema: &sv.schema,
         references: &sv.references,
     })
+}
+
+/// The schema text itself as the body (what `.../schema` endpoints return).
+fn raw_schema(text: String) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
 
 type Reg = State<Api>;
@@ -351,30 +284,21 @@ async fn list_contexts(State(api): Reg, ext: Extensions) -> ApiResult {
 
 /// `GET /subjects`: every visible subject of every context (Confluent's default prefix
 /// `:*:`), or those starting with `subjectPrefix` (`:.acme:` for one context).
-async fn list_subjects(State(api): Reg, ext: Extensions, Query(params): Params) -> ApiResult {
-    let mut subjects = api.reg.subjects_with(flag(&params, "deleted"))?;
+async fn list_subjects(State(api): Reg, ext: Extensions, flags: Flags) -> ApiResult {
+    let mut subjects = api.reg.subjects_with(flags.on("deleted"))?;
     subjects.retain(|s| api.access.visible(&ext, s));
-    if let Some(prefix) = params.get("subjectPrefix").filter(|p| p.as_str() != ":*:") {
+    if let Some(prefix) = flags.get("subjectPrefix").filter(|p| *p != ":*:") {
         let prefix = context::normalize_subject(prefix);
         subjects.retain(|s| s.starts_with(prefix.as_str()));
     }
     ok(json!(subjects))
 }
 
-async fn list_versions(
-    State(api): Reg,
-    ext: Extensions,
-    Path(subject): Path<String>,
-    Query(params): Params,
-) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
-    ok(json!(api.reg.versions(&subject, flag(&params, "deleted"))?))
+async fn list_versions(State(api): Reg, subject: Subject<Reads>, flags: Flags) -> ApiResult {
+    ok(json!(api.reg.versions(&subject, flags.on("deleted"))?))
 }
 
-async fn register(State(api): Reg, ext: Extensions, Path(subject): Path<String>, body: Body) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
-    let body: SchemaBody = parse_body(body, api.reg.config().max_schema_bytes)?;
-    body.check_type()?;
+async fn register(State(api): Reg, ext: Extensions, subject: Subject<Writes>, body: SchemaBody) -> ApiResult {
     let id = match body.id {
         None => None,
         Some(id) => Some(u32::try_from(id).map_err(|_| {
@@ -389,7 +313,7 @@ async fn register(State(api): Reg, ext: Extensions, Path(subject): Path<String>,
     };
     let references = api.references(&ext, &subject, body.references)?;
     let request = RegisterRequest { references, schema: body.schema, id, version };
-    let reg = api.reg;
+    let (reg, subject) = (api.reg, subject.into_string());
     let sv = blocking(move || reg.register_request(&subject, request)).await?;
     subject_version_json(&sv)
 }
@@ -397,115 +321,80 @@ async fn register(State(api): Reg, ext: Extensions, Path(subject): Path<String>,
 async fn lookup(
     State(api): Reg,
     ext: Extensions,
-    Path(subject): Path<String>,
-    Query(params): Params,
-    body: Body,
+    subject: Subject<Reads>,
+    flags: Flags,
+    body: SchemaBody,
 ) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
-    let body: SchemaBody = parse_body(body, api.reg.config().max_schema_bytes)?;
-    body.check_type()?;
     let references = api.references(&ext, &subject, body.references)?;
-    let sv = api.reg.lookup_with(&subject, &body.schema, &references, flag(&params, "deleted"))?;
+    let sv = api.reg.lookup_with(&subject, &body.schema, &references, flags.on("deleted"))?;
     subject_version_json(&sv)
 }
 
 async fn get_version(
     State(api): Reg,
-    ext: Extensions,
-    Path((subject, version)): Path<(String, String)>,
-    Query(params): Params,
+    subject: Subject<Reads>,
+    Version(v): Version,
+    flags: Flags,
 ) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
-    let sv = api.reg.version_with(&subject, parse_version(&version)?, flag(&params, "deleted"))?;
-    subject_version_json(&sv)
+    subject_version_json(&api.reg.version_with(&subject, v, flags.on("deleted"))?)
 }
 
 async fn get_version_schema(
     State(api): Reg,
-    ext: Extensions,
-    Path((subject, version)): Path<(String, String)>,
-    Query(params): Params,
+    subject: Subject<Reads>,
+    Version(v): Version,
+    flags: Flags,
 ) -> Result<Response, ApiError> {
-    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
-    let sv = api.reg.version_with(&subject, parse_version(&version)?, flag(&params, "deleted"))?;
-    Ok(raw_schema(sv.schema))
-}
-
-/// The schema text itself as the body (what `.../schema` endpoints return).
-fn raw_schema(text: String) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
+    Ok(raw_schema(api.reg.version_with(&subject, v, flags.on("deleted"))?.schema))
 }
 
 /// The ids referencing the version, those the caller may not see left out.
 async fn referenced_by(
     State(api): Reg,
     ext: Extensions,
-    Path((subject, version)): Path<(String, String)>,
+    subject: Subject<Reads>,
+    Version(v): Version,
 ) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
-    let mut ids = api.reg.referenced_by(&subject, parse_version(&version)?)?;
+    let mut ids = api.reg.referenced_by(&subject, v)?;
     ids.retain(|id| api.id_visible(&ext, *id).is_ok());
     ok(json!(ids))
 }
 
 async fn delete_version(
     State(api): Reg,
-    ext: Extensions,
-    Path((subject, version)): Path<(String, String)>,
-    Query(params): Params,
+    subject: Subject<Writes>,
+    Version(v): Version,
+    flags: Flags,
 ) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
-    let selector = parse_version(&version)?;
-    let permanent = flag(&params, "permanent");
-    let reg = api.reg;
-    let n = blocking(move || reg.delete_version(&subject, selector, permanent)).await?;
-    ok(json!(n))
+    let (reg, subject, permanent) = (api.reg, subject.into_string(), flags.on("permanent"));
+    ok(json!(blocking(move || reg.delete_version(&subject, v, permanent)).await?))
 }
 
-async fn delete_subject(
-    State(api): Reg,
-    ext: Extensions,
-    Path(subject): Path<String>,
-    Query(params): Params,
-) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
-    let permanent = flag(&params, "permanent");
-    let reg = api.reg;
-    let versions = blocking(move || reg.delete_subject(&subject, permanent)).await?;
-    ok(json!(versions))
+async fn delete_subject(State(api): Reg, subject: Subject<Writes>, flags: Flags) -> ApiResult {
+    let (reg, subject, permanent) = (api.reg, subject.into_string(), flags.on("permanent"));
+    ok(json!(blocking(move || reg.delete_subject(&subject, permanent)).await?))
 }
 
 async fn schema_types() -> ApiResult {
-    ok(json!([AVRO]))
+    ok(json!([crate::registry::AVRO]))
 }
 
-async fn get_schema(State(api): Reg, ext: Extensions, Path(id): Path<String>) -> ApiResult {
-    let id = parse_id(&id)?;
-    api.id_visible(&ext, id)?;
+async fn get_schema(State(api): Reg, SchemaId(id): SchemaId) -> ApiResult {
     let (schema, references) = api.reg.schema_text_by_id(id)?;
     ok_serialized(&SchemaByIdBody { schema: &schema, references: &references })
 }
 
-async fn get_schema_text(
-    State(api): Reg,
-    ext: Extensions,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
-    api.id_visible(&ext, id)?;
-    let (schema, _) = api.reg.schema_text_by_id(id)?;
-    Ok(raw_schema(schema))
+async fn get_schema_text(State(api): Reg, SchemaId(id): SchemaId) -> Result<Response, ApiError> {
+    Ok(raw_schema(api.reg.schema_text_by_id(id)?.0))
 }
 
 /// The (subject, version) pairs holding schema `id` that the caller may see.
 fn visible_pairs(
     api: &Api,
     ext: &Extensions,
-    raw_id: &str,
+    id: u32,
     deleted: bool,
 ) -> Result<Vec<(String, i32)>, ApiError> {
-    let id = parse_id(raw_id)?;
-    api.id_visible(ext, id)?;
     let mut pairs = api.reg.subject_versions_of_id(id, deleted)?;
     pairs.retain(|(s, _)| api.access.visible(ext, s));
     Ok(pairs)
@@ -514,10 +403,10 @@ fn visible_pairs(
 async fn get_schema_subjects(
     State(api): Reg,
     ext: Extensions,
-    Path(id): Path<String>,
-    Query(params): Params,
+    SchemaId(id): SchemaId,
+    flags: Flags,
 ) -> ApiResult {
-    let pairs = visible_pairs(&api, &ext, &id, flag(&params, "deleted"))?;
+    let pairs = visible_pairs(&api, &ext, id, flags.on("deleted"))?;
     let mut subjects: Vec<String> = pairs.into_iter().map(|(s, _)| s).collect();
     subjects.dedup();
     ok(json!(subjects))
@@ -526,149 +415,96 @@ async fn get_schema_subjects(
 async fn get_schema_versions(
     State(api): Reg,
     ext: Extensions,
-    Path(id): Path<String>,
-    Query(params): Params,
+    SchemaId(id): SchemaId,
+    flags: Flags,
 ) -> ApiResult {
-    let pairs = visible_pairs(&api, &ext, &id, flag(&params, "deleted"))?;
+    let pairs = visible_pairs(&api, &ext, id, flags.on("deleted"))?;
     ok(Value::Array(
         pairs.into_iter().map(|(subject, version)| json!({"subject": subject, "version": version})).collect(),
     ))
 }
 
-#[derive(Deserialize)]
-struct ConfigBody {
-    compatibility: Option<String>,
-    #[serde(rename = "compatibilityLevel")]
-    compatibility_level: Option<String>,
-}
-
-fn level_from(body: Body, max: usize) -> Result<Compatibility, ApiError> {
-    let body: ConfigBody = parse_body(body, max).map_err(|e| match e.0 {
-        RegistryError::InvalidSchema(m) => ApiError(RegistryError::InvalidCompatibilityLevel(m)),
-        other => ApiError(other),
-    })?;
-    let raw = body.compatibility.or(body.compatibility_level).unwrap_or_default();
-    raw.parse().map_err(ApiError)
-}
-
-async fn get_global_config(State(api): Reg, ext: Extensions) -> ApiResult {
-    api.global(&ext, SchemaAction::Read)?;
+async fn get_global_config(State(api): Reg, _: Global<Reads>) -> ApiResult {
     ok(json!({"compatibilityLevel": api.reg.compatibility(None, true)?.as_str()}))
 }
 
-async fn get_config(
-    State(api): Reg,
-    ext: Extensions,
-    Path(subject): Path<String>,
-    Query(params): Params,
-) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
-    let level = api.reg.compatibility(Some(&subject), flag(&params, "defaultToGlobal"))?;
+async fn get_config(State(api): Reg, subject: Subject<Reads>, flags: Flags) -> ApiResult {
+    let level = api.reg.compatibility(Some(&subject), flags.on("defaultToGlobal"))?;
     ok(json!({"compatibilityLevel": level.as_str()}))
 }
 
-async fn put_global_config(State(api): Reg, ext: Extensions, body: Body) -> ApiResult {
-    api.global(&ext, SchemaAction::Write)?;
-    let level = level_from(body, api.reg.config().max_schema_bytes)?;
+async fn put_global_config(State(api): Reg, _: Global<Writes>, LevelBody(level): LevelBody) -> ApiResult {
     let reg = api.reg;
     blocking(move || reg.set_compatibility(None, level)).await?;
     ok(json!({"compatibility": level.as_str()}))
 }
 
-async fn put_config(State(api): Reg, ext: Extensions, Path(subject): Path<String>, body: Body) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
-    let level = level_from(body, api.reg.config().max_schema_bytes)?;
-    let reg = api.reg;
+async fn put_config(State(api): Reg, subject: Subject<Writes>, LevelBody(level): LevelBody) -> ApiResult {
+    let (reg, subject) = (api.reg, subject.into_string());
     blocking(move || reg.set_compatibility(Some(&subject), level)).await?;
     ok(json!({"compatibility": level.as_str()}))
 }
 
-async fn delete_global_config(State(api): Reg, ext: Extensions) -> ApiResult {
-    api.global(&ext, SchemaAction::Write)?;
+async fn delete_global_config(State(api): Reg, _: Global<Writes>) -> ApiResult {
     let reg = api.reg;
     let previous = blocking(move || reg.delete_compatibility(None)).await?;
     ok(json!({"compatibilityLevel": previous.as_str()}))
 }
 
-async fn delete_config(State(api): Reg, ext: Extensions, Path(subject): Path<String>) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
-    let reg = api.reg;
+async fn delete_config(State(api): Reg, subject: Subject<Writes>) -> ApiResult {
+    let (reg, subject) = (api.reg, subject.into_string());
     let previous = blocking(move || reg.delete_compatibility(Some(&subject))).await?;
     ok(json!({"compatibilityLevel": previous.as_str()}))
 }
 
-#[derive(Deserialize)]
-struct ModeBody {
-    mode: Option<String>,
-}
-
-fn mode_from(body: Body, max: usize) -> Result<Mode, ApiError> {
-    let body: ModeBody = parse_body(body, max).map_err(|e| match e.0 {
-        RegistryError::InvalidSchema(m) => ApiError(RegistryError::InvalidMode(m)),
-        other => ApiError(other),
-    })?;
-    body.mode.unwrap_or_default().parse().map_err(ApiError)
-}
-
-async fn get_global_mode(State(api): Reg, ext: Extensions) -> ApiResult {
-    api.global(&ext, SchemaAction::Read)?;
+async fn get_global_mode(State(api): Reg, _: Global<Reads>) -> ApiResult {
     ok(json!({"mode": api.reg.mode(None, true)?.as_str()}))
 }
 
-async fn get_mode(
-    State(api): Reg,
-    ext: Extensions,
-    Path(subject): Path<String>,
-    Query(params): Params,
-) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
-    ok(json!({"mode": api.reg.mode(Some(&subject), flag(&params, "defaultToGlobal"))?.as_str()}))
+async fn get_mode(State(api): Reg, subject: Subject<Reads>, flags: Flags) -> ApiResult {
+    ok(json!({"mode": api.reg.mode(Some(&subject), flags.on("defaultToGlobal"))?.as_str()}))
 }
 
-async fn put_global_mode(State(api): Reg, ext: Extensions, Query(params): Params, body: Body) -> ApiResult {
-    api.global(&ext, SchemaAction::Write)?;
-    let mode = mode_from(body, api.reg.config().max_schema_bytes)?;
-    let force = flag(&params, "force");
-    let reg = api.reg;
+async fn put_global_mode(
+    State(api): Reg,
+    _: Global<Writes>,
+    flags: Flags,
+    ModeBody(mode): ModeBody,
+) -> ApiResult {
+    let (reg, force) = (api.reg, flags.on("force"));
     blocking(move || reg.set_mode(None, mode, force)).await?;
     ok(json!({"mode": mode.as_str()}))
 }
 
 async fn put_mode(
     State(api): Reg,
-    ext: Extensions,
-    Path(subject): Path<String>,
-    Query(params): Params,
-    body: Body,
+    subject: Subject<Writes>,
+    flags: Flags,
+    ModeBody(mode): ModeBody,
 ) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
-    let mode = mode_from(body, api.reg.config().max_schema_bytes)?;
-    let force = flag(&params, "force");
-    let reg = api.reg;
+    let (reg, subject, force) = (api.reg, subject.into_string(), flags.on("force"));
     blocking(move || reg.set_mode(Some(&subject), mode, force)).await?;
     ok(json!({"mode": mode.as_str()}))
 }
 
-async fn delete_global_mode(State(api): Reg, ext: Extensions) -> ApiResult {
-    api.global(&ext, SchemaAction::Write)?;
+async fn delete_global_mode(State(api): Reg, _: Global<Writes>) -> ApiResult {
     let reg = api.reg;
     let previous = blocking(move || reg.delete_mode(None)).await?;
     ok(json!({"mode": previous.as_str()}))
 }
 
-async fn delete_mode(State(api): Reg, ext: Extensions, Path(subject): Path<String>) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Write)?;
-    let reg = api.reg;
+async fn delete_mode(State(api): Reg, subject: Subject<Writes>) -> ApiResult {
+    let (reg, subject) = (api.reg, subject.into_string());
     let previous = blocking(move || reg.delete_mode(Some(&subject))).await?;
     ok(json!({"mode": previous.as_str()}))
 }
 
-fn verdict(messages: Vec<String>, verbose: bool) -> Value {
+fn verdict(messages: Vec<String>, verbose: bool) -> ApiResult {
     let mut v = json!({"is_compatible": messages.is_empty()});
     if verbose {
         v["messages"] = json!(messages);
     }
-    v
+    ok(v)
 }
 
 /// Checks against the versions the subject's level names; a subject with no
@@ -676,32 +512,26 @@ fn verdict(messages: Vec<String>, verbose: bool) -> Value {
 async fn check_all(
     State(api): Reg,
     ext: Extensions,
-    Path(subject): Path<String>,
-    Query(params): Params,
-    body: Body,
+    subject: Subject<Reads>,
+    flags: Flags,
+    body: SchemaBody,
 ) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
-    let body: SchemaBody = parse_body(body, api.reg.config().max_schema_bytes)?;
-    body.check_type()?;
     let references = api.references(&ext, &subject, body.references)?;
     let messages = match api.reg.check_with(&subject, &body.schema, &references, VersionSelector::Latest) {
         Err(RegistryError::SubjectNotFound(_)) => Vec::new(),
         other => other?,
     };
-    ok(verdict(messages, flag(&params, "verbose")))
+    verdict(messages, flags.on("verbose"))
 }
 
 async fn check_version(
     State(api): Reg,
     ext: Extensions,
-    Path((subject, version)): Path<(String, String)>,
-    Query(params): Params,
-    body: Body,
+    subject: Subject<Reads>,
+    Version(mut selector): Version,
+    flags: Flags,
+    body: SchemaBody,
 ) -> ApiResult {
-    let subject = api.subject(&ext, &subject, SchemaAction::Read)?;
-    let mut selector = parse_version(&version)?;
-    let body: SchemaBody = parse_body(body, api.reg.config().max_schema_bytes)?;
-    body.check_type()?;
     let references = api.references(&ext, &subject, body.references)?;
     if selector == VersionSelector::Latest {
         // As Confluent: `latest` names one version, checked in the directions the level
@@ -709,5 +539,5 @@ async fn check_version(
         selector = VersionSelector::Number(api.reg.version(&subject, VersionSelector::Latest)?.version);
     }
     let messages = api.reg.check_with(&subject, &body.schema, &references, selector)?;
-    ok(verdict(messages, flag(&params, "verbose")))
+    verdict(messages, flags.on("verbose"))
 }
