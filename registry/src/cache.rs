@@ -1,16 +1,18 @@
-//! The parse cache: a request's schema (its text and references) → the schema parsed, its
-//! identity, its prepared compatibility form and its returned text, so that a repeated lookup,
-//! check or registration of the same text does no parsing and no normalization.
+//! A bounded cache from a text (and the schema references that go with it) to what was derived
+//! from it. The registry keeps a request's schema text → the schema parsed, its identity, its
+//! prepared compatibility form and its returned text, so that a repeated lookup, check or
+//! registration of the same text does no parsing and no normalization; the REST layer keeps a
+//! request body → the body parsed, so that a repeated request does not unescape its schema.
 //!
-//! Entries are found by a hash of the raw text and the references and verified against both,
+//! Entries are found by a hash of the text and the references and verified against both,
 //! so a hash collision is a miss, never a wrong answer. The cache is bounded by the bytes of
 //! text it holds, in two generations: new entries and hits go to the young one; when it is full
 //! it becomes the old one and the previous old one is dropped, so the entries unused the
 //! longest go first, at constant cost per operation.
 //!
 //! What references resolve to changes only when a version is removed for good (a later
-//! registration may then reuse its number), so the registry calls [`ParseCache::forget_references`]
-//! after such a removal; self-contained schemas stay valid forever.
+//! registration may then reuse its number), so the registry calls [`TextCache::forget_references`]
+//! after such a removal; what was derived from a text alone stays valid forever.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
@@ -25,8 +27,8 @@ const GENERATION_BYTES: usize = 16 << 20;
 /// The entries one generation holds at most.
 const GENERATION_ENTRIES: usize = 4096;
 
-/// Parsed schemas by request, shared by all readers.
-pub(crate) struct ParseCache<T> {
+/// Values by text and references, shared by all readers.
+pub(crate) struct TextCache<T> {
     hasher: RandomState,
     generations: Mutex<Generations<T>>,
 }
@@ -53,9 +55,9 @@ struct Entry<T> {
     value: Arc<T>,
 }
 
-impl<T> ParseCache<T> {
-    pub(crate) fn new() -> ParseCache<T> {
-        ParseCache {
+impl<T> TextCache<T> {
+    pub(crate) fn new() -> TextCache<T> {
+        TextCache {
             hasher: RandomState::new(),
             generations: Mutex::new(Generations { young: Generation::default(), old: Generation::default() }),
         }
@@ -137,7 +139,7 @@ mod tests {
 
     #[test]
     fn finds_by_text_and_references_and_forgets_referencing_entries() {
-        let cache = ParseCache::new();
+        let cache = TextCache::new();
         cache.insert("s", &[], Arc::new(1));
         cache.insert("s", &[reference(1)], Arc::new(2));
         assert_eq!(cache.get("s", &[]).as_deref(), Some(&1));
@@ -151,7 +153,7 @@ mod tests {
 
     #[test]
     fn stays_bounded_and_keeps_what_is_used() {
-        let cache = ParseCache::new();
+        let cache = TextCache::new();
         cache.insert("kept", &[], Arc::new(0));
         for i in 0..3 * GENERATION_ENTRIES {
             cache.insert(&i.to_string(), &[], Arc::new(i));

@@ -11,13 +11,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 use runnel_avro::compat::{self, Prepared};
 use runnel_avro::Schema;
 
-use crate::cache::ParseCache;
+use crate::cache::TextCache;
 use crate::error::RegistryError;
 use crate::normalize::normalized_form;
 use crate::store::{Change, Snapshot, Store, StoredSchema};
@@ -56,7 +56,7 @@ struct Inner {
     generation: AtomicU64,
     /// Request text and references → parsed schema, so that repeated lookups, checks and
     /// registrations of the same text skip parsing and normalizing.
-    parse_cache: ParseCache<Parsed>,
+    parse_cache: TextCache<Parsed>,
     config: RegistryConfig,
 }
 
@@ -65,16 +65,58 @@ struct Parsed {
     schema: Arc<Schema>,
     /// What makes two schemas the same schema (see [`crate::normalize`]).
     identity: String,
+    /// The id registered for `identity`, once a lookup has found it (it never changes), so a
+    /// repeated lookup skips hashing the identity.
+    id: OnceLock<u32>,
     /// The graph the compatibility checker walks, built once per schema.
     prepared: Prepared,
     /// The text the registry returns (see [`crate::text`]).
     text: String,
+    /// `text` as a JSON string literal, escaped once for every response that carries it.
+    text_json: String,
 }
 
 /// A stored schema, parsed once.
-struct SchemaEntry {
+pub(crate) struct SchemaEntry {
     references: Vec<SchemaReference>,
     parsed: Arc<Parsed>,
+}
+
+impl SchemaEntry {
+    /// The schema text as the registry returns it (see [`crate::text`]).
+    pub(crate) fn text(&self) -> &str {
+        &self.parsed.text
+    }
+
+    /// The schema text as the registry returns it, as a JSON string literal (quoted, escaped).
+    pub(crate) fn text_json(&self) -> &str {
+        &self.parsed.text_json
+    }
+
+    /// The references the schema was registered with.
+    pub(crate) fn references(&self) -> &[SchemaReference] {
+        &self.references
+    }
+}
+
+/// A version of a subject found, sharing its stored schema (the REST layer renders it without
+/// copying the text).
+pub(crate) struct Found {
+    pub(crate) version: i32,
+    pub(crate) id: u32,
+    pub(crate) entry: Arc<SchemaEntry>,
+}
+
+impl Found {
+    fn subject_version(&self, subject: &str) -> SubjectVersion {
+        SubjectVersion {
+            subject: subject.to_owned(),
+            id: self.id,
+            version: self.version,
+            schema: self.entry.parsed.text.clone(),
+            references: self.entry.references.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -120,7 +162,7 @@ impl Registry {
                 state: RwLock::new(state),
                 write_gate: Mutex::new(()),
                 generation: AtomicU64::new(0),
-                parse_cache: ParseCache::new(),
+                parse_cache: TextCache::new(),
                 config,
             }),
         })
@@ -145,9 +187,14 @@ impl Registry {
     /// The text (as Confluent returns it: see [`crate::text`]) and references of the schema
     /// with global id `id`.
     pub fn schema_text_by_id(&self, id: u32) -> Result<(String, Vec<SchemaReference>), RegistryError> {
-        let state = self.inner.state.read();
-        let entry = state.schemas.get(&id).ok_or_else(|| schema_not_found(id))?;
+        let entry = self.entry_by_id(id)?;
         Ok((entry.parsed.text.clone(), entry.references.clone()))
+    }
+
+    /// The stored schema with global id `id`.
+    pub(crate) fn entry_by_id(&self, id: u32) -> Result<Arc<SchemaEntry>, RegistryError> {
+        let state = self.inner.state.read();
+        state.schemas.get(&id).cloned().ok_or_else(|| schema_not_found(id))
     }
 
     /// The live version of `subject` that holds schema `id` (the highest if several), if any.
@@ -315,18 +362,35 @@ impl Registry {
         references: &[SchemaReference],
         deleted: bool,
     ) -> Result<SubjectVersion, RegistryError> {
+        Ok(self.find(subject, schema, references, deleted)?.subject_version(subject))
+    }
+
+    /// [`Registry::lookup_with`], sharing the stored schema.
+    pub(crate) fn find(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+        deleted: bool,
+    ) -> Result<Found, RegistryError> {
         self.check_size(schema)?;
         let state = self.inner.state.read();
         let versions = state.live_subject(subject, deleted)?;
         let parsed = self.parse(&state, schema, references)?;
         let not_found = || RegistryError::SchemaNotFound("Schema not found".into());
-        let id = *state.by_identity.get(&parsed.identity).ok_or_else(not_found)?;
+        let id = match parsed.id.get() {
+            Some(id) => *id,
+            None => {
+                let id = *state.by_identity.get(&parsed.identity).ok_or_else(not_found)?;
+                *parsed.id.get_or_init(|| id)
+            }
+        };
         let (version, _) = versions
             .iter()
             .rev()
             .find(|(_, v)| v.id == id && (deleted || !v.deleted))
             .ok_or_else(not_found)?;
-        Ok(state.subject_version(subject, *version, id))
+        state.found(*version, id).ok_or_else(not_found)
     }
 
     /// One version of a subject (soft-deleted ones are not found).
@@ -341,10 +405,20 @@ impl Registry {
         version: VersionSelector,
         deleted: bool,
     ) -> Result<SubjectVersion, RegistryError> {
+        Ok(self.find_version(subject, version, deleted)?.subject_version(subject))
+    }
+
+    /// [`Registry::version_with`], sharing the stored schema.
+    pub(crate) fn find_version(
+        &self,
+        subject: &str,
+        version: VersionSelector,
+        deleted: bool,
+    ) -> Result<Found, RegistryError> {
         let state = self.inner.state.read();
         let versions = state.live_subject(subject, deleted)?;
         let (n, entry) = resolve_version(subject, versions, version, deleted)?;
-        Ok(state.subject_version(subject, n, entry.id))
+        state.found(n, entry.id).ok_or_else(|| schema_not_found(entry.id))
     }
 
     /// The version numbers of a subject, ascending (soft-deleted ones too if `deleted`).
@@ -805,6 +879,11 @@ impl State {
         SubjectVersion { subject: subject.to_owned(), id, version, schema, references }
     }
 
+    /// Version `version` of a subject, which holds schema `id`.
+    fn found(&self, version: i32, id: u32) -> Option<Found> {
+        Some(Found { version, id, entry: self.schemas.get(&id)?.clone() })
+    }
+
     /// Every incompatibility of `new` with the subject's live versions the level names
     /// (or with version `only`), each message naming the version and direction.
     fn incompatibilities(
@@ -979,7 +1058,8 @@ fn parse_schema(text: &str, references: &[SchemaReference], deps: &[Arc<Schema>]
     }
     let prepared = Prepared::new(&schema);
     let text = java_text(&json, schema.model());
-    Ok(Parsed { schema: Arc::new(schema), identity, prepared, text })
+    let text_json = serde_json::to_string(&text).map_err(|e| e.to_string())?;
+    Ok(Parsed { schema: Arc::new(schema), identity, id: OnceLock::new(), prepared, text, text_json })
 }
 
 fn validate_subject(subject: &str) -> Result<(), RegistryError> {

@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import avro.schema
 import pytest
 import requests
+from avro.schema import parse as parse_avro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -314,7 +314,7 @@ def test_schema_text_comes_back_compact_as_confluent_returns_it(client, registry
     assert fresh.get_latest_version("compact-value").schema.schema_str == compact
     assert requests.get(f"{registry_url}/schemas/ids/{schema_id}/schema").text == compact
     # The official avro package reads the returned text as the schema that was registered.
-    assert avro.schema.parse(returned).canonical_form == avro.schema.parse(PRETTY_ORDER).canonical_form
+    assert parse_avro(returned).canonical_form == parse_avro(PRETTY_ORDER).canonical_form
 
     # Whitespace is not a new schema: the compact text is the same id and version.
     assert client.register_schema("compact-value", Schema(compact, "AVRO")) == schema_id

@@ -1,6 +1,6 @@
 //! What the REST handlers take from a request, each parsed and checked once: the subject of
-//! the path (normalized, and only once the caller may act on it), registry-wide access, the
-//! version and schema id of the path, the query flags, and the JSON bodies.
+//! the path (normalized, and only once the caller may act on it) or the registry-wide scope of
+//! a setting, the version and schema id of the path, the query flags, and the JSON bodies.
 //!
 //! Axum runs a handler's extractors in argument order, so a handler lists them in the order
 //! Confluent reports failures: the subject (40401, 403) before the version (42202) before the
@@ -9,12 +9,14 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::ops::Deref;
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::{Api, ApiError};
@@ -75,25 +77,55 @@ impl<A: Action> FromRequestParts<Api> for Subject<A> {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Response> {
-        let Path(SubjectParam { subject }) =
-            Path::from_request_parts(parts, api).await.map_err(IntoResponse::into_response)?;
+        let SubjectParam { subject } = params(parts, api).await?;
         let name =
             api.subject(&parts.extensions, &subject, A::ACTION).map_err(IntoResponse::into_response)?;
         Ok(Subject { name, action: PhantomData })
     }
 }
 
-/// Registry-wide configuration or mode, once the caller may take action `A` on it.
-pub(super) struct Global<A>(PhantomData<A>);
+/// The path parameters, percent-decoded, into `T` (a struct naming the ones it needs).
+async fn params<T: DeserializeOwned + Send + 'static>(parts: &mut Parts, api: &Api) -> Result<T, Response> {
+    Path::from_request_parts(parts, api).await.map(|Path(t)| t).map_err(IntoResponse::into_response)
+}
 
-impl<A: Action> FromRequestParts<Api> for Global<A> {
-    type Rejection = ApiError;
+/// What a configuration or mode request addresses: the `{subject}` of the path, checked as
+/// [`Subject`] checks it, or on a path without one the whole registry, once the caller may take
+/// action `A` on its settings.
+pub(super) struct Scope<A> {
+    subject: Option<String>,
+    action: PhantomData<A>,
+}
 
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
-        api.access
-            .check(&parts.extensions, None, A::ACTION)
-            .map_err(|m| ApiError(RegistryError::Forbidden(m)))?;
-        Ok(Global(PhantomData))
+impl<A> Scope<A> {
+    /// The subject as stored, or `None` for the registry-wide settings.
+    pub(super) fn subject(&self) -> Option<&str> {
+        self.subject.as_deref()
+    }
+
+    /// [`Scope::subject`], owned (for a write moved to the blocking pool).
+    pub(super) fn into_subject(self) -> Option<String> {
+        self.subject
+    }
+}
+
+impl<A: Action> FromRequestParts<Api> for Scope<A> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Response> {
+        let mut all: HashMap<String, String> = params(parts, api).await?;
+        let subject = match all.remove("subject") {
+            Some(raw) => {
+                Some(api.subject(&parts.extensions, &raw, A::ACTION).map_err(IntoResponse::into_response)?)
+            }
+            None => {
+                api.access
+                    .check(&parts.extensions, None, A::ACTION)
+                    .map_err(|m| ApiError(RegistryError::Forbidden(m)).into_response())?;
+                None
+            }
+        };
+        Ok(Scope { subject, action: PhantomData })
     }
 }
 
@@ -109,8 +141,7 @@ impl FromRequestParts<Api> for Version {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Response> {
-        let Path(VersionParam { version }) =
-            Path::from_request_parts(parts, api).await.map_err(IntoResponse::into_response)?;
+        let VersionParam { version } = params(parts, api).await?;
         version.parse().map(Version).map_err(|e| ApiError(e).into_response())
     }
 }
@@ -128,8 +159,7 @@ impl FromRequestParts<Api> for SchemaId {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Response> {
-        let Path(IdParam { id: raw }) =
-            Path::from_request_parts(parts, api).await.map_err(IntoResponse::into_response)?;
+        let IdParam { id: raw } = params(parts, api).await?;
         let id: u32 = raw.parse().map_err(|_| {
             ApiError(RegistryError::SchemaNotFound(format!("Schema {raw} not found"))).into_response()
         })?;
@@ -163,24 +193,39 @@ impl FromRequestParts<Api> for Flags {
     }
 }
 
-/// Reads the body (whatever its content type) and parses it as JSON into `T`; an oversized
-/// body is 42209, a missing or malformed one 42201.
-async fn json_body<T: for<'de> Deserialize<'de>>(req: Request, api: &Api) -> Result<T, ApiError> {
+/// Reads the body, whatever its content type; an oversized body is 42209, an unreadable one 42201.
+async fn body_bytes(req: Request, api: &Api) -> Result<Bytes, ApiError> {
     let max = api.reg.config().max_schema_bytes;
-    let bytes = Bytes::from_request(req, api).await.map_err(|e| {
+    Bytes::from_request(req, api).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError(RegistryError::SchemaTooLarge { size: max.saturating_add(1), limit: max })
         } else {
             ApiError(RegistryError::InvalidSchema(format!("cannot read the request body: {e}")))
         }
-    })?;
-    serde_json::from_slice(&bytes)
+    })
+}
+
+/// Parses a body as JSON into `T`; a missing or malformed one is 42201.
+fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
         .map_err(|e| ApiError(RegistryError::InvalidSchema(format!("the request body is not valid: {e}"))))
 }
 
+/// Reads the body and parses it as JSON into `T` (see [`body_bytes`] and [`parse_json`]).
+async fn json_body<T: for<'de> Deserialize<'de>>(req: Request, api: &Api) -> Result<T, ApiError> {
+    parse_json(&body_bytes(req, api).await?)
+}
+
 /// The body of a registration, lookup or compatibility check, of schema type AVRO (or none).
+///
+/// A body is parsed once: the parse is a function of the bytes alone, so a body sent again
+/// (a client looking its schema up before every batch) is taken from a cache of recent bodies
+/// and its schema text, often thousands of escaped characters, is not unescaped again.
+pub(super) struct SchemaBody(Arc<SchemaJson>);
+
+/// What a [`SchemaBody`] holds.
 #[derive(Deserialize)]
-pub(super) struct SchemaBody {
+pub(super) struct SchemaJson {
     pub(super) schema: String,
     #[serde(rename = "schemaType")]
     schema_type: Option<String>,
@@ -190,18 +235,38 @@ pub(super) struct SchemaBody {
     pub(super) version: Option<i64>,
 }
 
+impl Deref for SchemaBody {
+    type Target = SchemaJson;
+
+    fn deref(&self) -> &SchemaJson {
+        &self.0
+    }
+}
+
 impl FromRequest<Api> for SchemaBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, api: &Api) -> Result<Self, ApiError> {
-        let body: SchemaBody = json_body(req, api).await?;
-        match body.schema_type.as_deref() {
-            None => Ok(body),
-            Some(t) if t.eq_ignore_ascii_case(AVRO) => Ok(body),
-            Some(other) => Err(ApiError(RegistryError::InvalidSchema(format!(
-                "schema type {other} is not supported: this registry holds AVRO schemas only"
-            )))),
+        let bytes = body_bytes(req, api).await?;
+        let text = std::str::from_utf8(&bytes).ok();
+        if let Some(hit) = text.and_then(|t| api.bodies.get(t, &[])) {
+            return Ok(SchemaBody(hit));
         }
+        let body: SchemaJson = parse_json(&bytes)?;
+        match body.schema_type.as_deref() {
+            None => {}
+            Some(t) if t.eq_ignore_ascii_case(AVRO) => {}
+            Some(other) => {
+                return Err(ApiError(RegistryError::InvalidSchema(format!(
+                    "schema type {other} is not supported: this registry holds AVRO schemas only"
+                ))))
+            }
+        }
+        let body = Arc::new(body);
+        if let Some(text) = text {
+            api.bodies.insert(text, &[], body.clone());
+        }
+        Ok(SchemaBody(body))
     }
 }
 

@@ -12,6 +12,7 @@
 mod extract;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -23,11 +24,14 @@ use serde_json::{json, Value};
 use tower::Layer;
 
 use crate::access::{AllowAll, SchemaAction, SubjectAccess};
+use crate::cache::TextCache;
 use crate::context::{self, DEFAULT_CONTEXT};
 use crate::error::RegistryError;
-use crate::registry::{RegisterRequest, Registry};
-use crate::types::{SchemaReference, SubjectVersion, VersionSelector};
-use extract::{Flags, Global, LevelBody, ModeBody, Reads, SchemaBody, SchemaId, Subject, Version, Writes};
+use crate::registry::{Found, RegisterRequest, Registry, SchemaEntry};
+use crate::types::{SchemaReference, VersionSelector};
+use extract::{
+    Flags, LevelBody, ModeBody, Reads, SchemaBody, SchemaId, SchemaJson, Scope, Subject, Version, Writes,
+};
 
 /// The content type of every response, as Confluent's API answers.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
@@ -48,7 +52,7 @@ pub fn router(registry: Registry) -> Router {
 pub fn router_with_access(registry: Registry, access: Arc<dyn SubjectAccess>) -> Router {
     // A body holds one schema plus a little JSON around it (escaping can double it).
     let body_limit = registry.config().max_schema_bytes.saturating_mul(2).saturating_add(64 * 1024);
-    let api = Api { reg: registry, access };
+    let api = Api { reg: registry, access, bodies: Arc::new(TextCache::new()) };
     let routes = Router::new()
         .route("/contexts", get(list_contexts))
         .route("/subjects", get(list_subjects))
@@ -62,9 +66,9 @@ pub fn router_with_access(registry: Registry, access: Arc<dyn SubjectAccess>) ->
         .route("/schemas/ids/{id}/schema", get(get_schema_text))
         .route("/schemas/ids/{id}/subjects", get(get_schema_subjects))
         .route("/schemas/ids/{id}/versions", get(get_schema_versions))
-        .route("/config", get(get_global_config).put(put_global_config).delete(delete_global_config))
+        .route("/config", get(get_config).put(put_config).delete(delete_config))
         .route("/config/{subject}", get(get_config).put(put_config).delete(delete_config))
-        .route("/mode", get(get_global_mode).put(put_global_mode).delete(delete_global_mode))
+        .route("/mode", get(get_mode).put(put_mode).delete(delete_mode))
         .route("/mode/{subject}", get(get_mode).put(put_mode).delete(delete_mode))
         .route("/compatibility/subjects/{subject}/versions", post(check_all))
         .route("/compatibility/subjects/{subject}/versions/{version}", post(check_version))
@@ -123,6 +127,8 @@ async fn context_path(mut request: Request) -> Request {
 struct Api {
     reg: Registry,
     access: Arc<dyn SubjectAccess>,
+    /// Schema request bodies recently parsed (see [`SchemaBody`]).
+    bodies: Arc<TextCache<SchemaJson>>,
 }
 
 impl Api {
@@ -185,13 +191,6 @@ fn ok(value: Value) -> Result<Reply, ApiError> {
     Ok(Reply(StatusCode::OK, value.to_string()))
 }
 
-/// Serializes straight to the body, without a `Value` tree (the hot lookup path).
-fn ok_serialized<T: serde::Serialize>(value: &T) -> Result<Reply, ApiError> {
-    serde_json::to_string(value)
-        .map(|body| Reply(StatusCode::OK, body))
-        .map_err(|e| ApiError(RegistryError::Storage(format!("cannot serialize the answer: {e}"))))
-}
-
 /// A registry error as a Confluent error body.
 struct ApiError(RegistryError);
 
@@ -234,34 +233,51 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError)
 }
 
-/// A subject version as Confluent shows it (`schemaType` omitted for AVRO,
-/// `references` only when there are some).
-#[derive(serde::Serialize)]
-struct SubjectVersionBody<'a> {
-    subject: &'a str,
+/// A subject version as Confluent shows it: subject, version, id, schema, and references
+/// only when there are some (`schemaType` is omitted for AVRO). `schema_json` is the schema
+/// text already written as a JSON string, as the registry keeps it for responses.
+fn subject_version_reply(
+    subject: &str,
     version: i32,
     id: u32,
-    schema: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    references: &'a [SchemaReference],
+    schema_json: &str,
+    references: &[SchemaReference],
+) -> ApiResult {
+    let mut body = String::with_capacity(schema_json.len() + subject.len() + 64);
+    body.push_str(r#"{"subject":"#);
+    body.push_str(&to_json(subject)?);
+    let _ = write!(body, r#","version":{version},"id":{id},"schema":"#);
+    body.push_str(schema_json);
+    push_references(&mut body, references)?;
+    body.push('}');
+    Ok(Reply(StatusCode::OK, body))
 }
 
 /// `GET /schemas/ids/{id}`: the schema text, and its references if any.
-#[derive(serde::Serialize)]
-struct SchemaByIdBody<'a> {
-    schema: &'a str,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    references: &'a [SchemaReference],
+fn schema_reply(entry: &SchemaEntry) -> ApiResult {
+    let mut body = String::with_capacity(entry.text_json().len() + 16);
+    body.push_str(r#"{"schema":"#);
+    body.push_str(entry.text_json());
+    push_references(&mut body, entry.references())?;
+    body.push('}');
+    Ok(Reply(StatusCode::OK, body))
 }
 
-fn subject_version_json(sv: &SubjectVersion) -> ApiResult {
-    ok_serialized(&SubjectVersionBody {
-        subject: &sv.subject,
-        version: sv.version,
-        id: sv.id,
-        schema: &sv.schema,
-        references: &sv.references,
-    })
+fn found_reply(subject: &str, found: &Found) -> ApiResult {
+    subject_version_reply(subject, found.version, found.id, found.entry.text_json(), found.entry.references())
+}
+
+fn push_references(body: &mut String, references: &[SchemaReference]) -> Result<(), ApiError> {
+    if !references.is_empty() {
+        body.push_str(r#","references":"#);
+        body.push_str(&to_json(references)?);
+    }
+    Ok(())
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value)
+        .map_err(|e| ApiError(RegistryError::Storage(format!("cannot serialize the answer: {e}"))))
 }
 
 /// The schema text itself as the body (what `.../schema` endpoints return).
@@ -311,11 +327,11 @@ async fn register(State(api): Reg, ext: Extensions, subject: Subject<Writes>, bo
             Some(i32::try_from(v).map_err(|_| ApiError(RegistryError::InvalidVersion(v.to_string())))?)
         }
     };
-    let references = api.references(&ext, &subject, body.references)?;
-    let request = RegisterRequest { references, schema: body.schema, id, version };
+    let references = api.references(&ext, &subject, body.references.clone())?;
+    let request = RegisterRequest { references, schema: body.schema.clone(), id, version };
     let (reg, subject) = (api.reg, subject.into_string());
     let sv = blocking(move || reg.register_request(&subject, request)).await?;
-    subject_version_json(&sv)
+    subject_version_reply(&sv.subject, sv.version, sv.id, &to_json(&sv.schema)?, &sv.references)
 }
 
 async fn lookup(
@@ -325,9 +341,8 @@ async fn lookup(
     flags: Flags,
     body: SchemaBody,
 ) -> ApiResult {
-    let references = api.references(&ext, &subject, body.references)?;
-    let sv = api.reg.lookup_with(&subject, &body.schema, &references, flags.on("deleted"))?;
-    subject_version_json(&sv)
+    let references = api.references(&ext, &subject, body.references.clone())?;
+    found_reply(&subject, &api.reg.find(&subject, &body.schema, &references, flags.on("deleted"))?)
 }
 
 async fn get_version(
@@ -336,7 +351,7 @@ async fn get_version(
     Version(v): Version,
     flags: Flags,
 ) -> ApiResult {
-    subject_version_json(&api.reg.version_with(&subject, v, flags.on("deleted"))?)
+    found_reply(&subject, &api.reg.find_version(&subject, v, flags.on("deleted"))?)
 }
 
 async fn get_version_schema(
@@ -345,7 +360,7 @@ async fn get_version_schema(
     Version(v): Version,
     flags: Flags,
 ) -> Result<Response, ApiError> {
-    Ok(raw_schema(api.reg.version_with(&subject, v, flags.on("deleted"))?.schema))
+    Ok(raw_schema(api.reg.find_version(&subject, v, flags.on("deleted"))?.entry.text().to_owned()))
 }
 
 /// The ids referencing the version, those the caller may not see left out.
@@ -380,12 +395,11 @@ async fn schema_types() -> ApiResult {
 }
 
 async fn get_schema(State(api): Reg, SchemaId(id): SchemaId) -> ApiResult {
-    let (schema, references) = api.reg.schema_text_by_id(id)?;
-    ok_serialized(&SchemaByIdBody { schema: &schema, references: &references })
+    schema_reply(&*api.reg.entry_by_id(id)?)
 }
 
 async fn get_schema_text(State(api): Reg, SchemaId(id): SchemaId) -> Result<Response, ApiError> {
-    Ok(raw_schema(api.reg.schema_text_by_id(id)?.0))
+    Ok(raw_schema(api.reg.entry_by_id(id)?.text().to_owned()))
 }
 
 /// The (subject, version) pairs holding schema `id` that the caller may see.
@@ -424,78 +438,44 @@ async fn get_schema_versions(
     ))
 }
 
-async fn get_global_config(State(api): Reg, _: Global<Reads>) -> ApiResult {
-    ok(json!({"compatibilityLevel": api.reg.compatibility(None, true)?.as_str()}))
-}
-
-async fn get_config(State(api): Reg, subject: Subject<Reads>, flags: Flags) -> ApiResult {
-    let level = api.reg.compatibility(Some(&subject), flags.on("defaultToGlobal"))?;
+/// `GET /config[/{subject}]`: the level of the subject (or, with `defaultToGlobal`, the global
+/// one where it has none), or the global level.
+async fn get_config(State(api): Reg, scope: Scope<Reads>, flags: Flags) -> ApiResult {
+    let level = api.reg.compatibility(scope.subject(), flags.on("defaultToGlobal"))?;
     ok(json!({"compatibilityLevel": level.as_str()}))
 }
 
-async fn put_global_config(State(api): Reg, _: Global<Writes>, LevelBody(level): LevelBody) -> ApiResult {
-    let reg = api.reg;
-    blocking(move || reg.set_compatibility(None, level)).await?;
+async fn put_config(State(api): Reg, scope: Scope<Writes>, LevelBody(level): LevelBody) -> ApiResult {
+    let (reg, subject) = (api.reg, scope.into_subject());
+    blocking(move || reg.set_compatibility(subject.as_deref(), level)).await?;
     ok(json!({"compatibility": level.as_str()}))
 }
 
-async fn put_config(State(api): Reg, subject: Subject<Writes>, LevelBody(level): LevelBody) -> ApiResult {
-    let (reg, subject) = (api.reg, subject.into_string());
-    blocking(move || reg.set_compatibility(Some(&subject), level)).await?;
-    ok(json!({"compatibility": level.as_str()}))
-}
-
-async fn delete_global_config(State(api): Reg, _: Global<Writes>) -> ApiResult {
-    let reg = api.reg;
-    let previous = blocking(move || reg.delete_compatibility(None)).await?;
+async fn delete_config(State(api): Reg, scope: Scope<Writes>) -> ApiResult {
+    let (reg, subject) = (api.reg, scope.into_subject());
+    let previous = blocking(move || reg.delete_compatibility(subject.as_deref())).await?;
     ok(json!({"compatibilityLevel": previous.as_str()}))
 }
 
-async fn delete_config(State(api): Reg, subject: Subject<Writes>) -> ApiResult {
-    let (reg, subject) = (api.reg, subject.into_string());
-    let previous = blocking(move || reg.delete_compatibility(Some(&subject))).await?;
-    ok(json!({"compatibilityLevel": previous.as_str()}))
-}
-
-async fn get_global_mode(State(api): Reg, _: Global<Reads>) -> ApiResult {
-    ok(json!({"mode": api.reg.mode(None, true)?.as_str()}))
-}
-
-async fn get_mode(State(api): Reg, subject: Subject<Reads>, flags: Flags) -> ApiResult {
-    ok(json!({"mode": api.reg.mode(Some(&subject), flags.on("defaultToGlobal"))?.as_str()}))
-}
-
-async fn put_global_mode(
-    State(api): Reg,
-    _: Global<Writes>,
-    flags: Flags,
-    ModeBody(mode): ModeBody,
-) -> ApiResult {
-    let (reg, force) = (api.reg, flags.on("force"));
-    blocking(move || reg.set_mode(None, mode, force)).await?;
-    ok(json!({"mode": mode.as_str()}))
+/// `GET /mode[/{subject}]`, as [`get_config`] for modes.
+async fn get_mode(State(api): Reg, scope: Scope<Reads>, flags: Flags) -> ApiResult {
+    ok(json!({"mode": api.reg.mode(scope.subject(), flags.on("defaultToGlobal"))?.as_str()}))
 }
 
 async fn put_mode(
     State(api): Reg,
-    subject: Subject<Writes>,
+    scope: Scope<Writes>,
     flags: Flags,
     ModeBody(mode): ModeBody,
 ) -> ApiResult {
-    let (reg, subject, force) = (api.reg, subject.into_string(), flags.on("force"));
-    blocking(move || reg.set_mode(Some(&subject), mode, force)).await?;
+    let (reg, subject, force) = (api.reg, scope.into_subject(), flags.on("force"));
+    blocking(move || reg.set_mode(subject.as_deref(), mode, force)).await?;
     ok(json!({"mode": mode.as_str()}))
 }
 
-async fn delete_global_mode(State(api): Reg, _: Global<Writes>) -> ApiResult {
-    let reg = api.reg;
-    let previous = blocking(move || reg.delete_mode(None)).await?;
-    ok(json!({"mode": previous.as_str()}))
-}
-
-async fn delete_mode(State(api): Reg, subject: Subject<Writes>) -> ApiResult {
-    let (reg, subject) = (api.reg, subject.into_string());
-    let previous = blocking(move || reg.delete_mode(Some(&subject))).await?;
+async fn delete_mode(State(api): Reg, scope: Scope<Writes>) -> ApiResult {
+    let (reg, subject) = (api.reg, scope.into_subject());
+    let previous = blocking(move || reg.delete_mode(subject.as_deref())).await?;
     ok(json!({"mode": previous.as_str()}))
 }
 
@@ -516,7 +496,7 @@ async fn check_all(
     flags: Flags,
     body: SchemaBody,
 ) -> ApiResult {
-    let references = api.references(&ext, &subject, body.references)?;
+    let references = api.references(&ext, &subject, body.references.clone())?;
     let messages = match api.reg.check_with(&subject, &body.schema, &references, VersionSelector::Latest) {
         Err(RegistryError::SubjectNotFound(_)) => Vec::new(),
         other => other?,
@@ -532,7 +512,7 @@ async fn check_version(
     flags: Flags,
     body: SchemaBody,
 ) -> ApiResult {
-    let references = api.references(&ext, &subject, body.references)?;
+    let references = api.references(&ext, &subject, body.references.clone())?;
     if selector == VersionSelector::Latest {
         // As Confluent: `latest` names one version, checked in the directions the level
         // says; checking against every version is `POST .../versions` (no version).

@@ -91,6 +91,11 @@ pub(crate) enum Node {
 }
 
 impl Node {
+    /// Whether this is a record, enum or fixed: a type other nodes may share.
+    pub fn is_named(&self) -> bool {
+        matches!(self, Node::Record { .. } | Node::Enum { .. } | Node::Fixed { .. })
+    }
+
     /// A short description for messages: `"int"`, `record "a.B"`, `array`.
     pub fn describe(&self) -> String {
         match self {
@@ -115,10 +120,20 @@ impl Node {
     }
 }
 
-/// The writer field a reader field reads, given the writer record's field `positions`: the
-/// writer field of the same name, else the first writer field (in the writer's order) that one
-/// of the reader field's aliases names.
-pub(crate) fn source_field(positions: &HashMap<String, usize>, reader: &Field) -> Option<usize> {
+/// The writer field reader field `reader` (the `at`-th of its record) reads, given the
+/// writer record's `fields` and their `positions`: the writer field of the same name, else the
+/// first writer field (in the writer's order) that one of the reader field's aliases names.
+pub(crate) fn source_field(
+    fields: &[Field],
+    positions: &HashMap<String, usize>,
+    reader: &Field,
+    at: usize,
+) -> Option<usize> {
+    // Fields usually keep their places: with every name once (as the parser ensures), the
+    // same name at the same position is the field a lookup would find.
+    if positions.len() == fields.len() && fields.get(at).is_some_and(|f| f.name == reader.name) {
+        return Some(at);
+    }
     positions
         .get(&reader.name)
         .copied()
