@@ -535,6 +535,33 @@ mod tests {
     }
 
     #[test]
+    fn the_text_is_the_same_schema() {
+        let schemas = [
+            r#""string""#,
+            r#"{"type":"map","values":{"type":"array","items":"long"},"x":1}"#,
+            r#"{"type":"record","name":"a.List","fields":[{"name":"next","type":["null","List"]},
+                {"name":"v","type":{"type":"record","name":"b.V","fields":[{"name":"w","type":"a.List"},
+                {"name":"e","type":{"type":"enum","name":"E","symbols":["A"]}},{"name":"f","type":"b.E"}]}}]}"#,
+            r#"{"type":"record","name":"Top","namespace":"n","fields":[
+                {"name":"inner","type":{"type":"record","name":"Inner","namespace":"","fields":[
+                    {"name":"x","type":{"type":"fixed","name":"F","size":2}},{"name":"y","type":"F"}]}},
+                {"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":4,"scale":2}}]}"#,
+            r#"{"type":"record","name":"Oops","fields":[{"name":"why","type":"string","default":"\u0001 \"quoted\" é"}]}"#,
+        ];
+        for text in schemas {
+            let original = runnel_avro::Schema::parse_str(text).unwrap();
+            let java = java(text);
+            let reparsed = runnel_avro::Schema::parse_str(&java).unwrap_or_else(|e| panic!("{java}: {e}"));
+            assert_eq!(reparsed.canonical_form(), original.canonical_form(), "{java}");
+            assert_eq!(
+                java_text(&serde_json::from_str(&java).unwrap(), reparsed.model()),
+                java,
+                "a fixed point"
+            );
+        }
+    }
+
+    #[test]
     fn doubles_print_as_java_prints_them() {
         let cases = [
             (1.0, "1.0"),

@@ -122,7 +122,7 @@ async fn context_path(mut request: Request) -> Request {
     request
 }
 
-/// The handlers' state: the registry and the access decision.
+/// The handlers' state: the registry, the access decision and the recent request bodies.
 #[derive(Clone)]
 struct Api {
     reg: Registry,
