@@ -3,11 +3,17 @@
 //! a FULL_TRANSITIVE subject that already holds 100 versions.
 //!
 //! Run: `cargo run --release -p runnel-registry --example registry_bench [SECONDS] [CONCURRENCY]`
-//! (the server and the load generator share the machine, so numbers are a floor).
+//! (the server and the load generator share the machine, so numbers are a floor). The load
+//! generator writes each request's bytes once and only reads the status line and the
+//! length of each response, so that most of the CPU goes to the server.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use runnel_registry::{router, Compatibility, Registry, RegistryConfig};
 use serde_json::json;
@@ -58,22 +64,23 @@ fn version_schema(n: usize) -> String {
     json!({"type": "record", "name": "Bench", "namespace": "runnel.bench", "fields": fields}).to_string()
 }
 
-async fn load(url: String, body: Option<String>, seconds: u64, concurrency: usize) -> f64 {
+/// Sends `request` (a whole HTTP/1.1 request) over `concurrency` keep-alive connections for
+/// `seconds`; the rate of 200 answers.
+async fn load(addr: SocketAddr, request: Vec<u8>, seconds: u64, concurrency: usize) -> f64 {
+    let request: Arc<[u8]> = request.into();
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (url, body, done, stop) = (url.clone(), body.clone(), done.clone(), stop.clone());
+        let (request, done, stop) = (request.clone(), done.clone(), stop.clone());
         tasks.spawn(async move {
-            let http = reqwest::Client::new();
+            let mut stream = TcpStream::connect(addr).await.expect("connect");
+            stream.set_nodelay(true).expect("nodelay");
+            let mut buf = Vec::with_capacity(16 * 1024);
             while !stop.load(Ordering::Relaxed) {
-                let req = match &body {
-                    Some(b) => http.post(&url).body(b.clone()),
-                    None => http.get(&url),
-                };
-                let resp = req.send().await.expect("request");
-                assert!(resp.status().is_success(), "status {}", resp.status());
-                resp.bytes().await.expect("body");
+                stream.write_all(&request).await.expect("request");
+                let status = read_response(&mut stream, &mut buf).await;
+                assert_eq!(status, 200, "{}", String::from_utf8_lossy(&buf));
                 done.fetch_add(1, Ordering::Relaxed);
             }
         });
@@ -85,6 +92,45 @@ async fn load(url: String, body: Option<String>, seconds: u64, concurrency: usiz
     let elapsed = start.elapsed().as_secs_f64();
     while tasks.join_next().await.is_some() {}
     n as f64 / elapsed
+}
+
+/// Reads one response (headers, then `content-length` bytes) into `buf`; its status code.
+async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> u16 {
+    buf.clear();
+    let mut chunk = [0u8; 16 * 1024];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).await.expect("response");
+        assert!(n > 0, "the server closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..header_end]).expect("headers");
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .expect("content-length");
+    while buf.len() < header_end + length {
+        let n = stream.read(&mut chunk).await.expect("body");
+        assert!(n > 0, "the server closed the connection");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    status
+}
+
+/// A request written out: method, path, and a JSON body if any.
+fn request(method: &str, path: &str, body: Option<&str>) -> Vec<u8> {
+    let mut out = format!("{method} {path} HTTP/1.1\r\nhost: bench\r\n");
+    if let Some(body) = body {
+        out.push_str("content-type: application/vnd.schemaregistry.v1+json\r\n");
+        out.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+    } else {
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
 }
 
 #[tokio::main]
@@ -120,15 +166,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
+    let addr = listener.local_addr()?;
     tokio::spawn(async move { axum::serve(listener, router(registry)).await });
 
-    let by_id = load(format!("{base}/schemas/ids/1"), None, seconds, concurrency).await;
+    let by_id = load(addr, request("GET", "/schemas/ids/1", None), seconds, concurrency).await;
     println!("GET /schemas/ids/1: {by_id:.0} req/s ({concurrency} connections)");
     for n in [3, 50] {
         let body = json!({"schema": version_schema(n)}).to_string();
         let size = body.len();
-        let by_schema = load(format!("{base}/subjects/bench"), Some(body), seconds, concurrency).await;
+        let lookup = request("POST", "/subjects/bench", Some(&body));
+        let by_schema = load(addr, lookup, seconds, concurrency).await;
         println!("POST /subjects/bench (lookup by a {size}-byte schema): {by_schema:.0} req/s ({concurrency} connections)");
     }
     Ok(())

@@ -13,7 +13,9 @@
 
 use serde_json::{Map, Value};
 
-const PRIMITIVES: [&str; 8] = ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
+/// The primitive type names.
+pub(crate) const PRIMITIVES: [&str; 8] =
+    ["null", "boolean", "int", "long", "float", "double", "bytes", "string"];
 
 /// The normalized form of a schema the Avro parser already accepted.
 ///

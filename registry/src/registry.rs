@@ -11,14 +11,17 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
+use runnel_avro::compat::{self, Prepared};
 use runnel_avro::Schema;
 
+use crate::cache::TextCache;
 use crate::error::RegistryError;
 use crate::normalize::normalized_form;
 use crate::store::{Change, Snapshot, Store, StoredSchema};
+use crate::text::java_text;
 use crate::types::{Compatibility, Mode, RegistryConfig, SchemaReference, SubjectVersion, VersionSelector};
 
 /// The only schema type this registry holds.
@@ -26,9 +29,6 @@ pub const AVRO: &str = "AVRO";
 
 /// From how many versions to check a schema against on several threads.
 const PARALLEL_CHECK_MIN: usize = 8;
-
-/// How many raw schema texts the lookup cache remembers before it starts over.
-const TEXT_CACHE_LIMIT: usize = 4096;
 
 /// A schema registry over a redb file, shared by cloning (an `Arc` inside).
 ///
@@ -54,24 +54,69 @@ struct Inner {
     write_gate: Mutex<()>,
     /// Bumped after every applied change, so callers can cache derived data.
     generation: AtomicU64,
-    /// Raw text of self-contained schemas → parsed schema and identity, so that
-    /// repeated lookups and registrations of the same text skip parsing. Schemas
-    /// with references are not cached: what they resolve to can change.
-    text_cache: Mutex<HashMap<String, Arc<Parsed>>>,
+    /// Request text and references → parsed schema, so that repeated lookups, checks and
+    /// registrations of the same text skip parsing and normalizing.
+    parse_cache: TextCache<Parsed>,
     config: RegistryConfig,
 }
 
-/// A parsed schema, with its identity.
+/// A schema parsed, with everything the registry derives from it once.
 struct Parsed {
     schema: Arc<Schema>,
+    /// What makes two schemas the same schema (see [`crate::normalize`]).
     identity: String,
+    /// The id registered for `identity`, once a lookup has found it (it never changes), so a
+    /// repeated lookup skips hashing the identity.
+    id: OnceLock<u32>,
+    /// The graph the compatibility checker walks, built once per schema.
+    prepared: Prepared,
+    /// The text the registry returns (see [`crate::text`]).
+    text: String,
+    /// `text` as a JSON string literal, escaped once for every response that carries it.
+    text_json: String,
 }
 
 /// A stored schema, parsed once.
-struct SchemaEntry {
-    text: String,
+pub(crate) struct SchemaEntry {
     references: Vec<SchemaReference>,
-    parsed: Arc<Schema>,
+    parsed: Arc<Parsed>,
+}
+
+impl SchemaEntry {
+    /// The schema text as the registry returns it (see [`crate::text`]).
+    pub(crate) fn text(&self) -> &str {
+        &self.parsed.text
+    }
+
+    /// The schema text as the registry returns it, as a JSON string literal (quoted, escaped).
+    pub(crate) fn text_json(&self) -> &str {
+        &self.parsed.text_json
+    }
+
+    /// The references the schema was registered with.
+    pub(crate) fn references(&self) -> &[SchemaReference] {
+        &self.references
+    }
+}
+
+/// A version of a subject found, sharing its stored schema (the REST layer renders it without
+/// copying the text).
+pub(crate) struct Found {
+    pub(crate) version: i32,
+    pub(crate) id: u32,
+    pub(crate) entry: Arc<SchemaEntry>,
+}
+
+impl Found {
+    fn subject_version(&self, subject: &str) -> SubjectVersion {
+        SubjectVersion {
+            subject: subject.to_owned(),
+            id: self.id,
+            version: self.version,
+            schema: self.entry.parsed.text.clone(),
+            references: self.entry.references.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -117,7 +162,7 @@ impl Registry {
                 state: RwLock::new(state),
                 write_gate: Mutex::new(()),
                 generation: AtomicU64::new(0),
-                text_cache: Mutex::new(HashMap::new()),
+                parse_cache: TextCache::new(),
                 config,
             }),
         })
@@ -136,14 +181,20 @@ impl Registry {
     /// The schema with global id `id` (from memory; parsed when it was registered or loaded).
     pub fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, RegistryError> {
         let state = self.inner.state.read();
-        state.schemas.get(&id).map(|e| e.parsed.clone()).ok_or_else(|| schema_not_found(id))
+        state.schemas.get(&id).map(|e| e.parsed.schema.clone()).ok_or_else(|| schema_not_found(id))
     }
 
-    /// The text and references of the schema with global id `id`.
+    /// The text (as Confluent returns it: see [`crate::text`]) and references of the schema
+    /// with global id `id`.
     pub fn schema_text_by_id(&self, id: u32) -> Result<(String, Vec<SchemaReference>), RegistryError> {
+        let entry = self.entry_by_id(id)?;
+        Ok((entry.parsed.text.clone(), entry.references.clone()))
+    }
+
+    /// The stored schema with global id `id`.
+    pub(crate) fn entry_by_id(&self, id: u32) -> Result<Arc<SchemaEntry>, RegistryError> {
         let state = self.inner.state.read();
-        let entry = state.schemas.get(&id).ok_or_else(|| schema_not_found(id))?;
-        Ok((entry.text.clone(), entry.references.clone()))
+        state.schemas.get(&id).cloned().ok_or_else(|| schema_not_found(id))
     }
 
     /// The live version of `subject` that holds schema `id` (the highest if several), if any.
@@ -261,7 +312,7 @@ impl Registry {
 
             if mode != Mode::Import {
                 let level = state.effective_compat(subject);
-                let messages = state.incompatibilities(subject, &parsed.schema, level, None);
+                let messages = state.incompatibilities(subject, &parsed.prepared, level, None);
                 if !messages.is_empty() {
                     return Err(RegistryError::Incompatible { subject: subject.to_owned(), messages });
                 }
@@ -281,15 +332,15 @@ impl Registry {
                 })?,
             };
             changes.push(Change::PutVersion { subject: subject.to_owned(), version, id, deleted: false });
-            let result = SubjectVersion {
-                subject: subject.to_owned(),
-                id,
-                version,
-                schema: state.schemas.get(&id).map_or_else(|| req.schema.clone(), |e| e.text.clone()),
-                references: state
-                    .schemas
-                    .get(&id)
-                    .map_or_else(|| req.references.clone(), |e| e.references.clone()),
+            let result = match state.schemas.get(&id) {
+                Some(_) => state.subject_version(subject, version, id),
+                None => SubjectVersion {
+                    subject: subject.to_owned(),
+                    id,
+                    version,
+                    schema: parsed.text.clone(),
+                    references: req.references.clone(),
+                },
             };
             (changes, (result, parsed))
         };
@@ -311,18 +362,35 @@ impl Registry {
         references: &[SchemaReference],
         deleted: bool,
     ) -> Result<SubjectVersion, RegistryError> {
+        Ok(self.find(subject, schema, references, deleted)?.subject_version(subject))
+    }
+
+    /// [`Registry::lookup_with`], sharing the stored schema.
+    pub(crate) fn find(
+        &self,
+        subject: &str,
+        schema: &str,
+        references: &[SchemaReference],
+        deleted: bool,
+    ) -> Result<Found, RegistryError> {
         self.check_size(schema)?;
         let state = self.inner.state.read();
         let versions = state.live_subject(subject, deleted)?;
         let parsed = self.parse(&state, schema, references)?;
         let not_found = || RegistryError::SchemaNotFound("Schema not found".into());
-        let id = *state.by_identity.get(&parsed.identity).ok_or_else(not_found)?;
+        let id = match parsed.id.get() {
+            Some(id) => *id,
+            None => {
+                let id = *state.by_identity.get(&parsed.identity).ok_or_else(not_found)?;
+                *parsed.id.get_or_init(|| id)
+            }
+        };
         let (version, _) = versions
             .iter()
             .rev()
             .find(|(_, v)| v.id == id && (deleted || !v.deleted))
             .ok_or_else(not_found)?;
-        Ok(state.subject_version(subject, *version, id))
+        state.found(*version, id).ok_or_else(not_found)
     }
 
     /// One version of a subject (soft-deleted ones are not found).
@@ -337,10 +405,20 @@ impl Registry {
         version: VersionSelector,
         deleted: bool,
     ) -> Result<SubjectVersion, RegistryError> {
+        Ok(self.find_version(subject, version, deleted)?.subject_version(subject))
+    }
+
+    /// [`Registry::version_with`], sharing the stored schema.
+    pub(crate) fn find_version(
+        &self,
+        subject: &str,
+        version: VersionSelector,
+        deleted: bool,
+    ) -> Result<Found, RegistryError> {
         let state = self.inner.state.read();
         let versions = state.live_subject(subject, deleted)?;
         let (n, entry) = resolve_version(subject, versions, version, deleted)?;
-        Ok(state.subject_version(subject, n, entry.id))
+        state.found(n, entry.id).ok_or_else(|| schema_not_found(entry.id))
     }
 
     /// The version numbers of a subject, ascending (soft-deleted ones too if `deleted`).
@@ -395,7 +473,7 @@ impl Registry {
         };
         let parsed = self.parse(&state, schema, references)?;
         let level = state.effective_compat(subject);
-        Ok(state.incompatibilities(subject, &parsed.schema, level, only))
+        Ok(state.incompatibilities(subject, &parsed.prepared, level, only))
     }
 
     /// The ids of the schemas whose references name `subject` at `version` and that are
@@ -619,31 +697,28 @@ impl Registry {
         text: &str,
         references: &[SchemaReference],
     ) -> Result<Arc<Parsed>, RegistryError> {
-        if references.is_empty() {
-            if let Some(hit) = self.inner.text_cache.lock().get(text) {
-                return Ok(hit.clone());
-            }
+        if let Some(hit) = self.inner.parse_cache.get(text, references) {
+            return Ok(hit);
         }
         let deps = state.reference_schemas(references)?;
         let parsed = Arc::new(parse_schema(text, references, &deps).map_err(RegistryError::InvalidSchema)?);
-        if references.is_empty() {
-            let mut cache = self.inner.text_cache.lock();
-            if cache.len() >= TEXT_CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(text.to_owned(), parsed.clone());
-        }
+        self.inner.parse_cache.insert(text, references, parsed.clone());
         Ok(parsed)
     }
 
     /// Writes `changes` to redb, then applies them in memory. Called with the write gate held.
     fn commit(&self, changes: Vec<Change>, parsed: Option<Arc<Parsed>>) -> Result<(), RegistryError> {
         self.inner.store.apply(&changes)?;
+        let removes = changes.iter().any(|c| matches!(c, Change::RemoveVersion { .. }));
         let mut state = self.inner.state.write();
         for change in changes {
-            state.apply(change, parsed.as_ref().map(|p| p.schema.clone()));
+            state.apply(change, parsed.clone());
         }
         drop(state);
+        if removes {
+            // A removed version's number can be registered again, as another schema.
+            self.inner.parse_cache.forget_references();
+        }
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
@@ -716,11 +791,7 @@ impl State {
         self.by_identity.entry(parsed.identity.clone()).or_insert(id);
         self.schemas.insert(
             id,
-            Arc::new(SchemaEntry {
-                text: entry.schema.clone(),
-                references: entry.references.clone(),
-                parsed: parsed.schema,
-            }),
+            Arc::new(SchemaEntry { references: entry.references.clone(), parsed: Arc::new(parsed) }),
         );
         Ok(())
     }
@@ -764,7 +835,7 @@ impl State {
         for nested in &entry.references {
             self.collect_reference(nested, out, seen, depth + 1)?;
         }
-        out.push(entry.parsed.clone());
+        out.push(entry.parsed.schema.clone());
         Ok(())
     }
 
@@ -801,9 +872,16 @@ impl State {
     }
 
     fn subject_version(&self, subject: &str, version: i32, id: u32) -> SubjectVersion {
-        let (schema, references) =
-            self.schemas.get(&id).map_or_else(Default::default, |e| (e.text.clone(), e.references.clone()));
+        let (schema, references) = self
+            .schemas
+            .get(&id)
+            .map_or_else(Default::default, |e| (e.parsed.text.clone(), e.references.clone()));
         SubjectVersion { subject: subject.to_owned(), id, version, schema, references }
+    }
+
+    /// Version `version` of a subject, which holds schema `id`.
+    fn found(&self, version: i32, id: u32) -> Option<Found> {
+        Some(Found { version, id, entry: self.schemas.get(&id)?.clone() })
     }
 
     /// Every incompatibility of `new` with the subject's live versions the level names
@@ -811,7 +889,7 @@ impl State {
     fn incompatibilities(
         &self,
         subject: &str,
-        new: &Schema,
+        new: &Prepared,
         level: Compatibility,
         only: Option<i32>,
     ) -> Vec<String> {
@@ -832,14 +910,14 @@ impl State {
             let mut messages = Vec::new();
             let Some(old) = self.schemas.get(&id) else { return messages };
             if level.checks_backward() {
-                for problem in runnel_avro::compat::check(new, &old.parsed) {
+                for problem in compat::check_prepared(new, &old.parsed.prepared) {
                     messages.push(format!(
                         "{problem} (new schema reading data written with version {version}, {level})"
                     ));
                 }
             }
             if level.checks_forward() {
-                for problem in runnel_avro::compat::check(&old.parsed, new) {
+                for problem in compat::check_prepared(&old.parsed.prepared, new) {
                     messages.push(format!(
                         "{problem} (version {version} reading data written with the new schema, {level})"
                     ));
@@ -886,15 +964,12 @@ impl State {
         ids
     }
 
-    fn apply(&mut self, change: Change, parsed: Option<Arc<Schema>>) {
+    fn apply(&mut self, change: Change, parsed: Option<Arc<Parsed>>) {
         match change {
             Change::PutSchema { id, identity, stored } => {
                 if let Some(parsed) = parsed {
                     self.by_identity.insert(identity, id);
-                    self.schemas.insert(
-                        id,
-                        Arc::new(SchemaEntry { text: stored.schema, references: stored.references, parsed }),
-                    );
+                    self.schemas.insert(id, Arc::new(SchemaEntry { references: stored.references, parsed }));
                 }
             }
             Change::PutVersion { subject, version, id, deleted } => {
@@ -963,7 +1038,8 @@ fn resolve_version(
     }
 }
 
-/// Parses a schema with the schemas its references need, and computes its identity.
+/// Parses a schema with the schemas its references need, and derives its identity, its
+/// prepared compatibility form and the text the registry returns.
 fn parse_schema(text: &str, references: &[SchemaReference], deps: &[Arc<Schema>]) -> Result<Parsed, String> {
     let json: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("the schema is not valid JSON: {e}"))?;
@@ -980,7 +1056,10 @@ fn parse_schema(text: &str, references: &[SchemaReference], deps: &[Arc<Schema>]
         identity.push_str("\u{0}refs:");
         identity.push_str(&refs);
     }
-    Ok(Parsed { schema: Arc::new(schema), identity })
+    let prepared = Prepared::new(&schema);
+    let text = java_text(&json, schema.model());
+    let text_json = serde_json::to_string(&text).map_err(|e| e.to_string())?;
+    Ok(Parsed { schema: Arc::new(schema), identity, id: OnceLock::new(), prepared, text, text_json })
 }
 
 fn validate_subject(subject: &str) -> Result<(), RegistryError> {

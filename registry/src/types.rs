@@ -206,7 +206,8 @@ pub struct SubjectVersion {
     pub id: u32,
     /// The version within the subject.
     pub version: i32,
-    /// The schema text as first registered under this id.
+    /// The schema text of this id, as Confluent returns it: compact, as Avro's Java
+    /// `Schema.toString()` writes the schema first registered under the id.
     pub schema: String,
     /// The schema's references (empty for self-contained schemas).
     pub references: Vec<SchemaReference>,

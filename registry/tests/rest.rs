@@ -347,3 +347,60 @@ async fn lookups_by_id_are_served_from_the_cache() {
     assert!(std::sync::Arc::ptr_eq(&a, &b), "the same parsed schema, not a re-parse");
     assert_eq!(server.registry.schema_by_id(id + 1).unwrap_err().error_code(), 40403);
 }
+
+#[tokio::test]
+async fn schema_text_comes_back_compact_in_javas_order_also_after_restart() {
+    let server = Server::start().await;
+    let pretty = r#"{
+        "namespace": "com.example",
+        "type": "record",
+        "name": "User",
+        "doc": "A user.",
+        "fields": [
+            { "type": "string", "name": "name", "doc": "Full name", "x-pii": true },
+            { "default": 0, "name": "age", "type": { "type": "int" }, "aliases": ["years"], "order": "ascending" },
+            { "name": "born", "type": { "logicalType": "date", "type": "int" } },
+            { "name": "kind", "type": { "symbols": ["A", "B"], "type": "enum", "name": "Kind", "default": "A" } },
+            { "name": "other", "type": [ "null", "com.example.Kind" ], "default": null }
+        ],
+        "aliases": ["com.example.Person", "legacy.Human"],
+        "owner": "team-a"
+    }"#;
+    let compact = concat!(
+        r#"{"type":"record","name":"User","namespace":"com.example","doc":"A user.","fields":["#,
+        r#"{"name":"name","type":"string","doc":"Full name","x-pii":true},"#,
+        r#"{"name":"age","type":"int","default":0,"aliases":["years"]},"#,
+        r#"{"name":"born","type":{"type":"int","logicalType":"date"}},"#,
+        r#"{"name":"kind","type":{"type":"enum","name":"Kind","symbols":["A","B"],"default":"A"}},"#,
+        r#"{"name":"other","type":["null","Kind"],"default":null}],"#,
+        r#""owner":"team-a","aliases":["Person","legacy.Human"]}"#
+    );
+    let reply = server.register("users-value", pretty).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(reply.body["schema"], compact);
+    let id = reply.body["id"].as_u64().unwrap();
+    // The compact text is the same schema: same id, same version, nothing written.
+    assert_eq!(server.register_ok("users-value", compact).await, id);
+    assert_eq!(server.get("/subjects/users-value/versions").await.body, json!([1]));
+
+    let server = server.restart().await;
+    assert_eq!(server.get(&format!("/schemas/ids/{id}")).await.body, json!({"schema": compact}));
+    assert_eq!(server.get_text(&format!("/schemas/ids/{id}/schema")).await, compact);
+    assert_eq!(server.get_text("/subjects/users-value/versions/latest/schema").await, compact);
+    assert_eq!(server.get("/subjects/users-value/versions/1").await.body["schema"], compact);
+    let found = server.post("/subjects/users-value", json!({"schema": pretty})).await;
+    assert_eq!((found.body["id"].as_u64(), found.body["schema"].as_str()), (Some(id), Some(compact)));
+
+    // A referencing schema names the referenced type as Java would: short in its namespace.
+    let address = r#"{ "type": "record", "namespace": "com.example", "name": "Address",
+        "fields": [ { "name": "city", "type": "string" } ] }"#;
+    server.register_ok("address", address).await;
+    let person = r#"{"name": "Person", "type": "record", "namespace": "com.example",
+        "fields": [{"name": "home", "type": "com.example.Address"}, {"name": "work", "type": ["null", "Address"]}]}"#;
+    let refs = json!([{"name": "com.example.Address", "subject": "address", "version": 1}]);
+    let reply = server.post("/subjects/person/versions", json!({"schema": person, "references": refs})).await;
+    assert_eq!(
+        reply.body["schema"],
+        r#"{"type":"record","name":"Person","namespace":"com.example","fields":[{"name":"home","type":"Address"},{"name":"work","type":["null","Address"]}]}"#
+    );
+}

@@ -7,9 +7,11 @@ has it, else (or with `RUNNEL_ORACLE_SERVER=registry-serve`) the registry alone
 (`runnel registry-serve`). Then the wire
 format both ways: `AvroSerializer` output decodes with `runnel avro decode`
 after the 5-byte frame is stripped, and `AvroDeserializer` reads a record
-encoded by `runnel avro encode` and framed with the registry's id.
+encoded by `runnel avro encode` and framed with the registry's id. A schema
+registered pretty-printed comes back compact, as Confluent returns it (Avro's
+Java `Schema.toString()`).
 
-Needs: pip install "confluent-kafka[avro]==2.16.0" fastavro pytest requests
+Needs: pip install "confluent-kafka[avro]==2.16.0" avro fastavro pytest requests
 """
 
 import json
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from avro.schema import parse as parse_avro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -260,3 +263,60 @@ def test_contexts_keep_two_tenants_subjects_apart(client):
     assert client.test_compatibility(":.acme:users-value", avro(USER_BAD)) is False
     assert {".", ".acme", ".globex"} <= set(client.get_contexts())
     assert {":.acme:users-value", ":.globex:users-value"} <= set(client.get_subjects())
+
+
+# A schema as a person writes it: pretty-printed, keys in any order, with docs, defaults,
+# aliases, a logical type and custom properties.
+PRETTY_ORDER = """{
+    "namespace": "com.example",
+    "type": "record",
+    "name": "Order",
+    "doc": "An order.",
+    "fields": [
+        {"type": "string", "name": "id", "doc": "Order id", "x-pii": false},
+        {"name": "placed", "type": {"logicalType": "timestamp-millis", "type": "long"}},
+        {"default": 1, "name": "quantity", "type": {"type": "int"}, "aliases": ["qty"]},
+        {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["NEW", "DONE"], "default": "NEW"}},
+        {"name": "previous", "type": ["null", "com.example.Status"], "default": null}
+    ],
+    "aliases": ["com.example.Purchase"],
+    "owner": "shop"
+}"""
+
+# The same document as Avro's Java Schema.toString() writes it: keys in Java's order (type,
+# name, namespace, doc, fields/symbols/items/values/size, then properties, then aliases; a
+# field: name, type, doc, default, order, aliases, properties), names short in their namespace.
+JAVA_ORDER = {
+    "type": "record",
+    "name": "Order",
+    "namespace": "com.example",
+    "doc": "An order.",
+    "fields": [
+        {"name": "id", "type": "string", "doc": "Order id", "x-pii": False},
+        {"name": "placed", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+        {"name": "quantity", "type": "int", "default": 1, "aliases": ["qty"]},
+        {"name": "status", "type": {"type": "enum", "name": "Status", "symbols": ["NEW", "DONE"], "default": "NEW"}},
+        {"name": "previous", "type": ["null", "Status"], "default": None},
+    ],
+    "owner": "shop",
+    "aliases": ["Purchase"],
+}
+
+
+def test_schema_text_comes_back_compact_as_confluent_returns_it(client, registry_url):
+    schema_id = client.register_schema("compact-value", Schema(PRETTY_ORDER, "AVRO"))
+    compact = json.dumps(JAVA_ORDER, separators=(",", ":"))
+
+    # A fresh client: nothing cached from the registration, the text is the server's.
+    fresh = SchemaRegistryClient({"url": registry_url})
+    returned = fresh.get_schema(schema_id).schema_str
+    assert returned == compact
+    assert fresh.get_latest_version("compact-value").schema.schema_str == compact
+    assert requests.get(f"{registry_url}/schemas/ids/{schema_id}/schema").text == compact
+    # The official avro package reads the returned text as the schema that was registered.
+    assert parse_avro(returned).canonical_form == parse_avro(PRETTY_ORDER).canonical_form
+
+    # Whitespace is not a new schema: the compact text is the same id and version.
+    assert client.register_schema("compact-value", Schema(compact, "AVRO")) == schema_id
+    found = fresh.lookup_schema("compact-value", Schema(PRETTY_ORDER, "AVRO"))
+    assert (found.schema_id, found.version) == (schema_id, 1)

@@ -123,13 +123,7 @@ impl Server {
         if let Some(body) = body {
             req = req.header("content-type", "application/vnd.schemaregistry.v1+json").body(body.to_string());
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let content_type =
-            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let text = resp.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply { status, body, content_type }
+        reply(req.send().await.unwrap()).await
     }
 
     /// Sends `body` as raw bytes with the given content type (or none).
@@ -138,13 +132,12 @@ impl Server {
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let content_type =
-            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-        let text = resp.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply { status, body, content_type }
+        reply(req.send().await.unwrap()).await
+    }
+
+    /// The body of `GET path` as text, byte for byte.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http.get(format!("{}{}", self.url, path)).send().await.unwrap().text().await.unwrap()
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -181,6 +174,16 @@ impl Server {
             self.put(&format!("/config/{subject}"), serde_json::json!({"compatibility": level})).await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
     }
+}
+
+/// Reads a response: status, content type, and the body as JSON (or as a JSON string).
+async fn reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status().as_u16();
+    let content_type =
+        resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let text = resp.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Reply { status, body, content_type }
 }
 
 /// A record schema named `User` with the given fields (JSON text of each field).

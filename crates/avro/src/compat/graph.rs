@@ -65,17 +65,37 @@ pub(crate) enum Node {
     Long,
     Float,
     Double,
-    Bytes { decimal: Option<Decimal> },
+    Bytes {
+        decimal: Option<Decimal>,
+    },
     String,
     Array(NodeId),
     Map(NodeId),
     Union(Vec<NodeId>),
-    Record { name: Named, fields: Vec<Field> },
-    Enum { name: Named, symbols: Vec<String>, default: Option<String> },
-    Fixed { name: Named, size: usize, decimal: Option<Decimal> },
+    /// `positions`: each field name's position in `fields` (the first, were a name repeated).
+    Record {
+        name: Named,
+        fields: Vec<Field>,
+        positions: HashMap<String, usize>,
+    },
+    Enum {
+        name: Named,
+        symbols: Vec<String>,
+        default: Option<String>,
+    },
+    Fixed {
+        name: Named,
+        size: usize,
+        decimal: Option<Decimal>,
+    },
 }
 
 impl Node {
+    /// Whether this is a record, enum or fixed: a type other nodes may share.
+    pub fn is_named(&self) -> bool {
+        matches!(self, Node::Record { .. } | Node::Enum { .. } | Node::Fixed { .. })
+    }
+
     /// A short description for messages: `"int"`, `record "a.B"`, `array`.
     pub fn describe(&self) -> String {
         match self {
@@ -98,6 +118,26 @@ impl Node {
             Node::Fixed { name, size, .. } => format!("fixed \"{}\" (size {size})", name.full),
         }
     }
+}
+
+/// The writer field reader field `reader` (the `at`-th of its record) reads, given the
+/// writer record's `fields` and their `positions`: the writer field of the same name, else the
+/// first writer field (in the writer's order) that one of the reader field's aliases names.
+pub(crate) fn source_field(
+    fields: &[Field],
+    positions: &HashMap<String, usize>,
+    reader: &Field,
+    at: usize,
+) -> Option<usize> {
+    // Fields usually keep their places: with every name once (as the parser ensures), the
+    // same name at the same position is the field a lookup would find.
+    if positions.len() == fields.len() && fields.get(at).is_some_and(|f| f.name == reader.name) {
+        return Some(at);
+    }
+    positions
+        .get(&reader.name)
+        .copied()
+        .or_else(|| reader.aliases.iter().filter_map(|a| positions.get(a).copied()).min())
 }
 
 /// A schema as an arena of nodes; `root` is the top-level type.
@@ -281,7 +321,15 @@ impl<'a> Builder<'a> {
                         ty,
                     });
                 }
-                Node::Record { name: Named { full: key, aliases: alias_names(&r.aliases) }, fields }
+                let mut positions = HashMap::with_capacity(fields.len());
+                for (i, f) in fields.iter().enumerate() {
+                    positions.entry(f.name.clone()).or_insert(i);
+                }
+                Node::Record {
+                    name: Named { full: key, aliases: alias_names(&r.aliases) },
+                    fields,
+                    positions,
+                }
             }
             Def::Enum(e) => Node::Enum {
                 name: Named { full: key, aliases: alias_names(&e.aliases) },

@@ -58,12 +58,13 @@
 
 pub(crate) mod graph;
 
-use std::collections::HashSet;
-use std::fmt;
+use std::collections::{HashMap, HashSet};
+use std::fmt::{self, Write as _};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::resolve::default::encode_default;
 use crate::Schema;
-use graph::{Graph, Node, NodeId};
+use graph::{source_field, Graph, Node, NodeId};
 
 /// One reason a reader schema cannot read a writer schema's data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -97,17 +98,70 @@ impl fmt::Display for Incompatibility {
 /// assert_eq!(compat::check(&v1, &v2)[0].path, "/fields/0/type");
 /// ```
 pub fn check(reader: &Schema, writer: &Schema) -> Vec<Incompatibility> {
-    let (r, w) = match (Graph::build(reader.as_apache()), Graph::build(writer.as_apache())) {
-        (Ok(r), Ok(w)) => (r, w),
-        (Err(e), _) => return vec![unresolvable("reader", e)],
-        (_, Err(e)) => return vec![unresolvable("writer", e)],
-    };
-    check_graphs(&r, &w)
+    check_prepared(&Prepared::new(reader), &Prepared::new(writer))
 }
 
 /// Whether `reader` can read everything `writer` writes.
 pub fn is_compatible(reader: &Schema, writer: &Schema) -> bool {
     check(reader, writer).is_empty()
+}
+
+/// A schema made ready for checking: its reference-resolved graph, built once.
+///
+/// [`check`] builds both schemas' graphs on every call; a caller that checks one schema
+/// against many (a registry checking a new version against a subject's whole history) keeps a
+/// `Prepared` per stored schema and calls [`check_prepared`], which builds nothing. The
+/// verdicts are the same: [`check`] is [`check_prepared`] over two fresh `Prepared`.
+///
+/// ```
+/// use runnel_avro::{compat, Schema};
+/// let v1 = Schema::parse_str(r#"{"type":"record","name":"U","fields":[{"name":"a","type":"int"}]}"#).unwrap();
+/// let v2 = Schema::parse_str(r#"{"type":"record","name":"U","fields":[{"name":"a","type":"long"}]}"#).unwrap();
+/// let (p1, p2) = (compat::Prepared::new(&v1), compat::Prepared::new(&v2));
+/// assert!(compat::check_prepared(&p2, &p1).is_empty());
+/// assert_eq!(compat::check_prepared(&p1, &p2), compat::check(&v1, &v2));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The graph and what the checker needs to know of it as a reader, or why the schema's
+    /// references do not resolve (reported by every check).
+    graph: Result<(Graph, InvalidDefaults), String>,
+}
+
+/// Why the default of a record field cannot be encoded, by (record node, field index), for
+/// the fields whose default is invalid: a reader field the writer lacks is read from it.
+type InvalidDefaults = HashMap<(NodeId, usize), String>;
+
+impl Prepared {
+    /// Builds `schema`'s graph, and encodes each field default once.
+    pub fn new(schema: &Schema) -> Prepared {
+        let graph = Graph::build(schema.as_apache()).map(|graph| {
+            let mut invalid = InvalidDefaults::new();
+            let mut scratch = Vec::new();
+            for (id, node) in graph.nodes.iter().enumerate() {
+                let Node::Record { fields, .. } = node else { continue };
+                for (i, field) in fields.iter().enumerate() {
+                    let Some(default) = &field.default else { continue };
+                    scratch.clear();
+                    if let Err(e) = encode_default(&graph, field.ty, default, &mut scratch) {
+                        invalid.insert((id, i), e);
+                    }
+                }
+            }
+            (graph, invalid)
+        });
+        Prepared { graph }
+    }
+}
+
+/// Every reason the schema behind `reader` cannot read data written with the one behind
+/// `writer` (see [`check`], whose verdicts these are).
+pub fn check_prepared(reader: &Prepared, writer: &Prepared) -> Vec<Incompatibility> {
+    match (&reader.graph, &writer.graph) {
+        (Ok((r, invalid)), Ok((w, _))) => run_checker(r, w, Some(invalid)),
+        (Err(e), _) => vec![unresolvable("reader", e.clone())],
+        (_, Err(e)) => vec![unresolvable("writer", e.clone())],
+    }
 }
 
 fn unresolvable(which: &str, reason: String) -> Incompatibility {
@@ -116,9 +170,18 @@ fn unresolvable(which: &str, reason: String) -> Incompatibility {
 
 /// The checker over already-built graphs (the resolver calls this too).
 pub(crate) fn check_graphs(reader: &Graph, writer: &Graph) -> Vec<Incompatibility> {
-    let mut checker = Checker { r: reader, w: writer, seen: HashSet::new(), out: Vec::new() };
-    let mut path = String::new();
-    checker.check(reader.root, writer.root, &mut path);
+    run_checker(reader, writer, None)
+}
+
+/// The checker; `invalid_defaults`, when the reader is prepared, saves encoding its defaults.
+fn run_checker(
+    reader: &Graph,
+    writer: &Graph,
+    invalid_defaults: Option<&InvalidDefaults>,
+) -> Vec<Incompatibility> {
+    let mut checker =
+        Checker { r: reader, w: writer, invalid_defaults, seen: PairSet::default(), out: Vec::new() };
+    checker.check(reader.root, writer.root, &mut Pointer::default());
     checker.out
 }
 
@@ -175,39 +238,102 @@ pub(crate) fn select_branch(reader: &Graph, branches: &[NodeId], writer: &Node) 
         .or_else(|| branches.iter().position(|&b| matches(reader.node(b), writer)))
 }
 
+/// A set of node pairs, hashed with one multiply: the keys are small integers, never input.
+type PairSet = HashSet<(NodeId, NodeId), BuildHasherDefault<PairHasher>>;
+
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// A step of a JSON pointer: an object key or an array index.
+#[derive(Debug, Clone, Copy)]
+enum Segment {
+    Key(&'static str),
+    Index(usize),
+}
+
+/// The JSON pointer into the reader schema being checked, kept as segments and written out
+/// only when a problem is reported (most checks report none).
+#[derive(Default)]
+struct Pointer(Vec<Segment>);
+
+impl Pointer {
+    fn render(&self) -> String {
+        if self.0.is_empty() {
+            return "/".to_owned();
+        }
+        let mut out = String::new();
+        for segment in &self.0 {
+            let _ = match segment {
+                Segment::Key(key) => write!(out, "/{key}"),
+                Segment::Index(i) => write!(out, "/{i}"),
+            };
+        }
+        out
+    }
+}
+
 struct Checker<'a> {
     r: &'a Graph,
     w: &'a Graph,
-    /// (reader, writer) pairs already checked or being checked.
-    seen: HashSet<(NodeId, NodeId)>,
+    /// The reader's invalid field defaults, if known in advance.
+    invalid_defaults: Option<&'a InvalidDefaults>,
+    /// Pairs with a named type on either side already checked or being checked. Only they
+    /// can be met twice: every other node has a single parent, so every second path to a pair
+    /// and every cycle passes through a named type.
+    seen: PairSet,
     out: Vec<Incompatibility>,
 }
 
 impl Checker<'_> {
-    fn report(&mut self, path: &str, message: String) {
-        let path = if path.is_empty() { "/".to_owned() } else { path.to_owned() };
-        self.out.push(Incompatibility { path, message });
+    fn report(&mut self, path: &Pointer, message: String) {
+        self.out.push(Incompatibility { path: path.render(), message });
+    }
+
+    /// Reports with `segment` appended to the path.
+    fn report_at(&mut self, path: &mut Pointer, segment: Segment, message: String) {
+        path.0.push(segment);
+        self.report(path, message);
+        path.0.pop();
     }
 
     /// Checks `r` against `w` with `segment` appended to the path.
-    fn check_at(&mut self, r: NodeId, w: NodeId, path: &mut String, segment: &str) {
-        let len = path.len();
-        path.push_str(segment);
+    fn check_at(&mut self, r: NodeId, w: NodeId, path: &mut Pointer, segment: Segment) {
+        path.0.push(segment);
         self.check(r, w, path);
-        path.truncate(len);
+        path.0.pop();
     }
 
-    fn check(&mut self, r: NodeId, w: NodeId, path: &mut String) {
-        if !self.seen.insert((r, w)) {
-            return;
-        }
+    fn check(&mut self, r: NodeId, w: NodeId, path: &mut Pointer) {
         let (rg, wg) = (self.r, self.w);
         let (rn, wn) = (rg.node(r), wg.node(w));
+        if (rn.is_named() || wn.is_named()) && !self.seen.insert((r, w)) {
+            return;
+        }
         match (rn, wn) {
             (Node::Union(rbs), Node::Union(wbs)) => {
                 for (i, &wb) in wbs.iter().enumerate() {
                     match select_branch(rg, rbs, wg.node(wb)) {
-                        Some(j) => self.check_at(rbs[j], wb, path, &format!("/{j}")),
+                        Some(j) => self.check_at(rbs[j], wb, path, Segment::Index(j)),
                         None => self.report(
                             path,
                             format!(
@@ -228,31 +354,26 @@ impl Checker<'_> {
                 }
             }
             (Node::Union(rbs), _) => match select_branch(rg, rbs, wn) {
-                Some(j) => self.check_at(rbs[j], w, path, &format!("/{j}")),
+                Some(j) => self.check_at(rbs[j], w, path, Segment::Index(j)),
                 None => {
                     self.report(path, format!("reader union has no branch for writer type {}", wn.describe()))
                 }
             },
-            (Node::Array(ri), Node::Array(wi)) => self.check_at(*ri, *wi, path, "/items"),
-            (Node::Map(rv), Node::Map(wv)) => self.check_at(*rv, *wv, path, "/values"),
+            (Node::Array(ri), Node::Array(wi)) => self.check_at(*ri, *wi, path, Segment::Key("items")),
+            (Node::Map(rv), Node::Map(wv)) => self.check_at(*rv, *wv, path, Segment::Key("values")),
             (Node::Bytes { decimal: Some(rd) }, Node::Bytes { decimal: Some(wd) }) => {
                 self.check_decimal(*rd, *wd, path)
             }
             (
-                Node::Record { name: rname, fields: rfields },
-                Node::Record { name: wname, fields: wfields },
+                Node::Record { name: rname, fields: rfields, .. },
+                Node::Record { name: wname, fields: wfields, positions },
             ) => {
                 self.check_name(rname, wname, "record", path);
+                path.0.push(Segment::Key("fields"));
                 for (i, rf) in rfields.iter().enumerate() {
-                    let wf = wfields
-                        .iter()
-                        .find(|wf| wf.name == rf.name)
-                        .or_else(|| wfields.iter().find(|wf| rf.aliases.contains(&wf.name)));
-                    let len = path.len();
-                    path.push_str("/fields/");
-                    path.push_str(&i.to_string());
-                    match (wf, &rf.default) {
-                        (Some(wf), _) => self.check_at(rf.ty, wf.ty, path, "/type"),
+                    path.0.push(Segment::Index(i));
+                    match (source_field(wfields, positions, rf, i), &rf.default) {
+                        (Some(j), _) => self.check_at(rf.ty, wfields[j].ty, path, Segment::Key("type")),
                         (None, None) => self.report(
                             path,
                             format!(
@@ -261,11 +382,14 @@ impl Checker<'_> {
                             ),
                         ),
                         (None, Some(default)) => {
-                            let mut scratch = Vec::new();
-                            if let Err(e) = encode_default(rg, rf.ty, default, &mut scratch) {
-                                path.push_str("/default");
-                                self.report(
+                            let invalid = match self.invalid_defaults {
+                                Some(known) => known.get(&(r, i)).cloned().map(Err).unwrap_or(Ok(())),
+                                None => encode_default(rg, rf.ty, default, &mut Vec::new()),
+                            };
+                            if let Err(e) = invalid {
+                                self.report_at(
                                     path,
+                                    Segment::Key("default"),
                                     format!(
                                         "reader field \"{}\" is missing from the writer and its default is invalid: {e}",
                                         rf.name
@@ -274,8 +398,9 @@ impl Checker<'_> {
                             }
                         }
                     }
-                    path.truncate(len);
+                    path.0.pop();
                 }
+                path.0.pop();
             }
             (
                 Node::Enum { name: rname, symbols: rsyms, default },
@@ -285,16 +410,14 @@ impl Checker<'_> {
                 let missing: Vec<&str> =
                     wsyms.iter().filter(|s| !rsyms.contains(s)).map(String::as_str).collect();
                 if !missing.is_empty() && default.is_none() {
-                    let len = path.len();
-                    path.push_str("/symbols");
-                    self.report(
+                    self.report_at(
                         path,
+                        Segment::Key("symbols"),
                         format!(
                             "writer symbols {missing:?} are not in the reader enum \"{}\", which has no default",
                             rname.full
                         ),
                     );
-                    path.truncate(len);
                 }
             }
             (
@@ -303,13 +426,11 @@ impl Checker<'_> {
             ) => {
                 self.check_name(rname, wname, "fixed", path);
                 if rsize != wsize {
-                    let len = path.len();
-                    path.push_str("/size");
-                    self.report(
+                    self.report_at(
                         path,
+                        Segment::Key("size"),
                         format!("reader fixed size {rsize} differs from the writer's size {wsize}"),
                     );
-                    path.truncate(len);
                 }
                 if let (Some(rd), Some(wd)) = (rdec, wdec) {
                     self.check_decimal(*rd, *wd, path);
@@ -323,23 +444,21 @@ impl Checker<'_> {
         }
     }
 
-    fn check_name(&mut self, reader: &graph::Named, writer: &graph::Named, kind: &str, path: &mut String) {
+    fn check_name(&mut self, reader: &graph::Named, writer: &graph::Named, kind: &str, path: &mut Pointer) {
         if reader.reads(writer) {
             return;
         }
-        let len = path.len();
-        path.push_str("/name");
-        self.report(
+        self.report_at(
             path,
+            Segment::Key("name"),
             format!(
                 "reader {kind} \"{}\" cannot read writer {kind} \"{}\": the unqualified names differ and no reader alias is \"{}\"",
                 reader.full, writer.full, writer.full
             ),
         );
-        path.truncate(len);
     }
 
-    fn check_decimal(&mut self, rd: graph::Decimal, wd: graph::Decimal, path: &str) {
+    fn check_decimal(&mut self, rd: graph::Decimal, wd: graph::Decimal, path: &Pointer) {
         if rd != wd {
             self.report(
                 path,
