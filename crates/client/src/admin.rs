@@ -130,17 +130,18 @@ impl Client {
             config: Some(topic.config),
             if_not_exists: topic.if_not_exists,
         };
-        self.connection().retry(|| {
-            let mut svc = self.connection().admin();
-            let req = req.clone();
-            async move { svc.create_topic(req).await }
-        })
-        .await
-        .map_err(|s| match s.code() {
-            // The topic's tenant or namespace is missing: keep the broker's words.
-            tonic::Code::NotFound => ClientError::Transport(s),
-            _ => ClientError::from_topic_status(&topic.name, s),
-        })
+        self.connection()
+            .retry(|| {
+                let mut svc = self.connection().admin();
+                let req = req.clone();
+                async move { svc.create_topic(req).await }
+            })
+            .await
+            .map_err(|s| match s.code() {
+                // The topic's tenant or namespace is missing: keep the broker's words.
+                tonic::Code::NotFound => ClientError::Transport(s),
+                _ => ClientError::from_topic_status(&topic.name, s),
+            })
     }
 
     /// A topic's settings and partitions.
@@ -164,26 +165,28 @@ impl Client {
     /// Deletes a topic and its data.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), ClientError> {
         let req = v1::TopicRef { topic: topic.to_owned() };
-        self.connection().retry(|| {
-            let mut svc = self.connection().admin();
-            let req = req.clone();
-            async move { svc.delete_topic(req).await }
-        })
-        .await
-        .map_err(|s| ClientError::from_topic_status(topic, s))?;
+        self.connection()
+            .retry(|| {
+                let mut svc = self.connection().admin();
+                let req = req.clone();
+                async move { svc.delete_topic(req).await }
+            })
+            .await
+            .map_err(|s| ClientError::from_topic_status(topic, s))?;
         Ok(())
     }
 
     /// Grows a topic to `partitions` partitions in total.
     pub async fn add_partitions(&self, topic: &str, partitions: u32) -> Result<TopicInfo, ClientError> {
         let req = v1::AddPartitionsRequest { topic: topic.to_owned(), partitions };
-        self.connection().retry(|| {
-            let mut svc = self.connection().admin();
-            let req = req.clone();
-            async move { svc.add_partitions(req).await }
-        })
-        .await
-        .map_err(|s| ClientError::from_topic_status(topic, s))
+        self.connection()
+            .retry(|| {
+                let mut svc = self.connection().admin();
+                let req = req.clone();
+                async move { svc.add_partitions(req).await }
+            })
+            .await
+            .map_err(|s| ClientError::from_topic_status(topic, s))
     }
 
     /// The offset `position` designates in each of `partitions` (all when empty),
@@ -248,12 +251,13 @@ impl Client {
     /// Deletes a tenant and its namespaces (refused while it holds topics).
     pub async fn delete_tenant(&self, name: &str) -> Result<(), ClientError> {
         let req = v1::TenantRef { name: name.to_owned() };
-        self.connection().retry(|| {
-            let mut svc = self.tenants_svc();
-            let req = req.clone();
-            async move { svc.delete_tenant(req).await }
-        })
-        .await?;
+        self.connection()
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.delete_tenant(req).await }
+            })
+            .await?;
         Ok(())
     }
 
@@ -322,12 +326,13 @@ impl Client {
     /// Deletes namespace `tenant/namespace` (refused while it holds topics).
     pub async fn delete_namespace(&self, name: &str) -> Result<(), ClientError> {
         let req = v1::NamespaceRef { name: name.to_owned() };
-        self.connection().retry(|| {
-            let mut svc = self.tenants_svc();
-            let req = req.clone();
-            async move { svc.delete_namespace(req).await }
-        })
-        .await?;
+        self.connection()
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.delete_namespace(req).await }
+            })
+            .await?;
         Ok(())
     }
 

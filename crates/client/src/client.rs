@@ -15,7 +15,8 @@ use crate::registry::SchemaCache;
 /// The transport a client's producers and consumers run over: with the
 /// `kafka` feature, gRPC or Kafka as chosen at connect; without it, gRPC.
 #[cfg(feature = "kafka")]
-pub(crate) type ClientTransport = crate::transport::either::Either<GrpcTransport, crate::kafka::KafkaTransport>;
+pub(crate) type ClientTransport =
+    crate::transport::either::Either<GrpcTransport, crate::kafka::KafkaTransport>;
 #[cfg(not(feature = "kafka"))]
 pub(crate) type ClientTransport = GrpcTransport;
 
@@ -65,6 +66,8 @@ impl Client {
     pub async fn connect_with(url: impl Into<String>, options: ClientOptions) -> Result<Client, ClientError> {
         let url = url.into();
         let connection = Connection::connect(&url, options).await?;
+        // Into `Either::Grpc` with the `kafka` feature; the same type without it.
+        #[allow(clippy::useless_conversion)]
         let transport = GrpcTransport::new(connection.clone()).into();
         Ok(Client::assemble(url, connection, transport))
     }

@@ -26,12 +26,17 @@ mod registry;
 mod schemas;
 mod transport;
 
-pub use admin::{NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig, TopicInfo, Validation};
+pub use admin::{
+    NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig,
+    TopicInfo, Validation,
+};
 pub use client::Client;
 pub use consumer::{Consumer, ConsumerBuilder, Message};
 pub use error::ClientError;
 pub use grpc::connection::{ClientOptions, TlsOptions};
-pub use grpc::queue::{dlq_headers, DeadLetterPolicy, RawQueueMessage, SubscriptionOptions, SubscriptionType};
+pub use grpc::queue::{
+    dlq_headers, DeadLetterPolicy, RawQueueMessage, SubscriptionOptions, SubscriptionType,
+};
 pub use grpc::topics::value_subject;
 #[cfg(feature = "kafka")]
 pub use kafka::config::KafkaConfig;

@@ -332,7 +332,11 @@ impl<T: Avro + Send> Reader for QueueReader<T> {
         Some(match self.values.decode(m.partition, m.offset, &m.value).await {
             Ok((value, schema_id)) => {
                 let (record, redelivery_count, acker) = m.into_parts();
-                Ok(QueueMessage { record: Record::decoded(record, value, schema_id), redelivery_count, acker })
+                Ok(QueueMessage {
+                    record: Record::decoded(record, value, schema_id),
+                    redelivery_count,
+                    acker,
+                })
             }
             Err(e) => {
                 // Nobody can ack what cannot be read: send it back, so that the

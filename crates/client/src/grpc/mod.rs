@@ -42,7 +42,11 @@ impl Transport for GrpcTransport {
         Ok(topics::binding(&self.connection.describe_topic(topic).await?))
     }
 
-    async fn open_sink(&self, topic: &TopicBinding, options: ProducerOptions) -> Result<GrpcSink, ClientError> {
+    async fn open_sink(
+        &self,
+        topic: &TopicBinding,
+        options: ProducerOptions,
+    ) -> Result<GrpcSink, ClientError> {
         GrpcSink::start(&self.connection, topic, options).await
     }
 

@@ -519,7 +519,8 @@ impl Engine {
             for req in requests.by_ref().take(tx.max_capacity()) {
                 let _ = tx.try_send(req);
             }
-            let responses = self.connection.broker().produce_stream(ReceiverStream::new(rx)).await?.into_inner();
+            let responses =
+                self.connection.broker().produce_stream(ReceiverStream::new(rx)).await?.into_inner();
             self.stream = Some(Stream { tx: tx.clone(), responses });
             for req in requests {
                 tx.send(req)

@@ -95,7 +95,11 @@ impl Connection {
     }
 
     /// Version `version` of `subject` (`-1`: the latest).
-    pub(crate) async fn schema_version(&self, subject: &str, version: i32) -> Result<SubjectVersion, ClientError> {
+    pub(crate) async fn schema_version(
+        &self,
+        subject: &str,
+        version: i32,
+    ) -> Result<SubjectVersion, ClientError> {
         let req = v1::GetVersionRequest { subject: subject.to_owned(), version };
         let v = self
             .retry(|| {

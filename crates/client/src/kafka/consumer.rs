@@ -22,9 +22,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::config::KafkaConfig;
 use super::librdkafka::{base_config, blocking, kafka_error, partition_count, unsupported};
 use crate::error::ClientError;
-use crate::transport::{
-    Acknowledge, ConsumerControl, ConsumerOptions, Position, RawMessage, RecordSource,
-};
+use crate::transport::{Acknowledge, ConsumerControl, ConsumerOptions, Position, RawMessage, RecordSource};
 
 struct Shared {
     consumer: StreamConsumer,

@@ -72,7 +72,11 @@ impl Transport for KafkaTransport {
         })
     }
 
-    async fn open_sink(&self, topic: &TopicBinding, options: ProducerOptions) -> Result<KafkaSink, ClientError> {
+    async fn open_sink(
+        &self,
+        topic: &TopicBinding,
+        options: ProducerOptions,
+    ) -> Result<KafkaSink, ClientError> {
         KafkaSink::start(&self.config, &topic.name, &options).await
     }
 

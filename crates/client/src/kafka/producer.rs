@@ -110,7 +110,6 @@ impl KafkaSink {
             }),
         })
     }
-
 }
 
 impl RecordSink for KafkaSink {

@@ -41,7 +41,11 @@ impl<G: Transport, K: Transport> Transport for Either<G, K> {
         each!(self, t => t.bind(topic).await)
     }
 
-    async fn open_sink(&self, topic: &TopicBinding, options: ProducerOptions) -> Result<Self::Sink, ClientError> {
+    async fn open_sink(
+        &self,
+        topic: &TopicBinding,
+        options: ProducerOptions,
+    ) -> Result<Self::Sink, ClientError> {
         match self {
             Either::Grpc(t) => t.open_sink(topic, options).await.map(Either::Grpc),
             Either::Kafka(t) => t.open_sink(topic, options).await.map(Either::Kafka),
