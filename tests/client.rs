@@ -1,51 +1,16 @@
 //! End-to-end tests of the public client API (`runnel::Client`, `Producer<T>`,
 //! `Consumer<T>`, the raw producer and consumer) against a real server started
-//! in-process on free ports.
+//! in-process on free ports. The typed behaviour both transports share is
+//! written in `common/typed.rs` and run here over gRPC.
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{eventually, TestServer};
-use runnel::{
-    Avro, ClientError, NewTopic, Position, ProducerOptions, RawProducer, RawRecord, SendOptions, Validation,
-};
-
-/// Long enough for anything a healthy server does; only reached when a test fails.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-#[derive(Avro, Debug, Clone, PartialEq)]
-#[avro(namespace = "com.example", name = "Person")]
-struct PersonV1 {
-    name: String,
-    age: i32,
-}
-
-#[derive(Avro, Debug, Clone, PartialEq)]
-#[avro(namespace = "com.example", name = "Person")]
-struct PersonV2 {
-    name: String,
-    age: i32,
-    #[avro(default = "null")]
-    email: Option<String>,
-}
-
-#[derive(Avro, Debug, Clone, PartialEq)]
-#[avro(namespace = "com.example")]
-struct Invoice {
-    number: i64,
-    total: f64,
-}
-
-async fn next_value<T: Avro + Send>(consumer: &mut runnel::Consumer<T>) -> runnel::Message<T> {
-    match tokio::time::timeout(PATIENCE, consumer.next()).await {
-        Ok(Some(Ok(msg))) => msg,
-        Ok(Some(Err(e))) => panic!("consumer error: {e}"),
-        Ok(None) => panic!("consumer ended"),
-        Err(_) => panic!("no message within {PATIENCE:?}"),
-    }
-}
+use common::typed::{self as shared, Invoice, PersonV1};
+use common::{eventually, next_message as next_value, TestServer, PATIENCE};
+use runnel::{Avro, ClientError, NewTopic, Position, ProducerOptions, RawProducer, RawRecord, SendOptions};
 
 mod typed {
     use super::*;
@@ -53,80 +18,13 @@ mod typed {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn values_round_trip_with_keys_headers_and_order_per_key() {
         let t = TestServer::start().await;
-        let id = t.topic_with_schema("people", 3, PersonV1::schema()).await;
-        let producer = t
-            .client
-            .producer::<PersonV1>("people")
-            .key(|p: &PersonV1| p.name.clone())
-            .create()
-            .await
-            .expect("producer");
-        assert_eq!(producer.schema_id(), id);
-
-        let people: Vec<PersonV1> =
-            (0..60).map(|i| PersonV1 { name: format!("user-{}", i % 6), age: i }).collect();
-        let futures: Vec<_> = people.iter().map(|p| producer.send(p)).collect();
-        let mut stored = Vec::new();
-        for f in futures {
-            stored.push(f.await.expect("stored"));
-        }
-        let tagged = producer
-            .send_with(
-                &PersonV1 { name: "tagged".into(), age: 99 },
-                SendOptions::default().header("trace", "abc"),
-            )
-            .await
-            .expect("stored");
-        producer.flush().await.expect("flush");
-        // Records of one key share a partition.
-        let mut partition_of: BTreeMap<String, u32> = BTreeMap::new();
-        for (p, meta) in people.iter().zip(&stored) {
-            assert_eq!(*partition_of.entry(p.name.clone()).or_insert(meta.partition), meta.partition);
-        }
-
-        let mut consumer = t
-            .client
-            .consumer::<PersonV1>("people")
-            .from(Position::Earliest)
-            .subscribe()
-            .await
-            .expect("consumer");
-        let mut seen: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        let mut found_tagged = false;
-        for _ in 0..61 {
-            let msg = next_value(&mut consumer).await;
-            assert_eq!(msg.schema_id(), id);
-            if msg.value().name == "tagged" {
-                assert_eq!(msg.header("trace"), Some(&b"abc"[..]));
-                assert_eq!((msg.partition(), msg.offset()), (tagged.partition, tagged.offset));
-                found_tagged = true;
-                continue;
-            }
-            assert_eq!(msg.key(), Some(msg.value().name.as_bytes()));
-            seen.entry(msg.value().name.clone()).or_default().push(msg.value().age);
-        }
-        assert!(found_tagged);
-        // Every value, once, in send order per key.
-        for (name, ages) in &seen {
-            let expected: Vec<i32> = people.iter().filter(|p| &p.name == name).map(|p| p.age).collect();
-            assert_eq!(ages, &expected, "values of key {name}");
-        }
-        assert_eq!(seen.values().map(Vec::len).sum::<usize>(), 60);
+        shared::values_round_trip_with_keys_headers_and_order_per_key(&t, &t.client).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn producer_of_an_unregistered_type_is_refused_with_the_command_to_run() {
         let t = TestServer::start().await;
-        t.topic_with_schema("people", 1, PersonV1::schema()).await;
-        let err = t.client.producer::<Invoice>("people").create().await.expect_err("must be refused");
-        match &err {
-            ClientError::SchemaNotRegistered { subject, type_name } => {
-                assert_eq!(subject, "people-value");
-                assert_eq!(type_name, "com.example.Invoice");
-            }
-            other => panic!("unexpected error: {other}"),
-        }
-        assert!(err.to_string().contains("runnel schema register people-value"), "{err}");
+        shared::producer_of_an_unregistered_type_is_refused_with_the_command_to_run(&t, &t.client).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,24 +38,7 @@ mod typed {
     async fn auto_register_topic_registers_compatible_types_and_refuses_incompatible_ones() {
         let t = TestServer::start().await;
         t.client.create_topic(NewTopic::new("auto").auto_register(true)).await.expect("topic");
-        let v1 = t.client.producer::<PersonV1>("auto").create().await.expect("v1 registers");
-        let v2 = t.client.producer::<PersonV2>("auto").create().await.expect("v2 is backward compatible");
-        assert_ne!(v1.schema_id(), v2.schema_id());
-        // A Person whose age became a string cannot read the earlier versions.
-        #[derive(Avro, Debug)]
-        #[avro(namespace = "com.example", name = "Person")]
-        struct PersonBroken {
-            name: String,
-            age: String,
-        }
-        let err = t.client.producer::<PersonBroken>("auto").create().await.expect_err("incompatible");
-        match err {
-            ClientError::Incompatible { subject, reasons } => {
-                assert_eq!(subject, "auto-value");
-                assert!(reasons.iter().any(|r| r.contains("/fields/1")), "{reasons:?}");
-            }
-            other => panic!("unexpected error: {other}"),
-        }
+        shared::auto_register_registers_compatible_types_and_refuses_incompatible_ones(&t, &t.client).await;
     }
 }
 
@@ -167,68 +48,14 @@ mod evolution {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn old_and_new_writers_are_read_by_old_and_new_readers() {
         let t = TestServer::start().await;
-        let v1_id = t.topic_with_schema("people", 1, PersonV1::schema()).await;
-        let v2_id =
-            t.client.register_schema("people-value", PersonV2::schema()).await.expect("v2 registers").id;
-        assert_ne!(v1_id, v2_id);
-
-        let p1 = t.client.producer::<PersonV1>("people").create().await.expect("v1 producer");
-        let p2 = t.client.producer::<PersonV2>("people").create().await.expect("v2 producer");
-        p1.send(&PersonV1 { name: "ada".into(), age: 36 }).await.expect("v1 record");
-        p2.send(&PersonV2 { name: "bob".into(), age: 41, email: Some("bob@example.com".into()) })
-            .await
-            .expect("v2 record");
-
-        // v1 data read as v2: the new field takes its default.
-        let mut c2 = t.client.consumer::<PersonV2>("people").subscribe().await.expect("v2 consumer");
-        let a = next_value(&mut c2).await;
-        assert_eq!(
-            (a.schema_id(), a.value()),
-            (v1_id, &PersonV2 { name: "ada".into(), age: 36, email: None })
-        );
-        let b = next_value(&mut c2).await;
-        assert_eq!(b.schema_id(), v2_id);
-        assert_eq!(b.value().email.as_deref(), Some("bob@example.com"));
-
-        // v2 data read as v1: the field v1 does not know is skipped.
-        let mut c1 = t.client.consumer::<PersonV1>("people").subscribe().await.expect("v1 consumer");
-        assert_eq!(next_value(&mut c1).await.into_value(), PersonV1 { name: "ada".into(), age: 36 });
-        assert_eq!(next_value(&mut c1).await.into_value(), PersonV1 { name: "bob".into(), age: 41 });
+        shared::old_and_new_writers_are_read_by_old_and_new_readers(&t, &t.client).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unresolvable_record_is_an_error_item_naming_both_ids_and_the_stream_goes_on() {
         let t = TestServer::start().await;
-        // A topic without validation can hold records of any schema.
-        let reader_id =
-            t.client.register_schema("mixed-value", PersonV1::schema()).await.expect("register").id;
-        let invoice_id =
-            t.client.register_schema("invoices-value", Invoice::schema()).await.expect("register").id;
-        t.client.create_topic(NewTopic::new("mixed").validation(Validation::None)).await.expect("topic");
-        let raw = RawProducer::start(&t.client, "mixed", ProducerOptions::default()).await.expect("producer");
-        let framed = |id: u32, body: Vec<u8>| {
-            let mut v = Vec::new();
-            runnel::framing::write_header(&mut v, id);
-            v.extend(body);
-            RawRecord { value: v.into(), ..RawRecord::default() }
-        };
-        raw.send(framed(invoice_id, runnel::avro::to_vec(&Invoice { number: 1, total: 2.5 })))
-            .await
-            .expect("sent");
-        raw.send(framed(reader_id, runnel::avro::to_vec(&PersonV1 { name: "ada".into(), age: 3 })))
-            .await
-            .expect("sent");
-
-        let mut consumer = t.client.consumer::<PersonV1>("mixed").subscribe().await.expect("consumer");
-        let first = tokio::time::timeout(PATIENCE, consumer.next()).await.expect("in time").expect("an item");
-        match first {
-            Err(ClientError::Unresolvable { writer_id, reader_id: Some(r), reader, .. }) => {
-                assert_eq!((writer_id, r), (invoice_id, reader_id));
-                assert_eq!(reader, "com.example.Person");
-            }
-            other => panic!("expected an unresolvable record, got {other:?}"),
-        }
-        assert_eq!(next_value(&mut consumer).await.value().name, "ada");
+        shared::unresolvable_record_is_an_error_item_naming_both_ids_and_the_stream_goes_on(&t, &t.client)
+            .await;
     }
 }
 
@@ -330,42 +157,7 @@ mod groups {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_restarted_group_consumer_resumes_after_its_committed_offset() {
         let t = TestServer::start().await;
-        t.topic_with_schema("people", 1, PersonV1::schema()).await;
-        let producer = t.client.producer::<PersonV1>("people").create().await.expect("producer");
-        let sends: Vec<_> =
-            (0..10).map(|i| producer.send(&PersonV1 { name: format!("p{i}"), age: i })).collect();
-        for s in sends {
-            s.await.expect("stored");
-        }
-
-        let mut first = t
-            .client
-            .consumer::<PersonV1>("people")
-            .group("mailer")
-            .manual_commit()
-            .subscribe()
-            .await
-            .expect("join");
-        let mut last = None;
-        for _ in 0..4 {
-            last = Some(next_value(&mut first).await);
-        }
-        let last = last.expect("four messages");
-        assert_eq!(last.offset(), 3);
-        first.commit_message(&last).await.expect("commit");
-        first.close().await.expect("close");
-
-        let mut second =
-            t.client.consumer::<PersonV1>("people").group("mailer").subscribe().await.expect("join");
-        let msg = next_value(&mut second).await;
-        assert_eq!((msg.offset(), msg.value().age), (4, 4));
-        // ack + commit moves the group on.
-        msg.ack().await.expect("ack");
-        second.commit().await.expect("commit");
-        second.close().await.expect("close");
-        let mut third =
-            t.client.consumer::<PersonV1>("people").group("mailer").subscribe().await.expect("join");
-        assert_eq!(next_value(&mut third).await.offset(), 5);
+        shared::a_restarted_group_consumer_resumes_after_its_committed_offset(&t, &t.client).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

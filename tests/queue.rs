@@ -11,13 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::TestServer;
+use common::{next_message as next, TestServer, PATIENCE};
 use runnel::{
     dlq_headers, Avro, ClientError, DeadLetterPolicy, QueueConsumer, QueueMessage, SubscriptionType,
 };
 
-/// Long enough for anything a healthy server does; only reached when a test fails.
-const PATIENCE: Duration = Duration::from_secs(20);
 /// How long a polling loop waits for one message before checking its exit condition.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -40,23 +38,9 @@ async fn produce(t: &TestServer, topic: &str, jobs: impl IntoIterator<Item = Job
     }
 }
 
-async fn next(consumer: &mut QueueConsumer<Job>) -> QueueMessage<Job> {
-    match tokio::time::timeout(PATIENCE, consumer.next()).await {
-        Ok(Some(Ok(msg))) => msg,
-        Ok(Some(Err(e))) => panic!("consumer error: {e}"),
-        Ok(None) => panic!("consumer ended"),
-        Err(_) => panic!("no message within {PATIENCE:?}"),
-    }
-}
-
 /// The next message if one comes within `POLL`.
 async fn poll(consumer: &mut QueueConsumer<Job>) -> Option<QueueMessage<Job>> {
-    match tokio::time::timeout(POLL, consumer.next()).await {
-        Ok(Some(Ok(msg))) => Some(msg),
-        Ok(Some(Err(e))) => panic!("consumer error: {e}"),
-        Ok(None) => panic!("consumer ended"),
-        Err(_) => None,
-    }
+    common::next_within(POLL, consumer).await
 }
 
 async fn subscribe(

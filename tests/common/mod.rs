@@ -1,12 +1,20 @@
 //! Test helpers: a real Runnel server (broker, registry, gRPC and HTTP) on free
-//! ports in a temporary directory, started in one line, and a connected client.
+//! ports in a temporary directory, started in one line, and a connected client;
+//! waiting for a consumer's next message; and (`typed`) the typed client's
+//! test bodies that run over either transport.
 
 #![allow(dead_code)]
 
+pub mod typed;
+
 use std::time::Duration;
 
-use runnel::{Client, NewTopic};
+use futures::{Stream, StreamExt};
+use runnel::{Client, ClientError, NewTopic};
 use runnel_broker::{RunningServer, ServerConfig};
+
+/// Long enough for anything a healthy server does; only reached when a test fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A running server, its data directory and a client connected to it.
 pub struct TestServer {
@@ -64,5 +72,27 @@ pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> b
     while !cond() {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The next message of a consumer (typed or queue) if one comes within
+/// `limit`; panics on an error item or the end of the stream.
+pub async fn next_within<M>(
+    limit: Duration,
+    consumer: &mut (impl Stream<Item = Result<M, ClientError>> + Unpin),
+) -> Option<M> {
+    match tokio::time::timeout(limit, consumer.next()).await {
+        Ok(Some(Ok(msg))) => Some(msg),
+        Ok(Some(Err(e))) => panic!("consumer error: {e}"),
+        Ok(None) => panic!("consumer ended"),
+        Err(_) => None,
+    }
+}
+
+/// The next message of a consumer, waiting up to [`PATIENCE`] for it.
+pub async fn next_message<M>(consumer: &mut (impl Stream<Item = Result<M, ClientError>> + Unpin)) -> M {
+    match next_within(PATIENCE, consumer).await {
+        Some(msg) => msg,
+        None => panic!("no message within {PATIENCE:?}"),
     }
 }

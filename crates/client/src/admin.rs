@@ -9,6 +9,8 @@ use runnel_proto::v1;
 
 use crate::client::Client;
 use crate::error::ClientError;
+use crate::grpc::connection::GrpcChannel;
+use crate::transport::Position;
 
 use runnel_proto::v1::tenants_client::TenantsClient;
 pub use runnel_proto::v1::{
@@ -120,28 +122,6 @@ impl NewTopic {
     }
 }
 
-/// The subject a topic's values are bound to.
-pub fn value_subject(info: &TopicInfo) -> String {
-    match info.config.as_ref().map(|c| c.value_subject.as_str()) {
-        Some(s) if !s.is_empty() => s.to_owned(),
-        _ => format!("{}-value", info.name),
-    }
-}
-
-/// Where to start reading a partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Position {
-    /// The first record still stored.
-    #[default]
-    Earliest,
-    /// Only records written after subscribing.
-    Latest,
-    /// This offset (clamped by the broker to what is stored).
-    Offset(i64),
-    /// The first record whose timestamp is at or after this time (ms since the epoch).
-    Timestamp(i64),
-}
-
 impl Client {
     /// Creates a topic.
     pub async fn create_topic(&self, topic: NewTopic) -> Result<TopicInfo, ClientError> {
@@ -150,36 +130,31 @@ impl Client {
             config: Some(topic.config),
             if_not_exists: topic.if_not_exists,
         };
-        self.retry(|| {
-            let mut svc = self.admin();
-            let req = req.clone();
-            async move { svc.create_topic(req).await }
-        })
-        .await
-        .map_err(|s| match s.code() {
-            // The topic's tenant or namespace is missing: keep the broker's words.
-            tonic::Code::NotFound => ClientError::Transport(s),
-            _ => ClientError::from_topic_status(&topic.name, s),
-        })
+        self.connection()
+            .retry(|| {
+                let mut svc = self.connection().admin();
+                let req = req.clone();
+                async move { svc.create_topic(req).await }
+            })
+            .await
+            .map_err(|s| match s.code() {
+                // The topic's tenant or namespace is missing: keep the broker's words.
+                tonic::Code::NotFound => ClientError::Transport(s),
+                _ => ClientError::from_topic_status(&topic.name, s),
+            })
     }
 
     /// A topic's settings and partitions.
     pub async fn describe_topic(&self, topic: &str) -> Result<TopicInfo, ClientError> {
-        let req = v1::TopicRef { topic: topic.to_owned() };
-        self.retry(|| {
-            let mut svc = self.admin();
-            let req = req.clone();
-            async move { svc.describe_topic(req).await }
-        })
-        .await
-        .map_err(|s| ClientError::from_topic_status(topic, s))
+        self.connection().describe_topic(topic).await
     }
 
     /// Every topic.
     pub async fn list_topics(&self) -> Result<Vec<TopicInfo>, ClientError> {
         let resp = self
+            .connection()
             .retry(|| {
-                let mut svc = self.admin();
+                let mut svc = self.connection().admin();
                 let req = v1::ListTopicsRequest {};
                 async move { svc.list_topics(req).await }
             })
@@ -190,26 +165,28 @@ impl Client {
     /// Deletes a topic and its data.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), ClientError> {
         let req = v1::TopicRef { topic: topic.to_owned() };
-        self.retry(|| {
-            let mut svc = self.admin();
-            let req = req.clone();
-            async move { svc.delete_topic(req).await }
-        })
-        .await
-        .map_err(|s| ClientError::from_topic_status(topic, s))?;
+        self.connection()
+            .retry(|| {
+                let mut svc = self.connection().admin();
+                let req = req.clone();
+                async move { svc.delete_topic(req).await }
+            })
+            .await
+            .map_err(|s| ClientError::from_topic_status(topic, s))?;
         Ok(())
     }
 
     /// Grows a topic to `partitions` partitions in total.
     pub async fn add_partitions(&self, topic: &str, partitions: u32) -> Result<TopicInfo, ClientError> {
         let req = v1::AddPartitionsRequest { topic: topic.to_owned(), partitions };
-        self.retry(|| {
-            let mut svc = self.admin();
-            let req = req.clone();
-            async move { svc.add_partitions(req).await }
-        })
-        .await
-        .map_err(|s| ClientError::from_topic_status(topic, s))
+        self.connection()
+            .retry(|| {
+                let mut svc = self.connection().admin();
+                let req = req.clone();
+                async move { svc.add_partitions(req).await }
+            })
+            .await
+            .map_err(|s| ClientError::from_topic_status(topic, s))
     }
 
     /// The offset `position` designates in each of `partitions` (all when empty),
@@ -220,35 +197,7 @@ impl Client {
         partitions: &[u32],
         position: Position,
     ) -> Result<Vec<(u32, i64)>, ClientError> {
-        let (spec, timestamp_ms) = match position {
-            Position::Offset(n) => {
-                let all = if partitions.is_empty() {
-                    let info = self.describe_topic(topic).await?;
-                    info.partitions.iter().map(|p| p.partition).collect()
-                } else {
-                    partitions.to_vec()
-                };
-                return Ok(all.into_iter().map(|p| (p, n)).collect());
-            }
-            Position::Earliest => (v1::OffsetSpec::Earliest, 0),
-            Position::Latest => (v1::OffsetSpec::Latest, 0),
-            Position::Timestamp(ms) => (v1::OffsetSpec::Timestamp, ms),
-        };
-        let req = v1::ListOffsetsRequest {
-            topic: topic.to_owned(),
-            partitions: partitions.to_vec(),
-            spec: spec as i32,
-            timestamp_ms,
-        };
-        let resp = self
-            .retry(|| {
-                let mut svc = self.broker();
-                let req = req.clone();
-                async move { svc.list_offsets(req).await }
-            })
-            .await
-            .map_err(|s| ClientError::from_topic_status(topic, s))?;
-        Ok(resp.offsets.into_iter().map(|o| (o.partition, o.offset)).collect())
+        self.connection().list_offsets(topic, partitions, position).await
     }
 }
 
@@ -256,8 +205,8 @@ impl Client {
 /// NOT_FOUND, ALREADY_EXISTS, FAILED_PRECONDITION (deleting one that still holds topics),
 /// PERMISSION_DENIED, INVALID_ARGUMENT (a malformed name).
 impl Client {
-    fn tenants_svc(&self) -> TenantsClient<crate::client::Transport> {
-        TenantsClient::new(self.transport())
+    fn tenants_svc(&self) -> TenantsClient<GrpcChannel> {
+        TenantsClient::new(self.connection().channel())
     }
 
     /// Creates a tenant with `quotas` (`TenantQuotas::default()`: unlimited).
@@ -265,6 +214,7 @@ impl Client {
         let req =
             v1::CreateTenantRequest { name: name.to_owned(), quotas: Some(quotas), if_not_exists: false };
         Ok(self
+            .connection()
             .retry(|| {
                 let mut svc = self.tenants_svc();
                 let req = req.clone();
@@ -277,6 +227,7 @@ impl Client {
     pub async fn get_tenant(&self, name: &str) -> Result<TenantInfo, ClientError> {
         let req = v1::TenantRef { name: name.to_owned() };
         Ok(self
+            .connection()
             .retry(|| {
                 let mut svc = self.tenants_svc();
                 let req = req.clone();
@@ -288,6 +239,7 @@ impl Client {
     /// Every tenant the caller may see.
     pub async fn list_tenants(&self) -> Result<Vec<TenantInfo>, ClientError> {
         let resp = self
+            .connection()
             .retry(|| {
                 let mut svc = self.tenants_svc();
                 async move { svc.list_tenants(v1::ListTenantsRequest {}).await }
@@ -299,12 +251,13 @@ impl Client {
     /// Deletes a tenant and its namespaces (refused while it holds topics).
     pub async fn delete_tenant(&self, name: &str) -> Result<(), ClientError> {
         let req = v1::TenantRef { name: name.to_owned() };
-        self.retry(|| {
-            let mut svc = self.tenants_svc();
-            let req = req.clone();
-            async move { svc.delete_tenant(req).await }
-        })
-        .await?;
+        self.connection()
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.delete_tenant(req).await }
+            })
+            .await?;
         Ok(())
     }
 
@@ -316,6 +269,7 @@ impl Client {
     ) -> Result<TenantInfo, ClientError> {
         let req = v1::SetTenantQuotasRequest { name: name.to_owned(), quotas: Some(quotas) };
         Ok(self
+            .connection()
             .retry(|| {
                 let mut svc = self.tenants_svc();
                 let req = req.clone();
@@ -333,6 +287,7 @@ impl Client {
         let req =
             v1::CreateNamespaceRequest { name: name.to_owned(), policy: Some(policy), if_not_exists: false };
         Ok(self
+            .connection()
             .retry(|| {
                 let mut svc = self.tenants_svc();
                 let req = req.clone();
@@ -345,6 +300,7 @@ impl Client {
     pub async fn get_namespace(&self, name: &str) -> Result<NamespaceInfo, ClientError> {
         let req = v1::NamespaceRef { name: name.to_owned() };
         Ok(self
+            .connection()
             .retry(|| {
                 let mut svc = self.tenants_svc();
                 let req = req.clone();
@@ -357,6 +313,7 @@ impl Client {
     pub async fn list_namespaces(&self, tenant: Option<&str>) -> Result<Vec<NamespaceInfo>, ClientError> {
         let req = v1::ListNamespacesRequest { tenant: tenant.unwrap_or_default().to_owned() };
         let resp = self
+            .connection()
             .retry(|| {
                 let mut svc = self.tenants_svc();
                 let req = req.clone();
@@ -369,12 +326,13 @@ impl Client {
     /// Deletes namespace `tenant/namespace` (refused while it holds topics).
     pub async fn delete_namespace(&self, name: &str) -> Result<(), ClientError> {
         let req = v1::NamespaceRef { name: name.to_owned() };
-        self.retry(|| {
-            let mut svc = self.tenants_svc();
-            let req = req.clone();
-            async move { svc.delete_namespace(req).await }
-        })
-        .await?;
+        self.connection()
+            .retry(|| {
+                let mut svc = self.tenants_svc();
+                let req = req.clone();
+                async move { svc.delete_namespace(req).await }
+            })
+            .await?;
         Ok(())
     }
 
@@ -386,6 +344,7 @@ impl Client {
     ) -> Result<NamespaceInfo, ClientError> {
         let req = v1::SetNamespacePolicyRequest { name: name.to_owned(), policy: Some(policy) };
         Ok(self
+            .connection()
             .retry(|| {
                 let mut svc = self.tenants_svc();
                 let req = req.clone();

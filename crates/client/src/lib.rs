@@ -12,6 +12,7 @@ mod client;
 mod consumer;
 mod error;
 pub mod framing;
+mod grpc;
 #[cfg(feature = "kafka")]
 mod kafka;
 mod partitioner;
@@ -19,26 +20,36 @@ mod producer;
 mod queue;
 mod raw_consumer;
 mod raw_producer;
+mod read_state;
+mod record;
 mod registry;
+mod schemas;
+mod transport;
 
 pub use admin::{
-    value_subject, NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, Position, TenantInfo,
-    TenantQuotas, TopicConfig, TopicInfo, Validation,
+    NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig,
+    TopicInfo, Validation,
 };
-pub use client::{Client, ClientOptions, TlsOptions};
+pub use client::Client;
 pub use consumer::{Consumer, ConsumerBuilder, Message};
 pub use error::ClientError;
+pub use grpc::connection::{ClientOptions, TlsOptions};
+pub use grpc::queue::{
+    dlq_headers, DeadLetterPolicy, RawQueueMessage, SubscriptionOptions, SubscriptionType,
+};
+pub use grpc::topics::value_subject;
 #[cfg(feature = "kafka")]
-pub use kafka::KafkaConfig;
+pub use kafka::config::KafkaConfig;
 pub use partitioner::{murmur2, partition_for_key, PartitionFn, Partitioner};
 pub use producer::{Producer, ProducerBuilder, SendOptions};
-pub use queue::{
-    dlq_headers, DeadLetterPolicy, QueueConsumer, QueueMessage, RawQueueConsumer, RawQueueMessage,
-    SubscriptionBuilder, SubscriptionOptions, SubscriptionType,
-};
-pub use raw_consumer::{ConsumerOptions, RawConsumer, RawMessage};
-pub use raw_producer::{ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture};
+pub use queue::{QueueConsumer, QueueMessage, RawQueueConsumer, SubscriptionBuilder};
+pub use raw_consumer::RawConsumer;
+pub use raw_producer::RawProducer;
+pub use record::Record;
 pub use registry::RegisteredSchema;
+pub use transport::{
+    ConsumerOptions, Position, ProducerOptions, RawMessage, RawRecord, RecordMetadata, SendFuture,
+};
 
 /// The protocol's generated types, for settings the builders do not cover.
 pub use runnel_proto::v1 as proto;

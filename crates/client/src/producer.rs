@@ -1,6 +1,7 @@
-//! The typed producer: [`Producer<T>`] and its builder. It binds `T`'s schema
-//! to the topic's subject once, at `create()`, then frames each value as
-//! `0x00 + schema id + T::encode` and hands it to the [`RawProducer`] engine.
+//! The typed producer: [`Producer<T>`] and its builder, over whichever
+//! transport the client has. It binds `T`'s schema to the topic's subject
+//! once, at `create()`, then frames each value as `0x00 + schema id +
+//! T::encode` and hands it to the transport's sink.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -10,12 +11,15 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use runnel_avro::Avro;
 
-use crate::admin::value_subject;
-use crate::client::Client;
+use crate::client::{Client, ClientTransport};
 use crate::error::ClientError;
 use crate::framing;
 use crate::partitioner::Partitioner;
-use crate::raw_producer::{ProducerOptions, RawProducer, RawRecord, SendFuture};
+use crate::registry::type_name;
+use crate::transport::{ProducerOptions, RawRecord, RecordSink, SendFuture, Transport};
+
+/// The producer of the client's transport.
+type Sink = <ClientTransport as Transport>::Sink;
 
 type KeyFn<T> = Arc<dyn Fn(&T) -> Option<Bytes> + Send + Sync>;
 
@@ -124,48 +128,27 @@ impl<T: Avro> ProducerBuilder<T> {
     /// or [`ClientError::Incompatible`].
     pub async fn create(self) -> Result<Producer<T>, ClientError> {
         let schema = T::schema();
-        #[cfg(feature = "kafka")]
-        if let Some(kafka) = self.client.kafka_backend() {
-            // Over Kafka: TopicNameStrategy, lookups and registrations over the registry's REST API.
-            let subject = format!("{}-value", self.topic);
-            let registered = match kafka.registry.lookup(&subject, schema).await? {
-                Some(r) => r,
-                None if kafka.config.auto_register => kafka.registry.register(&subject, schema).await?,
-                None => {
-                    return Err(ClientError::SchemaNotRegistered { subject, type_name: type_name(schema) });
-                }
-            };
-            let sink = crate::kafka::producer::KafkaSink::start(kafka, &self.topic, &self.options).await?;
-            return Ok(Producer::new(Sink::Kafka(sink), registered.id, subject, self.key));
-        }
-        let info = self.client.describe_topic(&self.topic).await?;
-        let subject = value_subject(&info);
-        let auto_register = info.config.as_ref().is_some_and(|c| c.auto_register);
-        let registered = match self.client.lookup_schema(&subject, schema).await? {
+        let transport = self.client.transport();
+        let topic = transport.bind(&self.topic).await?;
+        let (schemas, registry) = (self.client.schema_cache(), transport.schemas());
+        let registered = match schemas.lookup(&registry, &topic.subject, schema).await? {
             Some(r) => r,
-            None if auto_register => self.client.register_schema(&subject, schema).await?,
+            None if topic.auto_register => schemas.register(&registry, &topic.subject, schema).await?,
             None => {
+                let subject = topic.subject;
                 return Err(ClientError::SchemaNotRegistered { subject, type_name: type_name(schema) });
             }
         };
-        let sink = Sink::Grpc(RawProducer::start_with(&self.client, &info, self.options).await?);
-        Ok(Producer::new(sink, registered.id, subject, self.key))
+        let sink = transport.open_sink(&topic, self.options).await?;
+        Ok(Producer {
+            sink,
+            schema_id: registered.id,
+            subject: topic.subject,
+            key: self.key,
+            arena: Arc::default(),
+            _type: PhantomData,
+        })
     }
-}
-
-impl<T> Producer<T> {
-    fn new(sink: Sink, schema_id: u32, subject: String, key: Option<KeyFn<T>>) -> Self {
-        Producer { sink, schema_id, subject, key, arena: Arc::default(), _type: PhantomData }
-    }
-}
-
-/// The full name of a schema's type (or the canonical form of an unnamed one), for messages.
-pub(crate) fn type_name(schema: &runnel_avro::Schema) -> String {
-    let canonical = schema.canonical_form();
-    serde_json::from_str::<serde_json::Value>(&canonical)
-        .ok()
-        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
-        .unwrap_or(canonical)
 }
 
 /// Per-record settings for [`Producer::send_with`].
@@ -204,40 +187,6 @@ impl SendOptions {
     pub fn partition(mut self, p: u32) -> Self {
         self.partition = Some(p);
         self
-    }
-}
-
-/// Where a producer's records go: a Runnel broker, or a Kafka cluster.
-#[derive(Clone)]
-enum Sink {
-    Grpc(RawProducer),
-    #[cfg(feature = "kafka")]
-    Kafka(crate::kafka::producer::KafkaSink),
-}
-
-impl Sink {
-    fn send(&self, record: RawRecord) -> SendFuture {
-        match self {
-            Sink::Grpc(raw) => raw.send(record),
-            #[cfg(feature = "kafka")]
-            Sink::Kafka(kafka) => kafka.send(record),
-        }
-    }
-
-    async fn flush(&self) -> Result<(), ClientError> {
-        match self {
-            Sink::Grpc(raw) => raw.flush().await,
-            #[cfg(feature = "kafka")]
-            Sink::Kafka(kafka) => kafka.flush().await,
-        }
-    }
-
-    fn topic(&self) -> &str {
-        match self {
-            Sink::Grpc(raw) => raw.topic(),
-            #[cfg(feature = "kafka")]
-            Sink::Kafka(kafka) => kafka.topic(),
-        }
     }
 }
 

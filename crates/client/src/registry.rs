@@ -1,23 +1,20 @@
-//! The schema registry as the client sees it (the broker's gRPC `Registry`
-//! service): schemas by global id, cached for the life of the client since an
-//! id never changes meaning; lookup, register, latest version and
-//! compatibility checks of a subject.
+//! The registry client, beside the transports and shared by both: the
+//! [`SchemaCache`] (schemas by global id, kept for the life of the client since
+//! an id never changes meaning) in front of any transport's [`SchemaLookup`],
+//! and the [`ValueDecoder`] that turns record values into `T` with a
+//! resolution plan per writer schema (the plan cache).
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use runnel_avro::Schema;
-use runnel_proto::v1;
+use runnel_avro::resolve::Plan;
+use runnel_avro::{Avro, Reader, Schema};
 
-use crate::client::Client;
 use crate::error::ClientError;
-
-/// Schemas by global id. Ids are never reused, so entries never go stale.
-#[derive(Debug, Default)]
-pub(crate) struct SchemaCache {
-    by_id: Mutex<HashMap<u32, Arc<Schema>>>,
-}
+use crate::framing;
+use crate::transport::{SchemaLookup, SubjectVersion};
 
 /// A schema as a version of a subject.
 #[derive(Debug, Clone)]
@@ -32,135 +29,66 @@ pub struct RegisteredSchema {
     pub schema: Arc<Schema>,
 }
 
-impl Client {
-    /// The schema with global id `id` (fetched once, then cached).
-    pub async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, ClientError> {
-        if let Some(s) = self.inner.schemas.by_id.lock().get(&id) {
+/// Schemas by global id. Ids are never reused, so entries never go stale.
+#[derive(Debug, Default)]
+pub(crate) struct SchemaCache {
+    by_id: Mutex<HashMap<u32, Arc<Schema>>>,
+}
+
+impl SchemaCache {
+    /// The schema with global id `id`, asked of `registry` once, then cached.
+    pub(crate) async fn schema_by_id(
+        &self,
+        registry: &impl SchemaLookup,
+        id: u32,
+    ) -> Result<Arc<Schema>, ClientError> {
+        if let Some(s) = self.by_id.lock().get(&id) {
             return Ok(s.clone());
         }
-        let info = self
-            .retry(|| {
-                let mut svc = self.registry();
-                let req = v1::GetSchemaRequest { id };
-                async move { svc.get_schema(req).await }
-            })
-            .await
-            .map_err(|s| match s.code() {
-                tonic::Code::NotFound => ClientError::SchemaNotFound { id },
-                _ => ClientError::Transport(s),
-            })?;
-        let schema = Arc::new(parse(&info.schema)?);
-        Ok(self.inner.schemas.by_id.lock().entry(id).or_insert(schema).clone())
+        let schema = Arc::new(parse(&registry.schema_text(id).await?)?);
+        Ok(self.by_id.lock().entry(id).or_insert(schema).clone())
     }
 
     /// The version of `subject` that is `schema`, if there is one.
-    pub async fn lookup_schema(
+    pub(crate) async fn lookup(
         &self,
+        registry: &impl SchemaLookup,
         subject: &str,
         schema: &Schema,
     ) -> Result<Option<RegisteredSchema>, ClientError> {
-        let req = v1::SubjectSchemaRequest { subject: subject.to_owned(), schema: schema.json().to_owned() };
-        match self
-            .retry(|| {
-                let mut svc = self.registry();
-                let req = req.clone();
-                async move { svc.lookup(req).await }
-            })
-            .await
-        {
-            Ok(v) => Ok(Some(self.registered(v, Some(schema))?)),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
-            Err(s) => Err(registry_error(s)),
+        match registry.lookup(subject, schema).await? {
+            Some(v) => Ok(Some(self.registered(v, Some(schema))?)),
+            None => Ok(None),
         }
     }
 
-    /// Registers `schema` under `subject` (or finds it there), returning its id and version.
-    /// An incompatible schema fails with [`ClientError::Incompatible`] listing every reason.
-    pub async fn register_schema(
+    /// Registers `schema` under `subject` (or finds it there).
+    pub(crate) async fn register(
         &self,
+        registry: &impl SchemaLookup,
         subject: &str,
         schema: &Schema,
     ) -> Result<RegisteredSchema, ClientError> {
-        let req = v1::SubjectSchemaRequest { subject: subject.to_owned(), schema: schema.json().to_owned() };
-        match self
-            .retry(|| {
-                let mut svc = self.registry();
-                let req = req.clone();
-                async move { svc.register(req).await }
-            })
-            .await
-        {
-            Ok(v) => self.registered(v, Some(schema)),
-            Err(s) if !crate::error::is_retryable_status(&s) => {
-                // Ask for the reasons: the compatibility check lists every one with its path.
-                match self.check_compatibility(subject, schema).await {
-                    Ok(reasons) if !reasons.is_empty() => {
-                        Err(ClientError::Incompatible { subject: subject.to_owned(), reasons })
-                    }
-                    _ => Err(registry_error(s)),
-                }
-            }
-            Err(s) => Err(ClientError::Transport(s)),
-        }
+        let v = registry.register(subject, schema).await?;
+        self.registered(v, Some(schema))
     }
 
-    /// Every reason `schema` is incompatible with `subject` under its
-    /// compatibility level (empty when compatible).
-    pub async fn check_compatibility(
+    /// A registry's answer as a [`RegisteredSchema`], its schema cached by id:
+    /// `known` (the schema asked about) when the answer has no text or the same.
+    pub(crate) fn registered(
         &self,
-        subject: &str,
-        schema: &Schema,
-    ) -> Result<Vec<String>, ClientError> {
-        let req = v1::SubjectSchemaRequest { subject: subject.to_owned(), schema: schema.json().to_owned() };
-        let result = self
-            .retry(|| {
-                let mut svc = self.registry();
-                let req = req.clone();
-                async move { svc.check_compatibility(req).await }
-            })
-            .await
-            .map_err(registry_error)?;
-        if result.compatible {
-            Ok(Vec::new())
-        } else if result.messages.is_empty() {
-            Ok(vec!["incompatible".to_owned()])
-        } else {
-            Ok(result.messages)
-        }
-    }
-
-    /// The latest version of `subject`.
-    pub async fn latest_schema(&self, subject: &str) -> Result<RegisteredSchema, ClientError> {
-        self.schema_version(subject, -1).await
-    }
-
-    /// Version `version` of `subject` (`-1`: the latest).
-    pub async fn schema_version(&self, subject: &str, version: i32) -> Result<RegisteredSchema, ClientError> {
-        let req = v1::GetVersionRequest { subject: subject.to_owned(), version };
-        let v = self
-            .retry(|| {
-                let mut svc = self.registry();
-                let req = req.clone();
-                async move { svc.get_version(req).await }
-            })
-            .await
-            .map_err(registry_error)?;
-        self.registered(v, None)
-    }
-
-    fn registered(
-        &self,
-        v: v1::SubjectVersion,
+        v: SubjectVersion,
         known: Option<&Schema>,
     ) -> Result<RegisteredSchema, ClientError> {
-        let schema = match self.inner.schemas.by_id.lock().get(&v.id) {
-            Some(s) => s.clone(),
+        let cached = self.by_id.lock().get(&v.id).cloned();
+        let schema = match cached {
+            Some(s) => s,
             None => Arc::new(match known {
                 Some(s) if v.schema.is_empty() || s.json() == v.schema => s.clone(),
                 _ => parse(&v.schema)?,
             }),
         };
-        self.inner.schemas.by_id.lock().entry(v.id).or_insert_with(|| schema.clone());
+        let schema = self.by_id.lock().entry(v.id).or_insert(schema).clone();
         Ok(RegisteredSchema { subject: v.subject, id: v.id, version: v.version, schema })
     }
 }
@@ -171,11 +99,121 @@ fn parse(json: &str) -> Result<Schema, ClientError> {
     })
 }
 
-fn registry_error(s: tonic::Status) -> ClientError {
-    match s.code() {
-        tonic::Code::Unavailable | tonic::Code::Cancelled | tonic::Code::DeadlineExceeded => {
-            ClientError::Transport(s)
+/// The full name of a schema's type (or the canonical form of an unnamed one), for messages.
+pub(crate) fn type_name(schema: &Schema) -> String {
+    let canonical = schema.canonical_form();
+    serde_json::from_str::<serde_json::Value>(&canonical)
+        .ok()
+        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .unwrap_or(canonical)
+}
+
+/// How records of one writer schema become `T`.
+enum Decoding {
+    /// The writer's schema is `T`'s: decode the body as is.
+    Direct,
+    /// Transcode through the plan first.
+    Resolve(Plan),
+    /// The pair cannot be resolved; every record of this writer fails so.
+    Unresolvable(String),
+}
+
+/// Turns record values (Confluent framing + Avro body) into `T`: the writer
+/// schema fetched by id once (through the client's cache), the writer → reader
+/// plan made once per writer id. Shared by [`Consumer<T>`](crate::Consumer)
+/// and the queue consumer, whatever the transport.
+pub(crate) struct ValueDecoder<T, L> {
+    schemas: Arc<SchemaCache>,
+    registry: L,
+    decoders: HashMap<u32, Arc<Decoding>>,
+    reader_id: Option<u32>,
+    /// Reused buffer for transcoded bodies.
+    scratch: Vec<u8>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Avro, L: SchemaLookup> ValueDecoder<T, L> {
+    /// A decoder for records of a topic bound to `subject`.
+    pub(crate) async fn new(schemas: Arc<SchemaCache>, registry: L, subject: &str) -> Self {
+        // The reader's id, when registered, makes resolution errors name both ids.
+        let reader_id = schemas.lookup(&registry, subject, T::schema()).await;
+        let reader_id = reader_id.ok().flatten().map(|r| r.id);
+        ValueDecoder {
+            schemas,
+            registry,
+            decoders: HashMap::new(),
+            reader_id,
+            scratch: Vec::new(),
+            _type: PhantomData,
         }
-        _ => ClientError::Registry { message: s.message().to_owned() },
     }
+
+    /// Decodes one record's value; returns it with its writer schema id.
+    pub(crate) async fn decode(
+        &mut self,
+        partition: u32,
+        offset: i64,
+        value: &[u8],
+    ) -> Result<(T, u32), ClientError> {
+        if let Some(decoded) = self.decode_cached(partition, offset, value) {
+            return decoded;
+        }
+        let (schema_id, _) = framing::split(value).ok_or(ClientError::NotFramed { partition, offset })?;
+        // Transient failures (the registry unreachable) are not cached.
+        let writer = self.schemas.schema_by_id(&self.registry, schema_id).await?;
+        let reader = T::schema();
+        let decoding = if writer.canonical_str() == reader.canonical_str() {
+            Decoding::Direct
+        } else {
+            match Plan::new(&writer, reader) {
+                Ok(plan) if plan.is_identity() => Decoding::Direct,
+                Ok(plan) => Decoding::Resolve(plan),
+                Err(e) => Decoding::Unresolvable(e.to_string()),
+            }
+        };
+        self.decoders.insert(schema_id, Arc::new(decoding));
+        self.decode_cached(partition, offset, value)
+            .unwrap_or(Err(ClientError::NotFramed { partition, offset }))
+    }
+
+    /// Decodes one record's value when its writer schema's plan is cached;
+    /// `None` when it is not (then `decode` fetches it).
+    pub(crate) fn decode_cached(
+        &mut self,
+        partition: u32,
+        offset: i64,
+        value: &[u8],
+    ) -> Option<Result<(T, u32), ClientError>> {
+        let Some((schema_id, body)) = framing::split(value) else {
+            return Some(Err(ClientError::NotFramed { partition, offset }));
+        };
+        // Fields apart: the plan is borrowed while the scratch buffer is written.
+        let ValueDecoder { decoders, scratch, reader_id, .. } = self;
+        let decoding = decoders.get(&schema_id)?;
+        let decode_err =
+            |source| ClientError::Decode { writer_id: schema_id, reader: type_name(T::schema()), source };
+        let value = match &**decoding {
+            Decoding::Direct => decode_all::<T>(body).map_err(decode_err),
+            Decoding::Resolve(plan) => {
+                scratch.clear();
+                plan.transcode(body, scratch)
+                    .map_err(decode_err)
+                    .and_then(|()| decode_all::<T>(scratch).map_err(decode_err))
+            }
+            Decoding::Unresolvable(reason) => Err(ClientError::Unresolvable {
+                writer_id: schema_id,
+                reader_id: *reader_id,
+                reader: type_name(T::schema()),
+                reason: reason.clone(),
+            }),
+        };
+        Some(value.map(|v| (v, schema_id)))
+    }
+}
+
+fn decode_all<T: Avro>(bytes: &[u8]) -> Result<T, runnel_avro::DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let value = T::decode(&mut reader)?;
+    reader.finish()?;
+    Ok(value)
 }

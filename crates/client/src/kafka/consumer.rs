@@ -19,11 +19,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers as _, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::producer::partition_count;
-use super::{base_config, blocking, kafka_error, unsupported, KafkaBackend};
-use crate::admin::Position;
+use super::config::KafkaConfig;
+use super::librdkafka::{base_config, blocking, kafka_error, partition_count, unsupported};
 use crate::error::ClientError;
-use crate::raw_consumer::{ConsumerOptions, RawMessage};
+use crate::transport::{Acknowledge, ConsumerControl, ConsumerOptions, Position, RawMessage, RecordSource};
 
 struct Shared {
     consumer: StreamConsumer,
@@ -42,13 +41,22 @@ pub(crate) struct KafkaReader {
     shared: Arc<Shared>,
 }
 
+/// A delivered record counts as processed: librdkafka stores its offset as it
+/// hands it over, which is what `ack` marks on the gRPC transport. Nothing to do.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredOnDelivery;
+
+impl Acknowledge for StoredOnDelivery {
+    fn mark(&self, _partition: u32, _offset: i64) {}
+}
+
 /// Opens a consumer of `topic` with the builder's options.
 pub(crate) async fn open(
-    backend: &KafkaBackend,
+    kafka: &KafkaConfig,
     topic: &str,
     options: ConsumerOptions,
 ) -> Result<(KafkaHandle, KafkaReader), ClientError> {
-    let mut config = base_config(&backend.config);
+    let mut config = base_config(kafka);
     config.set("enable.partition.eof", "false");
     match &options.group {
         Some(group) => {
@@ -89,14 +97,14 @@ pub(crate) async fn open(
                 .set("auto.offset.reset", "earliest");
         }
     }
-    for (k, v) in &backend.config.properties {
+    for (k, v) in &kafka.properties {
         config.set(k, v);
     }
     let consumer: StreamConsumer =
         config.create().map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
     let shared = Arc::new(Shared { consumer, topic: topic.to_owned(), group: options.group.clone() });
     let probe = shared.clone();
-    let (name, timeout) = (topic.to_owned(), backend.config.connect_timeout);
+    let (name, timeout) = (topic.to_owned(), kafka.connect_timeout);
     let n = partition_count(topic, move || probe.consumer.fetch_metadata(Some(&name), timeout)).await?;
     if shared.group.is_some() {
         shared
@@ -168,10 +176,17 @@ async fn starting_offsets(
     Ok(found)
 }
 
-impl KafkaReader {
+impl RecordSource for KafkaReader {
+    type Acker = StoredOnDelivery;
+
+    /// Never without waiting: librdkafka's queue is read through `recv`.
+    fn try_next(&mut self) -> Option<RawMessage> {
+        None
+    }
+
     /// The next record, waiting for one; librdkafka's errors (a broker
     /// unreachable, a refused fetch) are `Err` items and reading goes on.
-    pub(crate) async fn next(&mut self) -> Option<Result<RawMessage, ClientError>> {
+    async fn next(&mut self) -> Option<Result<RawMessage, ClientError>> {
         let msg = match self.shared.consumer.recv().await {
             Ok(m) => m,
             Err(e) => return Some(Err(kafka_error(&format!("consuming `{}`", self.shared.topic), e))),
@@ -193,76 +208,13 @@ impl KafkaReader {
             headers,
         }))
     }
+
+    fn acker(&self) -> StoredOnDelivery {
+        StoredOnDelivery
+    }
 }
 
 impl KafkaHandle {
-    /// The topic.
-    pub(crate) fn topic(&self) -> &str {
-        &self.shared.topic
-    }
-
-    /// The partitions this consumer currently reads.
-    pub(crate) fn assignment(&self) -> Vec<u32> {
-        let mut parts: Vec<u32> = match self.shared.consumer.assignment() {
-            Ok(tpl) => {
-                tpl.elements_for_topic(&self.shared.topic).iter().map(|e| e.partition() as u32).collect()
-            }
-            Err(_) => Vec::new(),
-        };
-        parts.sort_unstable();
-        parts
-    }
-
-    /// Commits every record delivered so far.
-    pub(crate) async fn commit(&self) -> Result<(), ClientError> {
-        self.require_group()?;
-        let shared = self.shared.clone();
-        let result = blocking(move || shared.consumer.commit_consumer_state(CommitMode::Sync)).await?;
-        self.commit_result(result)
-    }
-
-    /// Commits `next_offset` (the offset after the last processed record) for `partition`.
-    pub(crate) async fn commit_offset(&self, partition: u32, next_offset: i64) -> Result<(), ClientError> {
-        self.require_group()?;
-        let mut tpl = TopicPartitionList::with_capacity(1);
-        tpl.add_partition_offset(&self.shared.topic, partition as i32, Offset::Offset(next_offset))
-            .map_err(|e| kafka_error("offsets", e))?;
-        let shared = self.shared.clone();
-        let result = blocking(move || shared.consumer.commit(&tpl, CommitMode::Sync)).await?;
-        self.commit_result(result)
-    }
-
-    /// Continues `partition` at `offset`.
-    pub(crate) fn seek(&self, partition: u32, offset: i64) -> Result<(), ClientError> {
-        if !self.assignment().contains(&partition) {
-            return Err(ClientError::InvalidArgument(format!(
-                "partition {partition} is not assigned to this consumer"
-            )));
-        }
-        // A zero timeout makes the seek asynchronous; librdkafka drops
-        // records of the partition fetched before it.
-        self.shared
-            .consumer
-            .seek(&self.shared.topic, partition as i32, Offset::Offset(offset.max(0)), Duration::ZERO)
-            .map_err(|e| kafka_error(&format!("cannot seek partition {partition}"), e))
-    }
-
-    /// Commits what was delivered (groups) and leaves the group.
-    pub(crate) async fn close(&self) -> Result<(), ClientError> {
-        let result = if self.shared.group.is_some() { self.commit().await } else { Ok(()) };
-        let shared = self.shared.clone();
-        // Leaving waits for the coordinator's answer: off the async threads.
-        blocking(move || {
-            if shared.group.is_some() {
-                shared.consumer.unsubscribe();
-            } else {
-                let _ = shared.consumer.unassign();
-            }
-        })
-        .await?;
-        result
-    }
-
     fn require_group(&self) -> Result<(), ClientError> {
         match self.shared.group {
             Some(_) => Ok(()),
@@ -277,5 +229,74 @@ impl KafkaHandle {
             Err(e) => Err(kafka_error(&format!("committing offsets of `{}`", self.shared.topic), e)),
             Ok(()) => Ok(()),
         }
+    }
+}
+
+impl ConsumerControl for KafkaHandle {
+    /// The topic.
+    fn topic(&self) -> &str {
+        &self.shared.topic
+    }
+
+    /// The partitions this consumer currently reads.
+    fn assignment(&self) -> Vec<u32> {
+        let mut parts: Vec<u32> = match self.shared.consumer.assignment() {
+            Ok(tpl) => {
+                tpl.elements_for_topic(&self.shared.topic).iter().map(|e| e.partition() as u32).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        parts.sort_unstable();
+        parts
+    }
+
+    /// Commits every record delivered so far.
+    async fn commit(&self) -> Result<(), ClientError> {
+        self.require_group()?;
+        let shared = self.shared.clone();
+        let result = blocking(move || shared.consumer.commit_consumer_state(CommitMode::Sync)).await?;
+        self.commit_result(result)
+    }
+
+    /// Commits `next_offset` (the offset after the last processed record) for `partition`.
+    async fn commit_offset(&self, partition: u32, next_offset: i64) -> Result<(), ClientError> {
+        self.require_group()?;
+        let mut tpl = TopicPartitionList::with_capacity(1);
+        tpl.add_partition_offset(&self.shared.topic, partition as i32, Offset::Offset(next_offset))
+            .map_err(|e| kafka_error("offsets", e))?;
+        let shared = self.shared.clone();
+        let result = blocking(move || shared.consumer.commit(&tpl, CommitMode::Sync)).await?;
+        self.commit_result(result)
+    }
+
+    /// Continues `partition` at `offset`.
+    fn seek(&self, partition: u32, offset: i64) -> Result<(), ClientError> {
+        if !self.assignment().contains(&partition) {
+            return Err(ClientError::InvalidArgument(format!(
+                "partition {partition} is not assigned to this consumer"
+            )));
+        }
+        // A zero timeout makes the seek asynchronous; librdkafka drops
+        // records of the partition fetched before it.
+        self.shared
+            .consumer
+            .seek(&self.shared.topic, partition as i32, Offset::Offset(offset.max(0)), Duration::ZERO)
+            .map_err(|e| kafka_error(&format!("cannot seek partition {partition}"), e))
+    }
+
+    /// Commits what was delivered (groups) and leaves the group.
+    async fn close(&self) -> Result<(), ClientError> {
+        let result = if self.shared.group.is_some() { self.commit().await } else { Ok(()) };
+        let shared = self.shared.clone();
+        // Leaving waits for the coordinator's answer: off the async threads.
+        blocking(move || {
+            if shared.group.is_some() {
+                shared.consumer.unsubscribe();
+            } else {
+                let _ = shared.consumer.unassign();
+            }
+        })
+        .await?;
+        result
     }
 }

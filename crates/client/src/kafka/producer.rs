@@ -14,16 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::metadata::Metadata;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 
-use super::{base_config, blocking, kafka_error, unsupported, KafkaBackend};
+use super::config::KafkaConfig;
+use super::librdkafka::{base_config, blocking, kafka_error, partition_count, unsupported};
 use crate::error::ClientError;
 use crate::partitioner::{PartitionChooser, Partitioner};
-use crate::raw_producer::{ProducerOptions, RawRecord, RecordMetadata, SendFuture};
+use crate::transport::{now_ms, ProducerOptions, RawRecord, RecordMetadata, RecordSink, SendFuture};
 
 /// librdkafka's ceiling on requests in flight per connection with idempotence.
 const MAX_IDEMPOTENT_IN_FLIGHT: usize = 5;
@@ -56,7 +56,7 @@ impl std::fmt::Debug for KafkaSink {
 impl KafkaSink {
     /// Starts an idempotent producer for `topic`, checking that the topic exists.
     pub(crate) async fn start(
-        backend: &KafkaBackend,
+        kafka: &KafkaConfig,
         topic: &str,
         options: &ProducerOptions,
     ) -> Result<KafkaSink, ClientError> {
@@ -69,7 +69,7 @@ impl KafkaSink {
                 options.max_in_flight
             )));
         }
-        let mut config = base_config(&backend.config);
+        let mut config = base_config(kafka);
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -88,12 +88,12 @@ impl KafkaSink {
                 "message.timeout.ms",
                 options.delivery_timeout.as_millis().clamp(1, i32::MAX as u128).to_string(),
             );
-        for (k, v) in &backend.config.properties {
+        for (k, v) in &kafka.properties {
             config.set(k, v);
         }
         let producer: FutureProducer =
             config.create().map_err(|e| kafka_error("cannot create a Kafka producer", e))?;
-        let (probe, name, timeout) = (producer.clone(), topic.to_owned(), backend.config.connect_timeout);
+        let (probe, name, timeout) = (producer.clone(), topic.to_owned(), kafka.connect_timeout);
         let partitions =
             partition_count(topic, move || probe.client().fetch_metadata(Some(&name), timeout)).await?;
         let chooser = match &options.partitioner {
@@ -110,15 +110,12 @@ impl KafkaSink {
             }),
         })
     }
+}
 
-    /// The topic.
-    pub(crate) fn topic(&self) -> &str {
-        &self.inner.topic
-    }
-
+impl RecordSink for KafkaSink {
     /// Enqueues a record now when librdkafka's queue has room (so call order
     /// is send order), otherwise when polled; resolves with its delivery.
-    pub(crate) fn send(&self, record: RawRecord) -> SendFuture {
+    fn send(&self, record: RawRecord) -> SendFuture {
         let inner = &self.inner;
         let n = inner.partitions;
         let partition = match (record.partition, &inner.chooser) {
@@ -132,7 +129,7 @@ impl KafkaSink {
             (None, Some(chooser)) => Some(chooser.lock().choose(record.key.as_deref(), n)),
             (None, None) => None,
         };
-        let fallback_ts = record.timestamp_ms.unwrap_or_else(crate::raw_producer::now_ms);
+        let fallback_ts = record.timestamp_ms.unwrap_or_else(now_ms);
         let future_record = to_future_record(&inner.topic, &record, partition, fallback_ts);
         match inner.producer.send_result(future_record) {
             Ok(delivery) => {
@@ -159,12 +156,16 @@ impl KafkaSink {
     }
 
     /// Waits until every record sent before is delivered or failed.
-    pub(crate) async fn flush(&self) -> Result<(), ClientError> {
+    async fn flush(&self) -> Result<(), ClientError> {
         let producer = self.inner.producer.clone();
         let timeout = self.inner.queue_timeout;
         blocking(move || producer.flush(timeout))
             .await?
             .map_err(|e| kafka_error(&format!("flushing `{}`", self.inner.topic), e))
+    }
+
+    fn topic(&self) -> &str {
+        &self.inner.topic
     }
 }
 
@@ -207,29 +208,5 @@ fn delivered(
             Err(ClientError::UnknownTopic { topic: topic.to_owned() })
         }
         Err((e, _)) => Err(kafka_error(&format!("the cluster refused a record for `{topic}`"), e)),
-    }
-}
-
-/// The partition count of `topic` from the cluster's metadata (`fetch` asks for
-/// it, on a blocking thread); an unknown topic is [`ClientError::UnknownTopic`].
-pub(crate) async fn partition_count(
-    topic: &str,
-    fetch: impl FnOnce() -> KafkaResult<Metadata> + Send + 'static,
-) -> Result<u32, ClientError> {
-    let metadata = blocking(fetch)
-        .await?
-        .map_err(|e| kafka_error(&format!("cannot read the metadata of `{topic}`"), e))?;
-    let unknown = || ClientError::UnknownTopic { topic: topic.to_owned() };
-    let t = metadata.topics().iter().find(|t| t.name() == topic).ok_or_else(unknown)?;
-    match t.error() {
-        None if !t.partitions().is_empty() => Ok(t.partitions().len() as u32),
-        None => Err(unknown()),
-        Some(code) => match RDKafkaErrorCode::from(code) {
-            RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic => Err(unknown()),
-            other => Err(kafka_error(
-                &format!("cannot read the metadata of `{topic}`"),
-                KafkaError::MetadataFetch(other),
-            )),
-        },
     }
 }

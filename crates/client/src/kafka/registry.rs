@@ -1,30 +1,26 @@
-//! The schema registry over its Confluent REST API, for clients on the Kafka
-//! backend: schemas by global id (cached for the life of the client: an id
-//! never changes meaning), lookup and registration of a schema under a
-//! subject, and the verbose compatibility check that names every problem.
+//! The schema registry over its Confluent REST API, the Kafka transport's
+//! [`SchemaLookup`]: schema text by global id, lookup and registration of a
+//! schema under a subject, and the verbose compatibility check that names
+//! every problem. Answers are cached by the client's
+//! [`SchemaCache`](crate::registry::SchemaCache), not here.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use parking_lot::Mutex;
 use reqwest::StatusCode;
 use runnel_avro::Schema;
 use serde_json::{json, Value};
 
-use super::KafkaConfig;
+use super::config::KafkaConfig;
 use crate::error::ClientError;
-use crate::registry::RegisteredSchema;
+use crate::transport::{SchemaLookup, SubjectVersion};
 
 /// The registry's media type (Confluent's); plain JSON is accepted as well.
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
-/// A Confluent-compatible registry reached over HTTP.
-#[derive(Debug)]
+/// A Confluent-compatible registry reached over HTTP. Cheap to clone.
+#[derive(Debug, Clone)]
 pub(crate) struct HttpRegistry {
     base: String,
     http: reqwest::Client,
     retry_for: std::time::Duration,
-    by_id: Mutex<HashMap<u32, Arc<Schema>>>,
 }
 
 /// One answer: the status and the JSON body (`Null` when there is none).
@@ -47,7 +43,7 @@ impl HttpRegistry {
             .timeout(config.registry_timeout)
             .build()
             .map_err(|e| registry_failure(&base, &e))?;
-        Ok(HttpRegistry { base, http, retry_for: config.registry_timeout, by_id: Mutex::new(HashMap::new()) })
+        Ok(HttpRegistry { base, http, retry_for: config.registry_timeout })
     }
 
     /// Fails unless the registry answers its subjects list.
@@ -59,72 +55,6 @@ impl HttpRegistry {
             Err(ClientError::Registry {
                 message: format!("{} answered GET /subjects with {}", self.base, answer.status),
             })
-        }
-    }
-
-    /// The schema with global id `id` (fetched once, then cached).
-    pub(crate) async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, ClientError> {
-        if let Some(s) = self.by_id.lock().get(&id) {
-            return Ok(s.clone());
-        }
-        let answer = self.call(reqwest::Method::GET, &format!("/schemas/ids/{id}"), None).await?;
-        if answer.status == StatusCode::NOT_FOUND {
-            return Err(ClientError::SchemaNotFound { id });
-        }
-        let body = self.success(answer)?;
-        if let Some(kind) = body.get("schemaType").and_then(Value::as_str) {
-            if kind != "AVRO" {
-                return Err(ClientError::Registry {
-                    message: format!("schema id {id} is a {kind} schema, not Avro"),
-                });
-            }
-        }
-        let text = body.get("schema").and_then(Value::as_str).ok_or_else(|| malformed("schema", &body))?;
-        let schema = Arc::new(parse(text)?);
-        Ok(self.by_id.lock().entry(id).or_insert(schema).clone())
-    }
-
-    /// The version of `subject` that is `schema`, if there is one.
-    pub(crate) async fn lookup(
-        &self,
-        subject: &str,
-        schema: &Schema,
-    ) -> Result<Option<RegisteredSchema>, ClientError> {
-        let path = format!("/subjects/{}", encode(subject));
-        let answer =
-            self.call(reqwest::Method::POST, &path, Some(json!({ "schema": schema.json() }))).await?;
-        if answer.status == StatusCode::NOT_FOUND {
-            // 40401 (no such subject) or 40403 (not a version of it): not registered.
-            return Ok(None);
-        }
-        let body = self.success(answer)?;
-        let id = id_of(&body)?;
-        let version =
-            body.get("version").and_then(Value::as_i64).ok_or_else(|| malformed("version", &body))?;
-        Ok(Some(self.registered(subject, id, version as i32, schema)))
-    }
-
-    /// Registers `schema` under `subject` (or finds it there); an incompatible
-    /// schema fails with [`ClientError::Incompatible`] listing every reason.
-    pub(crate) async fn register(
-        &self,
-        subject: &str,
-        schema: &Schema,
-    ) -> Result<RegisteredSchema, ClientError> {
-        let path = format!("/subjects/{}/versions", encode(subject));
-        let answer =
-            self.call(reqwest::Method::POST, &path, Some(json!({ "schema": schema.json() }))).await?;
-        if answer.status == StatusCode::CONFLICT {
-            let reasons = self.incompatibilities(subject, schema).await.unwrap_or_default();
-            let reasons = if reasons.is_empty() { vec![error_message(&answer.body)] } else { reasons };
-            return Err(ClientError::Incompatible { subject: subject.to_owned(), reasons });
-        }
-        let body = self.success(answer)?;
-        let id = id_of(&body)?;
-        // The registration answer has only the id; the lookup gives the version.
-        match self.lookup(subject, schema).await? {
-            Some(r) => Ok(r),
-            None => Ok(self.registered(subject, id, -1, schema)),
         }
     }
 
@@ -143,11 +73,6 @@ impl HttpRegistry {
             .map(|m| m.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
             .unwrap_or_default();
         Ok(if messages.is_empty() { vec!["incompatible".to_owned()] } else { messages })
-    }
-
-    fn registered(&self, subject: &str, id: u32, version: i32, schema: &Schema) -> RegisteredSchema {
-        let schema = self.by_id.lock().entry(id).or_insert_with(|| Arc::new(schema.clone())).clone();
-        RegisteredSchema { subject: subject.to_owned(), id, version, schema }
     }
 
     /// One call, retried with back-off while the registry cannot be reached
@@ -202,6 +127,63 @@ impl HttpRegistry {
     }
 }
 
+impl SchemaLookup for HttpRegistry {
+    async fn schema_text(&self, id: u32) -> Result<String, ClientError> {
+        let answer = self.call(reqwest::Method::GET, &format!("/schemas/ids/{id}"), None).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Err(ClientError::SchemaNotFound { id });
+        }
+        let body = self.success(answer)?;
+        if let Some(kind) = body.get("schemaType").and_then(Value::as_str) {
+            if kind != "AVRO" {
+                return Err(ClientError::Registry {
+                    message: format!("schema id {id} is a {kind} schema, not Avro"),
+                });
+            }
+        }
+        let text = body.get("schema").and_then(Value::as_str).ok_or_else(|| malformed("schema", &body))?;
+        Ok(text.to_owned())
+    }
+
+    async fn lookup(&self, subject: &str, schema: &Schema) -> Result<Option<SubjectVersion>, ClientError> {
+        let path = format!("/subjects/{}", encode(subject));
+        let answer =
+            self.call(reqwest::Method::POST, &path, Some(json!({ "schema": schema.json() }))).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            // 40401 (no such subject) or 40403 (not a version of it): not registered.
+            return Ok(None);
+        }
+        let body = self.success(answer)?;
+        let id = id_of(&body)?;
+        let version =
+            body.get("version").and_then(Value::as_i64).ok_or_else(|| malformed("version", &body))?;
+        Ok(Some(version_of(subject, id, version as i32)))
+    }
+
+    async fn register(&self, subject: &str, schema: &Schema) -> Result<SubjectVersion, ClientError> {
+        let path = format!("/subjects/{}/versions", encode(subject));
+        let answer =
+            self.call(reqwest::Method::POST, &path, Some(json!({ "schema": schema.json() }))).await?;
+        if answer.status == StatusCode::CONFLICT {
+            let reasons = self.incompatibilities(subject, schema).await.unwrap_or_default();
+            let reasons = if reasons.is_empty() { vec![error_message(&answer.body)] } else { reasons };
+            return Err(ClientError::Incompatible { subject: subject.to_owned(), reasons });
+        }
+        let body = self.success(answer)?;
+        let id = id_of(&body)?;
+        // The registration answer has only the id; the lookup gives the version.
+        match self.lookup(subject, schema).await? {
+            Some(r) => Ok(r),
+            None => Ok(version_of(subject, id, -1)),
+        }
+    }
+}
+
+/// A lookup or registration answer: the registry does not send the schema back.
+fn version_of(subject: &str, id: u32, version: i32) -> SubjectVersion {
+    SubjectVersion { subject: subject.to_owned(), id, version, schema: String::new() }
+}
+
 fn id_of(body: &Value) -> Result<u32, ClientError> {
     body.get("id")
         .and_then(Value::as_u64)
@@ -223,12 +205,6 @@ fn malformed(field: &str, body: &Value) -> ClientError {
 
 fn registry_failure(base: &str, e: &reqwest::Error) -> ClientError {
     ClientError::Registry { message: format!("cannot reach the registry at {base}: {e}") }
-}
-
-fn parse(json: &str) -> Result<Schema, ClientError> {
-    Schema::parse_str(json).map_err(|e| ClientError::Registry {
-        message: format!("the registry returned an invalid schema: {e}"),
-    })
 }
 
 /// Percent-encodes a subject for a URL path segment.
