@@ -13,9 +13,10 @@ use std::time::Duration;
 
 use runnel::{Avro, Client, Consumer};
 
+/// `com.example.User`, generated from `schemas/user.avsc` (see `typed_producer`).
 #[allow(dead_code)]
 mod generated {
-    include!(concat!(env!("OUT_DIR"), "/user.rs"));
+    include!("generated/user.rs");
 }
 use generated::User;
 

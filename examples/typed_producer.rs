@@ -1,6 +1,9 @@
-//! Publishes typed values: `User`s generated from `schemas/user.avsc` by the
-//! root build.rs (the schema-first path) to topic `users`, and `Order`s
-//! declared with a plain `#[derive(Avro)]` (the code-first path) to `orders`.
+//! Publishes typed values: `User`s generated from `schemas/user.avsc` (the
+//! schema-first path) to topic `users`, and `Order`s declared with a plain
+//! `#[derive(Avro)]` (the code-first path) to `orders`. `generated/user.rs` is
+//! the output of `runnel codegen schemas/user.avsc --out examples/generated`;
+//! an application may instead generate it in its build.rs with
+//! `runnel_codegen::Builder`, as prost-build does.
 //!
 //! ```text
 //! runnel serve &
@@ -13,7 +16,7 @@ use runnel::{Avro, Client, NewTopic};
 /// `com.example.User`, generated from `schemas/user.avsc`.
 #[allow(dead_code)]
 mod generated {
-    include!(concat!(env!("OUT_DIR"), "/user.rs"));
+    include!("generated/user.rs");
 }
 use generated::User;
 

@@ -1,7 +1,8 @@
 //! Runnel: typed, schema-first streaming for Rust.
 //!
 //! This crate is the facade applications depend on. It re-exports:
-//! - the typed client ([`Client`], `Producer<T>`, `Consumer<T>`) from `runnel-client`;
+//! - the typed client (`Client`, `Producer<T>`, `Consumer<T>`) from `runnel-client`
+//!   (feature `client`, on by default);
 //! - the [`Avro`] trait and its `#[derive(Avro)]` macro;
 //! - the Avro core as [`avro`] (`runnel::avro::to_vec`, `runnel::avro::from_slice`, schemas,
 //!   validation, resolution).
@@ -26,6 +27,7 @@
 
 pub use runnel_avro as avro;
 pub use runnel_avro::{Avro, Schema};
+#[cfg(feature = "client")]
 pub use runnel_client::*;
 /// `#[derive(Avro)]`: an Avro schema and a direct binary codec for a struct or enum.
 pub use runnel_derive::Avro;

@@ -1,8 +1,9 @@
-//! The schema-first path, compiled for real: the root `build.rs` generates Rust
-//! types from `schemas/*.avsc` and the code generator's corpus; here each
-//! generated type's derived schema is compared with its input, both as
-//! Parsing Canonical Form and as apache-avro's full model (docs, aliases,
-//! defaults, logical types, field order), and values round-trip.
+//! The schema-first path, compiled for real: with the `codegen` feature the root
+//! `build.rs` generates Rust types from `schemas/*.avsc` and the code
+//! generator's corpus; here each generated type's derived schema is compared
+//! with its input, both as Parsing Canonical Form and as apache-avro's full
+//! model (docs, aliases, defaults, logical types, field order), and values
+//! round-trip. The examples' copy of the generated `User` is checked too.
 
 use runnel::avro::{from_slice, to_vec, Schema};
 use runnel::Avro;
@@ -68,6 +69,15 @@ fn every_schema_in_schemas_dir_round_trips_through_codegen_and_derive() {
         .collect();
     names.sort();
     assert_eq!(names, ["user.avsc", "user_v2.avsc", "user_v3.avsc"]);
+}
+
+#[test]
+fn the_examples_generated_user_is_what_codegen_makes_of_schemas_user_avsc() {
+    assert_eq!(
+        include_str!("../examples/generated/user.rs"),
+        include_str!(concat!(env!("OUT_DIR"), "/user.rs")),
+        "regenerate it: runnel codegen schemas/user.avsc --out examples/generated"
+    );
 }
 
 #[test]

@@ -6,9 +6,12 @@ produce the bytes of a datum, and fastavro's ``json_writer`` its Avro-JSON.
 The real ``runnel`` binary (``RUNNEL_BIN``, default ``target/debug/runnel``)
 must then:
 
-- ``avro encode``: turn that Avro-JSON into exactly those bytes;
+- ``avro encode``: turn that Avro-JSON into exactly those bytes (NaN and the
+  infinities as fastavro writes them, bare ``NaN``/``Infinity``/``-Infinity``
+  tokens, and as Avro Java and avro-tools write them, the strings);
 - ``avro decode``: turn those bytes into Avro-JSON that fastavro's
-  ``json_reader`` reads back to the same datum (and re-encodes to the same bytes);
+  ``json_reader`` reads back to the same datum (and re-encodes to the same bytes),
+  with NaN and the infinities as the strings, so that the output stays JSON;
 - decode bytes written in several blocks, with negative counts and byte sizes,
   which fastavro also reads;
 - ``avro fingerprint``: print the Parsing Canonical Form and CRC-64-AVRO and
@@ -292,11 +295,10 @@ def avro_package_bytes(schema, datum):
 
 
 def avro_json_lines(parsed, datums):
-    """fastavro's Avro-JSON, with NaN and the infinities as the strings avro-tools writes
-    (fastavro writes bare NaN tokens, which are not JSON)."""
+    """fastavro's Avro-JSON, as it writes it (NaN and the infinities as bare tokens)."""
     out = io.StringIO()
     fastavro.json_writer(out, parsed, datums)
-    return [json.dumps(non_finite_as_strings(json.loads(line))) for line in out.getvalue().splitlines() if line]
+    return [line for line in out.getvalue().splitlines() if line]
 
 
 def non_finite_as_strings(v):
@@ -407,6 +409,70 @@ def zigzag(n):
         z >>= 7
     out.append(z)
     return bytes(out)
+
+
+NON_FINITE = {
+    "type": "record",
+    "name": "Floats",
+    "fields": [
+        {"name": "d", "type": "double"},
+        {"name": "f", "type": "float"},
+        {"name": "ds", "type": {"type": "array", "items": "double"}},
+        {"name": "fs", "type": {"type": "map", "values": "float"}},
+        {"name": "maybe", "type": ["null", "double"]},
+    ],
+}
+NON_FINITE_DATUMS = [
+    {"d": NAN, "f": INF, "ds": [INF, -INF, NAN, 0.5], "fs": {"k": -INF, "j": NAN}, "maybe": -INF},
+    {"d": -INF, "f": NAN, "ds": [], "fs": {}, "maybe": NAN},
+    {"d": INF, "f": -INF, "ds": [-0.0], "fs": {"z": 1.5}, "maybe": None},
+]
+
+
+def strict_json(line):
+    """``line`` parsed as JSON proper: a bare NaN or Infinity fails."""
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_nan_and_infinities_round_trip_with_fastavro_bare_or_quoted(schema_dir):
+    parsed = fastavro.parse_schema(NON_FINITE)
+    expected = [fastavro_bytes(parsed, d).hex() for d in NON_FINITE_DATUMS]
+    path = schema_file(schema_dir, "non-finite", NON_FINITE)
+    # fastavro's json_writer (Python's json) writes bare tokens, which are not JSON.
+    bare = avro_json_lines(parsed, NON_FINITE_DATUMS)
+    assert "-Infinity" in bare[0] and '"NaN"' not in bare[0]
+    proc = runnel(["avro", "encode", "--schema", path], "\n".join(bare) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert out_lines(proc.stdout) == expected
+    # Avro Java's JsonEncoder and avro-tools write the strings: the same bytes.
+    quoted = [json.dumps(non_finite_as_strings(json.loads(line))) for line in bare]
+    proc = runnel(["avro", "encode", "--schema", path], "\n".join(quoted) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    assert out_lines(proc.stdout) == expected
+    # Decoded, they are the strings: JSON still, as Jackson writes and reads them.
+    proc = runnel(["avro", "decode", "--schema", path], "\n".join(expected) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    decoded = [strict_json(line) for line in out_lines(proc.stdout)]
+    assert decoded == [json.loads(line) for line in quoted]
+    # fastavro reads them (as the floats the strings name) to the same bytes.
+    named = {}
+    fastavro.parse_schema(NON_FINITE, named_schemas=named)
+    back = [strings_as_floats(NON_FINITE, value, named) for value in decoded]
+    from_json = list(fastavro.json_reader(io.StringIO("\n".join(json.dumps(v) for v in back)), parsed))
+    assert [fastavro_bytes(parsed, d).hex() for d in from_json] == expected
+    assert all(same(a, b) for a, b in zip(from_json, NON_FINITE_DATUMS))
+
+
+def test_bare_nan_outside_a_float_or_double_is_refused(schema_dir):
+    path = schema_file(schema_dir, "string-field", {"type": "record", "name": "S", "fields": [
+        {"name": "s", "type": "string"}]})
+    proc = runnel(["avro", "encode", "--schema", path], '{"s": "NaN"}\n{"s": NaN}\n')
+    assert proc.returncode != 0
+    assert out_lines(proc.stdout) == ["064e614e"]
+    assert "line 2" in proc.stderr and "/s" in proc.stderr and "float or double" in proc.stderr
 
 
 def test_blocks_with_negative_counts_and_sizes_decode_as_fastavro_reads_them(schema_dir):

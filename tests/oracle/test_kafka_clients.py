@@ -14,76 +14,26 @@ default ``target/debug/runnel``) on free ports:
   offsets the Kafka group committed.
 
 Run: ``.venv/bin/python -m pytest tests/oracle/test_kafka_clients.py`` after
-``cargo build -p runnel-cli``.
+``cargo build -p runnel-cli``. The server comes from conftest.py.
 """
 
-import os
-import socket
-import subprocess
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-REPO = Path(__file__).resolve().parents[2]
-USER_AVSC = REPO / "schemas" / "user.avsc"
-
-
-def runnel_bin():
-    path = os.environ.get("RUNNEL_BIN") or str(REPO / "target" / "debug" / "runnel")
-    if not Path(path).exists():
-        pytest.fail(f"the runnel binary is missing at {path}: run `cargo build -p runnel-cli` or set RUNNEL_BIN")
-    return path
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, grpc, http, kafka):
-        self.grpc_url = f"http://{grpc}"
-        self.registry_url = f"http://{http}"
-        self.kafka = kafka
-
-    def cli(self, *args, stdin=None):
-        cmd = [runnel_bin(), "--url", self.grpc_url, "--registry-url", self.registry_url, *args]
-        out = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, f"{' '.join(args)} failed: {out.stderr}"
-        return out.stdout
+USER_AVSC = Path(__file__).resolve().parents[2] / "schemas" / "user.avsc"
 
 
 @pytest.fixture(scope="module")
-def server():
-    data = tempfile.mkdtemp(prefix="runnel-kafka-")
-    grpc, http, kafka = (f"127.0.0.1:{free_port()}" for _ in range(3))
-    cmd = [runnel_bin(), "serve", "--data", data, "--grpc", grpc, "--http", http, "--kafka", kafka]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"http://{http}/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if proc.poll() is not None:
-            pytest.fail(f"runnel serve exited: {proc.stderr.read()}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("runnel serve did not start within 30 s")
-        time.sleep(0.05)
-    yield Server(grpc, http, kafka)
-    proc.terminate()
-    proc.wait(timeout=10)
+def server(runnel_server):
+    """``runnel serve`` with its Kafka listener (conftest.py)."""
+    return runnel_server
 
 
 def create_topic(server, partitions):
@@ -204,7 +154,7 @@ def test_group_of_two_splits_partitions_and_resumes_from_commits(server):
     assert extra == []
 
     # The same committed offsets are Runnel's: the gRPC consumer of the group has nothing left.
-    out = server.cli("consume", topic, "--group", group, "--max", "1", "--timeout-ms", "1000")
+    out = server.cli("consume", topic, "--group", group, "--exit-at-end")
     assert out.strip() == ""
 
 

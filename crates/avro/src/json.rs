@@ -14,9 +14,8 @@
 //!   the type name (`"int"`, `"array"`, ...; a logical type goes by its
 //!   underlying type, e.g. `"long"` for `timestamp-millis`);
 //! - `float`/`double` NaN and infinities as the strings `"NaN"`, `"Infinity"`
-//!   and `"-Infinity"`, as avro-tools writes them (JSON has no literal for
-//!   them); those strings are accepted on input, as avro-tools and fastavro
-//!   accept them. A `float` is written as the exact value of its 32 bits;
+//!   and `"-Infinity"` (see below). A `float` is written as the exact value of
+//!   its 32 bits;
 //! - logical types as their underlying type (a decimal as its bytes, a uuid
 //!   as its string, a timestamp as its number).
 //!
@@ -24,6 +23,18 @@
 //! has one (fastavro's behaviour; strict Avro-JSON requires every field). A
 //! member that is not a field of the record is refused, so that a misspelt
 //! field name is not silently dropped.
+//!
+//! JSON has no literal for NaN and the infinities, and writers disagree:
+//! Python's `json`, fastavro's `json_writer` and Jackson with
+//! `ALLOW_NON_NUMERIC_NUMBERS` write the bare tokens `NaN`, `Infinity` and
+//! `-Infinity`; Avro Java's `JsonEncoder` (Jackson's default) and avro-tools
+//! write the strings `"NaN"`, `"Infinity"` and `"-Infinity"`. On input both are
+//! accepted for `float` and `double`: the strings by [`to_binary`], the bare
+//! tokens by [`str_to_binary`], which reads text (a `serde_json::Value` cannot
+//! hold them) and accepts them only where a float or a double is expected. On
+//! output they are always the strings: the result stays JSON (for `jq` and
+//! every strict parser), Avro Java's `JsonDecoder` reads them, and fastavro's
+//! `json_reader` turns them into the same bytes.
 
 use std::fmt;
 
@@ -124,6 +135,151 @@ pub fn from_binary(schema: &Schema, datum: &[u8]) -> Result<Value, DecodeError> 
     let value = d.decode(model.root(), &mut r, 0)?;
     r.finish()?;
     Ok(value)
+}
+
+/// Why Avro-JSON text could not be encoded: it is not JSON, or not a datum of the schema.
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    /// Not JSON (the bare tokens `NaN`, `Infinity` and `-Infinity` aside), with
+    /// serde_json's line and column, which are the input's.
+    #[error("not JSON: {0}")]
+    Syntax(serde_json::Error),
+    /// JSON, but not a datum of the schema.
+    #[error(transparent)]
+    Value(#[from] JsonError),
+}
+
+/// Parses one Avro-JSON datum from `text`, appends its binary encoding to
+/// `buf` and returns the parsed value (for reading fields of it, e.g. a key).
+/// On error, `buf` may hold part of the datum.
+///
+/// Besides JSON it accepts the bare tokens `NaN`, `Infinity` and `-Infinity`
+/// as `float` and `double` values (nowhere else); in the returned value they
+/// are the strings [`to_binary`] reads as the same numbers.
+///
+/// ```
+/// use runnel_avro::{json, Schema};
+/// let s = Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"x","type":"double"}]}"#).unwrap();
+/// let mut buf = Vec::new();
+/// let value = json::str_to_binary(&s, r#"{"x": -Infinity}"#, &mut buf).unwrap();
+/// assert_eq!(buf, f64::NEG_INFINITY.to_le_bytes());
+/// assert_eq!(value, serde_json::json!({"x": "-Infinity"}));
+/// ```
+pub fn str_to_binary(schema: &Schema, text: &str, buf: &mut Vec<u8>) -> Result<Value, TextError> {
+    let value = match serde_json::from_str::<Value>(text) {
+        Ok(value) => value,
+        Err(syntax) => return non_finite::str_to_binary(schema, text, buf, syntax),
+    };
+    to_binary(schema, &value, buf)?;
+    Ok(value)
+}
+
+/// The bare tokens `NaN`, `Infinity` and `-Infinity`, which serde_json refuses.
+///
+/// Only text serde_json refused comes here, so JSON keeps its one path. The
+/// text is parsed twice with each bare token replaced: by its string (`"NaN"`),
+/// the value that is encoded; and by a zero of the same length (`0.0`), so that
+/// serde_json's error positions stay the input's and so that a token standing
+/// where no float or double is expected is caught: a string, an enum, bytes or
+/// a fixed accept the string but refuse the number, which float and double take.
+mod non_finite {
+    use super::{to_binary, JsonError, Schema, TextError, Value};
+
+    /// The bare tokens, longest first so that `-Infinity` is not read as `-` and `Infinity`.
+    const TOKENS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+
+    pub(super) fn str_to_binary(
+        schema: &Schema,
+        text: &str,
+        buf: &mut Vec<u8>,
+        syntax: serde_json::Error,
+    ) -> Result<Value, TextError> {
+        let found = bare_tokens(text);
+        if found.is_empty() {
+            return Err(TextError::Syntax(syntax));
+        }
+        let zeros = replace(text, &found, zero_like);
+        let zeros: Value = serde_json::from_str(&zeros).map_err(TextError::Syntax)?;
+        let strings = replace(text, &found, |token| format!("\"{token}\""));
+        let value: Value = serde_json::from_str(&strings).map_err(TextError::Syntax)?;
+        let as_strings = to_binary(schema, &value, buf);
+        let as_zeros = to_binary(schema, &zeros, &mut Vec::new());
+        // Both are encoded in the same order and differ only at the tokens: where
+        // the zeros fail first, or alone, a token stands where no number may.
+        match (as_strings, as_zeros) {
+            (Ok(()), Ok(())) => Ok(value),
+            (Err(e), Err(z)) if e.path_rev == z.path_rev => Err(e.into()),
+            (_, Err(z)) => {
+                Err(JsonError { message: TOKEN_OUT_OF_PLACE.to_owned(), path_rev: z.path_rev }.into())
+            }
+            (Err(e), Ok(())) => Err(e.into()),
+        }
+    }
+
+    const TOKEN_OUT_OF_PLACE: &str =
+        "an unquoted NaN, Infinity or -Infinity is a float or double value (in a union, {\"double\": NaN})";
+
+    /// Where the bare tokens are: outside strings, between JSON delimiters.
+    fn bare_tokens(text: &str) -> Vec<(usize, &'static str)> {
+        let bytes = text.as_bytes();
+        let mut found = Vec::new();
+        let mut in_string = false;
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            if in_string {
+                match b {
+                    b'\\' => i += 1,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                i += 1;
+                continue;
+            }
+            if b == b'"' {
+                in_string = true;
+                i += 1;
+                continue;
+            }
+            let starts_token = i == 0 || is_delimiter(bytes[i - 1]);
+            let token = TOKENS.iter().find(|t| {
+                bytes[i..].starts_with(t.as_bytes())
+                    && bytes.get(i + t.len()).is_none_or(|&next| is_delimiter(next))
+            });
+            match token {
+                Some(t) if starts_token => {
+                    found.push((i, *t));
+                    i += t.len();
+                }
+                _ => i += 1,
+            }
+        }
+        found
+    }
+
+    /// JSON whitespace and punctuation: what may stand next to a value.
+    fn is_delimiter(b: u8) -> bool {
+        matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'[' | b']' | b'{' | b'}' | b',' | b':')
+    }
+
+    /// A JSON zero as long as `token`: `0.0`, `0.000000`, `-0.000000`.
+    fn zero_like(token: &str) -> String {
+        let sign = if token.starts_with('-') { "-" } else { "" };
+        format!("{sign}0.{}", "0".repeat(token.len() - sign.len() - 2))
+    }
+
+    /// `text` with each found token replaced by `with(token)`.
+    fn replace(text: &str, found: &[(usize, &str)], with: impl Fn(&str) -> String) -> String {
+        let mut out = String::with_capacity(text.len() + 2 * found.len());
+        let mut at = 0;
+        for &(start, token) in found {
+            out.push_str(&text[at..start]);
+            out.push_str(&with(token));
+            at = start + token.len();
+        }
+        out.push_str(&text[at..]);
+        out
+    }
 }
 
 /// Encodes a default value (`defaults`) or an Avro-JSON value. Default values

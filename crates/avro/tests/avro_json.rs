@@ -60,6 +60,193 @@ fn non_finite_floats_are_strings_as_avro_tools_writes_them() {
     assert!(json::to_vec(&s, &json!(1e300)).unwrap_err().message().contains("float range"));
 }
 
+/// A record with floats and doubles wherever Avro-JSON can hold them, and fields
+/// where a bare NaN does not belong.
+const NON_FINITE_HOLDER: &str = r#"{"type":"record","name":"R","fields":[
+    {"name":"d","type":"double"},
+    {"name":"f","type":"float"},
+    {"name":"list","type":{"type":"array","items":"double"}},
+    {"name":"map","type":{"type":"map","values":"float"}},
+    {"name":"maybe","type":["null","double"]},
+    {"name":"s","type":"string","default":""},
+    {"name":"e","type":{"type":"enum","name":"E","symbols":["NaN","Infinity"]},"default":"NaN"},
+    {"name":"i","type":"int","default":0}]}"#;
+
+/// The bytes of a `NON_FINITE_HOLDER` datum with these floats and the defaults.
+fn holder_bytes(d: f64, f: f32, list: &[f64], map: Option<(&str, f32)>, maybe: Option<f64>) -> Vec<u8> {
+    let mut out = d.to_le_bytes().to_vec();
+    out.extend(f.to_le_bytes());
+    if !list.is_empty() {
+        out.push((list.len() * 2) as u8);
+        for x in list {
+            out.extend(x.to_le_bytes());
+        }
+    }
+    out.push(0);
+    if let Some((k, v)) = map {
+        out.extend([2, (k.len() * 2) as u8]);
+        out.extend(k.as_bytes());
+        out.extend(v.to_le_bytes());
+    }
+    out.push(0);
+    match maybe {
+        None => out.push(0),
+        Some(x) => {
+            out.push(2);
+            out.extend(x.to_le_bytes());
+        }
+    }
+    out.extend([0, 0, 0]); // "", enum index 0, int 0
+    out
+}
+
+#[test]
+fn bare_nan_and_infinities_encode_floats_and_doubles_and_come_back_as_strings() {
+    let s = Schema::parse_str(NON_FINITE_HOLDER).unwrap();
+    // As Python's json.dumps and fastavro's json_writer write them.
+    let text = r#"{"d": NaN, "f": -Infinity, "list": [Infinity,-Infinity, NaN,1.5], "map": {"k":NaN},
+                  "maybe": {"double": -Infinity}}"#;
+    let mut buf = Vec::new();
+    let value = json::str_to_binary(&s, text, &mut buf).unwrap();
+    let list = [f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1.5];
+    let expected =
+        holder_bytes(f64::NAN, f32::NEG_INFINITY, &list, Some(("k", f32::NAN)), Some(f64::NEG_INFINITY));
+    assert_eq!(buf, expected);
+    runnel_avro::validate(&s, &buf).unwrap();
+    // The value read is the documented string form, which encodes to the same bytes.
+    let strings = json!({"d": "NaN", "f": "-Infinity", "list": ["Infinity", "-Infinity", "NaN", 1.5],
+                         "map": {"k": "NaN"}, "maybe": {"double": "-Infinity"}});
+    assert_eq!(value, strings);
+    assert_eq!(json::to_vec(&s, &strings).unwrap(), expected);
+    // And the bytes decode to that form, defaults included.
+    let mut decoded = strings.clone();
+    decoded["s"] = json!("");
+    decoded["e"] = json!("NaN");
+    decoded["i"] = json!(0);
+    assert_eq!(json::from_binary(&s, &expected).unwrap(), decoded);
+    // Quoted, as Avro Java and avro-tools write them: the same bytes.
+    let mut again = Vec::new();
+    json::str_to_binary(&s, &decoded.to_string(), &mut again).unwrap();
+    assert_eq!(again, expected);
+}
+
+#[test]
+fn bare_tokens_are_exact_ieee_values_for_lone_floats_and_doubles() {
+    let double = Schema::parse_str(r#""double""#).unwrap();
+    let float = Schema::parse_str(r#""float""#).unwrap();
+    for (text, d, f) in [
+        ("NaN", f64::NAN, f32::NAN),
+        ("Infinity", f64::INFINITY, f32::INFINITY),
+        (" -Infinity\n", f64::NEG_INFINITY, f32::NEG_INFINITY),
+    ] {
+        let mut buf = Vec::new();
+        json::str_to_binary(&double, text, &mut buf).unwrap();
+        assert_eq!(buf, d.to_bits().to_le_bytes(), "{text}");
+        buf.clear();
+        json::str_to_binary(&float, text, &mut buf).unwrap();
+        assert_eq!(buf, f.to_bits().to_le_bytes(), "{text}");
+    }
+}
+
+#[test]
+fn bare_tokens_are_refused_where_no_float_or_double_is_expected() {
+    let s = Schema::parse_str(NON_FINITE_HOLDER).unwrap();
+    let with = |fields: &str| format!(r#"{{"d": 1, "f": 2, "map": {{}}, "maybe": null, {fields}}}"#);
+    let out_of_place = "an unquoted NaN, Infinity or -Infinity is a float or double value";
+    for (fields, path, message) in [
+        (r#""list": [], "s": NaN"#, "/s", out_of_place),
+        (r#""list": [], "e": Infinity"#, "/e", out_of_place),
+        (r#""list": [], "i": -Infinity"#, "/i", "expected an int"),
+        // The first wrong value is reported, token or not.
+        (r#""list": [1, "x", NaN]"#, "/list/1", "expected a double"),
+        (r#""list": [NaN], "s": "x", "e": "NaN", "i": NaN"#, "/i", "expected an int"),
+        (r#""list": [], "s": Infinity, "i": "x""#, "/s", out_of_place),
+    ] {
+        let text = with(fields);
+        let err = json::str_to_binary(&s, &text, &mut Vec::new()).unwrap_err();
+        let json::TextError::Value(e) = err else { panic!("{text}: not a value error: {err}") };
+        assert_eq!(e.path(), path, "{text}: {e}");
+        assert!(e.message().starts_with(message), "{text}: {e}");
+    }
+    // A string or a symbol spelt like a token is a quoted one.
+    let value =
+        json::str_to_binary(&s, &with(r#""list": [NaN], "s": "NaN", "e": "Infinity""#), &mut Vec::new());
+    let value = value.unwrap();
+    assert_eq!(
+        (&value["s"], &value["e"], &value["list"]),
+        (&json!("NaN"), &json!("Infinity"), &json!(["NaN"]))
+    );
+    // In a union the branch is named, as for any value.
+    let err = json::str_to_binary(&s, &with(r#""list": [], "maybe": NaN"#), &mut Vec::new()).unwrap_err();
+    assert!(err.to_string().starts_with("at /maybe: "), "{err}");
+}
+
+#[test]
+fn text_that_is_not_json_fails_as_serde_json_says_at_the_input_position() {
+    let s = Schema::parse_str(NON_FINITE_HOLDER).unwrap();
+    let serde = |text: &str| serde_json::from_str::<Value>(text).unwrap_err().to_string();
+    // Without a bare token, serde_json's own error.
+    for text in ["", "{", r#"{"d": nan}"#, r#"{"d": -NaN}"#, r#"{"d": Infinityx}"#, "[1,]", "\"NaN"] {
+        let err = json::str_to_binary(&s, text, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.to_string(), format!("not JSON: {}", serde(text)), "{text:?}");
+    }
+    // With one, the error after it is reported where it is in the input.
+    let err = json::str_to_binary(&s, r#"{"d": -Infinity, "f": }"#, &mut Vec::new()).unwrap_err();
+    assert_eq!(err.to_string(), format!("not JSON: {}", serde(r#"{"d": -12345678, "f": }"#)));
+    assert!(err.to_string().ends_with("column 23"), "{err}");
+    // Keys are strings: a bare token is no key.
+    let err = json::str_to_binary(&s, r#"{NaN: 1}"#, &mut Vec::new()).unwrap_err();
+    assert!(matches!(err, json::TextError::Syntax(_)), "{err}");
+}
+
+#[test]
+fn tokens_inside_strings_and_words_are_left_alone() {
+    let s = Schema::parse_str(
+        r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"},
+            {"name":"b","type":"string"},{"name":"d","type":"double"}]}"#,
+    )
+    .unwrap();
+    let text = r#"{"a": "Infinity \" NaN -Infinity", "b": "\\", "d": NaN}"#;
+    let value = json::str_to_binary(&s, text, &mut Vec::new()).unwrap();
+    assert_eq!(value, json!({"a": "Infinity \" NaN -Infinity", "b": "\\", "d": "NaN"}));
+    let d = Schema::parse_str(r#"{"type":"array","items":"double"}"#).unwrap();
+    for text in ["[NaNNaN]", "[1NaN]", "[NaN1]", "[Infinity-Infinity]", "[+Infinity]", "[\"NaN\" NaN]"] {
+        assert!(
+            matches!(json::str_to_binary(&d, text, &mut Vec::new()), Err(json::TextError::Syntax(_))),
+            "{text}"
+        );
+    }
+}
+
+proptest::proptest! {
+    /// Any text: no panic; JSON gives exactly what the `Value` path gives; with a bare
+    /// token, the bytes are those of the same text with the tokens quoted.
+    #[test]
+    fn text_encoding_agrees_with_the_value_path(
+        pieces in proptest::collection::vec(proptest::sample::select(vec![
+            "NaN", "Infinity", "-Infinity", "1.5", "-0", "\"NaN\"", "\"a\\\"b\"", "[", "]", "{", "}",
+            ",", ":", " ", "\"d\"", "\"list\"", "null", "{\"double\":", "\u{e9}", "\\",
+        ]), 0..24)
+    ) {
+        let text: String = pieces.concat();
+        let s = Schema::parse_str(NON_FINITE_HOLDER).unwrap();
+        let list = Schema::parse_str(r#"{"type":"array","items":["null","double"]}"#).unwrap();
+        for schema in [&s, &list] {
+            let mut buf = Vec::new();
+            let got = json::str_to_binary(schema, &text, &mut buf);
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                let direct = json::to_vec(schema, &v);
+                proptest::prop_assert_eq!(got.is_ok(), direct.is_ok());
+                if let Ok(bytes) = direct {
+                    proptest::prop_assert_eq!(buf, bytes);
+                }
+            } else if let Ok(value) = got {
+                proptest::prop_assert_eq!(json::to_vec(schema, &value).unwrap(), buf);
+            }
+        }
+    }
+}
+
 #[test]
 fn int_and_long_ranges_are_enforced() {
     round_trip(r#""int""#, json!(i32::MIN));

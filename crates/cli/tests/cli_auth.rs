@@ -1,58 +1,31 @@
 //! Tokens and TLS through the real binary: `runnel token create`, then every kind of command
-//! (tenant, topic, schema over the REST API, produce, consume) against an in-process server
+//! (tenant, topic, schema over the REST API, produce, consume) against a `runnel serve` child
 //! with authentication and TLS on, with `--token` / `RUNNEL_TOKEN` and `--ca-cert`.
 
-use std::path::Path;
-use std::process::{Output, Stdio};
+mod common;
 
-use runnel_auth::token::Verifier;
-use runnel_broker::tls::TlsConfig;
-use runnel_broker::{RunningServer, ServerConfig};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{error, run_with_input, stdout as ok, Server, RUNNEL};
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
 
 const USER_AVSC: &str = r#"{"type":"record","name":"User","namespace":"com.example","fields":[
     {"name":"name","type":"string"},{"name":"age","type":"int"}]}"#;
 
 /// Runs the binary against `server` trusting `ca`, with `token` (if any) in RUNNEL_TOKEN.
-async fn runnel(
-    server: &RunningServer,
-    ca: &Path,
-    token: Option<&str>,
-    args: &[&str],
-    stdin: &str,
-) -> Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_runnel"));
-    cmd.args(args)
-        .env("RUNNEL_URL", server.grpc_url())
-        .env("RUNNEL_REGISTRY_URL", server.registry_url())
-        .env("RUNNEL_CA_CERT", ca)
-        .env_remove("RUNNEL_TOKEN")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+async fn runnel(server: &Server, ca: &Path, token: Option<&str>, args: &[&str], stdin: &str) -> Output {
+    let mut cmd = server.cli();
+    cmd.args(args).env("RUNNEL_CA_CERT", ca);
     if let Some(t) = token {
         cmd.env("RUNNEL_TOKEN", t);
     }
-    let mut child = cmd.spawn().expect("runnel starts");
-    let mut input = child.stdin.take().expect("stdin");
-    input.write_all(stdin.as_bytes()).await.expect("write stdin");
-    drop(input);
-    child.wait_with_output().await.expect("runnel runs")
+    run_with_input(cmd, stdin).await
 }
 
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).expect("UTF-8 stdout")
-}
-
-fn error(out: &Output) -> String {
-    assert!(!out.status.success(), "should fail: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Writes a CA and a server certificate for 127.0.0.1/localhost into `dir`.
-fn certificates(dir: &Path) -> (std::path::PathBuf, TlsConfig) {
+/// Writes a CA and a server certificate for 127.0.0.1/localhost into `dir`: the
+/// CA's file, then the server's certificate and key files.
+fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -64,7 +37,7 @@ fn certificates(dir: &Path) -> (std::path::PathBuf, TlsConfig) {
     std::fs::write(&cert_file, cert.pem()).unwrap();
     std::fs::write(&key_file, key.serialize_pem()).unwrap();
     std::fs::write(&ca_file, ca.as_ref().pem()).unwrap();
-    (ca_file, TlsConfig::from_files(&cert_file, &key_file, None).expect("TLS files load"))
+    (ca_file, cert_file, key_file)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,18 +45,21 @@ async fn tokens_and_tls_through_every_kind_of_command() {
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = dir.path().join("secret");
     std::fs::write(&secret, "a shared secret of well over thirty-two bytes\n").unwrap();
-    let (ca, tls) = certificates(dir.path());
-    let mut config = ServerConfig::ephemeral(dir.path().join("data"));
-    config.kafka_addr = None;
-    config.auth = Some(Verifier::from_secret_file(&secret).unwrap());
-    config.tls = Some(tls);
-    let server = runnel_broker::start(config).await.expect("server");
-    assert!(server.grpc_url().starts_with("https://"));
+    let (ca, cert, key) = certificates(dir.path());
     let secret = secret.to_str().unwrap();
+    let server = Server::start(&[
+        "--auth-secret-file",
+        secret,
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(server.grpc_url().starts_with("https://"));
 
     // Tokens, made offline; a bad grant is refused with its rule.
     let token = |subject: &str, role: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_runnel"))
+        let out = std::process::Command::new(RUNNEL)
             .args(["token", "create", "--subject", subject, "--role", role, "--expires", "10m"])
             .args(["--secret-file", secret])
             .output()
@@ -93,7 +69,7 @@ async fn tokens_and_tls_through_every_kind_of_command() {
     };
     let root = token("root", "superuser");
     let acme = token("acme-admin", "admin:acme");
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_runnel"))
+    let bad = std::process::Command::new(RUNNEL)
         .args(["token", "create", "--subject", "x", "--role", "produce:acme", "--secret-file", secret])
         .output()
         .unwrap();
@@ -141,12 +117,12 @@ async fn tokens_and_tls_through_every_kind_of_command() {
     assert!(records.contains("\"ada\""), "{records}");
 
     // Without the CA the server's certificate is not trusted.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args(["topic", "list", "--url", &server.grpc_url(), "--token", &root])
+    let out = tokio::process::Command::new(RUNNEL)
+        .args(["topic", "list", "--url", server.grpc_url(), "--token", &root])
         .env_remove("RUNNEL_CA_CERT")
         .output()
         .await
         .unwrap();
     assert!(!out.status.success(), "an untrusted certificate must fail");
-    server.shutdown().await.unwrap();
+    server.shutdown();
 }

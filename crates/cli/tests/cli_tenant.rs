@@ -1,51 +1,26 @@
-//! `runnel tenant ...` and `runnel namespace ...` through the real binary against an
-//! in-process server: the lifecycle, policies applied to new topics, and refusals.
+//! `runnel tenant ...` and `runnel namespace ...` through the real binary against a
+//! `runnel serve` child: the lifecycle, policies applied to new topics, and refusals.
 
-use std::process::Output;
+mod common;
 
-use runnel_broker::{RunningServer, ServerConfig};
-use serde_json::Value;
-
-async fn runnel(server: &RunningServer, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args(args)
-        .env("RUNNEL_URL", server.grpc_url())
-        .env("RUNNEL_REGISTRY_URL", server.registry_url())
-        .output()
-        .await
-        .expect("runnel runs")
-}
-
-fn stdout_json(out: &Output) -> Value {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-}
-
-fn one_line_error(out: &Output) -> String {
-    assert!(!out.status.success(), "should fail: {}", String::from_utf8_lossy(&out.stdout));
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(stderr.lines().count(), 1, "one-line error: {stderr}");
-    stderr
-}
+use common::{one_line_error, stdout_json, Server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_and_namespace_lifecycle_through_the_cli() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = runnel_broker::start(ServerConfig::ephemeral(dir.path())).await.expect("server");
+    let server = Server::start(&[]);
 
     let created = stdout_json(
-        &runnel(&server, &["tenant", "create", "acme", "--max-topics", "5", "--output", "json"]).await,
+        &server.run(&["tenant", "create", "acme", "--max-topics", "5", "--output", "json"]).await,
     );
     assert_eq!(created["name"], "acme");
     assert_eq!(created["quotas"]["max_topics"], 5);
-    let listed = stdout_json(&runnel(&server, &["tenant", "list", "--output", "json"]).await);
+    let listed = stdout_json(&server.run(&["tenant", "list", "--output", "json"]).await);
     let names: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
     assert_eq!(names, ["acme", "public"]);
 
     let ns = stdout_json(
-        &runnel(
-            &server,
-            &[
+        &server
+            .run(&[
                 "namespace",
                 "create",
                 "acme/billing",
@@ -57,9 +32,8 @@ async fn tenant_and_namespace_lifecycle_through_the_cli() {
                 "none",
                 "--output",
                 "json",
-            ],
-        )
-        .await,
+            ])
+            .await,
     );
     assert_eq!(ns["name"], "acme/billing");
     assert_eq!(ns["policy"]["partitions"], 4);
@@ -67,55 +41,51 @@ async fn tenant_and_namespace_lifecycle_through_the_cli() {
 
     // `policy` shows, and changes only what is given.
     let p = stdout_json(
-        &runnel(
-            &server,
-            &["namespace", "policy", "acme/billing", "--compatibility", "FULL", "--output", "json"],
-        )
-        .await,
+        &server
+            .run(&["namespace", "policy", "acme/billing", "--compatibility", "FULL", "--output", "json"])
+            .await,
     );
     assert_eq!(p["policy"]["compatibility"], "FULL");
     assert_eq!(p["policy"]["partitions"], 4, "kept");
-    let text = runnel(&server, &["namespace", "policy", "acme/billing"]).await;
+    let text = server.run(&["namespace", "policy", "acme/billing"]).await;
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("partitions:      4") && text.contains("validation:      none"), "{text}");
 
-    let listed = stdout_json(&runnel(&server, &["namespace", "list", "acme", "--output", "json"]).await);
+    let listed = stdout_json(&server.run(&["namespace", "list", "acme", "--output", "json"]).await);
     assert_eq!(listed.as_array().unwrap().len(), 1);
 
     // The topic quota and a duplicate are refused in one line.
-    let e = one_line_error(&runnel(&server, &["tenant", "create", "acme"]).await);
+    let e = one_line_error(&server.run(&["tenant", "create", "acme"]).await);
     assert!(e.contains("already exists"), "{e}");
-    let e = one_line_error(&runnel(&server, &["tenant", "create", "a.b"]).await);
+    let e = one_line_error(&server.run(&["tenant", "create", "a.b"]).await);
     assert!(e.contains("invalid tenant name"), "{e}");
-    let e = one_line_error(&runnel(&server, &["namespace", "create", "nobody/x"]).await);
+    let e = one_line_error(&server.run(&["namespace", "create", "nobody/x"]).await);
     assert!(e.contains("tenant 'nobody' does not exist"), "{e}");
 
     let q = stdout_json(
-        &runnel(&server, &["tenant", "quota", "acme", "--produce-rate", "1000", "--output", "json"]).await,
+        &server.run(&["tenant", "quota", "acme", "--produce-rate", "1000", "--output", "json"]).await,
     );
     assert_eq!(q["quotas"]["produce_bytes_per_sec"], 1000);
     assert_eq!(q["quotas"]["max_topics"], 5, "kept");
 
     // A topic created in the namespace takes its policy; its subject is in acme's context.
-    let t = stdout_json(
-        &runnel(&server, &["topic", "create", "acme/billing/invoices", "--output", "json"]).await,
-    );
+    let t = stdout_json(&server.run(&["topic", "create", "acme/billing/invoices", "--output", "json"]).await);
     assert_eq!(t["partitions"].as_array().map(Vec::len), Some(4), "the namespace policy's partitions");
     assert_eq!(t["subject"], ":.acme:billing.invoices-value");
     assert_eq!(t["validation"], "none");
-    let e = one_line_error(&runnel(&server, &["namespace", "delete", "acme/billing"]).await);
+    let e = one_line_error(&server.run(&["namespace", "delete", "acme/billing"]).await);
     assert!(e.contains("still holds 1 topic(s)"), "{e}");
-    let e = one_line_error(&runnel(&server, &["topic", "create", "acme/nowhere/x"]).await);
+    let e = one_line_error(&server.run(&["topic", "create", "acme/nowhere/x"]).await);
     assert!(e.contains("namespace 'acme/nowhere' does not exist"), "{e}");
-    assert!(runnel(&server, &["topic", "delete", "acme/billing/invoices"]).await.status.success());
+    assert!(server.run(&["topic", "delete", "acme/billing/invoices"]).await.status.success());
 
-    let deleted = runnel(&server, &["namespace", "delete", "acme/billing"]).await;
+    let deleted = server.run(&["namespace", "delete", "acme/billing"]).await;
     assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
-    let deleted = runnel(&server, &["tenant", "delete", "acme"]).await;
+    let deleted = server.run(&["tenant", "delete", "acme"]).await;
     assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
-    let e = one_line_error(&runnel(&server, &["tenant", "describe", "acme"]).await);
+    let e = one_line_error(&server.run(&["tenant", "describe", "acme"]).await);
     assert!(e.contains("tenant 'acme' does not exist"), "{e}");
-    let e = one_line_error(&runnel(&server, &["tenant", "delete", "public"]).await);
+    let e = one_line_error(&server.run(&["tenant", "delete", "public"]).await);
     assert!(e.contains("cannot be deleted"), "{e}");
-    server.shutdown().await.expect("shutdown");
+    server.shutdown();
 }

@@ -5,12 +5,13 @@
 //! Eight iterations (a few seconds) run in the normal test suite; set
 //! `RUNNEL_CRASH_ITERATIONS=100` for a long run.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::{tick, unzigzag, Server, TICK_SCHEMA};
 use runnel_broker::runnel_proto::v1::{
     admin_client::AdminClient, broker_client::BrokerClient, registry_client::RegistryClient,
     CreateTopicRequest, FetchRequest, ProduceRequest, SubjectSchemaRequest, TopicConfig, TopicRef,
@@ -20,69 +21,6 @@ use runnel_broker::runnel_proto::{batch, BatchBuilder};
 const TOPIC: &str = "crash";
 const PARTITIONS: u32 = 2;
 const PRODUCERS: u32 = 4;
-const SCHEMA: &str = r#"{"type":"record","name":"Tick","fields":[{"name":"producer","type":"int"},{"name":"seq","type":"long"}]}"#;
-
-/// The running child and its gRPC URL.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--kafka", "none", "--data"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn runnel serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("ready line");
-    let url = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("grpc="))
-        .unwrap_or_else(|| panic!("no grpc address in {line:?}"))
-        .to_owned();
-    Server { child, url }
-}
-
-fn zigzag(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
-fn unzigzag(b: &[u8]) -> (i64, usize) {
-    let mut raw = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        raw |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return (((raw >> 1) as i64) ^ -((raw & 1) as i64), i + 1);
-        }
-    }
-    panic!("bad varint in stored record")
-}
-
-/// A framed `Tick { producer, seq }`.
-fn tick(id: u32, producer: u32, seq: i64) -> Vec<u8> {
-    let mut v = vec![0u8];
-    v.extend_from_slice(&id.to_be_bytes());
-    zigzag(&mut v, i64::from(producer));
-    zigzag(&mut v, seq);
-    v
-}
 
 /// Acknowledged (producer → seqs) and the next seq of each producer.
 #[derive(Default, Clone)]
@@ -152,8 +90,8 @@ async fn verify(url: &str, dir: &std::path::Path, ledger: &Ledger) {
                 assert_eq!(r.offset, expected_offset, "offsets are dense");
                 expected_offset += 1;
                 let v = r.value.expect("value");
-                let (producer, n) = unzigzag(&v[5..]);
-                let (seq, _) = unzigzag(&v[5 + n..]);
+                let (producer, n) = unzigzag(&v[5..]).expect("bad varint in stored record");
+                let (seq, _) = unzigzag(&v[5 + n..]).expect("bad varint in stored record");
                 seen.entry(producer as u32).or_default().push(seq);
             }
         }
@@ -174,41 +112,42 @@ async fn verify(url: &str, dir: &std::path::Path, ledger: &Ledger) {
 async fn acknowledged_records_survive_sigkill_exactly_once_in_order() {
     let iterations: u32 =
         std::env::var("RUNNEL_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
-    let dir = tempfile::tempdir().expect("tempdir");
     let ledger = Arc::new(Mutex::new(Ledger::default()));
 
-    let server = spawn(dir.path());
-    let mut registry = RegistryClient::connect(server.url.clone()).await.expect("connect");
-    let req = SubjectSchemaRequest { subject: format!("{TOPIC}-value"), schema: SCHEMA.into() };
+    let mut server = Server::start(&[]);
+    let mut registry = RegistryClient::connect(server.grpc_url().to_owned()).await.expect("connect");
+    let req = SubjectSchemaRequest { subject: format!("{TOPIC}-value"), schema: TICK_SCHEMA.into() };
     let id = registry.register(req).await.expect("register").into_inner().id;
-    let mut admin = AdminClient::connect(server.url.clone()).await.expect("connect");
+    let mut admin = AdminClient::connect(server.grpc_url().to_owned()).await.expect("connect");
     let config = TopicConfig { partitions: PARTITIONS, ..Default::default() };
     admin
         .create_topic(CreateTopicRequest { topic: TOPIC.into(), config: Some(config), if_not_exists: false })
         .await
         .expect("create topic");
-    let mut server = Some(server);
 
     // A small deterministic generator for kill delays (no rand dependency).
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D ^ u64::from(std::process::id());
     for i in 0..iterations {
-        let s = server.take().unwrap_or_else(|| spawn(dir.path()));
+        if i > 0 {
+            server.restart();
+        }
+        let url = server.grpc_url().to_owned();
         let snapshot = ledger.lock().unwrap().clone();
-        verify(&s.url, dir.path(), &snapshot).await;
-        let producers = tokio::spawn(produce_until_killed(s.url.clone(), id, Arc::clone(&ledger)));
+        verify(&url, server.dir(), &snapshot).await;
+        let producers = tokio::spawn(produce_until_killed(url, id, Arc::clone(&ledger)));
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
         tokio::time::sleep(Duration::from_millis(50 + seed % 400)).await;
-        drop(s); // SIGKILL, wait
+        server.kill(); // SIGKILL, wait
         let _ = tokio::time::timeout(Duration::from_secs(10), producers).await;
         let acked: usize = ledger.lock().unwrap().acked.values().map(Vec::len).sum();
         eprintln!("iteration {i}: {acked} records acknowledged so far");
     }
-    let s = spawn(dir.path());
+    server.restart();
     let snapshot = ledger.lock().unwrap().clone();
-    verify(&s.url, dir.path(), &snapshot).await;
-    let mut admin = AdminClient::connect(s.url.clone()).await.expect("connect");
+    verify(server.grpc_url(), server.dir(), &snapshot).await;
+    let mut admin = AdminClient::connect(server.grpc_url().to_owned()).await.expect("connect");
     let info = admin.describe_topic(TopicRef { topic: TOPIC.into() }).await.expect("describe").into_inner();
     let total: i64 = info.partitions.iter().map(|p| p.high_watermark).sum();
     let acked: usize = ledger.lock().unwrap().acked.values().map(Vec::len).sum();

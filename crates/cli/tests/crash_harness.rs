@@ -16,13 +16,14 @@
 //! Count- and time-bounded: `RUNNEL_CRASH_KILLS` (default 5) kills, at most
 //! `RUNNEL_CRASH_SECONDS` (default 60) seconds. `scripts/crash-loop.sh` runs 100+.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{now_ms, tick, untick, Server, TICK_SCHEMA};
 use runnel_broker::runnel_proto::v1::{
     admin_client::AdminClient, broker_client::BrokerClient, groups_client::GroupsClient,
     registry_client::RegistryClient, CommitRequest, CreateTopicRequest, FetchCommittedRequest, FetchRequest,
@@ -38,99 +39,6 @@ const ROLLING_PARTITIONS: u32 = 2;
 const RETAINED: &str = "retained";
 const PRODUCERS: u32 = 3;
 const GROUP: &str = "harness-group";
-const SCHEMA: &str = r#"{"type":"record","name":"Tick","fields":[{"name":"producer","type":"int"},{"name":"seq","type":"long"}]}"#;
-
-/// The running child and its gRPC URL.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // std's kill is SIGKILL: no shutdown path runs.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args([
-            "serve",
-            "--grpc",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-            "--kafka",
-            "none",
-            "--retention-check-ms",
-            "20",
-        ])
-        .arg("--data")
-        .arg(dir)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn runnel serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut stdout = BufReader::new(stdout);
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("ready line");
-    // Keep draining: a closed pipe would make the server's next print fail.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("grpc="))
-        .unwrap_or_else(|| panic!("no grpc address in {line:?}"))
-        .to_owned();
-    Server { child, url }
-}
-
-/// Now, in ms: records carry current timestamps so that only the size
-/// retention of the retained topic deletes anything.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-fn zigzag(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
-fn unzigzag(b: &[u8]) -> Option<(i64, usize)> {
-    let mut raw = 0u64;
-    for (i, &byte) in b.iter().enumerate().take(10) {
-        raw |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((((raw >> 1) as i64) ^ -((raw & 1) as i64), i + 1));
-        }
-    }
-    None
-}
-
-/// A framed `Tick { producer, seq }` under schema `id`.
-fn tick(id: u32, producer: u32, seq: i64) -> Vec<u8> {
-    let mut v = vec![0u8];
-    v.extend_from_slice(&id.to_be_bytes());
-    zigzag(&mut v, i64::from(producer));
-    zigzag(&mut v, seq);
-    v
-}
-
-/// (schema id, producer, seq) of a stored value.
-fn untick(v: &[u8]) -> (u32, u32, i64) {
-    assert!(v.len() > 5 && v[0] == 0, "value is Confluent-framed");
-    let id = u32::from_be_bytes([v[1], v[2], v[3], v[4]]);
-    let (producer, n) = unzigzag(&v[5..]).expect("producer varint");
-    let (seq, _) = unzigzag(&v[5 + n..]).expect("seq varint");
-    (id, producer as u32, seq)
-}
 
 /// What the broker acknowledged, kept across kills.
 #[derive(Default, Clone)]
@@ -398,7 +306,7 @@ async fn setup(ch: &str) -> u32 {
     let mut admin = AdminClient::connect(ch.to_owned()).await.expect("connect");
     let mut id = 0;
     for (topic, partitions, retention_bytes) in [(ROLLING, ROLLING_PARTITIONS, -1), (RETAINED, 1, 4096)] {
-        let req = SubjectSchemaRequest { subject: format!("{topic}-value"), schema: SCHEMA.into() };
+        let req = SubjectSchemaRequest { subject: format!("{topic}-value"), schema: TICK_SCHEMA.into() };
         id = registry.register(req).await.expect("register").into_inner().id;
         let config = TopicConfig { partitions, segment_bytes: 1024, retention_bytes, ..Default::default() };
         let req = CreateTopicRequest { topic: topic.into(), config: Some(config), if_not_exists: false };
@@ -411,17 +319,17 @@ async fn setup(ch: &str) -> u32 {
 async fn acknowledged_writes_survive_random_sigkills_during_rolls_retention_registry_and_commits() {
     let kills = env_or("RUNNEL_CRASH_KILLS", 5);
     let deadline = Instant::now() + Duration::from_secs(env_or("RUNNEL_CRASH_SECONDS", 60));
-    let dir = tempfile::tempdir().expect("tempdir");
     let ledger: Shared = Arc::default();
-    let first = spawn(dir.path());
-    let schema_id = setup(&first.url).await;
-    let mut server = Some(first);
+    let mut server = Server::start(&["--retention-check-ms", "20"]);
+    let schema_id = setup(server.grpc_url()).await;
     // xorshift for kill delays: no rand dependency, a different run each time.
     let mut seed: u64 = 0x2545_F491_4F6C_DD1D ^ u64::from(std::process::id());
     let mut done = 0;
     while done < kills && Instant::now() < deadline {
-        let s = server.take().unwrap_or_else(|| spawn(dir.path()));
-        let ch = s.url.clone();
+        if done > 0 {
+            server.restart();
+        }
+        let ch = server.grpc_url().to_owned();
         let snapshot = lock(&ledger).clone();
         verify(&ch, schema_id, &snapshot).await;
         let mut tasks = Vec::new();
@@ -434,7 +342,7 @@ async fn acknowledged_writes_survive_random_sigkills_during_rolls_retention_regi
         seed ^= seed >> 7;
         seed ^= seed << 17;
         tokio::time::sleep(Duration::from_millis(30 + seed % 300)).await;
-        drop(s); // SIGKILL
+        server.kill();
         for t in tasks {
             // A task that panicked found a wrong answer from the live server.
             match tokio::time::timeout(Duration::from_secs(10), t).await {
@@ -451,8 +359,8 @@ async fn acknowledged_writes_survive_random_sigkills_during_rolls_retention_regi
             l.committed
         );
     }
-    let s = spawn(dir.path());
-    let ch = s.url.clone();
+    server.restart();
+    let ch = server.grpc_url().to_owned();
     let l = lock(&ledger).clone();
     verify(&ch, schema_id, &l).await;
     assert!(done >= 1, "at least one kill");
@@ -479,9 +387,8 @@ fn segment_files(part: &Path, ext: &str) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn torn_tails_corrupt_and_lost_indexes_are_recovered() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let s = spawn(dir.path());
-    let ch = s.url.clone();
+    let mut server = Server::start(&["--retention-check-ms", "20"]);
+    let ch = server.grpc_url().to_owned();
     let schema_id = setup(&ch).await;
     let mut client = BrokerClient::connect(ch.to_owned()).await.expect("connect");
     let mut want = Vec::new();
@@ -498,9 +405,9 @@ async fn torn_tails_corrupt_and_lost_indexes_are_recovered() {
         assert_eq!(r.base_offset, seq);
         want.push((seq, (schema_id, 9u32, seq)));
     }
-    drop(s); // SIGKILL
+    server.kill();
 
-    let part = dir.path().join("topics").join(ROLLING).join("0");
+    let part = server.dir().join("topics").join(ROLLING).join("0");
     let logs = segment_files(&part, "log");
     let indexes = segment_files(&part, "index");
     assert!(logs.len() >= 4 && indexes.len() >= 3, "small segments rolled: {logs:?}");
@@ -525,8 +432,8 @@ async fn torn_tails_corrupt_and_lost_indexes_are_recovered() {
     std::fs::write(&indexes[1], garbage).expect("corrupt index");
     std::fs::remove_file(&indexes[2]).expect("delete index");
 
-    let s = spawn(dir.path());
-    let ch = s.url.clone();
+    server.restart();
+    let ch = server.grpc_url().to_owned();
     let (_, got) = read_partition(&ch, ROLLING, 0).await;
     assert_eq!(got, want, "every acknowledged record, nothing of the torn tail");
     assert_eq!(std::fs::metadata(active).expect("active").len(), bytes.len() as u64, "torn tail truncated");

@@ -5,13 +5,14 @@
 //! descriptors (`/proc/PID/fd`); it fails if either grows beyond a bound after
 //! warm-up, and prints a summary table. `#[ignore]`d: `scripts/soak.sh` runs it.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{now_ms, zigzag, Server};
 use runnel_broker::runnel_proto::v1::{
     admin_client::AdminClient, broker_client::BrokerClient, groups_client::GroupsClient,
     registry_client::RegistryClient, CommitRequest, CreateTopicRequest, FetchCommittedRequest, FetchRequest,
@@ -25,49 +26,6 @@ const GROUP: &str = "soak-group";
 const V1: &str = r#"{"type":"record","name":"Reading","fields":[{"name":"sensor","type":"string"},{"name":"value","type":"long"}]}"#;
 const V2: &str = r#"{"type":"record","name":"Reading","fields":[{"name":"sensor","type":"string"},{"name":"value","type":"long"},{"name":"unit","type":"string","default":"C"}]}"#;
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--kafka", "none"])
-        .arg("--data")
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn runnel serve");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("ready line");
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("grpc="))
-        .unwrap_or_else(|| panic!("no grpc address in {line:?}"))
-        .to_owned();
-    Server { child, url }
-}
-
-fn zigzag(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
-}
-
 /// A framed `Reading` under schema `id` (v2 adds the `unit` string).
 fn reading(id: u32, v2: bool, sensor: &str, value: i64) -> Vec<u8> {
     let mut v = vec![0u8];
@@ -80,10 +38,6 @@ fn reading(id: u32, v2: bool, sensor: &str, value: i64) -> Vec<u8> {
         v.push(b'K');
     }
     v
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// (RSS bytes, open fds) of a process.
@@ -214,10 +168,9 @@ async fn member(url: String, name: String, until: Instant, stop: Arc<AtomicBool>
 #[ignore = "minutes long: run by scripts/soak.sh"]
 async fn memory_and_file_descriptors_stay_flat_under_steady_load_rebalances_and_evolution() {
     let seconds: u64 = std::env::var("RUNNEL_SOAK_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(600);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server = spawn(dir.path());
-    let pid = server.child.id();
-    let url = server.url.clone();
+    let server = Server::start(&[]);
+    let pid = server.pid();
+    let url = server.grpc_url().to_owned();
     let mut registry = RegistryClient::connect(url.clone()).await.expect("connect");
     let req = SubjectSchemaRequest { subject: format!("{TOPIC}-value"), schema: V1.into() };
     let v1 = registry.register(req).await.expect("register v1").into_inner().id;

@@ -51,6 +51,12 @@ impl RawConsumer {
         self.reader.next().await
     }
 
+    /// The offset of the next record this consumer delivers from `partition`
+    /// (where it starts, until one is delivered); `None` if it does not read it.
+    pub fn position(&self, partition: u32) -> Option<i64> {
+        self.handle.shared.state.lock().position.get(&partition).copied()
+    }
+
     /// Commits the offsets of every record delivered so far (groups only).
     pub async fn commit(&self) -> Result<(), ClientError> {
         self.handle.commit().await

@@ -1,7 +1,9 @@
 //! `runnel avro`: offline Avro tools over stdin/stdout, with no server.
 //!
-//! - `encode`: one Avro-JSON datum per line in, the lowercase hex of its binary encoding per line out;
-//! - `decode`: hex per line in, the Avro-JSON datum per line out (compact JSON);
+//! - `encode`: one Avro-JSON datum per line in (NaN and the infinities bare or quoted), the
+//!   lowercase hex of its binary encoding per line out;
+//! - `decode`: hex per line in, the Avro-JSON datum per line out (compact JSON; NaN and the
+//!   infinities as the strings `"NaN"`, `"Infinity"`, `"-Infinity"`);
 //! - `fingerprint`: the schema's Parsing Canonical Form and its CRC-64-AVRO and SHA-256
 //!   fingerprints, as one JSON object.
 //!
@@ -87,9 +89,8 @@ fn for_each_line(
 pub fn encode(schema: &Schema, input: impl BufRead, out: &mut impl Write) -> anyhow::Result<()> {
     let mut buf = Vec::new();
     for_each_line(input, |line| {
-        let value: serde_json::Value = serde_json::from_str(line).context("not JSON")?;
         buf.clear();
-        json::to_binary(schema, &value, &mut buf)?;
+        json::str_to_binary(schema, line, &mut buf)?;
         writeln!(out, "{}", hex::encode(&buf)).context("cannot write to stdout")
     })
 }

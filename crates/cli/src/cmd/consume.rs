@@ -1,17 +1,24 @@
 //! `runnel consume TOPIC`: prints one JSON object per record,
 //! `{"partition","offset","timestamp","schema_id","key","value"}`, with the
-//! value decoded to Avro-JSON under the record's own writer schema. Stops
-//! after `--max` records, or `--timeout-ms` without a new record.
+//! value decoded to Avro-JSON under the record's own writer schema. Follows the
+//! topic until Ctrl-C, `--max` records, `--timeout-ms` without a new record,
+//! or, with `--exit-at-end`, until every partition it reads is at the end
+//! offset it had when the command started (as `kcat -e`).
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use futures::FutureExt;
 use runnel_client::{
-    framing, Client, ConsumerOptions, Position, RawConsumer, RawMessage, RawQueueConsumer,
+    framing, Client, ClientError, ConsumerOptions, Position, RawConsumer, RawMessage, RawQueueConsumer,
     SubscriptionOptions, SubscriptionType,
 };
 use serde_json::{json, Value};
+use tokio::time::Instant;
 
 use crate::Global;
 
@@ -32,6 +39,10 @@ pub struct Args {
     /// Stop when no record came for this long.
     #[arg(long, value_name = "MS")]
     pub timeout_ms: Option<u64>,
+    /// Stop once every partition read is at the end offset it had when the command
+    /// started (with a group: every partition the group assigned to it).
+    #[arg(long)]
+    pub exit_at_end: bool,
     /// Read only this partition (without a group).
     #[arg(long)]
     pub partition: Option<u32>,
@@ -65,8 +76,17 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     }
     let client = global.connect().await?;
     if args.subscription.is_some() || args.subscription_type.is_some() {
+        if args.exit_at_end {
+            bail!("--exit-at-end cannot be used with a subscription (the broker spreads the records)");
+        }
         return run_subscription(&client, args, from).await;
     }
+    // Read before subscribing: records produced from now on are past the end.
+    let ends: Option<HashMap<u32, i64>> = if args.exit_at_end {
+        Some(client.list_offsets(&args.topic, &[], Position::Latest).await?.into_iter().collect())
+    } else {
+        None
+    };
     let options = ConsumerOptions {
         group: args.group.clone(),
         from,
@@ -80,10 +100,14 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut count = 0u64;
     let limit = args.max.unwrap_or(u64::MAX);
-    let timeout = args.timeout_ms.map(Duration::from_millis);
+    let mut stop = Stop::new(&args);
     let mut result = Ok(());
     while count < limit {
-        let msg = match next_or_stop(consumer.next(), timeout).await {
+        let next = match &ends {
+            Some(ends) => stop.next_before_end(&mut consumer, ends).await,
+            None => stop.next(consumer.next()).await,
+        };
+        let msg = match next {
             None => break,
             Some(Ok(msg)) => msg,
             Some(Err(e)) => {
@@ -126,10 +150,10 @@ async fn run_subscription(client: &Client, args: Args, from: Position) -> anyhow
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut count = 0u64;
     let limit = args.max.unwrap_or(u64::MAX);
-    let timeout = args.timeout_ms.map(Duration::from_millis);
+    let mut stop = Stop::new(&args);
     let mut result = Ok(());
     while count < limit {
-        let msg = match next_or_stop(consumer.next(), timeout).await {
+        let msg = match stop.next(consumer.next()).await {
             None => break,
             Some(Ok(msg)) => msg,
             Some(Err(e)) => {
@@ -191,23 +215,88 @@ async fn render(client: &Client, msg: &RawMessage) -> anyhow::Result<Value> {
     }))
 }
 
-/// The next item of a consumer, or `None` when it ends, when `timeout` passes
-/// without one, or on Ctrl-C: the three ways `runnel consume` stops reading.
-async fn next_or_stop<T>(
-    next: impl std::future::Future<Output = Option<T>>,
-    timeout: Option<Duration>,
-) -> Option<T> {
-    let next = async {
-        match timeout {
-            Some(t) => tokio::time::timeout(t, next).await.ok().flatten(),
-            None => next.await,
+/// How often `--exit-at-end` looks at the partitions' positions while no record comes.
+const END_CHECK: Duration = Duration::from_millis(100);
+
+/// The ways `runnel consume` stops reading besides `--max`: the consumer ends,
+/// Ctrl-C, `--timeout-ms` without a record, and the ends of `--exit-at-end`.
+struct Stop {
+    idle: Option<Duration>,
+    /// Ctrl-C, listened to for the whole command so that none is missed between records.
+    interrupt: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Stop {
+    fn new(args: &Args) -> Stop {
+        let interrupt = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        Stop { idle: args.timeout_ms.map(Duration::from_millis), interrupt: Box::pin(interrupt.fuse()) }
+    }
+
+    /// The next item of a consumer, or `None` when reading stops.
+    async fn next<T>(&mut self, next: impl Future<Output = Option<T>>) -> Option<T> {
+        self.within(next, self.idle).await.unwrap_or(None)
+    }
+
+    /// The next record, or `None` when reading stops, also once every partition
+    /// the consumer reads is at its end in `ends` (a partition missing there was
+    /// created since: its end is 0).
+    async fn next_before_end(
+        &mut self,
+        consumer: &mut RawConsumer,
+        ends: &HashMap<u32, i64>,
+    ) -> Option<Result<RawMessage, ClientError>> {
+        let idle_since = Instant::now();
+        // Seen twice, one check apart, with the same partitions: a group's
+        // assignment is not caught half applied.
+        let mut at_end_before = None;
+        loop {
+            let assigned = consumer.assignment();
+            let at_end = !assigned.is_empty()
+                && assigned.iter().all(|p| {
+                    consumer.position(*p).is_some_and(|pos| pos >= ends.get(p).copied().unwrap_or(0))
+                });
+            let at_end = at_end.then_some(assigned);
+            if at_end.is_some() && at_end == at_end_before {
+                return None;
+            }
+            at_end_before = at_end;
+            let mut wait = END_CHECK;
+            if let Some(idle) = self.idle {
+                wait = wait.min(idle.saturating_sub(idle_since.elapsed()));
+                if wait.is_zero() {
+                    return None;
+                }
+            }
+            match self.within(consumer.next(), Some(wait)).await {
+                Ok(item) => return item,
+                Err(NoneYet) => continue,
+            }
         }
-    };
-    tokio::select! {
-        item = next => item,
-        _ = tokio::signal::ctrl_c() => None,
+    }
+
+    /// What `next` gives (`None` on Ctrl-C too), or `NoneYet` after `limit`.
+    async fn within<T>(
+        &mut self,
+        next: impl Future<Output = Option<T>>,
+        limit: Option<Duration>,
+    ) -> Result<Option<T>, NoneYet> {
+        let next = async {
+            match limit {
+                Some(limit) => tokio::time::timeout(limit, next).await.map_err(|_| NoneYet),
+                None => Ok(next.await),
+            }
+        };
+        tokio::select! {
+            item = next => item,
+            () = &mut self.interrupt => Ok(None),
+        }
     }
 }
+
+/// Nothing came within the time given.
+struct NoneYet;
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,4 @@
-//! One module per subcommand.
+//! One module per subcommand, and what their messages share.
 pub mod avro;
 pub mod bench;
 pub mod codegen;
@@ -12,3 +12,22 @@ pub mod serve;
 pub mod tenant;
 pub mod token;
 pub mod topic;
+
+/// `n` things in words, singular for one: `1 record`, `3 records`.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_are_singular_for_one_only() {
+        assert_eq!(super::count(0, "record"), "0 records");
+        assert_eq!(super::count(1, "problem"), "1 problem");
+        assert_eq!(super::count(2, "partition"), "2 partitions");
+    }
+}

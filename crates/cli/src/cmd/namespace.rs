@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use runnel_client::{proto, NamespaceInfo, NamespacePolicy, Validation};
 use serde_json::json;
 
+use crate::cmd::count;
 use crate::{Global, Output};
 
 /// `runnel namespace ...`
@@ -111,7 +112,7 @@ pub async fn run(global: &Global, command: NamespaceCommand) -> anyhow::Result<(
                 }
                 Output::Text => {
                     for n in &all {
-                        println!("{}\t{} topic(s)", n.name, n.topics);
+                        println!("{}\t{}", n.name, count(u64::from(n.topics), "topic"));
                     }
                 }
             }

@@ -1,6 +1,7 @@
 //! `runnel produce TOPIC`: Avro-JSON datums, one per line on stdin, encoded
 //! with the subject's latest schema (or `--schema-id`), framed in the
-//! Confluent wire format and sent in batches; prints a summary.
+//! Confluent wire format and sent in batches; prints a summary. On a failure
+//! it prints only the error, with how many records were acknowledged.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -14,6 +15,7 @@ use runnel_client::{
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
 
+use crate::cmd::count;
 use crate::{Global, Output};
 
 /// Records sent but not yet acknowledged, at most; beyond it the oldest is awaited.
@@ -109,10 +111,13 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
-    print_summary(global.output, &args.topic, schema_id, total, &summary);
     match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
+        Some(e) if total == 0 => Err(e),
+        Some(e) => Err(anyhow::anyhow!("{e:#} ({} acknowledged)", count(total, "record"))),
+        None => {
+            print_summary(global.output, &args.topic, schema_id, total, &summary);
+            Ok(())
+        }
     }
 }
 
@@ -162,10 +167,9 @@ fn encode_line(
     schema: &runnel_avro::Schema,
     key_field: Option<&str>,
 ) -> anyhow::Result<RawRecord> {
-    let datum: Value = serde_json::from_str(line).context("not JSON")?;
     let mut buf = Vec::with_capacity(line.len() + framing::HEADER_LEN);
     framing::write_header(&mut buf, schema_id);
-    runnel_avro::json::to_binary(schema, &datum, &mut buf).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let datum = runnel_avro::json::str_to_binary(schema, line, &mut buf)?;
     let key = match key_field {
         None => None,
         Some(name) => match datum.get(name) {
@@ -208,9 +212,9 @@ fn print_summary(
             );
         }
         Output::Text => {
-            println!("produced {total} record(s) to {topic} with schema id {schema_id}");
+            println!("produced {} to {topic} with schema id {schema_id}", count(total, "record"));
             for (p, s) in summary {
-                println!("  partition {p}: {} record(s), offsets {}..={}", s.count, s.first, s.last);
+                println!("  partition {p}: {}, offsets {}..={}", count(s.count, "record"), s.first, s.last);
             }
         }
     }

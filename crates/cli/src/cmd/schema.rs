@@ -13,6 +13,7 @@ use anyhow::{anyhow, bail, Context};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::cmd::count;
 use crate::{Global, Output};
 
 /// The subcommands of `runnel schema`.
@@ -140,9 +141,9 @@ pub async fn run(global: &Global, command: SchemaCommand) -> anyhow::Result<()> 
             }
             if !compatible {
                 bail!(
-                    "{} is not compatible with subject {subject} ({} problems)",
+                    "{} is not compatible with subject {subject} ({})",
                     file.display(),
-                    messages.len()
+                    count(messages.len() as u64, "problem")
                 );
             }
         }
@@ -186,7 +187,8 @@ pub async fn run(global: &Global, command: SchemaCommand) -> anyhow::Result<()> 
             } else {
                 let list: Vec<String> = versions.iter().map(Value::to_string).collect();
                 let how = if permanent { "permanently deleted" } else { "deleted" };
-                println!("{how} {subject} version(s) {}", list.join(", "));
+                let noun = if list.len() == 1 { "version" } else { "versions" };
+                println!("{how} {subject} {noun} {}", list.join(", "));
             }
         }
         SchemaCommand::Config { subject, level } => {

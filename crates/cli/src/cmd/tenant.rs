@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use runnel_client::{TenantInfo, TenantQuotas};
 use serde_json::json;
 
+use crate::cmd::count;
 use crate::{Global, Output};
 
 /// `runnel tenant ...`
@@ -90,7 +91,12 @@ pub async fn run(global: &Global, command: TenantCommand) -> anyhow::Result<()> 
                 }
                 Output::Text => {
                     for t in &tenants {
-                        println!("{}\t{} namespace(s)\t{} topic(s)", t.name, t.namespaces.len(), t.topics);
+                        println!(
+                            "{}\t{}\t{}",
+                            t.name,
+                            count(t.namespaces.len() as u64, "namespace"),
+                            count(u64::from(t.topics), "topic")
+                        );
                     }
                 }
             }
@@ -127,7 +133,7 @@ fn print_one(global: &Global, what: &str, info: &TenantInfo) {
             println!("{what} {}", info.name);
             println!("namespaces:    {}", info.namespaces.join(", "));
             println!("topics:        {} (max {})", info.topics, limit(q.max_topics.into()));
-            println!("storage:       {} bytes (max {})", info.storage_bytes, limit(q.storage_bytes));
+            println!("storage:       {} (max {})", count(info.storage_bytes, "byte"), limit(q.storage_bytes));
             println!("produce rate:  {} bytes/s", limit(q.produce_bytes_per_sec));
             println!("consume rate:  {} bytes/s", limit(q.consume_bytes_per_sec));
         }

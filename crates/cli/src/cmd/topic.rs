@@ -8,6 +8,7 @@ use runnel_avro::Schema;
 use runnel_client::{proto, value_subject, NewTopic, TopicInfo, Validation};
 use serde_json::json;
 
+use crate::cmd::count;
 use crate::{Global, Output};
 
 /// `runnel topic ...`
@@ -84,7 +85,11 @@ pub async fn run(global: &Global, command: TopicCommand) -> anyhow::Result<()> {
                     println!("{v}");
                 }
                 Output::Text => {
-                    print!("created topic {} with {} partition(s)", info.name, info.partitions.len());
+                    print!(
+                        "created topic {} with {}",
+                        info.name,
+                        count(info.partitions.len() as u64, "partition")
+                    );
                     match &registered {
                         Some(r) => println!("; schema id {} version {} under {}", r.id, r.version, r.subject),
                         None => println!(),
@@ -101,7 +106,12 @@ pub async fn run(global: &Global, command: TopicCommand) -> anyhow::Result<()> {
                 }
                 Output::Text => {
                     for t in &topics {
-                        println!("{}\t{} partition(s)\t{}", t.name, t.partitions.len(), value_subject(t));
+                        println!(
+                            "{}\t{}\t{}",
+                            t.name,
+                            count(t.partitions.len() as u64, "partition"),
+                            value_subject(t)
+                        );
                     }
                 }
             }
@@ -159,8 +169,12 @@ fn print_topic(info: &TopicInfo) {
     println!("partitions:    {}", info.partitions.len());
     for p in &info.partitions {
         println!(
-            "  {:>4}  offsets {}..{}  {} bytes in {} segment(s)",
-            p.partition, p.log_start_offset, p.high_watermark, p.size_bytes, p.segments
+            "  {:>4}  offsets {}..{}  {} in {}",
+            p.partition,
+            p.log_start_offset,
+            p.high_watermark,
+            count(p.size_bytes, "byte"),
+            count(u64::from(p.segments), "segment")
         );
     }
 }

@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::report::Report;
 use super::{create_topic, BenchEnv, BenchUser, Target};
+use crate::cmd::count;
 
 /// Arguments of `runnel bench kafka`.
 #[derive(Debug, Clone, clap::Args)]
@@ -158,8 +159,8 @@ async fn round_trip(
                 msg?;
                 seen += 1;
             }
-            Ok(None) => bail!("the consumer stream ended after {seen} of {} records", args.records),
-            Err(_) => bail!("no record for 30 s after {seen} of {} records", args.records),
+            Ok(None) => bail!("the consumer stream ended after {seen} of {}", count(args.records, "record")),
+            Err(_) => bail!("no record for 30 s after {seen} of {}", count(args.records, "record")),
         }
     }
     let fetch = start.elapsed();

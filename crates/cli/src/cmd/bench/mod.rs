@@ -28,6 +28,8 @@ use runnel_derive::Avro;
 
 use report::{LatencyRecorder, Report};
 
+use crate::cmd::count;
+
 /// The record every benchmark sends: the fields of `schemas/user.avsc`, the
 /// send time (for end-to-end latency), and padding for `--record-size`.
 #[derive(Avro, Debug, Clone, PartialEq)]
@@ -472,8 +474,8 @@ async fn consume(env: &BenchEnv, args: &ConsumeArgs) -> anyhow::Result<Report> {
                 msg?;
                 seen += 1;
             }
-            Ok(None) => bail!("the consumer stream ended after {seen} of {records} records"),
-            Err(_) => bail!("no record for 30 s after {seen} of {records} records"),
+            Ok(None) => bail!("the consumer stream ended after {seen} of {}", count(records, "record")),
+            Err(_) => bail!("no record for 30 s after {seen} of {}", count(records, "record")),
         }
     }
     let single = start.elapsed();
@@ -516,7 +518,7 @@ async fn consume(env: &BenchEnv, args: &ConsumeArgs) -> anyhow::Result<Report> {
     }
     let group_seen = counted.load(std::sync::atomic::Ordering::Relaxed);
     if group_seen < records {
-        bail!("the group read {group_seen} of {records} records in 120 s");
+        bail!("the group read {group_seen} of {} in 120 s", count(records, "record"));
     }
 
     let mut report = Report::new("consume");
@@ -552,8 +554,8 @@ async fn e2e(env: &BenchEnv, args: &E2eArgs) -> anyhow::Result<Report> {
                     latencies.record(Duration::from_micros(now_us().saturating_sub(sent).max(0) as u64));
                     seen += 1;
                 }
-                Ok(None) => bail!("the consumer stream ended after {seen} of {total} records"),
-                Err(_) => bail!("no record for 30 s after {seen} of {total} records"),
+                Ok(None) => bail!("the consumer stream ended after {seen} of {}", count(total, "record")),
+                Err(_) => bail!("no record for 30 s after {seen} of {}", count(total, "record")),
             }
         }
         anyhow::Ok(latencies)

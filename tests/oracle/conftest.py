@@ -1,0 +1,115 @@
+"""What the oracle tests share: the real ``runnel`` binary (``RUNNEL_BIN``,
+default ``target/debug/runnel``) and a server started from it.
+
+``RunnelServer`` runs ``runnel serve`` on free ports (port 0, read back from its
+ready line, so no port is guessed) over a temporary data directory, optionally
+with the Kafka listener. Fixtures:
+
+- ``runnel_server``: one per test module, with the Kafka listener;
+- ``registry_url``: one per test module, the registry's URL of a ``runnel serve``
+  without Kafka, or of the registry alone (``runnel registry-serve``) when
+  ``RUNNEL_ORACLE_SERVER=registry-serve``.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# How long a server may take to print its ready line.
+START_SECONDS = 30
+
+
+def runnel_bin():
+    path = os.environ.get("RUNNEL_BIN") or str(REPO / "target" / "debug" / "runnel")
+    if not Path(path).exists():
+        pytest.fail(f"the runnel binary is missing at {path}: run `cargo build -p runnel-cli` or set RUNNEL_BIN")
+    return path
+
+
+class RunnelServer:
+    """A ``runnel serve`` child; ``stop()`` ends it with SIGTERM and removes its data."""
+
+    def __init__(self, *extra, kafka=False, registry_only=False):
+        self.data = tempfile.mkdtemp(prefix="runnel-oracle-")
+        self.kafka = None
+        if registry_only:
+            cmd = [runnel_bin(), "registry-serve", "--data", self.data, "--http", "127.0.0.1:0", *extra]
+        else:
+            cmd = [runnel_bin(), "serve", "--data", self.data, "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                   "--kafka", "127.0.0.1:0" if kafka else "none", *extra]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        # A server that never says it is ready is killed, which ends the reads below.
+        timer = threading.Timer(START_SECONDS, self.proc.kill)
+        timer.start()
+        try:
+            if registry_only:
+                # `registry listening on http://ADDR`, on stderr.
+                self.grpc_url = None
+                self.registry_url = self._ready(self.proc.stderr, r"registry listening on (\S+)")
+            else:
+                # `runnel serving: grpc=URL http=URL data=DIR`, then `runnel kafka: ADDR`.
+                line = self._ready(self.proc.stdout, r"runnel serving: (.*)")
+                fields = dict(word.split("=", 1) for word in line.split() if "=" in word)
+                self.grpc_url, self.registry_url = fields["grpc"], fields["http"]
+                if kafka:
+                    self.kafka = self._ready(self.proc.stdout, r"runnel kafka: (\S+)")
+        finally:
+            timer.cancel()
+        # Keep draining both pipes: a full pipe would block the server's next write.
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=drain, args=(pipe,), daemon=True).start()
+
+    def _ready(self, pipe, pattern):
+        """The first group of ``pattern`` in the first line of ``pipe`` that matches it."""
+        for line in pipe:
+            match = re.search(pattern, line)
+            if match:
+                return match.group(1)
+        self.proc.wait()
+        output = self.proc.stdout.read() + self.proc.stderr.read()
+        pytest.fail(f"{' '.join(self.proc.args)} did not start (exit {self.proc.returncode}): {output}")
+
+    def cli(self, *args, stdin=None):
+        """Runs ``runnel ARGS`` against this server; returns its stdout, failing the test if it fails."""
+        cmd = [runnel_bin(), "--url", self.grpc_url, "--registry-url", self.registry_url, *args]
+        out = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, f"{' '.join(args)} failed: {out.stderr}"
+        return out.stdout
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            shutil.rmtree(self.data, ignore_errors=True)
+
+
+def drain(pipe):
+    for _ in pipe:
+        pass
+
+
+@pytest.fixture(scope="module")
+def runnel_server():
+    server = RunnelServer(kafka=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def registry_url():
+    registry_only = os.environ.get("RUNNEL_ORACLE_SERVER", "serve") == "registry-serve"
+    server = RunnelServer(registry_only=registry_only)
+    yield server.registry_url
+    server.stop()
