@@ -54,7 +54,7 @@ impl RawConsumer {
     /// The offset of the next record this consumer delivers from `partition`
     /// (where it starts, until one is delivered); `None` if it does not read it.
     pub fn position(&self, partition: u32) -> Option<i64> {
-        self.handle.shared.state.lock().position.get(&partition).copied()
+        self.handle.position(partition)
     }
 
     /// Commits the offsets of every record delivered so far (groups only).

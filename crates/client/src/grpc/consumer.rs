@@ -279,6 +279,11 @@ impl ConsumerHandle {
     pub(crate) fn group(&self) -> Option<&str> {
         self.shared.options.group.as_deref()
     }
+
+    /// The offset of the next record delivered from `partition`; `None` if it is not read.
+    pub(crate) fn position(&self, partition: u32) -> Option<i64> {
+        self.shared.state.lock().position.get(&partition).copied()
+    }
 }
 
 impl ConsumerControl for ConsumerHandle {
