@@ -39,13 +39,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
 use super::acks::AckState;
-use super::{
-    dlq, store, ConsumerSpec, DeadLetterPolicy, InitialPosition, SubscriptionError, SubscriptionType,
+use super::dlq::{self, DeadLetters};
+use super::store;
+use super::types::{
+    ConsumerSpec, DeadLetterPolicy, InitialPosition, Record, Redelivery, SubscriptionError, SubscriptionType,
+    DEFAULT_NACK_DELAY,
 };
 use crate::error::BrokerError;
 use crate::log::PartitionLog;
-use crate::state::Broker;
+use crate::meta::Meta;
 use crate::topics::Topic;
 
 /// How often changed acknowledgement state is written to `meta.redb`: the
@@ -57,6 +62,18 @@ const READ_AHEAD: usize = 512;
 const READ_BYTES: usize = 256 << 10;
 /// Delay before retrying a dead-letter write that failed.
 const DLQ_RETRY: Duration = Duration::from_secs(1);
+
+/// What every dispatcher works with: the metadata store (its stored state), the
+/// dead-letter writer and the broker's shutdown signal.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Where acknowledgement state is stored.
+    pub meta: Arc<Meta>,
+    /// Writes records to dead-letter topics.
+    pub dead_letters: DeadLetters,
+    /// Dispatchers store their state and stop when it is cancelled.
+    pub shutdown: CancellationToken,
+}
 
 /// A message to the dispatcher.
 #[derive(Debug)]
@@ -128,48 +145,6 @@ pub enum Command {
     },
 }
 
-/// A record as read from the log, shared by its deliveries.
-#[derive(Debug)]
-pub struct Record {
-    /// Its partition.
-    pub partition: u32,
-    /// Its offset.
-    pub offset: i64,
-    /// Its timestamp (ms).
-    pub timestamp_ms: i64,
-    /// Its key.
-    pub key: Option<Bytes>,
-    /// Its value (`None` for a null value).
-    pub value: Option<Bytes>,
-    /// Its headers.
-    pub headers: Vec<(String, Bytes)>,
-}
-
-/// Why a record is being delivered again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Redelivery {
-    /// The consumer negatively acknowledged it.
-    Nack,
-    /// The consumer held it past its ack timeout.
-    AckTimeout,
-    /// The consumer left without acknowledging it.
-    ConsumerClosed,
-    /// Failover moved its partition to another consumer.
-    Failover,
-}
-
-impl Redelivery {
-    /// The name used in dead-letter headers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Redelivery::Nack => "nack",
-            Redelivery::AckTimeout => "ack-timeout",
-            Redelivery::ConsumerClosed => "consumer-closed",
-            Redelivery::Failover => "failover",
-        }
-    }
-}
-
 /// A record not yet acknowledged, with its delivery history.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -219,7 +194,7 @@ struct Partition {
 }
 
 struct Dispatcher {
-    broker: Arc<Broker>,
+    services: Services,
     topic: Arc<Topic>,
     name: String,
     /// The type of the attached consumers; `None` while there are none.
@@ -241,7 +216,7 @@ struct Dispatcher {
 
 /// Starts a subscription's dispatcher; it loads its stored state first.
 pub fn spawn(
-    broker: Arc<Broker>,
+    services: Services,
     topic: Arc<Topic>,
     name: String,
 ) -> (mpsc::UnboundedSender<Command>, JoinHandle<()>) {
@@ -259,7 +234,7 @@ pub fn spawn(
         })
         .collect();
     let d = Dispatcher {
-        broker,
+        services,
         topic,
         name,
         kind: None,
@@ -329,7 +304,7 @@ impl Dispatcher {
             return;
         }
         self.watch_partitions();
-        let shutdown = self.broker.shutdown.clone();
+        let shutdown = self.services.shutdown.clone();
         let mut last_flush = Instant::now();
         loop {
             self.dispatch().await;
@@ -381,10 +356,10 @@ impl Dispatcher {
     }
 
     async fn load(&mut self) -> Result<(), BrokerError> {
-        let b = Arc::clone(&self.broker);
+        let meta = Arc::clone(&self.services.meta);
         let (topic, name, created) =
             (self.topic.meta.name.clone(), self.name.clone(), self.topic.meta.created_ms);
-        let stored = tokio::task::spawn_blocking(move || store::load(&b.meta, &topic, &name, created))
+        let stored = tokio::task::spawn_blocking(move || store::load(&meta, &topic, &name, created))
             .await
             .map_err(|e| BrokerError::Storage(format!("load task failed: {e}")))??;
         for (p, acks) in stored {
@@ -614,7 +589,7 @@ impl Dispatcher {
             .consumers
             .get(&consumer)
             .or_else(|| self.outstanding.get(&key).and_then(|o| self.consumers.get(&o.consumer)))
-            .map_or(super::DEFAULT_NACK_DELAY, |c| c.spec.nack_delay);
+            .map_or(DEFAULT_NACK_DELAY, |c| c.spec.nack_delay);
         self.send_back(key, Redelivery::Nack, Some(delay));
     }
 
@@ -827,9 +802,9 @@ impl Dispatcher {
             reason: entry.reason.unwrap_or(Redelivery::Nack),
         };
         self.dead_lettering.insert(key, entry);
-        let (broker, tx) = (Arc::clone(&self.broker), self.tx.clone());
+        let (dead_letters, tx) = (self.services.dead_letters.clone(), self.tx.clone());
         tokio::spawn(async move {
-            let result = dlq::write(&broker, &job).await.map_err(|e| e.to_string());
+            let result = dead_letters.write(&job).await.map_err(|e| e.to_string());
             let _ = tx.send(Command::DeadLettered { id: key, result });
         });
     }
@@ -934,11 +909,11 @@ impl Dispatcher {
         if changed.is_empty() {
             return;
         }
-        let b = Arc::clone(&self.broker);
+        let meta = Arc::clone(&self.services.meta);
         let (topic, name, created) =
             (self.topic.meta.name.clone(), self.name.clone(), self.topic.meta.created_ms);
         let saved =
-            tokio::task::spawn_blocking(move || store::save(&b.meta, &topic, &name, created, &changed)).await;
+            tokio::task::spawn_blocking(move || store::save(&meta, &topic, &name, created, &changed)).await;
         match saved {
             Ok(Ok(())) => self.partitions.iter_mut().for_each(|p| p.dirty = false),
             Ok(Err(e)) => {
