@@ -4,7 +4,7 @@
 //! segment files; this holds only what is small and changes rarely.
 //!
 //! The stored definitions are in [`records`]; queue subscriptions keep their own tables in
-//! this database (`subscriptions::store`), through [`Meta::db`].
+//! this database (`subscriptions::store`), through `Meta::db`.
 
 pub mod records;
 

@@ -41,7 +41,7 @@
 //!
 //! - without a crash, and across clean restarts, a never-acknowledged record is delivered
 //!   exactly N times, then moved to the dead-letter topic;
-//! - across any number of crashes (SIGKILL, power loss of the process), it is delivered at
+//! - across any number of crashes (a SIGKILL, say), it is delivered at
 //!   most N+1 times before the move: the only delivery a crash can make the broker forget
 //!   is a record's first one, and only in the run that first handed it out (after that
 //!   run the record is below the mark, so every later delivery of it is written first);

@@ -19,6 +19,15 @@
 //! consumer that left are delivered again with a higher redelivery count; after
 //! the dead-letter policy's maximum of deliveries they move to the dead-letter
 //! topic ([`dlq`]).
+//!
+//! Delivery counts survive restarts (kept in `meta.redb` for delivered, unacknowledged
+//! records; see `dispatcher` for how and at what cost). With a dead-letter policy of N, a
+//! never-acknowledged record is delivered exactly N times before the dead-letter move
+//! without a crash and across clean restarts, and at most N+1 times across any number of
+//! crashes (SIGKILL included): a crash can make the broker forget only a record's first
+//! delivery, and only in the run that handed it out. (A crash between storing a count and
+//! handing that redelivery out counts one delivery that never happened: such a record
+//! may move after N-1.) The count a consumer sees (`redelivery_count`) is the broker's.
 
 pub mod acks;
 pub mod dispatcher;
