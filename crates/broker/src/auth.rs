@@ -1,6 +1,7 @@
 //! Who is calling and whether they may: the broker's side of authentication and
 //! authorization.
 //!
+//! A front-end concern: it knows tonic requests and HTTP headers, and no service knows it.
 //! The servers' edges (the gRPC interceptor and the HTTP middleware, set up in `server.rs`)
 //! put a [`Caller`] into every request's extensions: [`Caller::Open`] when authentication is
 //! off (no key configured, today's default), [`Caller::Authenticated`] with the verified
@@ -16,8 +17,6 @@ use std::sync::Arc;
 
 pub use runnel_auth::authz::{Permission, Principal, Resource};
 pub use runnel_auth::token::Verifier;
-
-use crate::state::Broker;
 
 /// The authenticated identity of a request, as its server's edge established it.
 #[derive(Debug, Clone)]
@@ -87,18 +86,15 @@ impl From<Denied> for tonic::Status {
 /// Ok when the request's caller holds `permission` on `resource`; PERMISSION_DENIED naming
 /// the permission otherwise (UNAUTHENTICATED if the request has no established caller).
 pub(crate) fn authorize<T>(
-    broker: &Broker,
     request: &tonic::Request<T>,
     permission: Permission,
     resource: Resource<'_>,
 ) -> Result<(), tonic::Status> {
-    let _ = broker;
     Caller::check(request.extensions().get::<Caller>(), permission, &resource).map_err(Into::into)
 }
 
 /// Whether the request's caller may see `resource` in a listing.
-pub(crate) fn can_see<T>(broker: &Broker, request: &tonic::Request<T>, resource: Resource<'_>) -> bool {
-    let _ = broker;
+pub(crate) fn can_see<T>(request: &tonic::Request<T>, resource: Resource<'_>) -> bool {
     Caller::sees(request.extensions().get::<Caller>(), &resource)
 }
 

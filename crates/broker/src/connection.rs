@@ -1,4 +1,4 @@
-//! Accepted gRPC connections: counted (a gauge for `/metrics`) and limited.
+//! Accepted gRPC connections (a front-end concern): counted (a gauge for `/metrics`) and limited.
 //! A connection over the limit is closed at once, so one noisy client cannot
 //! exhaust the broker's file descriptors and everyone else keeps being served.
 
@@ -13,18 +13,18 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
 
-use crate::state::Broker;
+use crate::metrics::Metrics;
 
 /// A TCP connection that decrements the connection gauge when dropped.
 #[derive(Debug)]
 pub struct CountedStream {
     inner: TcpStream,
-    broker: Arc<Broker>,
+    metrics: Arc<Metrics>,
 }
 
 impl Drop for CountedStream {
     fn drop(&mut self) {
-        self.broker.metrics.connections.fetch_sub(1, Relaxed);
+        self.metrics.connections.fetch_sub(1, Relaxed);
     }
 }
 
@@ -70,18 +70,18 @@ impl AsyncWrite for CountedStream {
 /// The accepted connections, counted, with those over `max` dropped.
 pub fn limited(
     incoming: TcpIncoming,
-    broker: Arc<Broker>,
+    metrics: Arc<Metrics>,
     max: usize,
 ) -> impl Stream<Item = io::Result<CountedStream>> + Send {
     incoming.filter_map(move |conn| {
-        let broker = Arc::clone(&broker);
+        let metrics = Arc::clone(&metrics);
         async move {
             match conn {
                 Ok(stream) => {
-                    let open = broker.metrics.connections.fetch_add(1, Relaxed) + 1;
-                    let counted = CountedStream { inner: stream, broker: Arc::clone(&broker) };
+                    let open = metrics.connections.fetch_add(1, Relaxed) + 1;
+                    let counted = CountedStream { inner: stream, metrics: Arc::clone(&metrics) };
                     if open as usize > max {
-                        broker.metrics.connections_refused.fetch_add(1, Relaxed);
+                        metrics.connections_refused.fetch_add(1, Relaxed);
                         tracing::warn!(open, max, "connection limit reached; closing a new connection");
                         drop(counted);
                         return None;

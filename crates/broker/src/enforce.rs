@@ -10,9 +10,9 @@
 //!   that schema (`runnel_avro::validate`, which allocates nothing).
 //!
 //! The first bad record refuses the whole batch with its index, the field path
-//! and the reason. Which ids belong to which subject is cached per topic and
-//! invalidated by the registry's generation, so the hot path does not touch
-//! the registry's store.
+//! and the reason. Which ids belong to which subject is cached per topic (a
+//! [`SchemaCache`] each live topic holds) and invalidated by the registry's
+//! generation, so the hot path does not touch the registry's store.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use runnel_proto::BatchView;
 use runnel_registry::{Registry, RegistryError};
 
 use crate::error::BrokerError;
-use crate::topics::{Topic, Validation};
+use crate::meta::records::{TopicMeta, Validation};
 
 /// Bytes of the Confluent framing: magic 0 + schema id.
 pub const FRAMING_BYTES: usize = 5;
@@ -85,15 +85,17 @@ impl Part {
     }
 }
 
-/// Checks every record of `batch` for `topic`; also checks the records' framing
-/// (lengths, varints) and the per-record size limit.
+/// Checks every record of `batch` for the topic defined by `topic`, whose ids are cached in
+/// `schemas`; also checks the records' framing (lengths, varints) and the per-record size limit.
 pub fn check_batch(
     registry: &Registry,
-    topic: &Topic,
+    topic: &TopicMeta,
+    schemas: &SchemaCache,
     batch: &BatchView<'_>,
     max_record_bytes: usize,
 ) -> Result<(), BrokerError> {
-    let config = &topic.meta.config;
+    let config = &topic.config;
+    let topic = Checked { registry, topic, schemas };
     for (index, record) in batch.records().enumerate() {
         let record = record?;
         let index = index as u32;
@@ -107,17 +109,23 @@ pub fn check_batch(
             continue;
         }
         let full = config.validation == Validation::Full;
-        check_part(registry, topic, &config.value_subject, record.value, index, Part::Value, full)?;
+        check_part(&topic, &config.value_subject, record.value, index, Part::Value, full)?;
         if let Some(subject) = &config.key_subject {
-            check_part(registry, topic, subject, record.key, index, Part::Key, full)?;
+            check_part(&topic, subject, record.key, index, Part::Key, full)?;
         }
     }
     Ok(())
 }
 
+/// What one batch is checked against.
+struct Checked<'a> {
+    registry: &'a Registry,
+    topic: &'a TopicMeta,
+    schemas: &'a SchemaCache,
+}
+
 fn check_part(
-    registry: &Registry,
-    topic: &Topic,
+    topic: &Checked<'_>,
     subject: &str,
     bytes: Option<&[u8]>,
     index: u32,
@@ -131,7 +139,7 @@ fn check_part(
             format!(
                 "the {} is null; topic '{}' requires an Avro {}",
                 part.name(),
-                topic.meta.name,
+                topic.topic.name,
                 part.name()
             ),
         );
@@ -146,7 +154,7 @@ fn check_part(
         );
     }
     let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-    let Some(schema) = topic.schemas.lookup(registry, subject, id)? else {
+    let Some(schema) = topic.schemas.lookup(topic.registry, subject, id)? else {
         return refuse(
             "/".into(),
             format!("schema id {id} is not a registered version of subject '{subject}'"),

@@ -1,5 +1,6 @@
 //! The broker's error type: every way a request or the storage can fail, with
-//! enough context to build a precise gRPC status (see `server::status_of`).
+//! enough context to build a precise gRPC status (the `From<BrokerError> for tonic::Status`
+//! below) and protocol error codes. Every layer uses it.
 
 use std::path::PathBuf;
 

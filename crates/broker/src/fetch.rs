@@ -1,6 +1,7 @@
-//! Fetch and list-offsets: reading the log.
+//! Fetch and list-offsets: reading the log, as a service ([`Fetcher`]) the gRPC front
+//! end streams from.
 //!
-//! A fetch is a server stream. Its task reads up to `max_bytes` of whole stored
+//! A fetch is a stream of chunks. Its task reads up to `max_bytes` of whole stored
 //! batches (at least one) with `pread`, sends them without re-encoding, and
 //! reads the next chunk only once the previous one was handed to the transport
 //! (a channel of one slot), so HTTP/2 flow control paces the reads and nothing
@@ -9,61 +10,131 @@
 //! or the broker shuts down. Each chunk is charged to the topic's tenant's consume
 //! quota, and held back as long as that quota says (throttling, never failing).
 
-use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
 use runnel_proto::v1::{
     FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetSpec, PartitionOffset,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::BrokerError;
 use crate::log::PartitionLog;
+use crate::metrics::Metrics;
 use crate::quotas::{self, TenantQuota};
-use crate::state::Broker;
+use crate::topics::Topics;
 
 const DEFAULT_MAX_BYTES: usize = 1 << 20;
 const DEFAULT_MAX_WAIT: Duration = Duration::from_millis(500);
 
-/// Responses of a fetch stream.
-pub type FetchStream = Pin<Box<dyn Stream<Item = Result<FetchResponse, tonic::Status>> + Send>>;
+/// The chunks of a fetch, in order; an error ends it.
+pub type FetchStream = ReceiverStream<Result<FetchResponse, BrokerError>>;
 
-/// Starts a fetch. Unknown topic or partition and an offset outside the log are
-/// refused before the stream starts.
-pub fn fetch(broker: Arc<Broker>, req: FetchRequest) -> Result<FetchStream, BrokerError> {
-    let topic = broker.topics.get(&req.topic)?;
-    let log = Arc::clone(topic.partition(req.partition)?);
-    let stats = log.stats();
-    if req.offset < stats.log_start_offset || req.offset > stats.high_watermark {
-        return Err(BrokerError::OffsetOutOfRange {
-            offset: req.offset,
-            log_start: stats.log_start_offset,
-            high_watermark: stats.high_watermark,
-        });
-    }
-    let max_bytes = if req.max_bytes == 0 { DEFAULT_MAX_BYTES } else { req.max_bytes as usize }
-        .min(broker.limits.max_fetch_bytes);
-    let max_wait =
-        if req.max_wait_ms == 0 { DEFAULT_MAX_WAIT } else { Duration::from_millis(req.max_wait_ms.into()) };
-    let (tx, rx) = mpsc::channel(1);
-    let quota = Arc::clone(&topic.quota);
-    tokio::spawn(run_fetch(broker, log, quota, req, max_bytes, max_wait, tx));
-    Ok(Box::pin(ReceiverStream::new(rx)))
+/// Reads the log for consumers: fetch streams and offset lookups.
+#[derive(Debug)]
+pub struct Fetcher {
+    topics: Arc<Topics>,
+    metrics: Arc<Metrics>,
+    /// Streams end when it is cancelled.
+    shutdown: CancellationToken,
+    /// Largest fetch response.
+    max_fetch_bytes: usize,
 }
 
-async fn run_fetch(
-    broker: Arc<Broker>,
+impl Fetcher {
+    /// Reads from `topics`, counting into `metrics`, streams ending on `shutdown`, chunks
+    /// at most `max_fetch_bytes`.
+    pub fn new(
+        topics: Arc<Topics>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+        max_fetch_bytes: usize,
+    ) -> Fetcher {
+        Fetcher { topics, metrics, shutdown, max_fetch_bytes }
+    }
+
+    /// Starts a fetch. Unknown topic or partition and an offset outside the log are
+    /// refused before the stream starts.
+    pub fn fetch(&self, req: FetchRequest) -> Result<FetchStream, BrokerError> {
+        let topic = self.topics.get(&req.topic)?;
+        let log = Arc::clone(topic.partition(req.partition)?);
+        let stats = log.stats();
+        if req.offset < stats.log_start_offset || req.offset > stats.high_watermark {
+            return Err(BrokerError::OffsetOutOfRange {
+                offset: req.offset,
+                log_start: stats.log_start_offset,
+                high_watermark: stats.high_watermark,
+            });
+        }
+        let max_bytes = if req.max_bytes == 0 { DEFAULT_MAX_BYTES } else { req.max_bytes as usize }
+            .min(self.max_fetch_bytes);
+        let max_wait = if req.max_wait_ms == 0 {
+            DEFAULT_MAX_WAIT
+        } else {
+            Duration::from_millis(req.max_wait_ms.into())
+        };
+        let (tx, rx) = mpsc::channel(1);
+        let run = FetchTask {
+            metrics: Arc::clone(&self.metrics),
+            shutdown: self.shutdown.clone(),
+            log,
+            quota: Arc::clone(&topic.quota),
+            max_bytes,
+            max_wait,
+        };
+        tokio::spawn(run_fetch(run, req, tx));
+        Ok(ReceiverStream::new(rx))
+    }
+
+    /// Offsets by spec (earliest, latest, timestamp) for some or all partitions.
+    pub async fn list_offsets(&self, req: ListOffsetsRequest) -> Result<ListOffsetsResponse, BrokerError> {
+        let topic = self.topics.get(&req.topic)?;
+        let partitions: Vec<u32> = if req.partitions.is_empty() {
+            (0..topic.partitions.len() as u32).collect()
+        } else {
+            req.partitions.clone()
+        };
+        let spec = OffsetSpec::try_from(req.spec).unwrap_or(OffsetSpec::Unspecified);
+        let mut offsets = Vec::with_capacity(partitions.len());
+        for p in partitions {
+            let log = Arc::clone(topic.partition(p)?);
+            let stats = log.stats();
+            let offset = match spec {
+                OffsetSpec::Earliest => stats.log_start_offset,
+                OffsetSpec::Latest => stats.high_watermark,
+                OffsetSpec::Timestamp => {
+                    let ts = req.timestamp_ms;
+                    tokio::task::spawn_blocking(move || log.offset_for_timestamp(ts))
+                        .await
+                        .map_err(|e| BrokerError::Storage(format!("read task failed: {e}")))??
+                }
+                OffsetSpec::Unspecified => {
+                    return Err(BrokerError::InvalidArgument(
+                        "offset spec must be EARLIEST, LATEST or TIMESTAMP".into(),
+                    ))
+                }
+            };
+            offsets.push(PartitionOffset { partition: p, offset, timestamp_ms: req.timestamp_ms });
+        }
+        Ok(ListOffsetsResponse { offsets })
+    }
+}
+
+/// What one fetch's task reads with.
+struct FetchTask {
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
     log: Arc<PartitionLog>,
     quota: Arc<TenantQuota>,
-    req: FetchRequest,
     max_bytes: usize,
     max_wait: Duration,
-    tx: mpsc::Sender<Result<FetchResponse, tonic::Status>>,
-) {
+}
+
+async fn run_fetch(task: FetchTask, req: FetchRequest, tx: mpsc::Sender<Result<FetchResponse, BrokerError>>) {
+    let FetchTask { metrics, shutdown, log, quota, max_bytes, max_wait } = task;
     let mut offset = req.offset;
     let mut hw_rx = log.watch_high_watermark();
     let end = (req.end_offset > 0).then_some(req.end_offset);
@@ -77,23 +148,23 @@ async fn run_fetch(
         let read = match read {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
-                let _ = tx.send(Err(e.into())).await;
+                let _ = tx.send(Err(e)).await;
                 return;
             }
             Err(e) => {
-                let _ = tx.send(Err(tonic::Status::internal(format!("read task failed: {e}")))).await;
+                let _ = tx.send(Err(BrokerError::Storage(format!("read task failed: {e}")))).await;
                 return;
             }
         };
         if !read.batches.is_empty() {
             let records = (read.next_offset - offset).max(0) as u64;
-            broker.metrics.records_fetched.fetch_add(records, Relaxed);
-            broker.metrics.bytes_fetched.fetch_add(read.batches.len() as u64, Relaxed);
+            metrics.records_fetched.fetch_add(records, Relaxed);
+            metrics.bytes_fetched.fetch_add(read.batches.len() as u64, Relaxed);
             offset = read.next_offset;
             sent_any = true;
             let delay = quota.consume.charge(read.batches.len() as u64);
             tokio::select! {
-                _ = broker.shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return,
                 _ = tx.closed() => return,
                 _ = quotas::throttle(delay) => {}
             }
@@ -114,7 +185,7 @@ async fn run_fetch(
             return;
         }
         let waited = tokio::select! {
-            _ = broker.shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return,
             _ = tx.closed() => return,
             r = tokio::time::timeout(max_wait, async { hw_rx.wait_for(|&hw| hw > offset).await.map(|_| ()) }) => r,
         };
@@ -137,40 +208,4 @@ async fn run_fetch(
             }
         }
     }
-}
-
-/// Offsets by spec (earliest, latest, timestamp) for some or all partitions.
-pub async fn list_offsets(
-    broker: &Broker,
-    req: ListOffsetsRequest,
-) -> Result<ListOffsetsResponse, BrokerError> {
-    let topic = broker.topics.get(&req.topic)?;
-    let partitions: Vec<u32> = if req.partitions.is_empty() {
-        (0..topic.partitions.len() as u32).collect()
-    } else {
-        req.partitions.clone()
-    };
-    let spec = OffsetSpec::try_from(req.spec).unwrap_or(OffsetSpec::Unspecified);
-    let mut offsets = Vec::with_capacity(partitions.len());
-    for p in partitions {
-        let log = Arc::clone(topic.partition(p)?);
-        let stats = log.stats();
-        let offset = match spec {
-            OffsetSpec::Earliest => stats.log_start_offset,
-            OffsetSpec::Latest => stats.high_watermark,
-            OffsetSpec::Timestamp => {
-                let ts = req.timestamp_ms;
-                tokio::task::spawn_blocking(move || log.offset_for_timestamp(ts))
-                    .await
-                    .map_err(|e| BrokerError::Storage(format!("read task failed: {e}")))??
-            }
-            OffsetSpec::Unspecified => {
-                return Err(BrokerError::InvalidArgument(
-                    "offset spec must be EARLIEST, LATEST or TIMESTAMP".into(),
-                ))
-            }
-        };
-        offsets.push(PartitionOffset { partition: p, offset, timestamp_ms: req.timestamp_ms });
-    }
-    Ok(ListOffsetsResponse { offsets })
 }

@@ -10,7 +10,9 @@
 //! own up to their fair share; only the surplus moves.
 //!
 //! Committed offsets live in `meta.redb`; a commit from a member of an older
-//! generation is accepted only for partitions it still owns.
+//! generation is accepted only for partitions it still owns. The Kafka listener's groups
+//! (its own coordinator) store and read their offsets through this service too
+//! ([`Groups::store_offsets`], [`Groups::committed`]), so both kinds share them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +25,11 @@ use runnel_proto::v1::{
     JoinRequest, PartitionOffset,
 };
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::BrokerError;
-use crate::state::Broker;
+use crate::meta::Meta;
+use crate::topics::Topics;
 
 const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(100);
@@ -50,10 +54,16 @@ struct Group {
 }
 
 /// The group coordinator.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Groups {
     groups: Mutex<HashMap<(String, String), Group>>,
     next_id: AtomicU64,
+    /// The topics groups consume (their partition counts).
+    topics: Arc<Topics>,
+    /// Where committed offsets are stored.
+    meta: Arc<Meta>,
+    /// Members' Join streams end when it is cancelled.
+    shutdown: CancellationToken,
 }
 
 /// Spreads `partitions` over `members` (sorted ids): each member keeps what it
@@ -126,59 +136,237 @@ impl Groups {
         }
         tracing::info!(generation = group.generation, members = group.members.len(), "group rebalanced");
     }
-}
 
-/// Joins a group; returns the member id and the watch its Join stream reads.
-pub fn join(
-    broker: &Arc<Broker>,
-    req: &JoinRequest,
-) -> Result<(String, watch::Receiver<Option<Assignment>>), BrokerError> {
-    if req.group.is_empty() {
-        return Err(BrokerError::InvalidArgument("group name is empty".into()));
+    /// The coordinator of groups over `topics`, storing offsets in `meta`; members' streams
+    /// end on `shutdown`.
+    pub fn new(topics: Arc<Topics>, meta: Arc<Meta>, shutdown: CancellationToken) -> Groups {
+        Groups { groups: Mutex::default(), next_id: AtomicU64::new(0), topics, meta, shutdown }
     }
-    let topic = broker.topics.get(&req.topic)?;
-    let partitions = topic.partitions.len() as u32;
-    let g = &broker.groups;
-    let join_id = g.next_id.fetch_add(1, Ordering::Relaxed);
-    let member_id = if req.member_id.is_empty() {
-        format!("{}-{join_id}", sanitize(&req.client_id))
-    } else {
-        req.member_id.clone()
-    };
-    let session_timeout = if req.session_timeout_ms == 0 {
-        DEFAULT_SESSION_TIMEOUT
-    } else {
-        Duration::from_millis(req.session_timeout_ms.into()).clamp(MIN_SESSION_TIMEOUT, MAX_SESSION_TIMEOUT)
-    };
-    let (tx, rx) = watch::channel(None);
-    let mut groups = g.groups.lock();
-    let group = groups.entry((req.group.clone(), req.topic.clone())).or_default();
-    // A re-join under the same id keeps its partitions (sticky), replacing its stream.
-    let previous = group.members.remove(&member_id).map(|m| m.partitions).unwrap_or_default();
-    group.members.insert(
-        member_id.clone(),
-        Member {
-            client_id: req.client_id.clone(),
-            session_timeout,
-            last_seen: Instant::now(),
-            partitions: previous,
-            tx: tx.clone(),
-            join_id,
-        },
-    );
-    Groups::rebalance(group, partitions);
-    drop(groups);
-    // The member is gone when its Join stream (the only receiver) is dropped.
-    let b = Arc::clone(broker);
-    let (group_name, topic_name, id) = (req.group.clone(), req.topic.clone(), member_id.clone());
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = tx.closed() => {}
-            _ = b.shutdown.cancelled() => return,
+
+    /// Joins a group; returns the member id and the watch its Join stream reads.
+    pub fn join(
+        self: &Arc<Self>,
+        req: &JoinRequest,
+    ) -> Result<(String, watch::Receiver<Option<Assignment>>), BrokerError> {
+        if req.group.is_empty() {
+            return Err(BrokerError::InvalidArgument("group name is empty".into()));
         }
-        remove_member(&b, &group_name, &topic_name, &id, Some(join_id), "join stream closed");
-    });
-    Ok((member_id, rx))
+        let topic = self.topics.get(&req.topic)?;
+        let partitions = topic.partitions.len() as u32;
+        let join_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let member_id = if req.member_id.is_empty() {
+            format!("{}-{join_id}", sanitize(&req.client_id))
+        } else {
+            req.member_id.clone()
+        };
+        let session_timeout = if req.session_timeout_ms == 0 {
+            DEFAULT_SESSION_TIMEOUT
+        } else {
+            Duration::from_millis(req.session_timeout_ms.into())
+                .clamp(MIN_SESSION_TIMEOUT, MAX_SESSION_TIMEOUT)
+        };
+        let (tx, rx) = watch::channel(None);
+        let mut groups = self.groups.lock();
+        let group = groups.entry((req.group.clone(), req.topic.clone())).or_default();
+        // A re-join under the same id keeps its partitions (sticky), replacing its stream.
+        let previous = group.members.remove(&member_id).map(|m| m.partitions).unwrap_or_default();
+        group.members.insert(
+            member_id.clone(),
+            Member {
+                client_id: req.client_id.clone(),
+                session_timeout,
+                last_seen: Instant::now(),
+                partitions: previous,
+                tx: tx.clone(),
+                join_id,
+            },
+        );
+        Groups::rebalance(group, partitions);
+        drop(groups);
+        // The member is gone when its Join stream (the only receiver) is dropped.
+        let groups = Arc::clone(self);
+        let (group_name, topic_name, id) = (req.group.clone(), req.topic.clone(), member_id.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tx.closed() => {}
+                _ = groups.shutdown.cancelled() => return,
+            }
+            groups.remove_member(&group_name, &topic_name, &id, Some(join_id), "join stream closed");
+        });
+        Ok((member_id, rx))
+    }
+
+    /// Removes a member (if `join_id` matches, when given) and rebalances.
+    fn remove_member(&self, group: &str, topic: &str, member: &str, join_id: Option<u64>, why: &str) -> bool {
+        let partitions = self.topics.get(topic).map(|t| t.partitions.len() as u32).unwrap_or(0);
+        let mut groups = self.groups.lock();
+        let key = (group.to_owned(), topic.to_owned());
+        let Some(g) = groups.get_mut(&key) else { return false };
+        match g.members.get(member) {
+            Some(m) if join_id.is_none_or(|j| j == m.join_id) => {}
+            _ => return false,
+        }
+        g.members.remove(member);
+        tracing::info!(group, topic, member, why, "member left");
+        Groups::rebalance(g, partitions);
+        true
+    }
+
+    /// Records a heartbeat; returns whether a rebalance happened since `generation`.
+    pub fn heartbeat(&self, group: &str, member: &str, generation: u64) -> Result<bool, BrokerError> {
+        let mut groups = self.groups.lock();
+        for ((g, _), state) in groups.iter_mut() {
+            if g != group {
+                continue;
+            }
+            if let Some(m) = state.members.get_mut(member) {
+                m.last_seen = Instant::now();
+                return Ok(state.generation != generation);
+            }
+        }
+        Err(BrokerError::UnknownMember(format!("member '{member}' is not in group '{group}'; join again")))
+    }
+
+    /// The topics for which group `group` holds `member` (to authorize its heartbeats and leaves).
+    pub fn topics_of_member(&self, group: &str, member: &str) -> Vec<String> {
+        let groups = self.groups.lock();
+        groups
+            .iter()
+            .filter(|((g, _), s)| g == group && s.members.contains_key(member))
+            .map(|((_, t), _)| t.clone())
+            .collect()
+    }
+
+    /// Leaves a group.
+    pub fn leave(&self, group: &str, member: &str) -> Result<(), BrokerError> {
+        let topics = self.topics_of_member(group, member);
+        if topics.is_empty() {
+            return Err(BrokerError::UnknownMember(format!("member '{member}' is not in group '{group}'")));
+        }
+        for t in topics {
+            self.remove_member(group, &t, member, None, "left");
+        }
+        Ok(())
+    }
+
+    /// Removes members silent for longer than their session timeout.
+    pub fn reap_expired(&self) {
+        let expired: Vec<(String, String, String)> = {
+            let groups = self.groups.lock();
+            groups
+                .iter()
+                .flat_map(|((g, t), s)| {
+                    s.members
+                        .iter()
+                        .filter(|(_, m)| m.last_seen.elapsed() > m.session_timeout)
+                        .map(move |(id, _)| (g.clone(), t.clone(), id.clone()))
+                })
+                .collect()
+        };
+        for (g, t, id) in expired {
+            self.remove_member(&g, &t, &id, None, "session timed out");
+        }
+    }
+
+    /// Commits offsets, fenced by generation and ownership.
+    pub async fn commit(&self, req: &CommitRequest) -> Result<(), BrokerError> {
+        let topic = self.topics.get(&req.topic)?;
+        for o in &req.offsets {
+            topic.partition(o.partition)?;
+            if o.offset < 0 {
+                return Err(BrokerError::InvalidArgument(format!(
+                    "offset {} for partition {} is negative",
+                    o.offset, o.partition
+                )));
+            }
+        }
+        {
+            let groups = self.groups.lock();
+            let state = groups.get(&(req.group.clone(), req.topic.clone()));
+            let live = state.is_some_and(|s| !s.members.is_empty());
+            if req.member_id.is_empty() {
+                if live {
+                    return Err(BrokerError::Fenced(format!(
+                        "group '{}' has live members; commit as a member (member_id and generation)",
+                        req.group
+                    )));
+                }
+            } else {
+                let state = state.ok_or_else(|| {
+                    BrokerError::UnknownMember(format!("group '{}' has no members", req.group))
+                })?;
+                let member = state.members.get(&req.member_id).ok_or_else(|| {
+                    BrokerError::UnknownMember(format!(
+                        "member '{}' is not in group '{}'",
+                        req.member_id, req.group
+                    ))
+                })?;
+                for o in &req.offsets {
+                    if !member.partitions.contains(&o.partition) {
+                        return Err(BrokerError::Fenced(format!(
+                            "member '{}' (generation {}, current {}) does not own partition {}",
+                            req.member_id, req.generation, state.generation, o.partition
+                        )));
+                    }
+                }
+            }
+        }
+        let offsets: Vec<(u32, i64)> = req.offsets.iter().map(|o| (o.partition, o.offset)).collect();
+        self.meta.commit_offsets(&req.group, &req.topic, &offsets)
+    }
+
+    /// Stores committed offsets of a group on a topic, unfenced (the Kafka listener's groups,
+    /// which fence commits themselves).
+    pub fn store_offsets(&self, group: &str, topic: &str, offsets: &[(u32, i64)]) -> Result<(), BrokerError> {
+        self.meta.commit_offsets(group, topic, offsets)
+    }
+
+    /// Committed offsets of a group on a topic, by partition.
+    pub fn committed(&self, group: &str, topic: &str) -> Result<Vec<(u32, i64)>, BrokerError> {
+        self.meta.committed(group, topic)
+    }
+
+    /// Committed offsets of a group on a topic.
+    pub fn fetch_committed(
+        &self,
+        req: &FetchCommittedRequest,
+    ) -> Result<FetchCommittedResponse, BrokerError> {
+        let committed = self.meta.committed(&req.group, &req.topic)?;
+        let offsets = committed
+            .into_iter()
+            .filter(|(p, _)| req.partitions.is_empty() || req.partitions.contains(p))
+            .map(|(partition, offset)| PartitionOffset { partition, offset, timestamp_ms: 0 })
+            .collect();
+        Ok(FetchCommittedResponse { offsets })
+    }
+
+    /// The group's generation, members, assignments and committed offsets.
+    pub fn describe(&self, group: &str, topic: &str) -> Result<GroupInfo, BrokerError> {
+        let committed = self.meta.committed(group, topic)?;
+        let groups = self.groups.lock();
+        let state = groups.get(&(group.to_owned(), topic.to_owned()));
+        Ok(GroupInfo {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            generation: state.map_or(0, |s| s.generation),
+            members: state
+                .map(|s| {
+                    s.members
+                        .iter()
+                        .map(|(id, m)| GroupMember {
+                            member_id: id.clone(),
+                            client_id: m.client_id.clone(),
+                            partitions: m.partitions.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            committed: committed
+                .into_iter()
+                .map(|(partition, offset)| PartitionOffset { partition, offset, timestamp_ms: 0 })
+                .collect(),
+        })
+    }
 }
 
 fn sanitize(client_id: &str) -> String {
@@ -192,173 +380,6 @@ fn sanitize(client_id: &str) -> String {
     } else {
         s
     }
-}
-
-/// Removes a member (if `join_id` matches, when given) and rebalances.
-fn remove_member(
-    broker: &Broker,
-    group: &str,
-    topic: &str,
-    member: &str,
-    join_id: Option<u64>,
-    why: &str,
-) -> bool {
-    let partitions = broker.topics.get(topic).map(|t| t.partitions.len() as u32).unwrap_or(0);
-    let mut groups = broker.groups.groups.lock();
-    let key = (group.to_owned(), topic.to_owned());
-    let Some(g) = groups.get_mut(&key) else { return false };
-    match g.members.get(member) {
-        Some(m) if join_id.is_none_or(|j| j == m.join_id) => {}
-        _ => return false,
-    }
-    g.members.remove(member);
-    tracing::info!(group, topic, member, why, "member left");
-    Groups::rebalance(g, partitions);
-    true
-}
-
-/// Records a heartbeat; returns whether a rebalance happened since `generation`.
-pub fn heartbeat(broker: &Broker, group: &str, member: &str, generation: u64) -> Result<bool, BrokerError> {
-    let mut groups = broker.groups.groups.lock();
-    for ((g, _), state) in groups.iter_mut() {
-        if g != group {
-            continue;
-        }
-        if let Some(m) = state.members.get_mut(member) {
-            m.last_seen = Instant::now();
-            return Ok(state.generation != generation);
-        }
-    }
-    Err(BrokerError::UnknownMember(format!("member '{member}' is not in group '{group}'; join again")))
-}
-
-/// The topics for which group `group` holds `member` (to authorize its heartbeats and leaves).
-pub fn topics_of_member(broker: &Broker, group: &str, member: &str) -> Vec<String> {
-    let groups = broker.groups.groups.lock();
-    groups
-        .iter()
-        .filter(|((g, _), s)| g == group && s.members.contains_key(member))
-        .map(|((_, t), _)| t.clone())
-        .collect()
-}
-
-/// Leaves a group.
-pub fn leave(broker: &Broker, group: &str, member: &str) -> Result<(), BrokerError> {
-    let topics = topics_of_member(broker, group, member);
-    if topics.is_empty() {
-        return Err(BrokerError::UnknownMember(format!("member '{member}' is not in group '{group}'")));
-    }
-    for t in topics {
-        remove_member(broker, group, &t, member, None, "left");
-    }
-    Ok(())
-}
-
-/// Removes members silent for longer than their session timeout.
-pub fn reap_expired(broker: &Broker) {
-    let expired: Vec<(String, String, String)> = {
-        let groups = broker.groups.groups.lock();
-        groups
-            .iter()
-            .flat_map(|((g, t), s)| {
-                s.members
-                    .iter()
-                    .filter(|(_, m)| m.last_seen.elapsed() > m.session_timeout)
-                    .map(move |(id, _)| (g.clone(), t.clone(), id.clone()))
-            })
-            .collect()
-    };
-    for (g, t, id) in expired {
-        remove_member(broker, &g, &t, &id, None, "session timed out");
-    }
-}
-
-/// Commits offsets, fenced by generation and ownership.
-pub async fn commit(broker: &Broker, req: &CommitRequest) -> Result<(), BrokerError> {
-    let topic = broker.topics.get(&req.topic)?;
-    for o in &req.offsets {
-        topic.partition(o.partition)?;
-        if o.offset < 0 {
-            return Err(BrokerError::InvalidArgument(format!(
-                "offset {} for partition {} is negative",
-                o.offset, o.partition
-            )));
-        }
-    }
-    {
-        let groups = broker.groups.groups.lock();
-        let state = groups.get(&(req.group.clone(), req.topic.clone()));
-        let live = state.is_some_and(|s| !s.members.is_empty());
-        if req.member_id.is_empty() {
-            if live {
-                return Err(BrokerError::Fenced(format!(
-                    "group '{}' has live members; commit as a member (member_id and generation)",
-                    req.group
-                )));
-            }
-        } else {
-            let state = state
-                .ok_or_else(|| BrokerError::UnknownMember(format!("group '{}' has no members", req.group)))?;
-            let member = state.members.get(&req.member_id).ok_or_else(|| {
-                BrokerError::UnknownMember(format!(
-                    "member '{}' is not in group '{}'",
-                    req.member_id, req.group
-                ))
-            })?;
-            for o in &req.offsets {
-                if !member.partitions.contains(&o.partition) {
-                    return Err(BrokerError::Fenced(format!(
-                        "member '{}' (generation {}, current {}) does not own partition {}",
-                        req.member_id, req.generation, state.generation, o.partition
-                    )));
-                }
-            }
-        }
-    }
-    let offsets: Vec<(u32, i64)> = req.offsets.iter().map(|o| (o.partition, o.offset)).collect();
-    broker.meta.commit_offsets(&req.group, &req.topic, &offsets)
-}
-
-/// Committed offsets of a group on a topic.
-pub fn fetch_committed(
-    broker: &Broker,
-    req: &FetchCommittedRequest,
-) -> Result<FetchCommittedResponse, BrokerError> {
-    let committed = broker.meta.committed(&req.group, &req.topic)?;
-    let offsets = committed
-        .into_iter()
-        .filter(|(p, _)| req.partitions.is_empty() || req.partitions.contains(p))
-        .map(|(partition, offset)| PartitionOffset { partition, offset, timestamp_ms: 0 })
-        .collect();
-    Ok(FetchCommittedResponse { offsets })
-}
-
-/// The group's generation, members, assignments and committed offsets.
-pub fn describe(broker: &Broker, group: &str, topic: &str) -> Result<GroupInfo, BrokerError> {
-    let committed = broker.meta.committed(group, topic)?;
-    let groups = broker.groups.groups.lock();
-    let state = groups.get(&(group.to_owned(), topic.to_owned()));
-    Ok(GroupInfo {
-        group: group.to_owned(),
-        topic: topic.to_owned(),
-        generation: state.map_or(0, |s| s.generation),
-        members: state
-            .map(|s| {
-                s.members
-                    .iter()
-                    .map(|(id, m)| GroupMember {
-                        member_id: id.clone(),
-                        client_id: m.client_id.clone(),
-                        partitions: m.partitions.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        committed: committed
-            .into_iter()
-            .map(|(partition, offset)| PartitionOffset { partition, offset, timestamp_ms: 0 })
-            .collect(),
-    })
 }
 
 #[cfg(test)]

@@ -1,21 +1,35 @@
 //! Runnel's broker: the partition log, topics bound to schemas, per-record
-//! enforcement, consumer groups, and the gRPC and HTTP servers.
+//! enforcement, consumer groups, queue subscriptions, and the gRPC, HTTP and Kafka
+//! servers.
 //!
 //! Entry point: [`start`] with a [`ServerConfig`] returns a [`RunningServer`]
 //! once both listeners are bound; [`RunningServer::shutdown`] stops it cleanly.
 //!
-//! Map: `server.rs` (listeners, services), `produce.rs` (the hot path),
-//! `enforce.rs` (schema checks), `fetch.rs` (reads, long polls), `groups.rs`
-//! (consumer groups), `topics.rs` (admin), `log/` (segments, indexes, recovery,
-//! group commit), `meta.rs` (redb), `metrics.rs`, `connection.rs`, `shutdown.rs`,
-//! `subscriptions/` (queue semantics: shared, key_shared, failover, exclusive; acks, DLQ).
+//! Map, in layers (each file imports only files of the layers below it, and no two
+//! files import each other):
+//! - composition root: `server.rs` (`start`: opens storage, builds the services and the
+//!   `Broker`, wires the front ends and background tasks; shutdown), `broker.rs` (the
+//!   `Broker`: the services, held for the front ends).
+//! - front ends: `grpc/` (one file per tonic service), `http.rs` (registry REST, `/health`,
+//!   `/metrics`), `kafka/` (the Kafka listener), `auth.rs` (callers, authentication and
+//!   authorization), `tls.rs`, `connection.rs` (connection limits).
+//! - services: `topics.rs` (live topics, admin), `tenants.rs` (tenants, namespaces, the
+//!   admin lock), `quotas.rs`, `enforce.rs` (schema checks), `produce.rs` (the hot path),
+//!   `fetch.rs` (reads, long polls), `groups.rs` (consumer groups), `subscriptions/` (queue
+//!   semantics: shared, key_shared, failover, exclusive; acks, DLQ), `metrics.rs`.
+//! - storage: `log/` (segments, indexes, recovery, producer state, group commit), `meta/`
+//!   (redb, and the records it stores).
+//! - under all: `error.rs`, `shutdown.rs`.
 
 pub mod auth;
+pub mod broker;
 pub mod connection;
 pub mod enforce;
 pub mod error;
 pub mod fetch;
 pub mod groups;
+pub mod grpc;
+mod http;
 pub mod kafka;
 pub mod log;
 pub mod meta;
@@ -24,7 +38,6 @@ pub mod produce;
 pub mod quotas;
 pub mod server;
 pub mod shutdown;
-pub mod state;
 pub mod subscriptions;
 pub mod tenants;
 pub mod tls;

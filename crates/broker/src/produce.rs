@@ -1,36 +1,60 @@
-//! Produce: the hot path. Per batch: size limit → parse (length, magic,
-//! CRC-32C) → enforcement of every record → the tenant's quotas (storage refuses,
-//! rate throttles: the batch waits before it is queued) → queue to the partition's writer
-//! (which copies it once into its write buffer, patches the base offset, writes,
-//! fsyncs and acknowledges). A refused batch leaves the log untouched.
+//! Produce: the hot path, as a service ([`Appender`]) that the gRPC and Kafka front ends
+//! call. Per batch: size limit → parse (length, magic, CRC-32C) → enforcement of every
+//! record → the tenant's quotas (storage refuses, rate throttles: the batch waits before
+//! it is queued) → queue to the partition's writer (which copies it once into its write
+//! buffer, patches the base offset, writes, fsyncs and acknowledges). A refused batch
+//! leaves the log untouched.
 //!
-//! `ProduceStream` checks and queues requests in arrival order, so batches of
-//! one partition are appended in the order they were sent, and answers each as
-//! soon as it is durable.
+//! [`Appender::submit`] returns once the batch is queued, so a caller that submits in
+//! arrival order (a produce stream, a Kafka connection) has the batches of one partition
+//! appended in that order, and waits for durability separately. Idempotent producers take
+//! their ids here too ([`Appender::next_producer_id`]).
 
-use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::stream::FuturesUnordered;
-use futures::{Stream, StreamExt};
-use runnel_proto::v1::{ProduceRequest, ProduceResponse};
 use runnel_proto::BatchView;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use runnel_registry::Registry;
 
 use crate::enforce;
 use crate::error::BrokerError;
 use crate::log::{Appended, PendingAppend};
+use crate::meta::Meta;
+use crate::metrics::Metrics;
 use crate::quotas;
-use crate::state::Broker;
-use crate::topics::Topic;
+use crate::topics::{Topic, Topics};
 
-impl Broker {
+/// The produce path: checks batches and appends them to their partitions.
+#[derive(Debug)]
+pub struct Appender {
+    topics: Arc<Topics>,
+    registry: Registry,
+    metrics: Arc<Metrics>,
+    meta: Arc<Meta>,
+    /// Largest batch accepted.
+    max_batch_bytes: usize,
+    /// Largest record (key + value bytes) accepted.
+    max_record_bytes: usize,
+}
+
+impl Appender {
+    /// The produce path over `topics`, enforcing schemas from `registry`, counting into
+    /// `metrics`, handing out producer ids from `meta`, with the size limits given.
+    pub fn new(
+        topics: Arc<Topics>,
+        registry: Registry,
+        metrics: Arc<Metrics>,
+        meta: Arc<Meta>,
+        max_batch_bytes: usize,
+        max_record_bytes: usize,
+    ) -> Appender {
+        Appender { topics, registry, metrics, meta, max_batch_bytes, max_record_bytes }
+    }
+
     /// Checks a batch and queues it for its partition; the returned handle
     /// resolves once it is durable.
-    pub async fn submit_produce(
+    pub async fn submit(
         &self,
         topic: &str,
         partition: u32,
@@ -51,15 +75,15 @@ impl Broker {
     ) -> Result<PendingAppend, BrokerError> {
         let t = self.topics.get(topic)?;
         let log = t.partition(partition)?;
-        if batch.len() > self.limits.max_batch_bytes {
+        if batch.len() > self.max_batch_bytes {
             return Err(BrokerError::TooLarge(format!(
                 "batch of {} bytes is over the limit of {} bytes",
                 batch.len(),
-                self.limits.max_batch_bytes
+                self.max_batch_bytes
             )));
         }
         let view = BatchView::parse(&batch)?;
-        enforce::check_batch(&self.registry, &t, &view, self.limits.max_record_bytes)?;
+        enforce::check_batch(&self.registry, &t.meta, &t.schemas, &view, self.max_record_bytes)?;
         self.check_storage_quota(&t, batch.len() as u64)?;
         quotas::throttle(t.quota.produce.charge(batch.len() as u64)).await;
         log.submit(batch).await
@@ -84,7 +108,7 @@ impl Broker {
     /// Produces one batch and waits until it is durable.
     pub async fn produce(&self, topic: &str, partition: u32, batch: Bytes) -> Result<Appended, BrokerError> {
         let len = batch.len() as u64;
-        let pending = self.submit_produce(topic, partition, batch).await?;
+        let pending = self.submit(topic, partition, batch).await?;
         let appended = pending.wait().await;
         if appended.is_ok() {
             self.metrics.bytes_produced.fetch_add(len, Relaxed);
@@ -104,101 +128,12 @@ impl Broker {
             Err(e) => self.metrics.refused(e),
         }
     }
-}
 
-/// The response for one produce request.
-pub fn response(
-    correlation_id: u64,
-    partition: u32,
-    result: Result<Appended, BrokerError>,
-) -> ProduceResponse {
-    match result {
-        Ok(a) => ProduceResponse {
-            correlation_id,
-            partition,
-            base_offset: a.base_offset,
-            record_count: a.record_count,
-            log_append_time_ms: a.log_append_time_ms,
-            error: None,
-            duplicate: a.duplicate,
-        },
-        Err(e) => ProduceResponse {
-            correlation_id,
-            partition,
-            base_offset: -1,
-            error: Some(e.to_proto()),
-            ..Default::default()
-        },
+    /// Hands out the next idempotent producer id (stored before it is returned).
+    pub async fn next_producer_id(&self) -> Result<i64, BrokerError> {
+        let meta = Arc::clone(&self.meta);
+        tokio::task::spawn_blocking(move || meta.next_producer_id())
+            .await
+            .map_err(|e| BrokerError::Storage(format!("task failed: {e}")))?
     }
-}
-
-/// Responses of a produce stream.
-pub type ProduceStream = Pin<Box<dyn Stream<Item = Result<ProduceResponse, tonic::Status>> + Send>>;
-
-/// Runs a pipelined produce stream: requests are checked and queued in order,
-/// responses are sent as appends complete. Ends when the client closes its side
-/// and every queued append is answered.
-///
-/// `authorized` is asked about each request's topic before anything else (the caller's
-/// produce permission); a refusal answers that request alone.
-pub fn produce_stream(
-    broker: Arc<Broker>,
-    authorized: impl Fn(&str) -> Result<(), BrokerError> + Send + 'static,
-    mut requests: tonic::Streaming<ProduceRequest>,
-) -> ProduceStream {
-    let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(async move {
-        let mut in_flight = FuturesUnordered::new();
-        let mut open = true;
-        let shutdown = broker.shutdown.clone();
-        loop {
-            tokio::select! {
-                // On shutdown, stop taking requests; queued ones are still answered.
-                _ = shutdown.cancelled(), if open => open = false,
-                req = requests.next(), if open && in_flight.len() < 1024 => match req {
-                    Some(Ok(req)) => {
-                        let bytes_len = req.batch.len() as u64;
-                        let submitted = match authorized(&req.topic) {
-                            Ok(()) => broker.submit_produce(&req.topic, req.partition, req.batch).await,
-                            Err(e) => Err(e),
-                        };
-                        let (cid, p) = (req.correlation_id, req.partition);
-                        let b = Arc::clone(&broker);
-                        in_flight.push(async move {
-                            let result = match submitted {
-                                Ok(pending) => pending.wait().await,
-                                Err(e) => Err(e),
-                            };
-                            if result.is_ok() {
-                                b.metrics.bytes_produced.fetch_add(bytes_len, Relaxed);
-                            }
-                            if let Ok(a) = &result {
-                                if a.duplicate {
-                                    b.metrics.duplicates.fetch_add(1, Relaxed);
-                                } else {
-                                    b.metrics.records_produced.fetch_add(u64::from(a.record_count), Relaxed);
-                                }
-                            }
-                            response(cid, p, result)
-                        });
-                    }
-                    Some(Err(status)) => {
-                        tracing::debug!(%status, "produce stream broken by the client");
-                        open = false;
-                    }
-                    None => open = false,
-                },
-                Some(resp) = in_flight.next(), if !in_flight.is_empty() => {
-                    if tx.send(Ok(resp)).await.is_err() {
-                        return; // the client is gone
-                    }
-                }
-                else => break,
-            }
-            if !open && in_flight.is_empty() {
-                break;
-            }
-        }
-    });
-    Box::pin(ReceiverStream::new(rx))
 }

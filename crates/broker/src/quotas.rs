@@ -6,53 +6,19 @@
 //!
 //! Every tenant has its own buckets, so one tenant over its quota delays only its own
 //! requests: the delay is a sleep in that request's task, holding no lock and no
-//! partition writer.
+//! partition writer. The limits as stored ([`TenantQuotas`]) are a record of `meta.redb`;
+//! this is their live state, shared by a tenant's topics.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use runnel_proto::v1;
-use serde::{Deserialize, Serialize};
+
+pub use crate::meta::records::TenantQuotas;
 
 /// The longest one request is held back; a bucket deeper in debt keeps the debt, so the
 /// following requests wait their share and the rate still holds on average.
 const MAX_THROTTLE: Duration = Duration::from_secs(30);
-
-/// A tenant's limits, as stored; 0 = unlimited.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TenantQuotas {
-    /// Produce rate, bytes per second (throttled).
-    pub produce_bytes_per_sec: u64,
-    /// Consume rate, bytes per second (throttled).
-    pub consume_bytes_per_sec: u64,
-    /// Bytes the tenant's logs may hold (produce refused above).
-    pub storage_bytes: u64,
-    /// Topics the tenant may hold (creation refused beyond).
-    pub max_topics: u32,
-}
-
-impl TenantQuotas {
-    /// From the protocol form (absent = unlimited).
-    pub fn from_proto(q: Option<&v1::TenantQuotas>) -> TenantQuotas {
-        q.map_or_else(TenantQuotas::default, |q| TenantQuotas {
-            produce_bytes_per_sec: q.produce_bytes_per_sec,
-            consume_bytes_per_sec: q.consume_bytes_per_sec,
-            storage_bytes: q.storage_bytes,
-            max_topics: q.max_topics,
-        })
-    }
-
-    /// The protocol form.
-    pub fn to_proto(self) -> v1::TenantQuotas {
-        v1::TenantQuotas {
-            produce_bytes_per_sec: self.produce_bytes_per_sec,
-            consume_bytes_per_sec: self.consume_bytes_per_sec,
-            storage_bytes: self.storage_bytes,
-            max_topics: self.max_topics,
-        }
-    }
-}
 
 /// A token bucket of bytes: refills at `rate` bytes/s up to one second's worth, and may
 /// go into debt; the debt is how long the caller must wait.

@@ -1,5 +1,5 @@
-//! Graceful shutdown. One `CancellationToken` (in the shared state) tells every
-//! long-lived task to stop: the gRPC and HTTP servers stop accepting and finish
+//! Graceful shutdown. One `CancellationToken` (created by `server.rs`, handed to
+//! the services and held by the `Broker`) tells every long-lived task to stop: the gRPC and HTTP servers stop accepting and finish
 //! in-flight requests, fetch and Join streams end, background tasks return.
 //! Then every partition's writer drains its queue, writes, fsyncs and closes.
 

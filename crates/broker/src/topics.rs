@@ -1,13 +1,15 @@
-//! Topics: their definitions (partitions, retention, durability, schema
-//! binding, validation level), their partition logs, and the admin operations
-//! (create, describe, list, delete, add partitions).
+//! Topics: the live topics (their definitions, partition logs and schema caches) and the
+//! admin operations on them (create, describe, list, delete, add partitions), retention
+//! and closing.
 //!
 //! Names: a topic is `tenant/namespace/topic`; a bare name is `public/default/topic`
 //! ([`runnel_auth::names::TopicName`]). Topics are keyed, stored and listed by the short
 //! form ([`TopicName::short`]): bare for `public/default`, full otherwise, so a data
 //! directory from before tenants opens unchanged, and `public/default/users` finds `users`.
-//! A topic is created only in an existing namespace, takes the namespace policy's defaults
-//! for what its create request leaves unset, and counts against its tenant's quotas.
+//! A topic is created only in an existing namespace (asked of the tenants service), takes
+//! the namespace policy's defaults for what its create request leaves unset, and counts
+//! against its tenant's quotas. The definitions themselves ([`TopicConfig`], [`TopicMeta`])
+//! are records of `meta.redb`.
 //!
 //! Files: `<data>/topics/<topic>/<partition>/` holds a bare topic's partition segments,
 //! `<data>/tenants/<tenant>/<namespace>/<topic>/<partition>/` any other topic's;
@@ -17,232 +19,23 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::RwLock;
-use runnel_auth::names::{SubjectKind, TopicName};
+use runnel_auth::names::TopicName;
 use runnel_proto::v1;
 use runnel_registry::{Registry, RegistryError};
-use serde::{Deserialize, Serialize};
 
 use crate::enforce::SchemaCache;
 use crate::error::BrokerError;
-use crate::log::{FsyncPolicy, LogConfig, PartitionLog};
+use crate::log::PartitionLog;
+use crate::meta::records::now_ms;
+pub use crate::meta::records::{Fsync, TopicConfig, TopicMeta, Unset, Validation, MAX_PARTITIONS};
 use crate::meta::Meta;
 use crate::quotas::TenantQuota;
-use crate::tenants::{NamespacePolicy, Tenants};
+use crate::tenants::{Tenants, TopicsHeld};
 
 /// Longest topic name (Kafka's limit).
 pub const MAX_TOPIC_NAME: usize = 249;
-/// Most partitions a topic may have.
-pub const MAX_PARTITIONS: u32 = 10_000;
-
-const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
-const DEFAULT_SEGMENT_BYTES: u64 = 128 << 20;
-const DEFAULT_SEGMENT_MS: u64 = 7 * 24 * 3600 * 1000;
-/// Segments must fit 32-bit index positions.
-const MAX_SEGMENT_BYTES: u64 = 1 << 30;
-
-/// How much of each record the broker checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Validation {
-    /// Nothing.
-    None,
-    /// Confluent framing, and the id is a live version of the bound subject.
-    Id,
-    /// `Id`, and the body is exactly one datum of that schema.
-    Full,
-}
-
-/// When a topic's partitions fsync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fsync {
-    /// Before every acknowledgement (group commit).
-    Always,
-    /// Every `fsync_interval_ms`.
-    Interval,
-    /// Left to the OS.
-    Never,
-}
-
-/// A topic's settings, defaults filled in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TopicConfig {
-    /// Number of partitions.
-    pub partitions: u32,
-    /// Validation level.
-    pub validation: Validation,
-    /// Subject of the values' schema.
-    pub value_subject: String,
-    /// Subject of the keys' schema, if keys are validated.
-    pub key_subject: Option<String>,
-    /// Whether producers may register new versions.
-    pub auto_register: bool,
-    /// Durability policy.
-    pub fsync: Fsync,
-    /// Interval for `Fsync::Interval`.
-    pub fsync_interval_ms: u64,
-    /// Retention by age (ms), -1 = forever.
-    pub retention_ms: i64,
-    /// Retention by size per partition, -1 = unlimited.
-    pub retention_bytes: i64,
-    /// Segment size before rolling.
-    pub segment_bytes: u64,
-    /// Segment age before rolling (ms).
-    pub segment_ms: u64,
-    /// What the create request left to the defaults, which a namespace policy may fill in.
-    #[serde(skip)]
-    pub unset: Unset,
-}
-
-/// The settings a create request left to the defaults.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Unset {
-    /// `partitions` was 0.
-    pub partitions: bool,
-    /// `validation` was UNSPECIFIED.
-    pub validation: bool,
-    /// `retention_ms` was 0.
-    pub retention_ms: bool,
-    /// `retention_bytes` was 0.
-    pub retention_bytes: bool,
-}
-
-impl TopicConfig {
-    /// The config requested for `topic` (bare or full name), with defaults filled in and
-    /// values checked. The value subject defaults to the topic's ([`TopicName::subject`]).
-    pub fn from_proto(topic: &str, c: &v1::TopicConfig) -> Result<TopicConfig, BrokerError> {
-        let bad = |m: String| Err(BrokerError::InvalidArgument(m));
-        let name = TopicName::parse(topic).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
-        let partitions = if c.partitions == 0 { 1 } else { c.partitions };
-        if partitions > MAX_PARTITIONS {
-            return bad(format!("at most {MAX_PARTITIONS} partitions per topic, {partitions} requested"));
-        }
-        let validation = match v1::ValidationLevel::try_from(c.validation) {
-            Ok(v1::ValidationLevel::Unspecified | v1::ValidationLevel::Full) => Validation::Full,
-            Ok(v1::ValidationLevel::Id) => Validation::Id,
-            Ok(v1::ValidationLevel::None) => Validation::None,
-            Err(_) => return bad(format!("unknown validation level {}", c.validation)),
-        };
-        let fsync = match v1::FsyncPolicy::try_from(c.fsync) {
-            Ok(v1::FsyncPolicy::Unspecified | v1::FsyncPolicy::Always) => Fsync::Always,
-            Ok(v1::FsyncPolicy::Interval) => Fsync::Interval,
-            Ok(v1::FsyncPolicy::Never) => Fsync::Never,
-            Err(_) => return bad(format!("unknown fsync policy {}", c.fsync)),
-        };
-        if fsync == Fsync::Interval && c.fsync_interval_ms == 0 {
-            return bad("fsync policy INTERVAL needs fsync_interval_ms > 0".into());
-        }
-        if c.retention_ms < -1 {
-            return bad(format!(
-                "retention_ms must be -1 (forever), 0 (default) or positive, not {}",
-                c.retention_ms
-            ));
-        }
-        if c.segment_bytes > MAX_SEGMENT_BYTES || (c.segment_bytes != 0 && c.segment_bytes < 1024) {
-            return bad(format!("segment_bytes must be between 1 KiB and 1 GiB, not {}", c.segment_bytes));
-        }
-        let value_subject = if c.value_subject.is_empty() {
-            name.subject(SubjectKind::Value)
-        } else {
-            c.value_subject.clone()
-        };
-        Ok(TopicConfig {
-            partitions,
-            validation,
-            value_subject,
-            key_subject: (!c.key_subject.is_empty()).then(|| c.key_subject.clone()),
-            auto_register: c.auto_register,
-            fsync,
-            fsync_interval_ms: c.fsync_interval_ms,
-            retention_ms: if c.retention_ms == 0 { DEFAULT_RETENTION_MS } else { c.retention_ms },
-            retention_bytes: if c.retention_bytes <= 0 { -1 } else { c.retention_bytes },
-            segment_bytes: if c.segment_bytes == 0 { DEFAULT_SEGMENT_BYTES } else { c.segment_bytes },
-            segment_ms: if c.segment_ms == 0 { DEFAULT_SEGMENT_MS } else { c.segment_ms },
-            unset: Unset {
-                partitions: c.partitions == 0,
-                validation: c.validation == v1::ValidationLevel::Unspecified as i32,
-                retention_ms: c.retention_ms == 0,
-                retention_bytes: c.retention_bytes == 0,
-            },
-        })
-    }
-
-    /// Fills what the request left unset from the namespace's policy; auto-register is on
-    /// when either the request or the policy asks for it.
-    pub fn apply_policy(&mut self, policy: &NamespacePolicy) {
-        if self.unset.partitions && policy.partitions > 0 {
-            self.partitions = policy.partitions;
-        }
-        if self.unset.validation {
-            if let Some(v) = policy.validation {
-                self.validation = v;
-            }
-        }
-        if self.unset.retention_ms && policy.retention_ms != 0 {
-            self.retention_ms = policy.retention_ms;
-        }
-        if self.unset.retention_bytes && policy.retention_bytes != 0 {
-            self.retention_bytes = if policy.retention_bytes < 0 { -1 } else { policy.retention_bytes };
-        }
-        self.auto_register |= policy.auto_register;
-        self.unset = Unset::default();
-    }
-
-    /// The protocol form.
-    pub fn to_proto(&self) -> v1::TopicConfig {
-        v1::TopicConfig {
-            partitions: self.partitions,
-            validation: match self.validation {
-                Validation::None => v1::ValidationLevel::None,
-                Validation::Id => v1::ValidationLevel::Id,
-                Validation::Full => v1::ValidationLevel::Full,
-            } as i32,
-            value_subject: self.value_subject.clone(),
-            key_subject: self.key_subject.clone().unwrap_or_default(),
-            auto_register: self.auto_register,
-            fsync: match self.fsync {
-                Fsync::Always => v1::FsyncPolicy::Always,
-                Fsync::Interval => v1::FsyncPolicy::Interval,
-                Fsync::Never => v1::FsyncPolicy::Never,
-            } as i32,
-            fsync_interval_ms: self.fsync_interval_ms,
-            retention_ms: self.retention_ms,
-            retention_bytes: self.retention_bytes,
-            segment_bytes: self.segment_bytes,
-            segment_ms: self.segment_ms,
-        }
-    }
-
-    /// The partition logs' settings.
-    pub fn log_config(&self) -> LogConfig {
-        LogConfig {
-            segment_bytes: self.segment_bytes,
-            segment_age: Duration::from_millis(self.segment_ms),
-            retention_ms: self.retention_ms,
-            retention_bytes: self.retention_bytes,
-            fsync: match self.fsync {
-                Fsync::Always => FsyncPolicy::Always,
-                Fsync::Interval => FsyncPolicy::Interval(Duration::from_millis(self.fsync_interval_ms)),
-                Fsync::Never => FsyncPolicy::Never,
-            },
-            index_interval_bytes: 4096,
-        }
-    }
-}
-
-/// A topic's stored definition.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TopicMeta {
-    /// The name.
-    pub name: String,
-    /// The settings.
-    pub config: TopicConfig,
-    /// Creation time, ms since the epoch.
-    pub created_ms: i64,
-}
 
 /// A live topic: definition, partition logs, and its schema cache.
 #[derive(Debug)]
@@ -299,27 +92,31 @@ pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
     TopicName::parse(name).map(|_| ()).map_err(|e| BrokerError::InvalidArgument(e.to_string()))
 }
 
-/// Every topic, live, and the tenants and namespaces they live in.
+/// The broker-wide limits on topics and partitions (`ServerConfig::max_topics`, `max_partitions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicLimits {
+    /// Most topics the broker holds.
+    pub max_topics: usize,
+    /// Most partitions over all topics.
+    pub max_partitions: usize,
+}
+
+/// Every topic, live.
 #[derive(Debug)]
 pub struct Topics {
     root: PathBuf,
     /// Where topics outside `public/default` keep their files: `<data>/tenants`.
     tenants_root: PathBuf,
     topics: RwLock<HashMap<String, Arc<Topic>>>,
-    /// Serializes admin changes (topics, tenants, namespaces) so that two creates of one
-    /// name cannot race, and a namespace cannot be deleted while a topic is created in it.
-    pub(crate) admin: tokio::sync::Mutex<()>,
     /// Shared fsync counter (metrics).
     fsyncs: Arc<AtomicU64>,
-    /// Tenants and namespaces.
-    pub tenants: Tenants,
+    /// Where definitions are stored.
+    meta: Arc<Meta>,
+    /// The tenants and namespaces topics live in (and the admin lock).
+    tenants: Arc<Tenants>,
     /// The registry, where a namespace policy's compatibility level is set on new topics' subjects.
-    registry: Option<Registry>,
-}
-
-/// Now, in ms since the epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    registry: Registry,
+    limits: TopicLimits,
 }
 
 fn topic_dir(root: &Path, tenants_root: &Path, short: &str) -> PathBuf {
@@ -331,12 +128,18 @@ fn topic_dir(root: &Path, tenants_root: &Path, short: &str) -> PathBuf {
 }
 
 impl Topics {
-    /// Opens every topic stored in `meta`, recovering each partition, with the tenants and
-    /// namespaces stored there (`public/default` is created if missing).
-    pub fn open(root: PathBuf, meta: &Meta, fsyncs: Arc<AtomicU64>) -> Result<Topics, BrokerError> {
+    /// Opens every topic stored in `meta` under `root` (`<data>/topics`), recovering each
+    /// partition, in the tenants and namespaces of `tenants`.
+    pub fn open(
+        root: PathBuf,
+        meta: Arc<Meta>,
+        tenants: Arc<Tenants>,
+        registry: Registry,
+        limits: TopicLimits,
+        fsyncs: Arc<AtomicU64>,
+    ) -> Result<Topics, BrokerError> {
         std::fs::create_dir_all(&root).map_err(|e| BrokerError::io("create", &root, e))?;
         let tenants_root = root.parent().unwrap_or(&root).join("tenants");
-        let tenants = Tenants::open(meta)?;
         let mut topics = HashMap::new();
         for tm in meta.topics()? {
             let name = TopicName::parse(&tm.name).map_err(|e| BrokerError::Meta(e.to_string()))?;
@@ -357,17 +160,34 @@ impl Topics {
             root,
             tenants_root,
             topics: RwLock::new(topics),
-            admin: tokio::sync::Mutex::new(()),
             fsyncs,
+            meta,
             tenants,
-            registry: None,
+            registry,
+            limits,
         })
     }
 
-    /// Sets the registry in which a namespace policy's compatibility level is applied.
-    pub fn with_registry(mut self, registry: Registry) -> Topics {
-        self.registry = Some(registry);
-        self
+    /// Refuses `topics` more topics with `partitions` more partitions when that
+    /// would pass the configured limits. (Concurrent creates may pass a limit by
+    /// the few created at the same instant: the limits guard memory, not a count.)
+    pub fn check_limits(&self, topics: usize, partitions: u32) -> Result<(), BrokerError> {
+        let all = self.list();
+        if all.len() + topics > self.limits.max_topics {
+            return Err(BrokerError::TooLarge(format!(
+                "the broker holds {} topics, the limit is {}",
+                all.len(),
+                self.limits.max_topics
+            )));
+        }
+        let held: usize = all.iter().map(|t| t.partitions.len()).sum();
+        if held + partitions as usize > self.limits.max_partitions {
+            return Err(BrokerError::TooLarge(format!(
+                "the broker holds {held} partitions, {partitions} more would pass the limit of {}",
+                self.limits.max_partitions
+            )));
+        }
+        Ok(())
     }
 
     /// The topic by bare or full name, or `UnknownTopic`.
@@ -418,7 +238,6 @@ impl Topics {
     /// tenant's topic quota.
     pub async fn create(
         &self,
-        meta: &Meta,
         name: &str,
         mut config: TopicConfig,
         if_not_exists: bool,
@@ -426,7 +245,7 @@ impl Topics {
         let full = TopicName::parse(name).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
         let short = full.short();
         let name = short.as_str();
-        let _admin = self.admin.lock().await;
+        let _admin = self.tenants.lock_admin().await;
         if let Ok(t) = self.get(name) {
             return if if_not_exists { Ok(t) } else { Err(BrokerError::TopicExists(name.to_owned())) };
         }
@@ -462,9 +281,9 @@ impl Topics {
             let dir = dir.join(p.to_string());
             partitions.push(PartitionLog::open(&dir, tm.config.log_config(), Arc::clone(&self.fsyncs))?);
         }
-        meta.put_topic(&tm)?;
-        if let (Some(level), Some(registry)) = (&ns.policy.compatibility, &self.registry) {
-            apply_compatibility(registry, &tm.config.value_subject, level).await?;
+        self.meta.put_topic(&tm)?;
+        if let Some(level) = &ns.policy.compatibility {
+            apply_compatibility(&self.registry, &tm.config.value_subject, level).await?;
         }
         let topic =
             Arc::new(Topic { meta: tm, name: full, quota, partitions, schemas: SchemaCache::default() });
@@ -474,11 +293,11 @@ impl Topics {
     }
 
     /// Deletes a topic: its definition, group offsets and files.
-    pub async fn delete(&self, meta: &Meta, name: &str) -> Result<(), BrokerError> {
-        let _admin = self.admin.lock().await;
+    pub async fn delete(&self, name: &str) -> Result<(), BrokerError> {
+        let _admin = self.tenants.lock_admin().await;
         let topic = self.get(name)?;
         let name = topic.meta.name.as_str();
-        meta.delete_topic(name)?;
+        self.meta.delete_topic(name)?;
         self.topics.write().remove(name);
         for log in &topic.partitions {
             let _ = log.close().await;
@@ -495,13 +314,8 @@ impl Topics {
     }
 
     /// Grows a topic to `total` partitions.
-    pub async fn add_partitions(
-        &self,
-        meta: &Meta,
-        name: &str,
-        total: u32,
-    ) -> Result<Arc<Topic>, BrokerError> {
-        let _admin = self.admin.lock().await;
+    pub async fn add_partitions(&self, name: &str, total: u32) -> Result<Arc<Topic>, BrokerError> {
+        let _admin = self.tenants.lock_admin().await;
         let topic = self.get(name)?;
         let name = topic.meta.name.as_str();
         let current = topic.partitions.len() as u32;
@@ -523,7 +337,7 @@ impl Topics {
             let dir = dir.join(p.to_string());
             partitions.push(PartitionLog::open(&dir, tm.config.log_config(), Arc::clone(&self.fsyncs))?);
         }
-        meta.put_topic(&tm)?;
+        self.meta.put_topic(&tm)?;
         let new = Arc::new(Topic {
             meta: tm,
             name: topic.name.clone(),
@@ -563,6 +377,12 @@ impl Topics {
     }
 }
 
+impl TopicsHeld for Topics {
+    fn topics_of(&self, tenant: &str, namespace: Option<&str>) -> Vec<String> {
+        Topics::topics_of(self, tenant, namespace)
+    }
+}
+
 /// Sets a namespace policy's compatibility level on a new topic's subject, unless the subject
 /// has a level of its own already.
 async fn apply_compatibility(registry: &Registry, subject: &str, level: &str) -> Result<(), BrokerError> {
@@ -592,50 +412,5 @@ mod tests {
         for bad in ["", ".", "..", "a b", "a/b", "ü", &"a".repeat(250), "a/b/c/d", "a/../c", "t/n/.."] {
             assert!(validate_topic_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn defaults_are_filled_in() {
-        let c = TopicConfig::from_proto("users", &v1::TopicConfig::default()).unwrap();
-        assert_eq!(c.partitions, 1);
-        assert_eq!(c.validation, Validation::Full);
-        assert_eq!(c.value_subject, "users-value");
-        assert_eq!(c.key_subject, None);
-        assert_eq!(c.fsync, Fsync::Always);
-        assert_eq!(c.retention_ms, DEFAULT_RETENTION_MS);
-        assert_eq!(c.segment_bytes, DEFAULT_SEGMENT_BYTES);
-        let c = TopicConfig::from_proto("acme/billing/users", &v1::TopicConfig::default()).unwrap();
-        assert_eq!(c.value_subject, ":.acme:billing.users-value");
-        assert_eq!(
-            TopicConfig::from_proto("public/default/users", &Default::default()).unwrap().value_subject,
-            "users-value"
-        );
-    }
-
-    #[test]
-    fn namespace_policy_fills_only_what_the_request_left_unset() {
-        let policy = NamespacePolicy {
-            partitions: 4,
-            retention_ms: 60_000,
-            retention_bytes: 1 << 20,
-            validation: Some(Validation::Id),
-            auto_register: true,
-            compatibility: None,
-        };
-        let mut c = TopicConfig::from_proto("t", &v1::TopicConfig::default()).unwrap();
-        c.apply_policy(&policy);
-        assert_eq!((c.partitions, c.retention_ms, c.retention_bytes), (4, 60_000, 1 << 20));
-        assert_eq!(c.validation, Validation::Id);
-        assert!(c.auto_register);
-        let asked = v1::TopicConfig {
-            partitions: 2,
-            retention_ms: -1,
-            validation: v1::ValidationLevel::None as i32,
-            ..Default::default()
-        };
-        let mut c = TopicConfig::from_proto("t", &asked).unwrap();
-        c.apply_policy(&policy);
-        assert_eq!((c.partitions, c.retention_ms), (2, -1));
-        assert_eq!(c.validation, Validation::None);
     }
 }

@@ -16,7 +16,8 @@ use kafka_protocol::messages::{
 };
 use runnel_proto::v1;
 
-use super::{code, kstr, Ctx};
+use super::codes::{code, kstr};
+use super::context::Ctx;
 use crate::error::BrokerError;
 use crate::topics::{TopicConfig, Validation};
 
@@ -104,7 +105,7 @@ pub(super) async fn create_topics(ctx: Ctx, req: CreateTopicsRequest) -> Respons
             Ok(config) => ctx
                 .broker
                 .topics
-                .create(&ctx.broker.meta, t.name.as_str(), config, false)
+                .create(t.name.as_str(), config, false)
                 .await
                 .map(|topic| topic.partitions.len() as u32)
                 .map_err(|e| (topic_error(&e), e.to_string())),
@@ -132,7 +133,7 @@ pub(super) async fn delete_topics(ctx: Ctx, req: DeleteTopicsRequest, version: i
     let mut r = DeleteTopicsResponse::default();
     for name in names {
         let mut dr = DeletableTopicResult::default();
-        if let Err(e) = ctx.broker.topics.delete(&ctx.broker.meta, name.as_str()).await {
+        if let Err(e) = ctx.broker.topics.delete(name.as_str()).await {
             dr.error_code = topic_error(&e);
             dr.error_message = Some(kstr(e.to_string()));
         }

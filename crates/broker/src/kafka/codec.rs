@@ -1,14 +1,42 @@
 //! Kafka framing: every request and response is a 4-byte big-endian size and
 //! that many bytes. Reading refuses sizes that are negative or over the limit
 //! before allocating, so an oversized or garbage prefix costs nothing but the
-//! connection.
+//! connection. [`KafkaError`] is what ends a connection.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use super::KafkaError;
+/// Errors that end a Kafka connection.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The frame or the request in it does not parse.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// The frame is larger than the broker accepts.
+    #[error("frame of {size} bytes is over the limit of {limit} bytes")]
+    Oversized {
+        /// The size announced by the frame.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// An API key this broker does not implement, or a version it cannot answer.
+    #[error("unsupported request: API key {api_key} version {version}")]
+    Unsupported {
+        /// The API key.
+        api_key: i16,
+        /// The version asked for.
+        version: i16,
+    },
+    /// A response could not be encoded.
+    #[error("cannot encode response: {0}")]
+    Encode(String),
+}
 
 /// Reads one frame's body. `Ok(None)` when the peer closed the connection
 /// between frames.

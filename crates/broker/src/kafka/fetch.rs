@@ -18,7 +18,8 @@ use kafka_protocol::messages::{
 };
 use tokio::sync::watch;
 
-use super::{code, produce::error_code, Ctx};
+use super::codes::{code, error_code};
+use super::context::Ctx;
 use crate::error::BrokerError;
 use crate::log::PartitionLog;
 

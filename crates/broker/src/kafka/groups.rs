@@ -31,7 +31,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::{code, kstr, Ctx};
+use super::codes::{code, kstr};
 
 const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(300);
@@ -140,8 +140,14 @@ fn join_error(error_code: i16, member_id: StrBytes) -> JoinGroupResponse {
 }
 
 /// JoinGroup: registers the member and waits until the rebalance completes.
-pub(super) async fn join(ctx: Ctx, req: JoinGroupRequest, client_id: String, version: i16) -> ResponseKind {
-    let rx = match join_prepare(&ctx.coordinator, req, &client_id, version) {
+pub(super) async fn join(
+    coordinator: Arc<Coordinator>,
+    shutdown: CancellationToken,
+    req: JoinGroupRequest,
+    client_id: String,
+    version: i16,
+) -> ResponseKind {
+    let rx = match join_prepare(&coordinator, req, &client_id, version) {
         Ok(rx) => rx,
         Err(r) => return ResponseKind::JoinGroup(*r),
     };
@@ -152,7 +158,7 @@ pub(super) async fn join(ctx: Ctx, req: JoinGroupRequest, client_id: String, ver
             // The member was removed before the rebalance completed.
             Err(_) => join_error(code::UNKNOWN_MEMBER_ID, StrBytes::default()),
         },
-        _ = ctx.broker.shutdown.cancelled() => join_error(code::COORDINATOR_NOT_AVAILABLE, StrBytes::default()),
+        _ = shutdown.cancelled() => join_error(code::COORDINATOR_NOT_AVAILABLE, StrBytes::default()),
     };
     ResponseKind::JoinGroup(r)
 }
@@ -316,9 +322,13 @@ fn maybe_complete(g: &mut Group, expired: bool) {
 }
 
 /// SyncGroup: the leader hands over the assignment; every member gets its part.
-pub(super) async fn sync(ctx: Ctx, req: SyncGroupRequest) -> ResponseKind {
+pub(super) async fn sync(
+    coordinator: &Coordinator,
+    shutdown: &CancellationToken,
+    req: SyncGroupRequest,
+) -> ResponseKind {
     let rx = {
-        let mut groups = ctx.coordinator.groups.lock();
+        let mut groups = coordinator.groups.lock();
         let mut r = SyncGroupResponse::default();
         let Some(g) = groups.get_mut(req.group_id.as_str()) else {
             r.error_code = code::UNKNOWN_MEMBER_ID;
@@ -380,15 +390,15 @@ pub(super) async fn sync(ctx: Ctx, req: SyncGroupRequest) -> ResponseKind {
     // On shutdown a waiting sync is answered at once, so that its connection ends.
     let r = tokio::select! {
         r = rx => r.unwrap_or_else(|_| error(code::REBALANCE_IN_PROGRESS)),
-        _ = ctx.broker.shutdown.cancelled() => error(code::COORDINATOR_NOT_AVAILABLE),
+        _ = shutdown.cancelled() => error(code::COORDINATOR_NOT_AVAILABLE),
     };
     ResponseKind::SyncGroup(r)
 }
 
 /// Heartbeat: keeps the member alive; REBALANCE_IN_PROGRESS tells it to rejoin.
-pub(super) fn heartbeat(ctx: &Ctx, req: HeartbeatRequest) -> ResponseKind {
+pub(super) fn heartbeat(coordinator: &Coordinator, req: HeartbeatRequest) -> ResponseKind {
     let mut r = HeartbeatResponse::default();
-    let mut groups = ctx.coordinator.groups.lock();
+    let mut groups = coordinator.groups.lock();
     let member = groups.get_mut(req.group_id.as_str()).and_then(|g| {
         let (state, generation) = (g.state, g.generation);
         g.members.get_mut(req.member_id.as_str()).map(|m| (m, state, generation))
@@ -410,14 +420,14 @@ pub(super) fn heartbeat(ctx: &Ctx, req: HeartbeatRequest) -> ResponseKind {
 }
 
 /// LeaveGroup: one member (v0–v2) or several (v3+) leave; the rest rebalance.
-pub(super) fn leave(ctx: &Ctx, req: LeaveGroupRequest, version: i16) -> ResponseKind {
+pub(super) fn leave(coordinator: &Coordinator, req: LeaveGroupRequest, version: i16) -> ResponseKind {
     let mut r = LeaveGroupResponse::default();
     let ids: Vec<StrBytes> = if version >= 3 {
         req.members.iter().map(|m| m.member_id.clone()).collect()
     } else {
         vec![req.member_id.clone()]
     };
-    let mut groups = ctx.coordinator.groups.lock();
+    let mut groups = coordinator.groups.lock();
     let Some(g) = groups.get_mut(req.group_id.as_str()) else {
         r.error_code = code::UNKNOWN_MEMBER_ID;
         return ResponseKind::LeaveGroup(r);

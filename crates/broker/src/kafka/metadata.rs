@@ -11,7 +11,9 @@ use kafka_protocol::messages::{
     MetadataRequest, MetadataResponse, ProducerId, ResponseKind, TopicName,
 };
 
-use super::{code, kstr, versions, Ctx};
+use super::codes::{code, kstr};
+use super::context::Ctx;
+use super::versions;
 use crate::topics::Topic;
 
 /// The id of the only broker.
@@ -98,20 +100,13 @@ pub(super) async fn init_producer_id(ctx: Ctx, req: InitProducerIdRequest) -> Re
         r.producer_epoch = -1;
         return ResponseKind::InitProducerId(r);
     }
-    let b = std::sync::Arc::clone(&ctx.broker);
-    match tokio::task::spawn_blocking(move || b.meta.next_producer_id()).await {
-        Ok(Ok(id)) => {
+    match ctx.broker.append.next_producer_id().await {
+        Ok(id) => {
             r.producer_id = ProducerId(id);
             r.producer_epoch = 0;
         }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "Kafka InitProducerId failed");
-            r.error_code = code::COORDINATOR_NOT_AVAILABLE;
-            r.producer_id = ProducerId(-1);
-            r.producer_epoch = -1;
-        }
         Err(e) => {
-            tracing::warn!(error = %e, "Kafka InitProducerId task failed");
+            tracing::warn!(error = %e, "Kafka InitProducerId failed");
             r.error_code = code::COORDINATOR_NOT_AVAILABLE;
             r.producer_id = ProducerId(-1);
             r.producer_epoch = -1;

@@ -11,7 +11,11 @@
 //! order while up to `MAX_IN_FLIGHT` requests are pipelined. A malformed or
 //! oversized frame closes that connection only.
 //!
-//! Map: `codec.rs` (framing), `versions.rs` (what is advertised), `metadata.rs`
+//! This is a front end: handlers translate Kafka requests into calls of the broker's
+//! services (topics, the produce path, groups' committed offsets) through the `Broker`.
+//!
+//! Map: `codec.rs` (framing, connection errors), `codes.rs` (error codes, strings),
+//! `context.rs` (what every handler runs with), `versions.rs` (what is advertised), `metadata.rs`
 //! (ApiVersions, Metadata, FindCoordinator, InitProducerId), `produce.rs`,
 //! `fetch.rs` (Fetch, ListOffsets), `groups.rs` (the classic group protocol
 //! with client-side assignment), `offsets.rs` (OffsetCommit, OffsetFetch),
@@ -19,6 +23,8 @@
 
 mod admin;
 pub mod codec;
+mod codes;
+mod context;
 mod fetch;
 pub mod groups;
 mod metadata;
@@ -42,51 +48,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+pub use codec::KafkaError;
+use context::Ctx;
+
+use crate::broker::Broker;
 use crate::error::BrokerError;
-use crate::state::Broker;
 
 /// Requests answered out of one connection's queue before reading pauses.
 const MAX_IN_FLIGHT: usize = 16;
-
-/// Errors that end a Kafka connection.
-#[derive(Debug, thiserror::Error)]
-pub enum KafkaError {
-    /// The socket failed.
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-    /// The frame or the request in it does not parse.
-    #[error("malformed request: {0}")]
-    Malformed(String),
-    /// The frame is larger than the broker accepts.
-    #[error("frame of {size} bytes is over the limit of {limit} bytes")]
-    Oversized {
-        /// The size announced by the frame.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// An API key this broker does not implement, or a version it cannot answer.
-    #[error("unsupported request: API key {api_key} version {version}")]
-    Unsupported {
-        /// The API key.
-        api_key: i16,
-        /// The version asked for.
-        version: i16,
-    },
-    /// A response could not be encoded.
-    #[error("cannot encode response: {0}")]
-    Encode(String),
-}
-
-/// What every request handler needs: the broker, the group coordinator, and
-/// the address clients reached this listener on (advertised as broker 0).
-#[derive(Clone)]
-pub(crate) struct Ctx {
-    broker: Arc<Broker>,
-    coordinator: Arc<groups::Coordinator>,
-    host: Arc<str>,
-    port: i32,
-}
 
 /// A response being computed; resolves to the encoded frame.
 type Reply = Pin<Box<dyn Future<Output = Result<BytesMut, KafkaError>> + Send>>;
@@ -247,10 +216,14 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
         },
         RequestKind::Fetch(r) => Box::pin(fetch::fetch(c, r)),
         RequestKind::ListOffsets(r) => Box::pin(fetch::list_offsets(c, r)),
-        RequestKind::JoinGroup(r) => Box::pin(groups::join(c, r, client, version)),
-        RequestKind::SyncGroup(r) => Box::pin(async move { groups::sync(c, r).await }),
-        RequestKind::Heartbeat(r) => Box::pin(async move { groups::heartbeat(&c, r) }),
-        RequestKind::LeaveGroup(r) => Box::pin(async move { groups::leave(&c, r, version) }),
+        RequestKind::JoinGroup(r) => {
+            Box::pin(groups::join(c.coordinator, c.broker.shutdown.clone(), r, client, version))
+        }
+        RequestKind::SyncGroup(r) => {
+            Box::pin(async move { groups::sync(&c.coordinator, &c.broker.shutdown, r).await })
+        }
+        RequestKind::Heartbeat(r) => Box::pin(async move { groups::heartbeat(&c.coordinator, r) }),
+        RequestKind::LeaveGroup(r) => Box::pin(async move { groups::leave(&c.coordinator, r, version) }),
         RequestKind::OffsetCommit(r) => Box::pin(offsets::commit(c, r)),
         RequestKind::OffsetFetch(r) => Box::pin(offsets::fetch(c, r, version)),
         RequestKind::CreateTopics(r) => Box::pin(admin::create_topics(c, r)),
@@ -271,67 +244,4 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
 /// A reply whose body is already known.
 fn ready(api_key: ApiKey, version: i16, cid: i32, body: ResponseKind) -> Reply {
     Box::pin(async move { codec::encode_response(api_key, version, cid, &body) })
-}
-
-/// A Kafka string from a Rust one.
-pub(crate) fn kstr(s: impl Into<String>) -> kafka_protocol::protocol::StrBytes {
-    kafka_protocol::protocol::StrBytes::from_string(s.into())
-}
-
-/// Kafka error codes used by the handlers (`kafka_protocol::ResponseError`'s numbers).
-pub(crate) mod code {
-    use kafka_protocol::ResponseError as E;
-
-    /// No error.
-    pub const NONE: i16 = 0;
-    /// Catch-all.
-    pub const UNKNOWN_SERVER_ERROR: i16 = E::UnknownServerError.code();
-    /// Offset outside the log.
-    pub const OFFSET_OUT_OF_RANGE: i16 = E::OffsetOutOfRange.code();
-    /// Corrupt batch.
-    pub const CORRUPT_MESSAGE: i16 = E::CorruptMessage.code();
-    /// Unknown topic or partition.
-    pub const UNKNOWN_TOPIC_OR_PARTITION: i16 = E::UnknownTopicOrPartition.code();
-    /// Broker shutting down: clients refresh metadata and retry.
-    pub const NOT_LEADER_OR_FOLLOWER: i16 = E::NotLeaderOrFollower.code();
-    /// Record over the limit.
-    pub const MESSAGE_TOO_LARGE: i16 = E::MessageTooLarge.code();
-    /// Group coordinator busy.
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = E::CoordinatorNotAvailable.code();
-    /// Wrong generation.
-    pub const ILLEGAL_GENERATION: i16 = E::IllegalGeneration.code();
-    /// No common protocol.
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = E::InconsistentGroupProtocol.code();
-    /// Unknown member.
-    pub const UNKNOWN_MEMBER_ID: i16 = E::UnknownMemberId.code();
-    /// Session timeout out of bounds.
-    pub const INVALID_SESSION_TIMEOUT: i16 = E::InvalidSessionTimeout.code();
-    /// Rejoin needed.
-    pub const REBALANCE_IN_PROGRESS: i16 = E::RebalanceInProgress.code();
-    /// Topic exists.
-    pub const TOPIC_ALREADY_EXISTS: i16 = E::TopicAlreadyExists.code();
-    /// Bad partitions.
-    pub const INVALID_PARTITIONS: i16 = E::InvalidPartitions.code();
-    /// Bad replication factor.
-    pub const INVALID_REPLICATION_FACTOR: i16 = E::InvalidReplicationFactor.code();
-    /// Bad config.
-    pub const INVALID_CONFIG: i16 = E::InvalidConfig.code();
-    /// Bad request.
-    pub const INVALID_REQUEST: i16 = E::InvalidRequest.code();
-    /// Unsupported API version.
-    pub const UNSUPPORTED_VERSION: i16 = E::UnsupportedVersion.code();
-    /// Sequence gap.
-    pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = E::OutOfOrderSequenceNumber.code();
-    /// Stale epoch.
-    pub const INVALID_PRODUCER_EPOCH: i16 = E::InvalidProducerEpoch.code();
-    /// Storage failure.
-    pub const KAFKA_STORAGE_ERROR: i16 = E::KafkaStorageError.code();
-    /// Invalid topic name.
-    pub const INVALID_TOPIC_EXCEPTION: i16 = E::InvalidTopicException.code();
-    /// Member id handed out, rejoin with it.
-    pub const MEMBER_ID_REQUIRED: i16 = E::MemberIdRequired.code();
-    /// Schema enforcement refused the batch.
-    pub const INVALID_RECORD: i16 = E::InvalidRecord.code();
-    /// Transactions are not supported.
-    pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = E::TransactionalIdAuthorizationFailed.code();
 }

@@ -1,5 +1,5 @@
-//! OffsetCommit and OffsetFetch over the same store as the gRPC groups:
-//! `meta.redb`'s (group, topic, partition) → next offset table. A group that
+//! OffsetCommit and OffsetFetch over the same store as the gRPC groups (through the
+//! groups service): `meta.redb`'s (group, topic, partition) → next offset table. A group that
 //! committed over Kafka resumes over gRPC at the same place, and back.
 //! Commits are fenced by the Kafka group's member id and generation; a
 //! commit with generation -1 and no member (a standalone consumer) is taken
@@ -18,7 +18,8 @@ use kafka_protocol::messages::{
     TopicName,
 };
 
-use super::{code, kstr, Ctx};
+use super::codes::{code, kstr};
+use super::context::Ctx;
 
 pub(super) async fn commit(ctx: Ctx, req: OffsetCommitRequest) -> ResponseKind {
     let group = req.group_id.as_str().to_owned();
@@ -51,7 +52,7 @@ pub(super) async fn commit(ctx: Ctx, req: OffsetCommitRequest) -> ResponseKind {
         if !valid.is_empty() {
             let b = Arc::clone(&ctx.broker);
             let (g, name) = (group.clone(), t.name.as_str().to_owned());
-            let stored = tokio::task::spawn_blocking(move || b.meta.commit_offsets(&g, &name, &valid)).await;
+            let stored = tokio::task::spawn_blocking(move || b.groups.store_offsets(&g, &name, &valid)).await;
             if !matches!(stored, Ok(Ok(()))) {
                 tracing::warn!(group, topic = %t.name.as_str(), "Kafka offset commit failed to store");
                 for pr in &mut tr.partitions {
@@ -80,7 +81,7 @@ pub(super) async fn fetch(ctx: Ctx, req: OffsetFetchRequest, version: i16) -> Re
         wanted
             .into_iter()
             .map(|(name, parts)| {
-                let committed = b.meta.committed(&group, name.as_str());
+                let committed = b.groups.committed(&group, name.as_str());
                 (name, parts, committed)
             })
             .collect::<Vec<_>>()

@@ -1,5 +1,5 @@
 //! Kafka Produce: each partition's records are one or more RecordBatch v2,
-//! the very format of the log, so they go through `Broker::submit_produce`
+//! the very format of the log, so they go through `Appender::submit` (the produce path)
 //! as they are: the size limit, CRC, the topic's schema enforcement, the
 //! producer id/sequence check and the group-committed fsync of the gRPC path.
 //!
@@ -22,10 +22,11 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 
-use super::{code, kstr, Ctx};
+use super::codes::{error_code, kstr};
+use super::context::Ctx;
+use crate::broker::Broker;
 use crate::error::BrokerError;
 use crate::log::{Appended, PendingAppend};
-use crate::state::Broker;
 
 /// Size of a RecordBatch's base offset and length fields, before `length` bytes.
 const BATCH_PREFIX: usize = 12;
@@ -62,8 +63,7 @@ pub(super) async fn submit(
                     Ok(list) => {
                         for batch in list {
                             let len = batch.len();
-                            let submitted =
-                                ctx.broker.submit_produce(t.name.as_str(), partition, batch).await;
+                            let submitted = ctx.broker.append.submit(t.name.as_str(), partition, batch).await;
                             let failed = submitted.is_err();
                             batches.push((len, submitted));
                             if failed {
@@ -164,25 +164,6 @@ async fn wait_partition(broker: &Broker, topic: &str, p: Submitted) -> Partition
         r.log_start_offset = log.stats().log_start_offset;
     }
     r
-}
-
-/// The Kafka error code for a broker error.
-pub(super) fn error_code(e: &BrokerError) -> i16 {
-    match e {
-        BrokerError::InvalidRecord { .. } => code::INVALID_RECORD,
-        BrokerError::Batch(_) => code::CORRUPT_MESSAGE,
-        BrokerError::UnknownTopic(_) | BrokerError::UnknownPartition { .. } => {
-            code::UNKNOWN_TOPIC_OR_PARTITION
-        }
-        BrokerError::TooLarge(_) => code::MESSAGE_TOO_LARGE,
-        BrokerError::OutOfOrderSequence(_) => code::OUT_OF_ORDER_SEQUENCE_NUMBER,
-        BrokerError::Fenced(_) => code::INVALID_PRODUCER_EPOCH,
-        BrokerError::Storage(_) | BrokerError::Io { .. } | BrokerError::Meta(_) => code::KAFKA_STORAGE_ERROR,
-        BrokerError::ShuttingDown => code::NOT_LEADER_OR_FOLLOWER,
-        BrokerError::InvalidArgument(_) => code::INVALID_REQUEST,
-        BrokerError::OffsetOutOfRange { .. } => code::OFFSET_OUT_OF_RANGE,
-        _ => code::UNKNOWN_SERVER_ERROR,
-    }
 }
 
 fn set_error(r: &mut PartitionProduceResponse, e: &BrokerError) {

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::VersionRange;
 
-use super::code;
+use super::codes::code;
 
 /// (API, lowest version, highest version) served.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[

@@ -27,6 +27,30 @@
 //! are written to `meta.redb` every [`FLUSH_INTERVAL`] and when the
 //! dispatcher stops. A crash can lose the acks of the last interval: those
 //! records are delivered again (at-least-once), never lost.
+//!
+//! Delivery counts survive restarts (`store`): a record's count is written before a
+//! redelivery of it is handed out, in one transaction per dispatcher turn, and its row is
+//! removed with the acknowledgement that ends it (an ack, or the dead-letter move), in the
+//! same transaction as that acknowledgement state. A first delivery writes nothing, except
+//! (a) when its offset reaches the partition's dispatched mark, which is then raised
+//! [`DISPATCH_MARK_LEAP`] offsets ahead (one write per that many first deliveries), and (b)
+//! when the record may have been handed out by an earlier run of the broker (its offset is
+//! below both the stored mark and the high watermark found at load): then its count is
+//! written like a redelivery's. A clean stop writes the count of every record that was
+//! delivered and is not acknowledged. So, with a dead-letter policy of N deliveries:
+//!
+//! - without a crash, and across clean restarts, a never-acknowledged record is delivered
+//!   exactly N times, then moved to the dead-letter topic;
+//! - across any number of crashes (a SIGKILL, say), it is delivered at
+//!   most N+1 times before the move: the only delivery a crash can make the broker forget
+//!   is a record's first one, and only in the run that first handed it out (after that
+//!   run the record is below the mark, so every later delivery of it is written first);
+//! - a crash between writing a count and handing the redelivery out counts a delivery
+//!   that did not happen, so such a record may move after N-1 deliveries.
+//!
+//! Writing every first delivery would make it exactly N but cost a durable write per
+//! dispatcher turn on the path every record takes; these writes fall on redeliveries,
+//! on one first delivery in [`DISPATCH_MARK_LEAP`] and on the records of a crashed run.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -39,13 +63,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use tokio_util::sync::CancellationToken;
+
 use super::acks::AckState;
-use super::{
-    dlq, store, ConsumerSpec, DeadLetterPolicy, InitialPosition, SubscriptionError, SubscriptionType,
+use super::dlq::{self, DeadLetters};
+use super::store;
+use super::types::{
+    ConsumerSpec, DeadLetterPolicy, InitialPosition, Record, Redelivery, SubscriptionError, SubscriptionType,
+    DEFAULT_NACK_DELAY,
 };
 use crate::error::BrokerError;
 use crate::log::PartitionLog;
-use crate::state::Broker;
+use crate::meta::Meta;
 use crate::topics::Topic;
 
 /// How often changed acknowledgement state is written to `meta.redb`: the
@@ -57,6 +86,24 @@ const READ_AHEAD: usize = 512;
 const READ_BYTES: usize = 256 << 10;
 /// Delay before retrying a dead-letter write that failed.
 const DLQ_RETRY: Duration = Duration::from_secs(1);
+/// Delay before retrying deliveries whose count could not be written.
+const COUNT_RETRY: Duration = Duration::from_secs(1);
+/// How far ahead of the highest first delivery a partition's dispatched mark is raised:
+/// first deliveries below it write nothing, and after a crash at most this many records
+/// past those really handed out have their first delivery written.
+pub const DISPATCH_MARK_LEAP: i64 = 16_384;
+
+/// What every dispatcher works with: the metadata store (its stored state), the
+/// dead-letter writer and the broker's shutdown signal.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Where acknowledgement state is stored.
+    pub meta: Arc<Meta>,
+    /// Writes records to dead-letter topics.
+    pub dead_letters: DeadLetters,
+    /// Dispatchers store their state and stop when it is cancelled.
+    pub shutdown: CancellationToken,
+}
 
 /// A message to the dispatcher.
 #[derive(Debug)]
@@ -128,48 +175,6 @@ pub enum Command {
     },
 }
 
-/// A record as read from the log, shared by its deliveries.
-#[derive(Debug)]
-pub struct Record {
-    /// Its partition.
-    pub partition: u32,
-    /// Its offset.
-    pub offset: i64,
-    /// Its timestamp (ms).
-    pub timestamp_ms: i64,
-    /// Its key.
-    pub key: Option<Bytes>,
-    /// Its value (`None` for a null value).
-    pub value: Option<Bytes>,
-    /// Its headers.
-    pub headers: Vec<(String, Bytes)>,
-}
-
-/// Why a record is being delivered again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Redelivery {
-    /// The consumer negatively acknowledged it.
-    Nack,
-    /// The consumer held it past its ack timeout.
-    AckTimeout,
-    /// The consumer left without acknowledging it.
-    ConsumerClosed,
-    /// Failover moved its partition to another consumer.
-    Failover,
-}
-
-impl Redelivery {
-    /// The name used in dead-letter headers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Redelivery::Nack => "nack",
-            Redelivery::AckTimeout => "ack-timeout",
-            Redelivery::ConsumerClosed => "consumer-closed",
-            Redelivery::Failover => "failover",
-        }
-    }
-}
-
 /// A record not yet acknowledged, with its delivery history.
 #[derive(Debug, Clone)]
 struct Entry {
@@ -179,6 +184,8 @@ struct Entry {
     /// Why it was last sent back, if it was.
     reason: Option<Redelivery>,
     key_hash: u64,
+    /// Whether `meta.redb` holds a delivery count for it (to remove once it is acknowledged).
+    stored: bool,
 }
 
 /// A record waiting in the backlog.
@@ -216,10 +223,14 @@ struct Partition {
     /// Records of this partition in the backlog never delivered yet.
     fresh: usize,
     dirty: bool,
+    /// The stored dispatched mark: every offset handed out as a first delivery is below it.
+    dispatched_mark: i64,
+    /// First deliveries below this may repeat one of an earlier run: their count is written.
+    recorded_below: i64,
 }
 
 struct Dispatcher {
-    broker: Arc<Broker>,
+    services: Services,
     topic: Arc<Topic>,
     name: String,
     /// The type of the attached consumers; `None` while there are none.
@@ -237,11 +248,15 @@ struct Dispatcher {
     next_turn: usize,
     dead_letter: Option<DeadLetterPolicy>,
     tx: mpsc::UnboundedSender<Command>,
+    /// Stored delivery counts of records not read from the log yet, by (partition, offset).
+    restored: HashMap<(u32, i64), u32>,
+    /// Delivery rows to remove with the next write of acknowledgement state.
+    cleared: Vec<(u32, i64)>,
 }
 
 /// Starts a subscription's dispatcher; it loads its stored state first.
 pub fn spawn(
-    broker: Arc<Broker>,
+    services: Services,
     topic: Arc<Topic>,
     name: String,
 ) -> (mpsc::UnboundedSender<Command>, JoinHandle<()>) {
@@ -256,10 +271,12 @@ pub fn spawn(
             high_watermark: log.stats().high_watermark,
             fresh: 0,
             dirty: false,
+            dispatched_mark: i64::MIN,
+            recorded_below: i64::MIN,
         })
         .collect();
     let d = Dispatcher {
-        broker,
+        services,
         topic,
         name,
         kind: None,
@@ -273,6 +290,8 @@ pub fn spawn(
         next_turn: 0,
         dead_letter: None,
         tx: tx.clone(),
+        restored: HashMap::new(),
+        cleared: Vec::new(),
     };
     let task = tokio::spawn(d.run(rx));
     (tx, task)
@@ -329,11 +348,11 @@ impl Dispatcher {
             return;
         }
         self.watch_partitions();
-        let shutdown = self.broker.shutdown.clone();
+        let shutdown = self.services.shutdown.clone();
         let mut last_flush = Instant::now();
         loop {
             self.dispatch().await;
-            let dirty = self.partitions.iter().any(|p| p.dirty);
+            let dirty = self.partitions.iter().any(|p| p.dirty) || !self.cleared.is_empty();
             let flush_at = last_flush + FLUSH_INTERVAL;
             let timer = self.timers.first().map(|t| t.0);
             let cmd = tokio::select! {
@@ -352,14 +371,14 @@ impl Dispatcher {
                     continue;
                 }
                 _ = tokio::time::sleep_until(flush_at), if dirty => {
-                    self.flush().await;
+                    self.flush(false).await;
                     last_flush = Instant::now();
                     continue;
                 }
             };
             if let Command::Stop { flush } = cmd {
                 if flush {
-                    self.flush().await;
+                    self.flush(true).await;
                 }
                 return;
             }
@@ -369,7 +388,7 @@ impl Dispatcher {
                 match rx.try_recv() {
                     Ok(Command::Stop { flush }) => {
                         if flush {
-                            self.flush().await;
+                            self.flush(true).await;
                         }
                         return;
                     }
@@ -381,16 +400,35 @@ impl Dispatcher {
     }
 
     async fn load(&mut self) -> Result<(), BrokerError> {
-        let b = Arc::clone(&self.broker);
+        let meta = Arc::clone(&self.services.meta);
         let (topic, name, created) =
             (self.topic.meta.name.clone(), self.name.clone(), self.topic.meta.created_ms);
-        let stored = tokio::task::spawn_blocking(move || store::load(&b.meta, &topic, &name, created))
+        let stored = tokio::task::spawn_blocking(move || store::load(&meta, &topic, &name, created))
             .await
             .map_err(|e| BrokerError::Storage(format!("load task failed: {e}")))??;
-        for (p, acks) in stored {
+        for (p, acks) in stored.acks {
             if let Some(part) = self.partitions.get_mut(p as usize) {
                 part.read_pos = acks.mark_delete();
                 part.acks = Some(acks);
+            }
+        }
+        for (p, mark) in stored.dispatched {
+            if let Some(part) = self.partitions.get_mut(p as usize) {
+                part.dispatched_mark = mark;
+                // What existed when the broker stopped is below its high watermark now.
+                part.recorded_below = mark.min(part.high_watermark);
+            }
+        }
+        self.cleared = stored.stale;
+        for (key, deliveries) in stored.deliveries {
+            let acked = self
+                .partitions
+                .get(key.0 as usize)
+                .is_none_or(|part| part.acks.as_ref().is_some_and(|a| a.is_acked(key.1)));
+            if acked {
+                self.cleared.push(key); // acknowledged, but the crash came before its row went
+            } else {
+                self.restored.insert(key, deliveries);
             }
         }
         Ok(())
@@ -472,7 +510,7 @@ impl Dispatcher {
                 )));
             }
         }
-        for part in &mut self.partitions {
+        for (i, part) in self.partitions.iter_mut().enumerate() {
             if part.acks.is_none() {
                 let stats = part.log.stats();
                 let start = match spec.initial {
@@ -482,6 +520,13 @@ impl Dispatcher {
                 part.acks = Some(AckState::starting_at(start));
                 part.read_pos = start;
                 part.dirty = true;
+                // Counts stored for records the new subscription starts past are moot.
+                let moot: Vec<_> =
+                    self.restored.keys().filter(|&&(p, o)| p as usize == i && o < start).copied().collect();
+                for key in moot {
+                    self.restored.remove(&key);
+                    self.cleared.push(key);
+                }
             }
         }
         if let Some(policy) = &spec.dead_letter {
@@ -555,6 +600,14 @@ impl Dispatcher {
         }
     }
 
+    /// An acknowledged record is done: its stored delivery count goes with the next write
+    /// of the acknowledgement state.
+    fn forget(&mut self, key: (u32, i64), entry: &Entry) {
+        if entry.stored {
+            self.cleared.push(key);
+        }
+    }
+
     /// Takes a record away from its consumer (ack, nack, timeout, leave).
     fn release(&mut self, key: (u32, i64)) -> Option<Out> {
         let out = self.outstanding.remove(&key)?;
@@ -581,20 +634,20 @@ impl Dispatcher {
 
     fn ack(&mut self, consumer: u64, partition: u32, offset: i64) {
         let key = (partition, offset);
-        let known = if self.release(key).is_some() {
-            true
+        let acked = if let Some(out) = self.release(key) {
+            Some(out.entry)
         } else if self.backlog.get(&key).is_some_and(|w| w.entry.deliveries > 0) {
             // Delivered, then sent back (ack timeout, nack, failover): the late ack still counts.
-            self.backlog.remove(&key);
-            true
+            self.backlog.remove(&key).map(|w| w.entry)
         } else {
-            false
+            None
         };
-        if !known {
+        let Some(entry) = acked else {
             tracing::debug!(topic = %self.topic.meta.name, subscription = %self.name, consumer, partition,
                 offset, "ack of a record that is not out (unknown or acked already): ignored");
             return;
-        }
+        };
+        self.forget(key, &entry);
         if let Some(part) = self.partitions.get_mut(partition as usize) {
             if let Some(acks) = &mut part.acks {
                 acks.ack(offset);
@@ -614,7 +667,7 @@ impl Dispatcher {
             .consumers
             .get(&consumer)
             .or_else(|| self.outstanding.get(&key).and_then(|o| self.consumers.get(&o.consumer)))
-            .map_or(super::DEFAULT_NACK_DELAY, |c| c.spec.nack_delay);
+            .map_or(DEFAULT_NACK_DELAY, |c| c.spec.nack_delay);
         self.send_back(key, Redelivery::Nack, Some(delay));
     }
 
@@ -646,7 +699,9 @@ impl Dispatcher {
         let out: Vec<_> =
             self.outstanding.keys().filter(|&&(p, o)| p == partition && o <= offset).copied().collect();
         for key in out {
-            self.release(key);
+            if let Some(out) = self.release(key) {
+                self.forget(key, &out.entry);
+            }
         }
         let waiting: Vec<_> =
             self.backlog.range((partition, i64::MIN)..=(partition, offset)).map(|(k, _)| *k).collect();
@@ -655,14 +710,23 @@ impl Dispatcher {
                 if w.entry.deliveries == 0 {
                     part_fresh_dec(&mut self.partitions, partition);
                 }
+                self.forget(key, &w.entry);
             }
         }
+        self.restored.retain(|&(p, o), _| {
+            let moot = p == partition && o <= offset;
+            if moot {
+                self.cleared.push((p, o));
+            }
+            !moot
+        });
     }
 
     fn dead_lettered(&mut self, id: (u32, i64), result: Result<(), String>) {
         let Some(entry) = self.dead_lettering.remove(&id) else { return };
         match result {
             Ok(()) => {
+                self.forget(id, &entry);
                 if let Some(acks) = self.partitions.get_mut(id.0 as usize).and_then(|p| {
                     p.dirty = true;
                     p.acks.as_mut()
@@ -718,6 +782,10 @@ impl Dispatcher {
         let mut blocked_keys: HashSet<u64> = HashSet::new();
         let mut out: HashMap<u64, Vec<v1::Delivery>> = HashMap::new();
         let mut total_permits: u64 = self.consumers.values().map(|c| u64::from(c.permits)).sum();
+        // What this turn must store before its deliveries are handed out.
+        let mut counts: Vec<((u32, i64), u32)> = Vec::new();
+        let mut marks: HashMap<u32, i64> = HashMap::new();
+        let mut depend: Vec<Dependent> = Vec::new();
         let keys: Vec<(u32, i64)> = self.backlog.keys().copied().collect();
         for key in keys {
             if total_permits == 0 {
@@ -772,6 +840,15 @@ impl Dispatcher {
             }
             let redelivery_count = entry.deliveries;
             entry.deliveries += 1;
+            let part = &self.partitions[key.0 as usize];
+            if redelivery_count > 0 || key.1 < part.recorded_below {
+                depend.push(Dependent { key, was_stored: entry.stored });
+                counts.push((key, entry.deliveries));
+                entry.stored = true;
+            } else if key.1 >= part.dispatched_mark {
+                depend.push(Dependent { key, was_stored: false });
+                marks.insert(key.0, part.read_pos.max(key.1 + 1) + DISPATCH_MARK_LEAP);
+            }
             let deadline = c.spec.ack_timeout.map(|t| now + t);
             if let Some(at) = deadline {
                 self.timers.insert((at, key.0, key.1));
@@ -795,11 +872,72 @@ impl Dispatcher {
             }
             self.outstanding.insert(key, Out { entry, consumer: target, deadline });
         }
+        if !depend.is_empty() {
+            let marks: Vec<(u32, i64)> = marks.into_iter().collect();
+            let changes =
+                store::Changes { deliveries: counts, dispatched: marks.clone(), ..Default::default() };
+            match self.save(changes).await {
+                Ok(()) => {
+                    for (p, mark) in marks {
+                        self.partitions[p as usize].dispatched_mark = mark;
+                    }
+                }
+                Err(e) => self.hold_back(depend, &mut out, &e),
+            }
+        }
         for (id, records) in out {
             if let Some(c) = self.consumers.get(&id) {
                 send(c, EventKind::Deliveries(v1::Deliveries { records }));
             }
         }
+    }
+
+    /// Takes back this turn's deliveries whose count or mark could not be stored: they wait
+    /// [`COUNT_RETRY`] in the backlog, as if never handed out.
+    fn hold_back(
+        &mut self,
+        held: Vec<Dependent>,
+        out: &mut HashMap<u64, Vec<v1::Delivery>>,
+        e: &BrokerError,
+    ) {
+        let at = Instant::now() + COUNT_RETRY;
+        let keys: HashSet<(u32, i64)> = held.iter().map(|d| d.key).collect();
+        for d in held {
+            let Some(mut o) = self.release(d.key) else { continue };
+            o.entry.deliveries -= 1;
+            o.entry.stored = d.was_stored;
+            if o.entry.deliveries == 0 {
+                self.partitions[d.key.0 as usize].fresh += 1;
+            }
+            if let Some(c) = self.consumers.get_mut(&o.consumer) {
+                c.permits += 1;
+            }
+            self.timers.insert((at, d.key.0, d.key.1));
+            self.backlog.insert(d.key, Waiting { entry: o.entry, ready_at: Some(at) });
+        }
+        for records in out.values_mut() {
+            records.retain(|r| !keys.contains(&(r.partition, r.offset)));
+        }
+        out.retain(|_, records| !records.is_empty());
+        let message = format!(
+            "cannot store the delivery counts of {} record(s) of subscription '{}': {e}; retrying in {COUNT_RETRY:?}",
+            keys.len(),
+            self.name
+        );
+        tracing::error!(topic = %self.topic.meta.name, "{message}");
+        for c in self.consumers.values() {
+            send(c, error_event(message.clone()));
+        }
+    }
+
+    /// Writes `changes` to this subscription's rows in `meta.redb`.
+    async fn save(&self, changes: store::Changes) -> Result<(), BrokerError> {
+        let meta = Arc::clone(&self.services.meta);
+        let (topic, name, created) =
+            (self.topic.meta.name.clone(), self.name.clone(), self.topic.meta.created_ms);
+        tokio::task::spawn_blocking(move || store::save(&meta, &topic, &name, created, &changes))
+            .await
+            .map_err(|e| BrokerError::Storage(format!("store task failed: {e}")))?
     }
 
     /// KeyShared: the consumer a key hashes to (rendezvous hashing: only the
@@ -827,9 +965,9 @@ impl Dispatcher {
             reason: entry.reason.unwrap_or(Redelivery::Nack),
         };
         self.dead_lettering.insert(key, entry);
-        let (broker, tx) = (Arc::clone(&self.broker), self.tx.clone());
+        let (dead_letters, tx) = (self.services.dead_letters.clone(), self.tx.clone());
         tokio::spawn(async move {
-            let result = dlq::write(&broker, &job).await.map_err(|e| e.to_string());
+            let result = dead_letters.write(&job).await.map_err(|e| e.to_string());
             let _ = tx.send(Command::DeadLettered { id: key, result });
         });
     }
@@ -914,39 +1052,67 @@ impl Dispatcher {
                 continue;
             }
             let kh = key_hash(record.key.as_deref());
-            let entry = Entry { record: Arc::new(record), deliveries: 0, reason: None, key_hash: kh };
-            if self.backlog.insert(key, Waiting { entry, ready_at: None }).is_none() {
+            // A record delivered before the broker restarted keeps its count; its last
+            // delivery ended with the broker (its consumer's connection closed).
+            let restored = self.restored.remove(&key);
+            let entry = Entry {
+                record: Arc::new(record),
+                deliveries: restored.unwrap_or(0),
+                reason: restored.map(|_| Redelivery::ConsumerClosed),
+                key_hash: kh,
+                stored: restored.is_some(),
+            };
+            if self.backlog.insert(key, Waiting { entry, ready_at: None }).is_none() && restored.is_none() {
                 self.partitions[p].fresh += 1;
             }
         }
         true
     }
 
-    /// Writes the state of changed partitions to `meta.redb`.
-    async fn flush(&mut self) {
-        let changed: Vec<(u32, AckState)> = self
+    /// Writes the state of changed partitions to `meta.redb`, with the delivery rows of
+    /// records acknowledged since; when `stopping`, also the count of every record that was
+    /// delivered and is not acknowledged, so that a clean restart forgets no delivery.
+    async fn flush(&mut self, stopping: bool) {
+        let acks: Vec<(u32, AckState)> = self
             .partitions
             .iter()
             .enumerate()
             .filter(|(_, p)| p.dirty)
             .filter_map(|(i, p)| p.acks.clone().map(|a| (i as u32, a)))
             .collect();
-        if changed.is_empty() {
+        let mut deliveries = Vec::new();
+        if stopping {
+            let live = self
+                .backlog
+                .iter()
+                .map(|(k, w)| (k, &w.entry))
+                .chain(self.outstanding.iter().map(|(k, o)| (k, &o.entry)))
+                .chain(self.dead_lettering.iter());
+            deliveries = live
+                .filter(|(_, e)| e.deliveries > 0 && !e.stored)
+                .map(|(&k, e)| (k, e.deliveries))
+                .collect();
+        }
+        let changes =
+            store::Changes { acks, deliveries, cleared: self.cleared.clone(), dispatched: Vec::new() };
+        if changes.is_empty() {
             return;
         }
-        let b = Arc::clone(&self.broker);
-        let (topic, name, created) =
-            (self.topic.meta.name.clone(), self.name.clone(), self.topic.meta.created_ms);
-        let saved =
-            tokio::task::spawn_blocking(move || store::save(&b.meta, &topic, &name, created, &changed)).await;
-        match saved {
-            Ok(Ok(())) => self.partitions.iter_mut().for_each(|p| p.dirty = false),
-            Ok(Err(e)) => {
-                tracing::warn!(subscription = %self.name, error = %e, "storing acks failed; retrying")
+        match self.save(changes).await {
+            Ok(()) => {
+                self.partitions.iter_mut().for_each(|p| p.dirty = false);
+                self.cleared.clear();
             }
             Err(e) => tracing::warn!(subscription = %self.name, error = %e, "storing acks failed; retrying"),
         }
     }
+}
+
+/// A delivery of this turn that may be handed out only once a write succeeds.
+struct Dependent {
+    key: (u32, i64),
+    /// Whether its record had a stored count before this turn.
+    was_stored: bool,
 }
 
 fn part_fresh_dec(partitions: &mut [Partition], p: u32) {

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use runnel_proto::v1;
 use runnel_proto::BatchBuilder;
 
-use super::dispatcher::{Record, Redelivery};
+use super::types::{Record, Redelivery};
 use crate::error::BrokerError;
-use crate::state::Broker;
-use crate::topics::{TopicConfig, TopicMeta, Validation};
+use crate::produce::Appender;
+use crate::topics::{TopicConfig, TopicMeta, Topics};
 
 /// Header: the topic the record was consumed from.
 pub const HEADER_TOPIC: &str = "runnel-dlq-original-topic";
@@ -45,46 +45,58 @@ pub struct DeadLetter {
     pub reason: Redelivery,
 }
 
-/// Appends the record to the dead-letter topic, creating the topic if needed;
-/// returns once it is durable.
-pub async fn write(broker: &Broker, job: &DeadLetter) -> Result<(), BrokerError> {
-    let topic = match broker.topics.get(&job.dlq_topic) {
-        Ok(t) => t,
-        Err(BrokerError::UnknownTopic(_)) => {
-            let src = &job.source.config;
-            let proto = v1::TopicConfig {
-                partitions: 1,
-                validation: match src.validation {
-                    Validation::None => v1::ValidationLevel::None,
-                    Validation::Id => v1::ValidationLevel::Id,
-                    Validation::Full => v1::ValidationLevel::Full,
-                } as i32,
-                value_subject: src.value_subject.clone(),
-                key_subject: src.key_subject.clone().unwrap_or_default(),
-                ..Default::default()
-            };
-            let config = TopicConfig::from_proto(&job.dlq_topic, &proto)?;
-            let t = broker.topics.create(&broker.meta, &job.dlq_topic, config, true).await?;
-            tracing::info!(topic = %job.dlq_topic, source = %job.source.name, "dead-letter topic created");
-            t
-        }
-        Err(e) => return Err(e),
-    };
-    let r = &job.record;
-    let (partition, offset, deliveries) =
-        (r.partition.to_string(), r.offset.to_string(), job.deliveries.to_string());
-    let mut headers: Vec<(&str, &[u8])> = r.headers.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
-    headers.extend([
-        (HEADER_TOPIC, job.source.name.as_bytes()),
-        (HEADER_PARTITION, partition.as_bytes()),
-        (HEADER_OFFSET, offset.as_bytes()),
-        (HEADER_SUBSCRIPTION, job.subscription.as_bytes()),
-        (HEADER_DELIVERIES, deliveries.as_bytes()),
-        (HEADER_REASON, job.reason.as_str().as_bytes()),
-    ]);
-    let mut batch = BatchBuilder::new();
-    batch.push(r.key.as_deref(), r.value.as_deref(), r.timestamp_ms, &headers);
-    let partitions = topic.partitions.len().max(1) as u32;
-    broker.produce(&job.dlq_topic, r.partition % partitions, batch.finish(-1, -1, -1)).await?;
-    Ok(())
+/// Writes dead letters: creates dead-letter topics and appends to them through the
+/// produce path (enforced and counted like any produce).
+#[derive(Debug, Clone)]
+pub struct DeadLetters {
+    topics: Arc<Topics>,
+    append: Arc<Appender>,
+}
+
+impl DeadLetters {
+    /// Dead letters into `topics`, appended by `append`.
+    pub fn new(topics: Arc<Topics>, append: Arc<Appender>) -> DeadLetters {
+        DeadLetters { topics, append }
+    }
+
+    /// Appends the record to the dead-letter topic, creating the topic if needed;
+    /// returns once it is durable.
+    pub async fn write(&self, job: &DeadLetter) -> Result<(), BrokerError> {
+        let topic = match self.topics.get(&job.dlq_topic) {
+            Ok(t) => t,
+            Err(BrokerError::UnknownTopic(_)) => {
+                let src = &job.source.config;
+                let proto = v1::TopicConfig {
+                    partitions: 1,
+                    validation: src.validation.to_proto() as i32,
+                    value_subject: src.value_subject.clone(),
+                    key_subject: src.key_subject.clone().unwrap_or_default(),
+                    ..Default::default()
+                };
+                let config = TopicConfig::from_proto(&job.dlq_topic, &proto)?;
+                let t = self.topics.create(&job.dlq_topic, config, true).await?;
+                tracing::info!(topic = %job.dlq_topic, source = %job.source.name, "dead-letter topic created");
+                t
+            }
+            Err(e) => return Err(e),
+        };
+        let r = &job.record;
+        let (partition, offset, deliveries) =
+            (r.partition.to_string(), r.offset.to_string(), job.deliveries.to_string());
+        let mut headers: Vec<(&str, &[u8])> =
+            r.headers.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
+        headers.extend([
+            (HEADER_TOPIC, job.source.name.as_bytes()),
+            (HEADER_PARTITION, partition.as_bytes()),
+            (HEADER_OFFSET, offset.as_bytes()),
+            (HEADER_SUBSCRIPTION, job.subscription.as_bytes()),
+            (HEADER_DELIVERIES, deliveries.as_bytes()),
+            (HEADER_REASON, job.reason.as_str().as_bytes()),
+        ]);
+        let mut batch = BatchBuilder::new();
+        batch.push(r.key.as_deref(), r.value.as_deref(), r.timestamp_ms, &headers);
+        let partitions = topic.partitions.len().max(1) as u32;
+        self.append.produce(&job.dlq_topic, r.partition % partitions, batch.finish(-1, -1, -1)).await?;
+        Ok(())
+    }
 }

@@ -1,4 +1,5 @@
-//! The `Subscriptions` gRPC service: one bidirectional stream per consumer.
+//! The `Subscriptions` gRPC service (the front end of the subscriptions service): one
+//! bidirectional stream per consumer.
 //! The first request must be `subscribe` (answered with a status if the
 //! consumer is refused, e.g. a second consumer on an exclusive subscription);
 //! the rest (flow, ack, nack, ack_cumulative) go to the subscription's
@@ -21,11 +22,11 @@ use tonic::{Request, Response, Status, Streaming};
 
 use runnel_auth::names::TopicName;
 
-use super::{ConsumerSpec, SubscriptionError};
 use crate::auth::{self, Caller, Permission, Resource};
-use crate::state::Broker;
+use crate::broker::Broker;
+use crate::subscriptions::{ConsumerSpec, SubscriptionError};
 
-/// The service over the broker's state.
+/// The service over the broker's subscriptions.
 #[derive(Debug, Clone)]
 pub struct SubscriptionService(Arc<Broker>);
 
@@ -71,7 +72,7 @@ impl v1::subscriptions_server::Subscriptions for SubscriptionService {
         if let (Some(dead_letter), Some(Caller::Authenticated(_))) = (&spec.dead_letter, &caller) {
             authorize(Permission::Produce, &dead_letter.topic)?;
         }
-        let link = broker.subscriptions.connect(&broker, id, spec).await?;
+        let link = broker.subscriptions.connect(id, spec).await?;
         let consumer_requests = link.requests;
         let stop = broker.shutdown.clone();
         tokio::spawn(async move {
@@ -107,5 +108,15 @@ impl v1::subscriptions_server::Subscriptions for SubscriptionService {
             .map(Ok)
             .take_until(async move { shutdown.cancelled().await });
         Ok(Response::new(Box::pin(events)))
+    }
+}
+
+impl From<SubscriptionError> for Status {
+    fn from(e: SubscriptionError) -> Status {
+        match e {
+            SubscriptionError::Invalid(m) => Status::invalid_argument(m),
+            SubscriptionError::Refused(m) => Status::failed_precondition(m),
+            SubscriptionError::Broker(e) => e.into(),
+        }
     }
 }

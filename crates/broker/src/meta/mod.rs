@@ -2,14 +2,18 @@
 //! namespaces (with quotas and policies), consumer groups' committed offsets and
 //! the producer id counter. The log itself is in
 //! segment files; this holds only what is small and changes rarely.
+//!
+//! The stored definitions are in [`records`]; queue subscriptions keep their own tables in
+//! this database (`subscriptions::store`), through `Meta::db`.
+
+pub mod records;
 
 use std::path::Path;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::error::BrokerError;
-use crate::tenants::{NamespaceMeta, TenantMeta};
-use crate::topics::TopicMeta;
+use records::{NamespaceMeta, TenantMeta, TopicMeta};
 
 /// Topic name → its definition, JSON.
 const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("topics");
