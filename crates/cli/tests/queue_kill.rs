@@ -5,8 +5,6 @@
 //! after at most N+1 deliveries in all (the broker's promise across crashes: only a
 //! record's first delivery can be forgotten), not N more after every restart.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use runnel_broker::runnel_proto::v1::{
@@ -17,6 +15,9 @@ use runnel_broker::runnel_proto::v1::{
 };
 use runnel_broker::runnel_proto::{batch, BatchBuilder};
 
+mod common;
+use common::Server;
+
 const TOPIC: &str = "jobs";
 const SUBSCRIPTION: &str = "work";
 const DEAD_LETTER_TOPIC: &str = "jobs-work-DLQ";
@@ -24,48 +25,6 @@ const DEAD_LETTER_TOPIC: &str = "jobs-work-DLQ";
 const MAX_DELIVERIES: u32 = 3;
 /// Long enough for anything a healthy server does; only reached when the test fails.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A running `runnel serve` child and its gRPC URL; killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `runnel serve` on free ports over `dir` and waits for its ready line.
-fn spawn(dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_runnel"))
-        .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--kafka", "none", "--data"])
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn runnel serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("ready line");
-    let url = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("grpc="))
-        .unwrap_or_else(|| panic!("no grpc address in {line:?}"))
-        .to_owned();
-    Server { child, url }
-}
-
-impl Server {
-    /// SIGKILL: no shutdown, nothing flushed.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reaped");
-    }
-}
 
 /// Creates the topic (no schema checks) and produces the poison record.
 async fn create_and_produce(url: &str) {
@@ -161,14 +120,14 @@ async fn consume_once(url: &str) -> Seen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poison_record_reaches_the_dead_letter_topic_after_at_most_n_plus_one_deliveries_across_sigkills() {
-    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut server = Server::start(&[]);
+    create_and_produce(server.grpc_url()).await;
     let mut counts = Vec::new();
     for run in 0.. {
-        let server = spawn(dir.path());
-        if run == 0 {
-            create_and_produce(&server.url).await;
+        if run > 0 {
+            server.restart();
         }
-        match consume_once(&server.url).await {
+        match consume_once(server.grpc_url()).await {
             Seen::Delivery(count) => {
                 counts.push(count);
                 assert!(
