@@ -6,9 +6,12 @@
 #   scripts/fuzz.sh 600              # 10 min per target (a long run)
 #   scripts/fuzz.sh 60 avro_decode   # some targets only
 #   FUZZ_SECONDS=300 scripts/fuzz.sh # the same, from the environment
+#   FUZZ_JOBS=1 scripts/fuzz.sh      # one target at a time (default: one per CPU)
 #
 # Needs only a stable toolchain: cargo-fuzz's nightly flags work on stable with
-# RUSTC_BOOTSTRAP=1. Installs cargo-fuzz when it is missing. Each target starts
+# RUSTC_BOOTSTRAP=1. Installs cargo-fuzz when it is missing (an unoptimized
+# build: it only drives cargo and the fuzzers, and compiles in half the time).
+# Targets run side by side, each on its own CPU for the same time. Each target starts
 # from its committed seeds (fuzz/corpus/<target>, never written to) plus what
 # earlier runs on this machine found (fuzz/target/corpus/<target>, not in git).
 # A failing input is saved under fuzz/artifacts/<target>/ and its path printed;
@@ -27,8 +30,9 @@ export RUSTC_BOOTSTRAP=1
 cargo_fuzz_version=0.13.2
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "==> installing cargo-fuzz $cargo_fuzz_version"
-    cargo install cargo-fuzz --version "$cargo_fuzz_version" --locked
+    cargo install cargo-fuzz --version "$cargo_fuzz_version" --locked --debug
 fi
+jobs=${FUZZ_JOBS:-$(nproc)}
 
 if [ $# -gt 0 ]; then
     targets=("$@")
@@ -43,21 +47,41 @@ fi
 echo "==> building the fuzz targets"
 cargo fuzz build -a
 
-failed=()
-summary=()
-for t in "${targets[@]}"; do
-    work="target/corpus/$t"
-    artifacts="artifacts/$t"
+# One target for `seconds`; its log is target/fuzz-<target>.log, its verdict
+# target/fuzz-<target>.status.
+fuzz_one() {
+    local t=$1 work="target/corpus/$1" artifacts="artifacts/$1" log="target/fuzz-$1.log"
     mkdir -p "$work" "$artifacts" "corpus/$t"
-    log="target/fuzz-$t.log"
-    echo "==> $t for ${seconds}s"
     if cargo fuzz run -a "$t" "$work" "corpus/$t" -- \
         -max_total_time="$seconds" -rss_limit_mb=512 -timeout=5 \
         -artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1; then
-        status=ok
+        echo ok >"target/fuzz-$t.status"
     else
-        status=FAILED
+        echo FAILED >"target/fuzz-$t.status"
+    fi
+}
+
+running=0
+for t in "${targets[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    echo "==> $t for ${seconds}s"
+    rm -f "target/fuzz-$t.status"
+    fuzz_one "$t" &
+    running=$((running + 1))
+done
+wait
+
+failed=()
+summary=()
+for t in "${targets[@]}"; do
+    log="target/fuzz-$t.log"
+    status=$(cat "target/fuzz-$t.status" 2>/dev/null || echo FAILED)
+    if [ "$status" != ok ]; then
         failed+=("$t")
+        echo "==> $t FAILED"
         grep -E "panicked at|^==[0-9]+== ERROR|^SUMMARY|out-of-memory|timeout after" "$log" | head -n 5 || true
         grep -E "Test unit written to" "$log" | sed 's/.*Test unit written to /   reproducer: fuzz\//' || true
         echo "   replay: RUSTC_BOOTSTRAP=1 cargo fuzz run -a $t <reproducer>   (full log: fuzz/$log)"

@@ -21,8 +21,11 @@ fi
 echo "==> cargo test"
 # Also builds target/debug/runnel (the CLI's integration tests need it), which
 # the conformance tests below drive; a separate `cargo build` would compile the
-# workspace a second time with other dependency features.
-cargo test --workspace --features runnel/kafka
+# workspace a second time with other dependency features. The features are
+# .ci/run's clippy's too, so build scripts (librdkafka's among them) and proc
+# macros compiled for one serve the other. `codegen`: the facade's build.rs
+# generates the types of tests/generated.rs and tests/derive_evolution.rs.
+cargo test --workspace --features runnel/kafka,runnel/codegen
 
 echo "==> conformance against fastavro, avro and confluent-kafka"
 export RUNNEL_BIN="$PWD/target/debug/runnel"

@@ -1,9 +1,10 @@
 //! Fuzz target: arbitrary bytes as an Avro-JSON datum for a schema of the fixed
-//! set through the JSON → binary encoder (`runnel_avro::json::to_vec`), the path
+//! set through the text → binary encoder (`runnel_avro::json::str_to_binary`:
+//! JSON, plus bare `NaN`/`Infinity`/`-Infinity` for floats and doubles), the path
 //! `runnel produce` and `runnel avro encode` take with user input.
 //!
-//! Input: byte 0 picks `SCHEMAS[byte % len]`; the rest is the JSON text (text that
-//! serde_json refuses is not Runnel's concern and ends the run).
+//! Input: byte 0 picks `SCHEMAS[byte % len]`; the rest is the text (bytes that are
+//! not UTF-8 end the run).
 //!
 //! Properties, when the encoder accepts the value:
 //! - the binary validates under the schema and decodes back to JSON;
@@ -27,8 +28,9 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, text)) = data.split_first() else { return };
     let set = schemas();
     let schema = &set[usize::from(selector) % set.len()];
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(text) else { return };
-    let Ok(bytes) = json::to_vec(schema, &value) else { return };
+    let Ok(text) = std::str::from_utf8(text) else { return };
+    let mut bytes = Vec::new();
+    let Ok(value) = json::str_to_binary(schema, text, &mut bytes) else { return };
     if let Err(e) = validate(schema, &bytes) {
         panic!("the encoding of {value} does not validate: {e}");
     }

@@ -5,6 +5,7 @@ default ``target/debug/runnel``) and a server started from it.
 ready line, so no port is guessed) over a temporary data directory, optionally
 with the Kafka listener. Fixtures:
 
+- ``runnel_binary``: the path of the binary;
 - ``runnel_server``: one per test module, with the Kafka listener;
 - ``registry_url``: one per test module, the registry's URL of a ``runnel serve``
   without Kafka, or of the registry alone (``runnel registry-serve``) when
@@ -98,6 +99,11 @@ class RunnelServer:
 def drain(pipe):
     for _ in pipe:
         pass
+
+
+@pytest.fixture(scope="session")
+def runnel_binary():
+    return runnel_bin()
 
 
 @pytest.fixture(scope="module")

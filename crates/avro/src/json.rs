@@ -26,15 +26,17 @@
 //!
 //! JSON has no literal for NaN and the infinities, and writers disagree:
 //! Python's `json`, fastavro's `json_writer` and Jackson with
-//! `ALLOW_NON_NUMERIC_NUMBERS` write the bare tokens `NaN`, `Infinity` and
+//! `WRITE_NAN_AS_STRINGS` off write the bare tokens `NaN`, `Infinity` and
 //! `-Infinity`; Avro Java's `JsonEncoder` (Jackson's default) and avro-tools
 //! write the strings `"NaN"`, `"Infinity"` and `"-Infinity"`. On input both are
 //! accepted for `float` and `double`: the strings by [`to_binary`], the bare
 //! tokens by [`str_to_binary`], which reads text (a `serde_json::Value` cannot
 //! hold them) and accepts them only where a float or a double is expected. On
-//! output they are always the strings: the result stays JSON (for `jq` and
-//! every strict parser), Avro Java's `JsonDecoder` reads them, and fastavro's
-//! `json_reader` turns them into the same bytes.
+//! output they are always the strings, the form Jackson writes and reads into a
+//! double by default: the result stays JSON, for `jq` and every strict parser.
+//! (fastavro's `json_reader` reads only the bare tokens as floats; the strings
+//! reach it as strings, which its writer takes in a record field but not in an
+//! array, a map or a union.)
 
 use std::fmt;
 

@@ -170,6 +170,7 @@ impl<T: Avro + Send> Reader for TypedReader<T> {
 
     /// The next message when one is buffered and its writer schema's plan is
     /// cached: the common case, answered without a future.
+    #[inline]
     fn ready(&mut self) -> Option<Self::Item> {
         if self.popped.is_some() {
             return None;
@@ -198,6 +199,7 @@ impl<T: Avro + Send> Reader for TypedReader<T> {
 }
 
 impl<T> TypedReader<T> {
+    #[inline]
     fn message(&self, msg: RawMessage, value: T, schema_id: u32) -> Message<T> {
         Message { record: Record::decoded(msg, value, schema_id), acker: self.source.acker() }
     }

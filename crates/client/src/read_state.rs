@@ -42,6 +42,7 @@ impl<R: Reader<Item = I>, I: Send + 'static> ReadState<R, I> {
     }
 
     /// The next item, as `Stream::poll_next` wants it.
+    #[inline]
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<I>> {
         loop {
             match std::mem::replace(&mut self.state, State::Empty) {

@@ -20,6 +20,7 @@ pub struct Record<T> {
 
 impl<T> Record<T> {
     /// `raw` with its value decoded into `value`, written with schema `schema_id`.
+    #[inline]
     pub(crate) fn decoded(raw: RawMessage, value: T, schema_id: u32) -> Self {
         Record {
             value,

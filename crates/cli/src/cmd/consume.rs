@@ -115,15 +115,13 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
                 break;
             }
         };
-        let line = match render(&client, &msg).await {
-            Ok(line) => line,
+        match render(&client, &msg).await {
+            Ok(line) => write_line(&mut out, &line)?,
             Err(e) => {
-                result = Err(e.context(format!("partition {} offset {}", msg.partition, msg.offset)));
+                result = Err(e);
                 break;
             }
-        };
-        writeln!(out, "{line}").context("cannot write to stdout")?;
-        out.flush().context("cannot write to stdout")?;
+        }
         count += 1;
     }
     out.flush().context("cannot write to stdout")?;
@@ -169,16 +167,14 @@ async fn run_subscription(client: &Client, args: Args, from: Position) -> anyhow
             value: msg.value.clone(),
             headers: msg.headers.clone(),
         };
-        let line = match render(client, &raw).await {
-            Ok(line) => line,
+        match render(client, &raw).await {
+            Ok(line) => write_line(&mut out, &line)?,
             Err(e) => {
                 // Left unacknowledged: the subscription delivers it again.
-                result = Err(e.context(format!("partition {} offset {}", msg.partition, msg.offset)));
+                result = Err(e);
                 break;
             }
-        };
-        writeln!(out, "{line}").context("cannot write to stdout")?;
-        out.flush().context("cannot write to stdout")?;
+        }
         msg.ack().await?;
         count += 1;
     }
@@ -189,8 +185,20 @@ async fn run_subscription(client: &Client, args: Args, from: Position) -> anyhow
     result
 }
 
-/// One record as the JSON line `runnel consume` prints.
+/// One line out, flushed at once so that a reader of the pipe sees each record as it comes.
+fn write_line(out: &mut impl Write, line: &Value) -> anyhow::Result<()> {
+    writeln!(out, "{line}").context("cannot write to stdout")?;
+    out.flush().context("cannot write to stdout")
+}
+
+/// One record as the JSON line `runnel consume` prints; an error names the record.
 async fn render(client: &Client, msg: &RawMessage) -> anyhow::Result<Value> {
+    render_value(client, msg)
+        .await
+        .with_context(|| format!("partition {} offset {}", msg.partition, msg.offset))
+}
+
+async fn render_value(client: &Client, msg: &RawMessage) -> anyhow::Result<Value> {
     let key = msg.key.as_ref().map(|k| match std::str::from_utf8(k) {
         Ok(s) => Value::String(s.to_owned()),
         Err(_) => Value::String(hex::encode(k)),

@@ -14,7 +14,7 @@ use runnel_client::{Client, KafkaConfig, Position};
 use serde_json::json;
 
 use super::report::Report;
-use super::{create_topic, BenchEnv, BenchUser, Target};
+use super::{create_topic, BenchEnv, BenchUser, Target, TopicArgs};
 use crate::cmd::count;
 
 /// Arguments of `runnel bench kafka`.
@@ -37,15 +37,8 @@ pub struct KafkaArgs {
     /// How long a producer waits to fill a batch (both paths).
     #[arg(long, default_value_t = 5)]
     linger_ms: u64,
-    /// Topic validation level: none, id or full.
-    #[arg(long, default_value = "full")]
-    validation: String,
-    /// Topic fsync policy: always, never, or a number of milliseconds (interval).
-    #[arg(long, default_value = "always")]
-    fsync: String,
-    /// Encoded record size in bytes.
-    #[arg(long, default_value_t = 100)]
-    record_size: usize,
+    #[command(flatten)]
+    topic: TopicArgs,
 }
 
 /// One path's measurements.
@@ -77,12 +70,12 @@ async fn compare(global: &crate::Global, env: &BenchEnv, args: &KafkaArgs) -> an
     let kafka = Client::connect_kafka(KafkaConfig::new(&bootstrap, &registry_url))
         .await
         .with_context(|| format!("cannot use the Kafka listener at {bootstrap}"))?;
-    let sample = BenchUser::sample(args.record_size);
+    let sample = BenchUser::sample(args.topic.record_size);
     let record_bytes = (runnel_avro::to_vec(&sample).len() + 5) as f64;
 
-    let grpc_topic = create_topic(&grpc, args.partitions, &args.validation, &args.fsync).await?;
+    let grpc_topic = create_topic(&grpc, args.partitions, &args.topic).await?;
     let over_grpc = round_trip(&grpc, &grpc_topic, args, &sample).await.context("over gRPC")?;
-    let kafka_topic = create_topic(&grpc, args.partitions, &args.validation, &args.fsync).await?;
+    let kafka_topic = create_topic(&grpc, args.partitions, &args.topic).await?;
     let over_kafka = round_trip(&kafka, &kafka_topic, args, &sample).await.context("over Kafka")?;
 
     let n = args.records as f64;
@@ -96,8 +89,8 @@ async fn compare(global: &crate::Global, env: &BenchEnv, args: &KafkaArgs) -> an
     report.set("record_bytes", record_bytes);
     report.set("partitions", args.partitions);
     report.set("batch", args.batch as u64);
-    report.set("validation", args.validation.clone());
-    report.set("fsync", args.fsync.clone());
+    report.set("validation", args.topic.validation.clone());
+    report.set("fsync", args.topic.fsync.clone());
     report.set("grpc_produce", rates(over_grpc.produce));
     report.set("kafka_produce", rates(over_kafka.produce));
     report.set("grpc_fetch", rates(over_grpc.fetch));

@@ -127,15 +127,8 @@ pub struct ProduceArgs {
     /// Concurrent producers (each with its own connection).
     #[arg(long, default_value_t = 1)]
     producers: usize,
-    /// Topic validation level: none, id or full.
-    #[arg(long, default_value = "full")]
-    validation: String,
-    /// Topic fsync policy: always, never, or a number of milliseconds (interval).
-    #[arg(long, default_value = "always")]
-    fsync: String,
-    /// Encoded record size in bytes (the record is padded with a bytes field).
-    #[arg(long, default_value_t = 100)]
-    record_size: usize,
+    #[command(flatten)]
+    topic: TopicArgs,
     /// How long a producer waits to fill a batch.
     #[arg(long, default_value_t = 5)]
     linger_ms: u64,
@@ -170,10 +163,20 @@ pub struct E2eArgs {
     seconds: u64,
     #[arg(long, default_value_t = 4)]
     partitions: u32,
+    #[command(flatten)]
+    topic: TopicArgs,
+}
+
+/// The benchmark topic's validation and fsync policy, and its records' size.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopicArgs {
+    /// Topic validation level: none, id or full.
     #[arg(long, default_value = "full")]
     validation: String,
+    /// Topic fsync policy: always, never, or a number of milliseconds (interval).
     #[arg(long, default_value = "always")]
     fsync: String,
+    /// Encoded record size in bytes (the record is padded with a bytes field).
     #[arg(long, default_value_t = 100)]
     record_size: usize,
 }
@@ -303,16 +306,11 @@ fn fsync_config(policy: &str, config: &mut proto::TopicConfig) -> anyhow::Result
 }
 
 /// Creates a fresh topic bound to `BenchUser`'s schema.
-async fn create_topic(
-    client: &Client,
-    partitions: u32,
-    validation: &str,
-    fsync: &str,
-) -> anyhow::Result<String> {
+async fn create_topic(client: &Client, partitions: u32, settings: &TopicArgs) -> anyhow::Result<String> {
     let topic = format!("bench-{}-{}", std::process::id(), now_us());
-    let validation: Validation = validation.parse()?;
+    let validation: Validation = settings.validation.parse()?;
     let mut new = NewTopic::new(&topic).partitions(partitions).validation(validation);
-    fsync_config(fsync, new.config_mut())?;
+    fsync_config(&settings.fsync, new.config_mut())?;
     client.register_schema(&format!("{topic}-value"), BenchUser::schema()).await?;
     client.create_topic(new).await?;
     Ok(topic)
@@ -324,8 +322,8 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
         bail!("--producers, --records and --batch must be at least 1");
     }
     let admin = Client::connect(env.url.clone()).await?;
-    let topic = create_topic(&admin, args.partitions, &args.validation, &args.fsync).await?;
-    let sample = BenchUser::sample(args.record_size);
+    let topic = create_topic(&admin, args.partitions, &args.topic).await?;
+    let sample = BenchUser::sample(args.topic.record_size);
     let record_bytes = runnel_avro::to_vec(&sample).len() + 5;
 
     let (stop_readers, stop) = tokio::sync::watch::channel(false);
@@ -421,8 +419,8 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
     report.set("partitions", args.partitions);
     report.set("producers", args.producers as u64);
     report.set("batch", args.batch as u64);
-    report.set("validation", args.validation.clone());
-    report.set("fsync", args.fsync.clone());
+    report.set("validation", args.topic.validation.clone());
+    report.set("fsync", args.topic.fsync.clone());
     report.set("seconds", elapsed.as_secs_f64());
     report.set("records_per_sec", args.records as f64 / elapsed.as_secs_f64());
     let mb_per_sec = total_bytes as f64 / 1e6 / elapsed.as_secs_f64();
@@ -540,7 +538,7 @@ async fn e2e(env: &BenchEnv, args: &E2eArgs) -> anyhow::Result<Report> {
         bail!("--rate and --seconds must be at least 1");
     }
     let client = Client::connect(env.url.clone()).await?;
-    let topic = create_topic(&client, args.partitions, &args.validation, &args.fsync).await?;
+    let topic = create_topic(&client, args.partitions, &args.topic).await?;
     let total = args.rate * args.seconds;
     let mut consumer = client.consumer::<BenchUser>(&topic).from(Position::Earliest).subscribe().await?;
     let reader = tokio::spawn(async move {
@@ -561,7 +559,7 @@ async fn e2e(env: &BenchEnv, args: &E2eArgs) -> anyhow::Result<Report> {
         anyhow::Ok(latencies)
     });
     let producer = client.producer::<BenchUser>(&topic).linger(Duration::from_millis(1)).create().await?;
-    let mut record = BenchUser::sample(args.record_size);
+    let mut record = BenchUser::sample(args.topic.record_size);
     // The target is "5 ms plus one fsync": sample what one small fsync costs in
     // the same directory while the run goes on (the disk's latency swings with
     // whatever else the machine writes).
@@ -599,7 +597,7 @@ async fn e2e(env: &BenchEnv, args: &E2eArgs) -> anyhow::Result<Report> {
         "mb_per_sec",
         total as f64 * (runnel_avro::to_vec(&record).len() + 5) as f64 / 1e6 / produce_elapsed.as_secs_f64(),
     );
-    report.set("fsync", args.fsync.clone());
+    report.set("fsync", args.topic.fsync.clone());
     report.latency(&latencies);
     let fsync_p99 = fsync_latencies.summary()["p99"].as_f64().unwrap_or(0.0);
     report.set("fsync_probe_latency_ms", fsync_latencies.summary());
