@@ -25,7 +25,12 @@ echo "==> cargo test"
 # .ci/run's clippy's too, so build scripts (librdkafka's among them) and proc
 # macros compiled for one serve the other. `codegen`: the facade's build.rs
 # generates the types of tests/generated.rs and tests/derive_evolution.rs.
-cargo test --workspace --features runnel/kafka,runnel/codegen
+# The derive test also writes its samples for the fastavro oracle below, which
+# would otherwise run `cargo test` itself with other features (a second build).
+samples=$(mktemp --suffix=.jsonl)
+trap 'rm -f "$samples"' EXIT
+RUNNEL_DERIVE_SAMPLES="$samples" cargo test --workspace --features runnel/kafka,runnel/codegen
+export RUNNEL_DERIVE_SAMPLES_FROM="$samples"
 
 echo "==> conformance against fastavro, avro and confluent-kafka"
 export RUNNEL_BIN="$PWD/target/debug/runnel"
