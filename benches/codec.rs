@@ -15,20 +15,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use runnel::avro::{from_slice, resolve::Plan, to_vec, Reader};
 use runnel::Avro;
 
-#[derive(Avro, Debug, Clone, PartialEq)]
-#[avro(namespace = "com.example", doc = "A user of the example application.")]
-struct User {
-    id: i64,
-    name: String,
-    #[avro(default = "null")]
-    email: Option<String>,
-    age: i32,
-    active: bool,
-    score: f64,
-    tags: Vec<String>,
-    #[avro(default = "null")]
-    manager: Option<String>,
-}
+#[path = "../tests/common/user.rs"]
+mod user;
+use user::User;
 
 #[allow(dead_code)]
 mod v2 {

@@ -9,20 +9,9 @@ use runnel::avro::{from_slice, to_vec};
 use runnel::Avro;
 use serde_json::{json, Value};
 
-#[derive(Avro, Debug, Clone, PartialEq)]
-#[avro(namespace = "com.example", doc = "A user of the example application.")]
-struct User {
-    id: i64,
-    name: String,
-    #[avro(default = "null")]
-    email: Option<String>,
-    age: i32,
-    active: bool,
-    score: f64,
-    tags: Vec<String>,
-    #[avro(default = "null")]
-    manager: Option<String>,
-}
+#[path = "common/user.rs"]
+mod user;
+use user::User;
 
 #[derive(Avro, Debug, Clone, Copy, PartialEq)]
 #[avro(namespace = "com.example.sample")]
