@@ -135,6 +135,57 @@ mod tests {
         assert_eq!(load(dir.path()).unwrap(), 7_000_000_000);
     }
 
+    fn batch(first: i64, n: i64) -> bytes::Bytes {
+        let mut b = runnel_proto::BatchBuilder::new();
+        for i in first..first + n {
+            b.push(None, Some(format!("value-{i}").as_bytes()), 1_000 + i, &[]);
+        }
+        b.finish(-1, -1, -1)
+    }
+
+    #[tokio::test]
+    async fn a_new_start_hides_what_is_below_deletes_whole_segments_and_survives_reopening() {
+        use std::sync::atomic::AtomicU64;
+        use std::sync::Arc;
+
+        use crate::log::{LogConfig, PartitionLog};
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig { segment_bytes: 1024, index_interval_bytes: 256, ..LogConfig::default() };
+        let log = PartitionLog::open(dir.path(), config, Arc::new(AtomicU64::new(0))).unwrap();
+        for i in 0..50 {
+            log.append(batch(i * 2, 2)).await.unwrap();
+        }
+        let before = log.stats();
+        assert!(before.segments >= 3, "small segments: {before:?}");
+        assert_eq!(log.delete_records(52).unwrap(), 52);
+        let after = log.stats();
+        assert_eq!((after.log_start_offset, after.high_watermark), (52, 100));
+        assert!(after.segments < before.segments, "whole segments below 52 are gone: {after:?}");
+        let logs = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
+            .count();
+        assert_eq!(logs as u32, after.segments, "their files too");
+        assert!(matches!(log.read(51, 1 << 20), Err(BrokerError::OffsetOutOfRange { log_start: 52, .. })));
+        let r = log.read(52, 1 << 20).unwrap();
+        assert_eq!(r.log_start_offset, 52);
+        assert!(r.next_offset > 52);
+        // By timestamp: nothing below the start is found.
+        assert_eq!(log.offset_for_timestamp(0).unwrap(), 52);
+        // Never back; never past the end; -1 is the end.
+        assert_eq!(log.delete_records(10).unwrap(), 52);
+        assert!(matches!(log.delete_records(101), Err(BrokerError::OffsetOutOfRange { .. })));
+        log.close().await.unwrap();
+
+        let log = PartitionLog::open(dir.path(), config, Arc::new(AtomicU64::new(0))).unwrap();
+        assert_eq!(log.stats().log_start_offset, 52);
+        assert!(matches!(log.read(51, 1 << 20), Err(BrokerError::OffsetOutOfRange { .. })));
+        assert_eq!(log.delete_records(-1).unwrap(), 100);
+        assert_eq!(log.stats().log_start_offset, 100);
+        log.close().await.unwrap();
+    }
+
     #[test]
     fn a_damaged_file_is_refused_not_guessed() {
         let dir = tempfile::tempdir().unwrap();
