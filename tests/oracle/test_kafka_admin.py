@@ -134,6 +134,7 @@ def test_confluent_lists_describes_and_deletes_groups_refusing_a_live_one(server
         described = admin.describe_consumer_groups([group])[group].result(10)
         assert str(described.state).endswith("STABLE")
         assert len(described.members) == 1
+        assert described.members[0].host == "/127.0.0.1"
         assigned = described.members[0].assignment.topic_partitions
         assert [(tp.topic, tp.partition) for tp in assigned] == [(topic, 0)]
         # A live member: NON_EMPTY_GROUP, and the group and its offsets stay.
@@ -292,6 +293,8 @@ def test_kafka_python_admin_client(server, caplog):
     from kafka.admin import ConfigResource as KConfigResource
     from kafka.admin import ConfigResourceType, KafkaAdminClient, OffsetSpec as KOffsetSpec
     from kafka.admin import NewTopic as KNewTopic
+    from kafka.errors import GroupSubscribedToTopicError
+    from kafka.errors import NoError as KNoError
     from kafka.structs import TopicPartition as KTopicPartition
 
     caplog.set_level(logging.WARNING, logger="kafka")
@@ -317,8 +320,11 @@ def test_kafka_python_admin_client(server, caplog):
         listed = {g["group_id"]: g for g in admin.list_groups()}
         assert listed[group]["group_state"] == "Stable"
         assert listed[group]["protocol_type"] == "consumer"
-        # A live member: refused, the group stays.
+        # A live member: refused, the group and its offsets stay.
         assert admin.delete_groups([group]) == {group: "NonEmptyGroupError"}
+        tp0 = KTopicPartition(topic, 0)
+        assert admin.delete_group_offsets(group, [tp0]) == {tp0: GroupSubscribedToTopicError}
+        assert admin.list_group_offsets({group: None})[group][tp0].offset == 8
         consumer.close()
         described = admin.describe_groups([group])[group]
         assert (described["group_state"], described["members"], described["error"]) == ("Empty", [], None)
@@ -344,6 +350,9 @@ def test_kafka_python_admin_client(server, caplog):
         earliest = admin.list_partition_offsets({KTopicPartition(topic, 0): KOffsetSpec.EARLIEST})
         assert list(earliest.values())[0].offset == 5
 
+        # Without members: the offset goes on its own, then the group.
+        assert admin.delete_group_offsets(group, [tp0]) == {tp0: KNoError}
+        assert tp0 not in admin.list_group_offsets({group: None})[group]
         assert admin.delete_groups([group]) == {group: "OK"}
         assert admin.delete_groups([group]) == {group: "GroupIdNotFoundError"}
         assert group not in [g["group_id"] for g in admin.list_groups()]

@@ -149,6 +149,7 @@ pub(super) async fn describe_groups(ctx: Ctx, req: DescribeGroupsRequest) -> Res
                     let mut dm = DescribedGroupMember::default();
                     dm.member_id = kstr(m.member_id);
                     dm.client_id = kstr(m.client_id);
+                    dm.client_host = kstr(m.client_host);
                     dm.member_metadata = m.metadata;
                     dm.member_assignment = m.assignment;
                     dm

@@ -53,8 +53,8 @@ pub enum GroupState {
 
 #[derive(Debug)]
 struct Member {
-    /// The client id of its JoinGroup (DescribeGroups shows it).
-    client_id: String,
+    /// The client id and host of its JoinGroup (DescribeGroups shows them).
+    client: Client,
     session_timeout: Duration,
     rebalance_timeout: Duration,
     protocol_type: String,
@@ -136,7 +136,8 @@ impl Coordinator {
                 .iter()
                 .map(|(id, m)| MemberSnapshot {
                     member_id: id.clone(),
-                    client_id: m.client_id.clone(),
+                    client_id: m.client.id.clone(),
+                    client_host: m.client.host.clone(),
                     metadata: m
                         .protocols
                         .iter()
@@ -228,6 +229,7 @@ pub(super) struct GroupSnapshot {
 pub(super) struct MemberSnapshot {
     pub(super) member_id: String,
     pub(super) client_id: String,
+    pub(super) client_host: String,
     /// Its metadata for the group's chosen protocol.
     pub(super) metadata: Bytes,
     pub(super) assignment: Bytes,
@@ -263,6 +265,13 @@ fn subscription_topics(metadata: &Bytes) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Who sent a JoinGroup: its client id and host (`/ip`, as Kafka shows it).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Client {
+    pub(super) id: String,
+    pub(super) host: String,
+}
+
 fn join_error(error_code: i16, member_id: StrBytes) -> JoinGroupResponse {
     let mut r = JoinGroupResponse::default();
     r.error_code = error_code;
@@ -276,10 +285,10 @@ pub(super) async fn join(
     coordinator: Arc<Coordinator>,
     shutdown: CancellationToken,
     req: JoinGroupRequest,
-    client_id: String,
+    client: Client,
     version: i16,
 ) -> ResponseKind {
-    let rx = match join_prepare(&coordinator, req, &client_id, version) {
+    let rx = match join_prepare(&coordinator, req, &client, version) {
         Ok(rx) => rx,
         Err(r) => return ResponseKind::JoinGroup(*r),
     };
@@ -298,9 +307,10 @@ pub(super) async fn join(
 fn join_prepare(
     c: &Coordinator,
     req: JoinGroupRequest,
-    client_id: &str,
+    client: &Client,
     version: i16,
 ) -> Result<oneshot::Receiver<JoinGroupResponse>, Box<JoinGroupResponse>> {
+    let client_id = client.id.as_str();
     let session_timeout = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
     if !(MIN_SESSION_TIMEOUT..=MAX_SESSION_TIMEOUT).contains(&session_timeout) {
         return Err(Box::new(join_error(code::INVALID_SESSION_TIMEOUT, req.member_id)));
@@ -350,7 +360,7 @@ fn join_prepare(
     g.members.insert(
         member_id.clone(),
         Member {
-            client_id: client_id.to_owned(),
+            client: client.clone(),
             session_timeout,
             rebalance_timeout,
             protocol_type: protocol_type.clone(),

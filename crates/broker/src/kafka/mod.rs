@@ -109,6 +109,7 @@ async fn accept_loop(broker: Arc<Broker>, coordinator: Arc<groups::Coordinator>,
                     coordinator: Arc::clone(&coordinator),
                     host: local.ip().to_string().into(),
                     port: i32::from(local.port()),
+                    client_host: format!("/{}", peer.ip()).into(),
                 };
                 tokio::spawn(async move {
                     if let Err(e) = serve_connection(ctx, stream).await {
@@ -250,7 +251,8 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
         RequestKind::Fetch(r) => Box::pin(fetch::fetch(c, r)),
         RequestKind::ListOffsets(r) => Box::pin(fetch::list_offsets(c, r)),
         RequestKind::JoinGroup(r) => {
-            Box::pin(groups::join(c.coordinator, c.broker.shutdown.clone(), r, client, version))
+            let who = groups::Client { id: client, host: c.client_host.to_string() };
+            Box::pin(groups::join(c.coordinator, c.broker.shutdown.clone(), r, who, version))
         }
         RequestKind::SyncGroup(r) => {
             Box::pin(async move { groups::sync(&c.coordinator, &c.broker.shutdown, r).await })
