@@ -410,6 +410,23 @@ impl Groups {
         out
     }
 
+    /// Rebalances every group on `topic` after its partitions grew, so that the new
+    /// partitions are assigned at once rather than at the next join or leave. Returns how
+    /// many groups were rebalanced.
+    pub fn partitions_changed(&self, topic: &str) -> usize {
+        let Ok(t) = self.topics.get(topic) else { return 0 };
+        let partitions = t.partitions.len() as u32;
+        let mut groups = self.groups.lock();
+        let mut n = 0;
+        for ((_, key), g) in groups.iter_mut() {
+            if *key == t.meta.name && !g.members.is_empty() {
+                Groups::rebalance(g, partitions);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// The names of the groups with live members, sorted.
     pub fn live_groups(&self) -> Vec<String> {
         let groups = self.groups.lock();

@@ -953,3 +953,42 @@ async fn delete_records_moves_the_log_start_durably_and_reads_below_it_are_out_o
     let r: FetchResponse = k.call(ApiKey::Fetch, 11, &fetch_request("t", 0, 6, 10)).await;
     assert_eq!(r.responses[0].partitions[0].error_code, OFFSET_OUT_OF_RANGE);
 }
+
+#[tokio::test]
+async fn create_partitions_grows_the_topic_and_hands_new_partitions_to_live_grpc_groups() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+    use runnel_proto::v1::JoinRequest;
+
+    let (_dir, mut h, id) = setup("grow", 1).await;
+    let join = JoinRequest { group: "g".into(), topic: "grow".into(), ..Default::default() };
+    let mut member = h.groups.join(join).await.unwrap().into_inner();
+    assert_eq!(member.message().await.unwrap().unwrap().partitions, vec![0]);
+
+    let mut k = Kafka::connect(&h).await;
+    let grow = |count: i32| {
+        let mut t = CreatePartitionsTopic::default();
+        t.name = TopicName(StrBytes::from_static_str("grow"));
+        t.count = count;
+        let mut req = CreatePartitionsRequest::default();
+        req.topics = vec![t];
+        req.timeout_ms = 5_000;
+        req
+    };
+    let r: CreatePartitionsResponse = k.call(ApiKey::CreatePartitions, 3, &grow(3)).await;
+    assert_eq!(r.results[0].error_code, 0);
+    let next = tokio::time::timeout(Duration::from_secs(5), member.message())
+        .await
+        .expect("the live member is rebalanced")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.partitions, vec![0, 1, 2]);
+    // The new partitions exist and take records; the count cannot shrink or stay.
+    let r: ProduceResponse =
+        k.call(ApiKey::Produce, 9, &produce_request("grow", 2, users(id, 0..3, 1), -1)).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    for count in [3, 2] {
+        let r: CreatePartitionsResponse = k.call(ApiKey::CreatePartitions, 3, &grow(count)).await;
+        assert_eq!(r.results[0].error_code, 37, "INVALID_PARTITIONS for {count}");
+    }
+}

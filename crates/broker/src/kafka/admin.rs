@@ -207,7 +207,8 @@ async fn grow(
             format!("at most {MAX_PARTITIONS} partitions per topic, not {count}"),
         ));
     }
-    if let Some(a) = assignments {
+    // Null (or an empty list, which some encoders send for null) lets the broker assign.
+    if let Some(a) = assignments.filter(|a| !a.is_empty()) {
         if a.len() as i32 != count - current {
             return Err((
                 code::INVALID_REPLICA_ASSIGNMENT,
@@ -226,7 +227,13 @@ async fn grow(
     if validate_only {
         return Ok(());
     }
-    topics.add_partitions(name, count as u32).await.map(|_| ()).map_err(|e| match e {
+    let grown = topics.add_partitions(name, count as u32).await;
+    if grown.is_ok() {
+        // gRPC groups on the topic get the new partitions now; Kafka clients see them in
+        // their next metadata refresh and rebalance themselves.
+        ctx.broker.groups.partitions_changed(name);
+    }
+    grown.map(|_| ()).map_err(|e| match e {
         crate::error::BrokerError::UnknownTopic(_) => (code::UNKNOWN_TOPIC_OR_PARTITION, e.to_string()),
         // Another request grew it first.
         crate::error::BrokerError::InvalidArgument(_) => (code::INVALID_PARTITIONS, e.to_string()),

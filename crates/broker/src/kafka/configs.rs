@@ -480,6 +480,10 @@ async fn alter_resource(
     if resource_name.contains('/') || ctx.broker.topics.get(resource_name).is_err() {
         return Err((code::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{resource_name}' does not exist")));
     }
+    let mut seen = std::collections::HashSet::new();
+    if let Some((dup, _)) = changes.iter().find(|(n, _)| !seen.insert(n.as_str())) {
+        return Err((code::INVALID_REQUEST, format!("config {dup} is named more than once")));
+    }
     let mut parsed = Vec::new();
     for (name, value) in &changes {
         if let Some(c) = topic_change(name, value.as_deref()).map_err(|m| (code::INVALID_CONFIG, m))? {
