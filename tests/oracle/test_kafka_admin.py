@@ -183,8 +183,11 @@ def test_confluent_describes_topic_and_broker_configs(server):
     topic = create_raw_topic(server)
     admin = confluent_admin(server)
     res = ConfigResource(ResourceType.TOPIC, topic)
-    configs = admin.describe_configs([res])[res].result(10)
+    configs = admin.describe_configs([res])[res].result(10)  # librdkafka asks for synonyms
     assert configs["retention.ms"].value == str(7 * 24 * 3600 * 1000)
+    synonyms = configs["segment.ms"].synonyms
+    assert list(synonyms) == ["log.roll.ms"]
+    assert synonyms["log.roll.ms"].source == ConfigSource.DEFAULT_CONFIG.value
     assert configs["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
     assert not configs["retention.ms"].is_read_only
     assert configs["runnel.validation"].value == "none"

@@ -268,7 +268,8 @@ pub(super) async fn delete_records(ctx: Ctx, req: DeleteRecordsRequest) -> Respo
                     if pr.error_code != code::OFFSET_OUT_OF_RANGE
                         && pr.error_code != code::UNKNOWN_TOPIC_OR_PARTITION
                     {
-                        tracing::warn!(topic = %t.name.as_str(), partition = p.partition_index, error = %e, "Kafka DeleteRecords failed");
+                        let (topic, partition) = (t.name.as_str(), p.partition_index);
+                        tracing::warn!(topic, partition, error = %e, "Kafka DeleteRecords failed");
                     }
                 }
             }

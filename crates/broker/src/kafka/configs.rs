@@ -96,105 +96,189 @@ fn flush(c: &TopicConfig) -> (String, String) {
     }
 }
 
-/// A topic's configs, each with its source judged against `defaults`.
+/// A topic's configs, each with its source judged against `defaults` (what the topic
+/// would have had with nothing set): a value that differs was set for this topic
+/// (DYNAMIC_TOPIC_CONFIG, at creation or by AlterConfigs). With synonyms, the topic's own
+/// value comes first and the broker-level default (when Kafka has one) after it.
 fn topic_entries(ctx: &Ctx, t: &Topic, defaults: &TopicConfig) -> Vec<Entry> {
     let c = &t.meta.config;
-    let alterable = |name: &'static str,
-                     value: String,
-                     default: String,
-                     broker_name: Option<&'static str>,
-                     kind: i8,
-                     doc: &'static str| {
+    let entry = |name: &'static str,
+                 value: String,
+                 default: String,
+                 broker: Option<&'static str>,
+                 read_only: bool,
+                 kind: i8,
+                 doc: &'static str| {
         let overridden = value != default;
         let mut synonyms = Vec::new();
         if overridden {
             synonyms.push((name, value.clone(), DYNAMIC_TOPIC_CONFIG));
         }
-        if let Some(b) = broker_name {
+        if let Some(b) = broker {
             synonyms.push((b, default, DEFAULT_CONFIG));
         }
         Entry {
             name,
             value,
-            read_only: false,
+            read_only,
             source: if overridden { DYNAMIC_TOPIC_CONFIG } else { DEFAULT_CONFIG },
             kind,
             doc,
             synonyms,
         }
     };
-    let fixed = |name: &'static str, value: String, kind: i8, doc: &'static str| Entry {
-        name,
-        value,
-        read_only: true,
-        source: DEFAULT_CONFIG,
-        kind,
-        doc,
-        synonyms: Vec::new(),
-    };
     let (flush_messages, flush_ms) = flush(c);
+    let (default_flush_messages, default_flush_ms) = flush(defaults);
+    let index_interval = c.log_config().index_interval_bytes.to_string();
+    let max_batch = ctx.broker.limits.max_batch_bytes.to_string();
+    let value_subject = crate::topics::TopicConfig::from_proto(&t.meta.name, &Default::default())
+        .map(|d| d.value_subject)
+        .unwrap_or_default();
     vec![
-        fixed("cleanup.policy", "delete".into(), LIST, "Always delete: Runnel does not compact."),
-        fixed(
+        entry(
+            "cleanup.policy",
+            "delete".into(),
+            "delete".into(),
+            Some("log.cleanup.policy"),
+            true,
+            LIST,
+            "Always delete: Runnel does not compact.",
+        ),
+        entry(
             "compression.type",
             "uncompressed".into(),
+            "uncompressed".into(),
+            Some("compression.type"),
+            true,
             STRING,
             "Runnel stores batches as sent and refuses compressed ones.",
         ),
-        fixed("flush.messages", flush_messages, LONG, "1 when every batch is fsynced before it is acknowledged."),
-        fixed("flush.ms", flush_ms, LONG, "The fsync interval of a topic created with fsync policy INTERVAL."),
-        fixed("index.interval.bytes", c.log_config().index_interval_bytes.to_string(), INT, "Bytes between offset index entries."),
-        fixed(
+        entry(
+            "flush.messages",
+            flush_messages,
+            default_flush_messages,
+            Some("log.flush.interval.messages"),
+            true,
+            LONG,
+            "1 when every batch is fsynced before it is acknowledged (the fsync policy, fixed at creation).",
+        ),
+        entry(
+            "flush.ms",
+            flush_ms,
+            default_flush_ms,
+            Some("log.flush.interval.ms"),
+            true,
+            LONG,
+            "The fsync interval of a topic created with fsync policy INTERVAL.",
+        ),
+        entry(
+            "index.interval.bytes",
+            index_interval.clone(),
+            index_interval,
+            Some("log.index.interval.bytes"),
+            true,
+            INT,
+            "Bytes between offset index entries.",
+        ),
+        entry(
             "max.message.bytes",
-            ctx.broker.limits.max_batch_bytes.to_string(),
+            max_batch.clone(),
+            max_batch,
+            Some("message.max.bytes"),
+            true,
             INT,
             "The largest record batch the broker accepts.",
         ),
-        fixed("message.timestamp.type", "CreateTime".into(), STRING, "Records keep the producer's timestamps."),
-        fixed("min.insync.replicas", "1".into(), INT, "Runnel is one broker."),
-        alterable(
+        entry(
+            "message.timestamp.type",
+            "CreateTime".into(),
+            "CreateTime".into(),
+            Some("log.message.timestamp.type"),
+            true,
+            STRING,
+            "Records keep the producer's timestamps.",
+        ),
+        entry(
+            "min.insync.replicas",
+            "1".into(),
+            "1".into(),
+            Some("min.insync.replicas"),
+            true,
+            INT,
+            "Runnel is one broker.",
+        ),
+        entry(
             "retention.bytes",
             c.retention_bytes.to_string(),
             defaults.retention_bytes.to_string(),
             Some("log.retention.bytes"),
+            false,
             LONG,
             "Delete the oldest sealed segments while a partition is larger; -1 = unlimited.",
         ),
-        alterable(
+        entry(
             "retention.ms",
             c.retention_ms.to_string(),
             defaults.retention_ms.to_string(),
             Some("log.retention.ms"),
+            false,
             LONG,
             "Delete sealed segments whose newest record is older; -1 = forever.",
         ),
-        alterable(
+        entry(
             "segment.bytes",
             c.segment_bytes.to_string(),
             defaults.segment_bytes.to_string(),
             Some("log.segment.bytes"),
+            false,
             INT,
             "Roll a partition's segment before it grows past this size.",
         ),
-        alterable(
+        entry(
             "segment.ms",
             c.segment_ms.to_string(),
             defaults.segment_ms.to_string(),
             Some("log.roll.ms"),
+            false,
             LONG,
             "Roll a partition's segment when it is older than this.",
         ),
-        fixed("runnel.auto.register", c.auto_register.to_string(), BOOLEAN, "Whether producers may register new schema versions."),
-        fixed("runnel.key.subject", c.key_subject.clone().unwrap_or_default(), STRING, "The subject keys are validated against (empty: keys are not)."),
-        alterable(
+        entry(
+            "runnel.auto.register",
+            c.auto_register.to_string(),
+            defaults.auto_register.to_string(),
+            None,
+            true,
+            BOOLEAN,
+            "Whether producers may register new schema versions (fixed at creation).",
+        ),
+        entry(
+            "runnel.key.subject",
+            c.key_subject.clone().unwrap_or_default(),
+            String::new(),
+            None,
+            true,
+            STRING,
+            "The subject keys are validated against (empty: keys are not); fixed at creation.",
+        ),
+        entry(
             "runnel.validation",
             validation_name(c.validation).into(),
             validation_name(defaults.validation).into(),
-            None,
+            Some("runnel.validation"),
+            false,
             STRING,
-            "How much of each record is checked: none, id (a registered version of the subject) or full (decoded).",
+            "How much of each record is checked: none, id (a registered version) or full (decoded).",
         ),
-        fixed("runnel.value.subject", c.value_subject.clone(), STRING, "The subject values are validated against."),
+        entry(
+            "runnel.value.subject",
+            c.value_subject.clone(),
+            value_subject,
+            None,
+            true,
+            STRING,
+            "The subject values are validated against; fixed at creation.",
+        ),
     ]
 }
 
@@ -202,16 +286,17 @@ fn topic_entries(ctx: &Ctx, t: &Topic, defaults: &TopicConfig) -> Vec<Entry> {
 fn broker_entries(ctx: &Ctx, defaults: &TopicConfig) -> Vec<Entry> {
     let l = &ctx.broker.limits;
     let listener = format!("PLAINTEXT://{}:{}", ctx.host, ctx.port);
+    // As Kafka lists a broker config: its own synonym at its source.
     let e = |name: &'static str, value: String, source: i8, kind: i8, doc: &'static str| Entry {
         name,
+        synonyms: vec![(name, value.clone(), source)],
         value,
         read_only: true,
         source,
         kind,
         doc,
-        synonyms: Vec::new(),
     };
-    let (flush_messages, _) = flush(defaults);
+    let (flush_messages, flush_ms) = flush(defaults);
     vec![
         e(
             "advertised.listeners",
@@ -259,6 +344,21 @@ fn broker_entries(ctx: &Ctx, defaults: &TopicConfig) -> Vec<Entry> {
             "The Kafka listener speaks plaintext only.",
         ),
         e("listeners", listener, STATIC_BROKER_CONFIG, LIST, "The Kafka listener's address."),
+        e("log.cleanup.policy", "delete".into(), DEFAULT_CONFIG, LIST, "Runnel does not compact."),
+        e(
+            "log.flush.interval.ms",
+            flush_ms,
+            DEFAULT_CONFIG,
+            LONG,
+            "The fsync interval of topics created with fsync policy INTERVAL.",
+        ),
+        e(
+            "log.message.timestamp.type",
+            "CreateTime".into(),
+            DEFAULT_CONFIG,
+            STRING,
+            "Records keep the producer's timestamps.",
+        ),
         e(
             "log.flush.interval.messages",
             flush_messages,

@@ -212,7 +212,7 @@ pub(super) async fn delete_groups(ctx: Ctx, req: DeleteGroupsRequest) -> Respons
                     match c.broker.groups.delete_offsets(&name, None, None) {
                         Ok(0) if !g.known => Err(code::GROUP_ID_NOT_FOUND),
                         Ok(removed) => {
-                            tracing::info!(group = %name, offsets = removed, "Kafka DeleteGroups deleted the group");
+                            tracing::info!(group = %name, offsets = removed, "Kafka DeleteGroups: deleted");
                             Ok(())
                         }
                         Err(BrokerError::FailedPrecondition(_)) => Err(code::NON_EMPTY_GROUP),

@@ -692,12 +692,13 @@ pub(super) fn error_response(request: RequestKind, version: i16, e: i16) -> Opti
             Some(ResponseKind::ShareGroupDescribe(r))
         }
         RequestKind::DescribeShareGroupOffsets(req) => {
+            use describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup as Group;
             let mut r = DescribeShareGroupOffsetsResponse::default();
             r.groups = req
                 .groups
                 .into_iter()
                 .map(|g| {
-                    let mut gr = describe_share_group_offsets_response::DescribeShareGroupOffsetsResponseGroup::default();
+                    let mut gr = Group::default();
                     gr.group_id = g.group_id;
                     gr.error_code = e;
                     gr
