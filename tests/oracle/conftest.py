@@ -36,10 +36,11 @@ def runnel_bin():
 
 
 class RunnelServer:
-    """A ``runnel serve`` child; ``stop()`` ends it with SIGTERM and removes its data."""
+    """A ``runnel serve`` child; ``stop()`` ends it with SIGTERM and removes its data
+    (``keep_data=True`` keeps it, for a new server started with ``data=`` the same directory)."""
 
-    def __init__(self, *extra, kafka=False, registry_only=False):
-        self.data = tempfile.mkdtemp(prefix="runnel-oracle-")
+    def __init__(self, *extra, kafka=False, registry_only=False, data=None):
+        self.data = data or tempfile.mkdtemp(prefix="runnel-oracle-")
         self.kafka = None
         if registry_only:
             cmd = [runnel_bin(), "registry-serve", "--data", self.data, "--http", "127.0.0.1:0", *extra]
@@ -86,14 +87,15 @@ class RunnelServer:
         assert out.returncode == 0, f"{' '.join(args)} failed: {out.stderr}"
         return out.stdout
 
-    def stop(self):
+    def stop(self, keep_data=False):
         self.proc.terminate()
         try:
             self.proc.wait(timeout=10)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
-            shutil.rmtree(self.data, ignore_errors=True)
+            if not keep_data:
+                shutil.rmtree(self.data, ignore_errors=True)
 
 
 def drain(pipe):

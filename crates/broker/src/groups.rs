@@ -1,7 +1,10 @@
 //! Consumer groups: membership, sticky partition assignment, liveness,
 //! generation-fenced commits and committed offsets.
 //!
-//! A group is keyed by (group, topic). Each member holds a `Join` stream; the
+//! A group is keyed by (group, topic), the topic by its resolved short name
+//! ([`Topic::meta`]`.name`), not by how the member spelled it: members that join `orders`
+//! and `public/default/orders` are one group on one topic, and share its committed offsets
+//! (which `meta.redb` keys the same way). Each member holds a `Join` stream; the
 //! member's latest assignment sits in a `watch` channel that the stream reads,
 //! so a slow member only ever sees the newest assignment. A member leaves when
 //! it calls `Leave`, when its Join stream closes (the watch loses its receiver),
@@ -12,7 +15,10 @@
 //! Committed offsets live in `meta.redb`; a commit from a member of an older
 //! generation is accepted only for partitions it still owns. The Kafka listener's groups
 //! (its own coordinator) store and read their offsets through this service too
-//! ([`Groups::store_offsets`], [`Groups::committed`]), so both kinds share them.
+//! ([`Groups::store_offsets`], [`Groups::committed`]), so both kinds share them, and the
+//! Kafka admin APIs list, describe and delete groups through [`Groups::live_members`],
+//! [`Groups::groups_with_offsets`] and [`Groups::delete_offsets`], which refuse to drop the
+//! offsets of a group that still has live members here.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::BrokerError;
 use crate::meta::Meta;
-use crate::topics::Topics;
+use crate::topics::{Topic, Topics};
 
 const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(100);
@@ -152,6 +158,7 @@ impl Groups {
             return Err(BrokerError::InvalidArgument("group name is empty".into()));
         }
         let topic = self.topics.get(&req.topic)?;
+        let topic_key = topic.meta.name.clone();
         let partitions = topic.partitions.len() as u32;
         let join_id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let member_id = if req.member_id.is_empty() {
@@ -167,7 +174,7 @@ impl Groups {
         };
         let (tx, rx) = watch::channel(None);
         let mut groups = self.groups.lock();
-        let group = groups.entry((req.group.clone(), req.topic.clone())).or_default();
+        let group = groups.entry((req.group.clone(), topic_key.clone())).or_default();
         // A re-join under the same id keeps its partitions (sticky), replacing its stream.
         let previous = group.members.remove(&member_id).map(|m| m.partitions).unwrap_or_default();
         group.members.insert(
@@ -185,7 +192,7 @@ impl Groups {
         drop(groups);
         // The member is gone when its Join stream (the only receiver) is dropped.
         let groups = Arc::clone(self);
-        let (group_name, topic_name, id) = (req.group.clone(), req.topic.clone(), member_id.clone());
+        let (group_name, topic_name, id) = (req.group.clone(), topic_key, member_id.clone());
         tokio::spawn(async move {
             tokio::select! {
                 _ = tx.closed() => {}
@@ -282,7 +289,7 @@ impl Groups {
         }
         {
             let groups = self.groups.lock();
-            let state = groups.get(&(req.group.clone(), req.topic.clone()));
+            let state = groups.get(&(req.group.clone(), topic.meta.name.clone()));
             let live = state.is_some_and(|s| !s.members.is_empty());
             if req.member_id.is_empty() {
                 if live {
@@ -312,7 +319,7 @@ impl Groups {
             }
         }
         let offsets: Vec<(u32, i64)> = req.offsets.iter().map(|o| (o.partition, o.offset)).collect();
-        self.meta.commit_offsets(&req.group, &req.topic, &offsets)
+        self.meta.commit_offsets(&req.group, &topic.meta.name, &offsets)
     }
 
     /// Stores committed offsets of a group on a topic, unfenced (the Kafka listener's groups,
@@ -343,8 +350,9 @@ impl Groups {
     /// The group's generation, members, assignments and committed offsets.
     pub fn describe(&self, group: &str, topic: &str) -> Result<GroupInfo, BrokerError> {
         let committed = self.meta.committed(group, topic)?;
+        let key = resolved(&self.topics, topic);
         let groups = self.groups.lock();
-        let state = groups.get(&(group.to_owned(), topic.to_owned()));
+        let state = groups.get(&(group.to_owned(), key));
         Ok(GroupInfo {
             group: group.to_owned(),
             topic: topic.to_owned(),
@@ -367,6 +375,109 @@ impl Groups {
                 .collect(),
         })
     }
+}
+
+/// Who is live in a group on one topic ([`Groups::live_members`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveMember {
+    /// The topic's short name.
+    pub topic: String,
+    /// The member id.
+    pub member_id: String,
+    /// The client id it joined with.
+    pub client_id: String,
+    /// The partitions it owns.
+    pub partitions: Vec<u32>,
+}
+
+impl Groups {
+    /// The live members of `group` over all its topics, by topic then member id.
+    pub fn live_members(&self, group: &str) -> Vec<LiveMember> {
+        let groups = self.groups.lock();
+        let mut out: Vec<LiveMember> = groups
+            .iter()
+            .filter(|((g, _), _)| g == group)
+            .flat_map(|((_, t), s)| {
+                s.members.iter().map(move |(id, m)| LiveMember {
+                    topic: t.clone(),
+                    member_id: id.clone(),
+                    client_id: m.client_id.clone(),
+                    partitions: m.partitions.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.topic, &a.member_id).cmp(&(&b.topic, &b.member_id)));
+        out
+    }
+
+    /// Rebalances every group on `topic` after its partitions grew, so that the new
+    /// partitions are assigned at once rather than at the next join or leave. Returns how
+    /// many groups were rebalanced.
+    pub fn partitions_changed(&self, topic: &str) -> usize {
+        let Ok(t) = self.topics.get(topic) else { return 0 };
+        let partitions = t.partitions.len() as u32;
+        let mut groups = self.groups.lock();
+        let mut n = 0;
+        for ((_, key), g) in groups.iter_mut() {
+            if *key == t.meta.name && !g.members.is_empty() {
+                Groups::rebalance(g, partitions);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// The names of the groups with live members, sorted.
+    pub fn live_groups(&self) -> Vec<String> {
+        let groups = self.groups.lock();
+        let mut out: Vec<String> =
+            groups.iter().filter(|(_, s)| !s.members.is_empty()).map(|((g, _), _)| g.clone()).collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// The groups holding committed offsets, sorted.
+    pub fn groups_with_offsets(&self) -> Result<Vec<String>, BrokerError> {
+        self.meta.groups_with_offsets()
+    }
+
+    /// The topics (short names) on which `group` holds committed offsets.
+    pub fn topics_with_offsets(&self, group: &str) -> Result<Vec<String>, BrokerError> {
+        self.meta.topics_with_offsets(group)
+    }
+
+    /// Deletes committed offsets of `group`: all of them (`topic` `None`), those on a topic,
+    /// or those of some of its partitions. Refused with `FailedPrecondition` while the group
+    /// has a live member (on that topic, when one is given): a live member would commit
+    /// them again, and Kafka refuses the same (NON_EMPTY_GROUP, GROUP_SUBSCRIBED_TO_TOPIC).
+    /// The check and the deletion happen under the groups' lock, so no member joins between
+    /// them. Blocking. Returns how many offsets were removed.
+    pub fn delete_offsets(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        partitions: Option<&[u32]>,
+    ) -> Result<usize, BrokerError> {
+        let key = topic.map(|t| resolved(&self.topics, t));
+        let groups = self.groups.lock();
+        let live = groups
+            .iter()
+            .find(|((g, t), s)| g == group && !s.members.is_empty() && key.as_ref().is_none_or(|k| k == t));
+        if let Some(((_, t), s)) = live {
+            return Err(BrokerError::FailedPrecondition(format!(
+                "group '{group}' has {} live member(s) on topic '{t}'",
+                s.members.len()
+            )));
+        }
+        self.meta.delete_offsets(group, key.as_deref(), partitions)
+    }
+}
+
+/// The key a topic's groups and offsets are stored under: its short name when it exists,
+/// the spelling otherwise (a topic that does not exist has no members to find).
+fn resolved(topics: &Topics, topic: &str) -> String {
+    topics.get(topic).map(|t: Arc<Topic>| t.meta.name.clone()).unwrap_or_else(|_| topic.to_owned())
 }
 
 fn sanitize(client_id: &str) -> String {

@@ -1,6 +1,7 @@
 //! Topics: the live topics (their definitions, partition logs and schema caches) and the
 //! admin operations on them (create, describe, list, delete, add partitions), retention
-//! and closing.
+//! and closing; changing a live topic's settings and its partitions' log start (Kafka's
+//! AlterConfigs, IncrementalAlterConfigs and DeleteRecords).
 //!
 //! Names: a topic is `tenant/namespace/topic`; a bare name is `public/default/topic`
 //! ([`runnel_auth::names::TopicName`]). Topics are keyed, stored and listed by the short
@@ -99,6 +100,63 @@ pub struct TopicLimits {
     pub max_topics: usize,
     /// Most partitions over all topics.
     pub max_partitions: usize,
+}
+
+/// One change of a live topic's settings ([`Topics::alter_config`]); `None` returns the
+/// setting to its default ([`Topics::default_config`]). These are the settings that can
+/// change after creation; partitions only grow ([`Topics::add_partitions`]), and the bound
+/// subjects and the fsync policy are fixed at creation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// Retention by age (ms), -1 = forever.
+    RetentionMs(Option<i64>),
+    /// Retention by size per partition, -1 = unlimited.
+    RetentionBytes(Option<i64>),
+    /// Validation level.
+    Validation(Option<Validation>),
+    /// Segment size before rolling.
+    SegmentBytes(Option<u64>),
+    /// Segment age before rolling (ms).
+    SegmentMs(Option<u64>),
+}
+
+impl ConfigChange {
+    /// Applies the change to `config`, checked as a create request's settings are.
+    fn apply(self, config: &mut TopicConfig, defaults: &TopicConfig) -> Result<(), BrokerError> {
+        let bad = |m: String| Err(BrokerError::InvalidArgument(m));
+        match self {
+            ConfigChange::RetentionMs(v) => {
+                let v = v.unwrap_or(defaults.retention_ms);
+                if v < -1 || v == 0 {
+                    return bad(format!("retention.ms must be -1 (forever) or positive, not {v}"));
+                }
+                config.retention_ms = v;
+            }
+            ConfigChange::RetentionBytes(v) => {
+                let v = v.unwrap_or(defaults.retention_bytes);
+                if v < -1 || v == 0 {
+                    return bad(format!("retention.bytes must be -1 (unlimited) or positive, not {v}"));
+                }
+                config.retention_bytes = v;
+            }
+            ConfigChange::Validation(v) => config.validation = v.unwrap_or(defaults.validation),
+            ConfigChange::SegmentBytes(v) => {
+                let v = v.unwrap_or(defaults.segment_bytes);
+                if !(1024..=1 << 30).contains(&v) {
+                    return bad(format!("segment.bytes must be between 1 KiB and 1 GiB, not {v}"));
+                }
+                config.segment_bytes = v;
+            }
+            ConfigChange::SegmentMs(v) => {
+                let v = v.unwrap_or(defaults.segment_ms);
+                if v == 0 {
+                    return bad("segment.ms must be positive".into());
+                }
+                config.segment_ms = v;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every topic, live.
@@ -347,6 +405,69 @@ impl Topics {
         });
         self.topics.write().insert(name.to_owned(), Arc::clone(&new));
         Ok(new)
+    }
+
+    /// The settings a topic named `name` gets when its create request leaves them unset: the
+    /// broker's defaults, then its namespace's policy (what "reset to default" returns to).
+    pub fn default_config(&self, name: &str) -> Result<TopicConfig, BrokerError> {
+        let full = TopicName::parse(name).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
+        let mut config = TopicConfig::from_proto(name, &v1::TopicConfig::default())?;
+        if let Some(ns) = self.tenants.namespace(&full.namespace_name()) {
+            config.apply_policy(&ns.policy);
+        }
+        Ok(config)
+    }
+
+    /// Changes settings of a live topic (Kafka's AlterConfigs and IncrementalAlterConfigs):
+    /// each change is checked by the rules a create request passes, all of them are applied
+    /// or none, and the new definition is in `meta.redb` before it is used, so it survives a
+    /// restart. The partition logs take the new retention and segment settings at once;
+    /// producers see the new validation level on their next batch. With `validate_only`
+    /// nothing is changed. Returns the topic as it is (or would be) afterwards.
+    pub async fn alter_config(
+        &self,
+        name: &str,
+        changes: &[ConfigChange],
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        let _admin = self.tenants.lock_admin().await;
+        let topic = self.get(name)?;
+        let name = topic.meta.name.as_str();
+        let defaults = self.default_config(name)?;
+        let mut config = topic.meta.config.clone();
+        for change in changes {
+            change.apply(&mut config, &defaults)?;
+        }
+        let mut tm = topic.meta.clone();
+        tm.config = config;
+        let new = Arc::new(Topic {
+            meta: tm,
+            name: topic.name.clone(),
+            quota: Arc::clone(&topic.quota),
+            partitions: topic.partitions.clone(),
+            schemas: SchemaCache::default(),
+        });
+        if validate_only || new.meta == topic.meta {
+            return Ok(if validate_only { new } else { topic });
+        }
+        self.meta.put_topic(&new.meta)?;
+        for log in &new.partitions {
+            log.set_config(new.meta.config.log_config());
+        }
+        self.topics.write().insert(name.to_owned(), Arc::clone(&new));
+        tracing::info!(topic = name, ?changes, "topic config changed");
+        Ok(new)
+    }
+
+    /// Kafka's DeleteRecords on one partition: moves its log start to `offset` (-1: the high
+    /// watermark), durably; returns the log start afterwards (the log's `start.rs` holds the
+    /// invariant).
+    pub async fn delete_records(&self, name: &str, partition: u32, offset: i64) -> Result<i64, BrokerError> {
+        let topic = self.get(name)?;
+        let log = Arc::clone(topic.partition(partition)?);
+        tokio::task::spawn_blocking(move || log.delete_records(offset))
+            .await
+            .map_err(|e| BrokerError::Storage(format!("delete-records task failed: {e}")))?
     }
 
     /// Applies retention to every partition; returns the segments deleted.

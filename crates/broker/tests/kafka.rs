@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use common::{batch_of, framed, user_body, users, Harness};
+use common::{ages, batch_of, framed, user_body, users, Harness};
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
@@ -171,7 +171,8 @@ async fn other_unsupported_versions_get_unsupported_version_or_a_closed_connecti
     // JoinGroup v8 is a real version this broker does not serve: its response has an error field.
     let r: JoinGroupResponse = k.call(ApiKey::JoinGroup, 8, &JoinGroupRequest::default()).await;
     assert_eq!(r.error_code, UNSUPPORTED_VERSION);
-    // Produce v2 (message sets, not record batches) has nowhere to put the error: closed.
+    // Produce v2 (message sets, not record batches) is older than any version the
+    // `kafka-protocol` crate decodes: no answer can be built, so the connection closes.
     k.send_as(ApiKey::Produce, 3, 2, &produce_request("t", 0, Bytes::new(), -1)).await;
     assert!(k.closed().await);
 }
@@ -670,4 +671,324 @@ async fn shutdown_answers_a_waiting_join_and_closes_the_connection() {
     assert_eq!(r.error_code, 15, "COORDINATOR_NOT_AVAILABLE");
     assert!(b.closed().await);
     shutdown.await.unwrap().expect("clean shutdown");
+}
+
+// --- Admin and group APIs: unsupported answers, resolved-topic groups, DeleteRecords ---
+
+const NON_EMPTY_GROUP: i16 = 68;
+const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+
+/// A frame with only a request header (API key, version, correlation id, no client id).
+async fn send_raw_header(k: &mut Kafka, api_key: i16, version: i16) {
+    let mut frame = BytesMut::new();
+    frame.put_i32(10);
+    frame.put_i16(api_key);
+    frame.put_i16(version);
+    frame.put_i32(77);
+    frame.put_i16(-1);
+    k.stream.write_all(&frame).await.expect("write");
+}
+
+#[tokio::test]
+async fn every_request_whose_header_decodes_is_answered_with_unsupported_version() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    use kafka_protocol::messages::{
+        CreateAclsRequest, CreateAclsResponse, DescribeAclsRequest, DescribeAclsResponse,
+        DescribeGroupsRequest, DescribeGroupsResponse,
+    };
+    let (_dir, h, _) = setup("t", 1).await;
+    let mut k = Kafka::connect(&h).await;
+
+    // An API Runnel does not serve, with a top-level error code.
+    let r: DescribeAclsResponse = k.call(ApiKey::DescribeAcls, 1, &DescribeAclsRequest::default()).await;
+    assert_eq!(r.error_code, UNSUPPORTED_VERSION);
+    // An API Runnel does not serve, errors per item: one per ACL asked for.
+    let mut req = CreateAclsRequest::default();
+    req.creations = vec![AclCreation::default(), AclCreation::default()];
+    let r: CreateAclsResponse = k.call(ApiKey::CreateAcls, 2, &req).await;
+    assert_eq!(r.results.iter().map(|a| a.error_code).collect::<Vec<_>>(), vec![UNSUPPORTED_VERSION; 2]);
+    // A served API at a version above the served range: per topic, per group, per partition.
+    let mut t = MetadataRequestTopic::default();
+    t.name = Some(TopicName(StrBytes::from_static_str("t")));
+    let mut req = MetadataRequest::default();
+    req.topics = Some(vec![t]);
+    let r: MetadataResponse = k.call(ApiKey::Metadata, 12, &req).await;
+    assert_eq!(r.topics.len(), 1);
+    assert_eq!(r.topics[0].error_code, UNSUPPORTED_VERSION);
+    let mut req = DescribeGroupsRequest::default();
+    req.groups = vec![GroupId(StrBytes::from_static_str("g"))];
+    let r: DescribeGroupsResponse = k.call(ApiKey::DescribeGroups, 6, &req).await;
+    assert_eq!((r.groups[0].group_id.as_str(), r.groups[0].error_code), ("g", UNSUPPORTED_VERSION));
+    let mut p = ListOffsetsPartition::default();
+    p.partition_index = 0;
+    p.timestamp = -1;
+    let mut lt = ListOffsetsTopic::default();
+    lt.name = TopicName(StrBytes::from_static_str("t"));
+    lt.partitions = vec![p];
+    let mut req = ListOffsetsRequest::default();
+    req.topics = vec![lt];
+    let r: ListOffsetsResponse = k.call(ApiKey::ListOffsets, 8, &req).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, UNSUPPORTED_VERSION);
+
+    // The connection is still good: ApiVersions v4 (flexible) lists the admin APIs.
+    let r: ApiVersionsResponse = k.call(ApiKey::ApiVersions, 4, &ApiVersionsRequest::default()).await;
+    assert_eq!(r.error_code, 0);
+    for api in [ApiKey::DeleteRecords, ApiKey::CreatePartitions, ApiKey::DeleteGroups, ApiKey::OffsetDelete] {
+        assert!(r.api_keys.iter().any(|v| v.api_key == api as i16), "{api:?} advertised");
+    }
+
+    // An API key no Kafka version knows: no response can be encoded, so the connection
+    // closes (as a Kafka broker closes it).
+    send_raw_header(&mut k, 999, 0).await;
+    assert!(k.closed().await);
+}
+
+#[tokio::test]
+async fn group_members_of_one_topic_spelled_two_ways_are_one_group_with_shared_offsets() {
+    use kafka_protocol::messages::delete_groups_request::DeleteGroupsRequest;
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    use kafka_protocol::messages::{
+        DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse, OffsetDeleteRequest,
+        OffsetDeleteResponse,
+    };
+    use runnel_proto::v1::JoinRequest;
+
+    let (_dir, mut h, _) = setup("orders", 2).await;
+    let join = |topic: &str| JoinRequest {
+        group: "billing".into(),
+        topic: topic.into(),
+        client_id: "grpc".into(),
+        ..Default::default()
+    };
+    let mut a = h.groups.join(join("orders")).await.unwrap().into_inner();
+    let first = a.message().await.unwrap().unwrap();
+    assert_eq!(first.partitions, vec![0, 1]);
+    let mut b = h.groups.join(join("public/default/orders")).await.unwrap().into_inner();
+    let b_assigned = b.message().await.unwrap().unwrap();
+    // One group: the second member's join rebalanced the first, the partitions are split.
+    let a_assigned = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let m = a.message().await.unwrap().unwrap();
+            if m.generation == b_assigned.generation && m.partitions.len() == 1 {
+                break m;
+            }
+        }
+    })
+    .await
+    .expect("the first member is rebalanced by the second one's join");
+    assert_eq!(a_assigned.partitions.len() + b_assigned.partitions.len(), 2);
+    assert!(a_assigned.partitions.iter().all(|p| !b_assigned.partitions.contains(p)));
+
+    // A commit under one spelling is the group's offset under the other.
+    h.groups
+        .commit(CommitRequest {
+            group: "billing".into(),
+            topic: "public/default/orders".into(),
+            member_id: b_assigned.member_id.clone(),
+            generation: b_assigned.generation,
+            offsets: vec![PartitionOffset {
+                partition: b_assigned.partitions[0],
+                offset: 5,
+                timestamp_ms: 0,
+            }],
+        })
+        .await
+        .expect("a member commits under its own spelling");
+    h.groups
+        .commit(CommitRequest {
+            group: "billing".into(),
+            topic: "orders".into(),
+            member_id: a_assigned.member_id.clone(),
+            generation: a_assigned.generation,
+            offsets: vec![PartitionOffset {
+                partition: a_assigned.partitions[0],
+                offset: 3,
+                timestamp_ms: 0,
+            }],
+        })
+        .await
+        .expect("so does the other");
+    let got = h
+        .groups
+        .fetch_committed(FetchCommittedRequest {
+            group: "billing".into(),
+            topic: "orders".into(),
+            partitions: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut want = vec![(a_assigned.partitions[0], 3), (b_assigned.partitions[0], 5)];
+    want.sort_unstable();
+    assert_eq!(got.offsets.iter().map(|o| (o.partition, o.offset)).collect::<Vec<_>>(), want);
+
+    // Over Kafka: the group is described with both members, and its offsets and the group
+    // itself cannot be deleted while they are live.
+    let mut k = Kafka::connect(&h).await;
+    let mut req = DescribeGroupsRequest::default();
+    req.groups = vec![GroupId(StrBytes::from_static_str("billing"))];
+    let r: DescribeGroupsResponse = k.call(ApiKey::DescribeGroups, 5, &req).await;
+    assert_eq!(r.groups[0].group_state.as_str(), "Stable");
+    assert_eq!(r.groups[0].members.len(), 2);
+    let mut p = OffsetDeleteRequestPartition::default();
+    p.partition_index = b_assigned.partitions[0] as i32;
+    let mut t = OffsetDeleteRequestTopic::default();
+    t.name = TopicName(StrBytes::from_static_str("orders"));
+    t.partitions = vec![p];
+    let mut od = OffsetDeleteRequest::default();
+    od.group_id = GroupId(StrBytes::from_static_str("billing"));
+    od.topics = vec![t];
+    let r: OffsetDeleteResponse = k.call(ApiKey::OffsetDelete, 0, &od).await;
+    assert_eq!((r.error_code, r.topics[0].partitions[0].error_code), (0, GROUP_SUBSCRIBED_TO_TOPIC));
+    let mut dg = DeleteGroupsRequest::default();
+    dg.groups_names = vec![GroupId(StrBytes::from_static_str("billing"))];
+    let r: DeleteGroupsResponse = k.call(ApiKey::DeleteGroups, 2, &dg).await;
+    assert_eq!(r.results[0].error_code, NON_EMPTY_GROUP);
+
+    // Once both streams are gone, OffsetDelete and DeleteGroups go through.
+    drop(a);
+    drop(b);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r: OffsetDeleteResponse = k.call(ApiKey::OffsetDelete, 0, &od).await;
+        if r.topics[0].partitions[0].error_code == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "members never left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = h
+        .groups
+        .fetch_committed(FetchCommittedRequest {
+            group: "billing".into(),
+            topic: "orders".into(),
+            partitions: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let left: Vec<(u32, i64)> = got.offsets.iter().map(|o| (o.partition, o.offset)).collect();
+    assert_eq!(left, vec![(a_assigned.partitions[0], 3)], "OffsetDelete removed only the partition it named");
+    let r: DeleteGroupsResponse = k.call(ApiKey::DeleteGroups, 2, &dg).await;
+    assert_eq!(r.results[0].error_code, 0);
+    let got = h
+        .groups
+        .fetch_committed(FetchCommittedRequest {
+            group: "billing".into(),
+            topic: "orders".into(),
+            partitions: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(got.offsets.is_empty(), "DeleteGroups removed every offset: {got:?}");
+    // Gone: a second delete finds nothing.
+    let r: DeleteGroupsResponse = k.call(ApiKey::DeleteGroups, 2, &dg).await;
+    assert_eq!(r.results[0].error_code, 69, "GROUP_ID_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn delete_records_moves_the_log_start_durably_and_reads_below_it_are_out_of_range() {
+    use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
+    use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = common::start(dir.path()).await;
+    let id = h.topic("t", 1, TopicConfig::default()).await;
+    let mut k = Kafka::connect(&h).await;
+    for i in 0..4 {
+        let r: ProduceResponse =
+            k.call(ApiKey::Produce, 9, &produce_request("t", 0, users(id, i * 3..i * 3 + 3, 1), -1)).await;
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    let delete = |offset: i64| {
+        let mut p = DeleteRecordsPartition::default();
+        p.offset = offset;
+        let mut t = DeleteRecordsTopic::default();
+        t.name = TopicName(StrBytes::from_static_str("t"));
+        t.partitions = vec![p];
+        let mut req = DeleteRecordsRequest::default();
+        req.topics = vec![t];
+        req.timeout_ms = 5_000;
+        req
+    };
+    let r: DeleteRecordsResponse = k.call(ApiKey::DeleteRecords, 2, &delete(7)).await;
+    assert_eq!((r.topics[0].partitions[0].error_code, r.topics[0].partitions[0].low_watermark), (0, 7));
+    // Lower than the start: nothing moves back.
+    let r: DeleteRecordsResponse = k.call(ApiKey::DeleteRecords, 2, &delete(2)).await;
+    assert_eq!(r.topics[0].partitions[0].low_watermark, 7);
+    let r: DeleteRecordsResponse = k.call(ApiKey::DeleteRecords, 2, &delete(13)).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, OFFSET_OUT_OF_RANGE);
+
+    let r: FetchResponse = k.call(ApiKey::Fetch, 11, &fetch_request("t", 0, 3, 10)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, OFFSET_OUT_OF_RANGE);
+    assert_eq!(r.responses[0].partitions[0].log_start_offset, 7);
+    let r: FetchResponse = k.call(ApiKey::Fetch, 11, &fetch_request("t", 0, 7, 10)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, 0);
+    let got: Vec<i64> = ages(r.responses[0].partitions[0].records.as_deref().unwrap_or_default())
+        .into_iter()
+        .map(|(offset, _)| offset)
+        .filter(|&o| o >= 7)
+        .collect();
+    assert_eq!(got, vec![7, 8, 9, 10, 11]);
+
+    // After a restart the start is where DeleteRecords left it.
+    drop(k);
+    h.server.shutdown().await.expect("clean shutdown");
+    let h = common::start(dir.path()).await;
+    let mut k = Kafka::connect(&h).await;
+    let mut p = ListOffsetsPartition::default();
+    p.timestamp = -2;
+    let mut t = ListOffsetsTopic::default();
+    t.name = TopicName(StrBytes::from_static_str("t"));
+    t.partitions = vec![p];
+    let mut req = ListOffsetsRequest::default();
+    req.replica_id = kafka_protocol::messages::BrokerId(-1);
+    req.topics = vec![t];
+    let r: ListOffsetsResponse = k.call(ApiKey::ListOffsets, 6, &req).await;
+    assert_eq!(r.topics[0].partitions[0].offset, 7);
+    let r: FetchResponse = k.call(ApiKey::Fetch, 11, &fetch_request("t", 0, 6, 10)).await;
+    assert_eq!(r.responses[0].partitions[0].error_code, OFFSET_OUT_OF_RANGE);
+}
+
+#[tokio::test]
+async fn create_partitions_grows_the_topic_and_hands_new_partitions_to_live_grpc_groups() {
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
+    use runnel_proto::v1::JoinRequest;
+
+    let (_dir, mut h, id) = setup("grow", 1).await;
+    let join = JoinRequest { group: "g".into(), topic: "grow".into(), ..Default::default() };
+    let mut member = h.groups.join(join).await.unwrap().into_inner();
+    assert_eq!(member.message().await.unwrap().unwrap().partitions, vec![0]);
+
+    let mut k = Kafka::connect(&h).await;
+    let grow = |count: i32| {
+        let mut t = CreatePartitionsTopic::default();
+        t.name = TopicName(StrBytes::from_static_str("grow"));
+        t.count = count;
+        let mut req = CreatePartitionsRequest::default();
+        req.topics = vec![t];
+        req.timeout_ms = 5_000;
+        req
+    };
+    let r: CreatePartitionsResponse = k.call(ApiKey::CreatePartitions, 3, &grow(3)).await;
+    assert_eq!(r.results[0].error_code, 0);
+    let next = tokio::time::timeout(Duration::from_secs(5), member.message())
+        .await
+        .expect("the live member is rebalanced")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.partitions, vec![0, 1, 2]);
+    // The new partitions exist and take records; the count cannot shrink or stay.
+    let r: ProduceResponse =
+        k.call(ApiKey::Produce, 9, &produce_request("grow", 2, users(id, 0..3, 1), -1)).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    for count in [3, 2] {
+        let r: CreatePartitionsResponse = k.call(ApiKey::CreatePartitions, 3, &grow(count)).await;
+        assert_eq!(r.results[0].error_code, 37, "INVALID_PARTITIONS for {count}");
+    }
 }

@@ -1,28 +1,31 @@
-//! CreateTopics, DeleteTopics and DescribeConfigs, over the same topic admin
-//! as the gRPC Admin service. Kafka-created topics get Runnel's defaults
+//! CreateTopics, DeleteTopics, CreatePartitions and DeleteRecords, over the same topic
+//! admin as the gRPC Admin service (the topics service). DescribeConfigs and the config
+//! changes are in `configs.rs`. Kafka-created topics get Runnel's defaults
 //! (subject `<topic>-value`, validation `full`) unless the request's configs
 //! say otherwise: `retention.ms`, `retention.bytes`, `segment.bytes`,
 //! `segment.ms`, and Runnel's own `runnel.validation` (none|id|full),
 //! `runnel.value.subject`, `runnel.key.subject`.
 
+use std::collections::HashSet;
+
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_protocol::messages::describe_configs_response::{
-    DescribeConfigsResourceResult, DescribeConfigsResult,
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    DescribeConfigsRequest, DescribeConfigsResponse, ResponseKind, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse, ResponseKind,
+    TopicName,
 };
 use runnel_proto::v1;
 
 use super::codes::{code, kstr};
 use super::context::Ctx;
+use super::metadata::NODE_ID;
 use crate::error::BrokerError;
-use crate::topics::{TopicConfig, Validation};
-
-/// DescribeConfigs' resource type for topics.
-const RESOURCE_TOPIC: i8 = 2;
+use crate::topics::{TopicConfig, MAX_PARTITIONS};
 
 fn topic_error(e: &BrokerError) -> i16 {
     match e {
@@ -143,60 +146,136 @@ pub(super) async fn delete_topics(ctx: Ctx, req: DeleteTopicsRequest, version: i
     ResponseKind::DeleteTopics(r)
 }
 
-pub(super) fn describe_configs(ctx: &Ctx, req: DescribeConfigsRequest) -> ResponseKind {
-    let mut r = DescribeConfigsResponse::default();
-    for res in req.resources {
-        let mut rr = DescribeConfigsResult::default();
-        rr.resource_type = res.resource_type;
-        rr.resource_name = res.resource_name.clone();
-        if res.resource_type != RESOURCE_TOPIC {
-            // Broker configs: none are settable over Kafka; an empty list is an honest answer.
-            r.results.push(rr);
-            continue;
-        }
-        let topic = match ctx.broker.topics.get(res.resource_name.as_str()) {
-            Ok(t) => t,
-            Err(e) => {
-                rr.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
-                rr.error_message = Some(kstr(e.to_string()));
-                r.results.push(rr);
-                continue;
-            }
+/// CreatePartitions: grows topics as the gRPC `AddPartitions` does (within the broker's
+/// limits, new partition directories and the new count in `meta.redb`). Partitions only grow:
+/// a count at or below the current one is INVALID_PARTITIONS, as Kafka answers. Manual
+/// assignments may name broker 0 only, one replica per new partition.
+pub(super) async fn create_partitions(ctx: Ctx, req: CreatePartitionsRequest) -> ResponseKind {
+    let mut r = CreatePartitionsResponse::default();
+    let mut seen = HashSet::new();
+    let duplicated: HashSet<String> = req
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.as_str().to_owned()))
+        .map(|t| t.name.as_str().to_owned())
+        .collect();
+    for t in req.topics {
+        let name = t.name.as_str().to_owned();
+        let outcome = if duplicated.contains(&name) {
+            Err((code::INVALID_REQUEST, format!("topic '{name}' is named more than once")))
+        } else {
+            grow(&ctx, &name, t.count, t.assignments.as_deref(), req.validate_only).await
         };
-        let c = &topic.meta.config;
-        let validation = match c.validation {
-            Validation::None => "none",
-            Validation::Id => "id",
-            Validation::Full => "full",
-        };
-        let entries = [
-            ("cleanup.policy", "delete".to_owned()),
-            ("retention.ms", c.retention_ms.to_string()),
-            ("retention.bytes", c.retention_bytes.to_string()),
-            ("segment.bytes", c.segment_bytes.to_string()),
-            ("segment.ms", c.segment_ms.to_string()),
-            ("runnel.validation", validation.to_owned()),
-            ("runnel.value.subject", c.value_subject.clone()),
-            ("runnel.key.subject", c.key_subject.clone().unwrap_or_default()),
-        ];
-        // Null (or empty) asks for every entry.
-        let keys: Option<Vec<String>> = res
-            .configuration_keys
-            .filter(|k| !k.is_empty())
-            .map(|k| k.iter().map(|s| s.as_str().to_owned()).collect());
-        for (name, value) in entries {
-            if keys.as_ref().is_some_and(|k| !k.iter().any(|n| n == name)) {
-                continue;
-            }
-            let mut e = DescribeConfigsResourceResult::default();
-            e.name = kstr(name);
-            e.value = Some(kstr(value));
-            e.read_only = true;
-            // 1 = DYNAMIC_TOPIC_CONFIG: set per topic.
-            e.config_source = 1;
-            rr.configs.push(e);
+        let mut tr = CreatePartitionsTopicResult::default();
+        tr.name = t.name;
+        if let Err((c, m)) = outcome {
+            tracing::info!(topic = %name, code = c, message = %m, "Kafka CreatePartitions refused");
+            tr.error_code = c;
+            tr.error_message = Some(kstr(m));
         }
-        r.results.push(rr);
+        r.results.push(tr);
     }
-    ResponseKind::DescribeConfigs(r)
+    ResponseKind::CreatePartitions(r)
+}
+
+async fn grow(
+    ctx: &Ctx,
+    name: &str,
+    count: i32,
+    assignments: Option<&[kafka_protocol::messages::create_partitions_request::CreatePartitionsAssignment]>,
+    validate_only: bool,
+) -> Result<(), (i16, String)> {
+    let topics = &ctx.broker.topics;
+    let topic = topics
+        .get(name)
+        .ok()
+        .filter(|_| !name.contains('/'))
+        .ok_or_else(|| (code::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist")))?;
+    let current = topic.partitions.len() as i32;
+    if count < current {
+        return Err((
+            code::INVALID_PARTITIONS,
+            format!("topic currently has {current} partitions, which is higher than the requested {count}"),
+        ));
+    }
+    if count == current {
+        return Err((code::INVALID_PARTITIONS, format!("topic already has {current} partitions")));
+    }
+    if count as u32 > MAX_PARTITIONS {
+        return Err((
+            code::INVALID_PARTITIONS,
+            format!("at most {MAX_PARTITIONS} partitions per topic, not {count}"),
+        ));
+    }
+    // Null (or an empty list, which some encoders send for null) lets the broker assign.
+    if let Some(a) = assignments.filter(|a| !a.is_empty()) {
+        if a.len() as i32 != count - current {
+            return Err((
+                code::INVALID_REPLICA_ASSIGNMENT,
+                format!("{} assignments for {} new partitions", a.len(), count - current),
+            ));
+        }
+        if a.iter().any(|p| p.broker_ids.len() != 1 || p.broker_ids[0].0 != NODE_ID) {
+            return Err((
+                code::INVALID_REPLICA_ASSIGNMENT,
+                format!("Runnel is one broker: each new partition's replicas must be [{NODE_ID}]"),
+            ));
+        }
+    }
+    let added = (count - current) as u32;
+    topics.check_limits(0, added).map_err(|e| (code::POLICY_VIOLATION, e.to_string()))?;
+    if validate_only {
+        return Ok(());
+    }
+    let grown = topics.add_partitions(name, count as u32).await;
+    if grown.is_ok() {
+        // gRPC groups on the topic get the new partitions now; Kafka clients see them in
+        // their next metadata refresh and rebalance themselves.
+        ctx.broker.groups.partitions_changed(name);
+    }
+    grown.map(|_| ()).map_err(|e| match e {
+        crate::error::BrokerError::UnknownTopic(_) => (code::UNKNOWN_TOPIC_OR_PARTITION, e.to_string()),
+        // Another request grew it first.
+        crate::error::BrokerError::InvalidArgument(_) => (code::INVALID_PARTITIONS, e.to_string()),
+        _ => {
+            tracing::warn!(topic = name, error = %e, "Kafka CreatePartitions failed");
+            (code::KAFKA_STORAGE_ERROR, e.to_string())
+        }
+    })
+}
+
+/// DeleteRecords: moves each partition's log start (`crate::log::start`); records below
+/// it are never served again. Offset -1 means the high watermark; past it is
+/// OFFSET_OUT_OF_RANGE.
+pub(super) async fn delete_records(ctx: Ctx, req: DeleteRecordsRequest) -> ResponseKind {
+    let mut r = DeleteRecordsResponse::default();
+    for t in req.topics {
+        let mut tr = DeleteRecordsTopicResult::default();
+        tr.name = t.name.clone();
+        for p in t.partitions {
+            let mut pr = DeleteRecordsPartitionResult::default();
+            pr.partition_index = p.partition_index;
+            pr.low_watermark = -1;
+            let outcome = match u32::try_from(p.partition_index) {
+                _ if t.name.contains('/') => Err(crate::error::BrokerError::UnknownTopic(t.name.to_string())),
+                Ok(i) => ctx.broker.topics.delete_records(t.name.as_str(), i, p.offset).await,
+                Err(_) => Err(crate::error::BrokerError::UnknownTopic(t.name.to_string())),
+            };
+            match outcome {
+                Ok(low) => pr.low_watermark = low,
+                Err(e) => {
+                    pr.error_code = super::codes::error_code(&e);
+                    if pr.error_code != code::OFFSET_OUT_OF_RANGE
+                        && pr.error_code != code::UNKNOWN_TOPIC_OR_PARTITION
+                    {
+                        let (topic, partition) = (t.name.as_str(), p.partition_index);
+                        tracing::warn!(topic, partition, error = %e, "Kafka DeleteRecords failed");
+                    }
+                }
+            }
+            tr.partitions.push(pr);
+        }
+        r.topics.push(tr);
+    }
+    ResponseKind::DeleteRecords(r)
 }

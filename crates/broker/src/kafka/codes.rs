@@ -50,6 +50,21 @@ pub(crate) mod code {
     pub const INVALID_REQUEST: i16 = E::InvalidRequest.code();
     /// Unsupported API version.
     pub const UNSUPPORTED_VERSION: i16 = E::UnsupportedVersion.code();
+    // Group and topic admin (ListGroups … DeleteRecords).
+    /// Group name empty.
+    pub const INVALID_GROUP_ID: i16 = E::InvalidGroupId.code();
+    /// Group has live members.
+    pub const NON_EMPTY_GROUP: i16 = E::NonEmptyGroup.code();
+    /// No such group.
+    pub const GROUP_ID_NOT_FOUND: i16 = E::GroupIdNotFound.code();
+    /// A live member consumes the topic.
+    pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = E::GroupSubscribedToTopic.code();
+    /// Replica assignment naming another broker.
+    pub const INVALID_REPLICA_ASSIGNMENT: i16 = E::InvalidReplicaAssignment.code();
+    /// DescribeCluster asked a broker for controllers.
+    pub const MISMATCHED_ENDPOINT_TYPE: i16 = E::MismatchedEndpointType.code();
+    /// Over a broker limit.
+    pub const POLICY_VIOLATION: i16 = E::PolicyViolation.code();
     /// Sequence gap.
     pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = E::OutOfOrderSequenceNumber.code();
     /// Stale epoch.

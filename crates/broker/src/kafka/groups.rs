@@ -53,6 +53,8 @@ pub enum GroupState {
 
 #[derive(Debug)]
 struct Member {
+    /// The client id and host of its JoinGroup (DescribeGroups shows them).
+    client: Client,
     session_timeout: Duration,
     rebalance_timeout: Duration,
     protocol_type: String,
@@ -109,6 +111,75 @@ impl Coordinator {
         groups.get(group).map(|g| (g.state, g.generation, g.members.keys().cloned().collect()))
     }
 
+    /// Every group this coordinator knows: (name, protocol type, state).
+    pub(super) fn list(&self) -> Vec<(String, String, GroupState)> {
+        let groups = self.groups.lock();
+        let mut out: Vec<_> = groups
+            .iter()
+            .map(|(name, g)| (name.clone(), g.protocol_type.clone().unwrap_or_default(), g.state))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// What DescribeGroups shows of a group, if this coordinator knows it.
+    pub(super) fn snapshot(&self, group: &str) -> Option<GroupSnapshot> {
+        let groups = self.groups.lock();
+        let g = groups.get(group)?;
+        let protocol = g.protocol.clone().unwrap_or_default();
+        Some(GroupSnapshot {
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: protocol.clone(),
+            members: g
+                .members
+                .iter()
+                .map(|(id, m)| MemberSnapshot {
+                    member_id: id.clone(),
+                    client_id: m.client.id.clone(),
+                    client_host: m.client.host.clone(),
+                    metadata: m
+                        .protocols
+                        .iter()
+                        .find(|(p, _)| *p == protocol)
+                        .map(|(_, md)| md.clone())
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Runs `f` with what this coordinator knows of `group`, while no member can join it;
+    /// when `f` succeeds and `forget` is set, an empty group is forgotten (DeleteGroups).
+    pub(super) fn with_group_locked<T, E>(
+        &self,
+        group: &str,
+        forget: bool,
+        f: impl FnOnce(&LockedGroup) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut groups = self.groups.lock();
+        let view = match groups.get(group) {
+            None => LockedGroup::default(),
+            Some(g) => LockedGroup {
+                known: true,
+                live: !g.members.is_empty(),
+                consumer_protocol: g.protocol_type.as_deref() == Some("consumer"),
+                subscribed: g
+                    .members
+                    .values()
+                    .filter(|m| m.protocol_type == "consumer")
+                    .flat_map(|m| m.protocols.iter().flat_map(|(_, md)| subscription_topics(md)))
+                    .collect(),
+            },
+        };
+        let out = f(&view)?;
+        if forget && !view.live {
+            groups.remove(group);
+        }
+        Ok(out)
+    }
+
     /// Whether `member` of `group` may commit for `generation`: `Ok` or the Kafka error code.
     pub(super) fn check_commit(&self, group: &str, member: &str, generation: i32) -> Result<(), i16> {
         let mut groups = self.groups.lock();
@@ -131,6 +202,76 @@ impl Coordinator {
     }
 }
 
+/// What the coordinator knows of a group, for the admin APIs that must decide under its lock.
+#[derive(Debug, Default)]
+pub(super) struct LockedGroup {
+    /// The coordinator has the group (it may be empty).
+    pub(super) known: bool,
+    /// It has members.
+    pub(super) live: bool,
+    /// Its protocol type is "consumer", so members' metadata names their topics.
+    pub(super) consumer_protocol: bool,
+    /// The topics its members subscribe to (consumer protocol only).
+    pub(super) subscribed: HashSet<String>,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub(super) struct GroupSnapshot {
+    pub(super) state: GroupState,
+    pub(super) protocol_type: String,
+    pub(super) protocol: String,
+    pub(super) members: Vec<MemberSnapshot>,
+}
+
+/// A member as DescribeGroups shows it.
+#[derive(Debug, Clone)]
+pub(super) struct MemberSnapshot {
+    pub(super) member_id: String,
+    pub(super) client_id: String,
+    pub(super) client_host: String,
+    /// Its metadata for the group's chosen protocol.
+    pub(super) metadata: Bytes,
+    pub(super) assignment: Bytes,
+}
+
+impl GroupState {
+    /// Kafka's name of the state (ListGroups, DescribeGroups).
+    pub fn kafka_name(self) -> &'static str {
+        match self {
+            GroupState::Empty => "Empty",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+            GroupState::CompletingRebalance => "CompletingRebalance",
+            GroupState::Stable => "Stable",
+        }
+    }
+}
+
+/// The topics of a consumer-protocol subscription (version prefix, then the body);
+/// nothing when it does not parse.
+fn subscription_topics(metadata: &Bytes) -> Vec<String> {
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = metadata.clone();
+    if buf.len() < 2 {
+        return Vec::new();
+    }
+    let version = i16::from_be_bytes([buf[0], buf[1]]);
+    let _ = bytes::Buf::get_i16(&mut buf);
+    // Newer versions only add fields at the end: read them as the newest this crate knows.
+    let version = version.clamp(0, 3);
+    ConsumerProtocolSubscription::decode(&mut buf, version)
+        .map(|s| s.topics.iter().map(|t| t.as_str().to_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// Who sent a JoinGroup: its client id and host (`/ip`, as Kafka shows it).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Client {
+    pub(super) id: String,
+    pub(super) host: String,
+}
+
 fn join_error(error_code: i16, member_id: StrBytes) -> JoinGroupResponse {
     let mut r = JoinGroupResponse::default();
     r.error_code = error_code;
@@ -144,10 +285,10 @@ pub(super) async fn join(
     coordinator: Arc<Coordinator>,
     shutdown: CancellationToken,
     req: JoinGroupRequest,
-    client_id: String,
+    client: Client,
     version: i16,
 ) -> ResponseKind {
-    let rx = match join_prepare(&coordinator, req, &client_id, version) {
+    let rx = match join_prepare(&coordinator, req, &client, version) {
         Ok(rx) => rx,
         Err(r) => return ResponseKind::JoinGroup(*r),
     };
@@ -166,9 +307,10 @@ pub(super) async fn join(
 fn join_prepare(
     c: &Coordinator,
     req: JoinGroupRequest,
-    client_id: &str,
+    client: &Client,
     version: i16,
 ) -> Result<oneshot::Receiver<JoinGroupResponse>, Box<JoinGroupResponse>> {
+    let client_id = client.id.as_str();
     let session_timeout = Duration::from_millis(req.session_timeout_ms.max(0) as u64);
     if !(MIN_SESSION_TIMEOUT..=MAX_SESSION_TIMEOUT).contains(&session_timeout) {
         return Err(Box::new(join_error(code::INVALID_SESSION_TIMEOUT, req.member_id)));
@@ -218,6 +360,7 @@ fn join_prepare(
     g.members.insert(
         member_id.clone(),
         Member {
+            client: client.clone(),
             session_timeout,
             rebalance_timeout,
             protocol_type: protocol_type.clone(),

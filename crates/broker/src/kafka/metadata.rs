@@ -1,14 +1,16 @@
-//! ApiVersions, Metadata, FindCoordinator and InitProducerId: what a client
-//! asks before it produces or joins a group. Runnel is one broker (node 0),
+//! ApiVersions, Metadata, DescribeCluster, FindCoordinator and InitProducerId: what a
+//! client asks before it produces or joins a group. Runnel is one broker (node 0),
 //! the leader of every partition and the coordinator of every group; it is
 //! advertised at the address the client connected to.
 
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{
-    BrokerId, FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
-    MetadataRequest, MetadataResponse, ProducerId, ResponseKind, TopicName,
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, FindCoordinatorRequest,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, MetadataRequest,
+    MetadataResponse, ProducerId, ResponseKind, TopicName,
 };
 
 use super::codes::{code, kstr};
@@ -76,6 +78,34 @@ fn topic_metadata(t: &Topic) -> MetadataResponseTopic {
         })
         .collect();
     m
+}
+
+/// DescribeCluster: the cluster id, node 0 as the controller and the only broker.
+/// A request for controller endpoints (v1+, endpoint type 2) is MISMATCHED_ENDPOINT_TYPE,
+/// as a Kafka broker answers it (clients then ask for brokers).
+pub(super) fn describe_cluster(ctx: &Ctx, req: DescribeClusterRequest) -> ResponseKind {
+    /// Cluster operations a client may perform: the listener has no authorization, so all
+    /// of ALTER, ALTER_CONFIGS, CLUSTER_ACTION, CREATE, DESCRIBE, DESCRIBE_CONFIGS,
+    /// IDEMPOTENT_WRITE (bits 4, 7, 9, 10, 11, 8, 12).
+    const CLUSTER_OPERATIONS: i32 =
+        (1 << 4) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+    let mut r = DescribeClusterResponse::default();
+    r.endpoint_type = req.endpoint_type;
+    if req.endpoint_type != 1 {
+        r.error_code = code::MISMATCHED_ENDPOINT_TYPE;
+        r.error_message = Some(kstr("Runnel is a broker; it answers for broker endpoints (type 1) only"));
+        return ResponseKind::DescribeCluster(r);
+    }
+    r.cluster_id = kstr("runnel");
+    r.controller_id = BrokerId(NODE_ID);
+    let mut b = DescribeClusterBroker::default();
+    b.broker_id = BrokerId(NODE_ID);
+    b.host = kstr(ctx.host.as_ref());
+    b.port = ctx.port;
+    r.brokers = vec![b];
+    r.cluster_authorized_operations =
+        if req.include_cluster_authorized_operations { CLUSTER_OPERATIONS } else { i32::MIN };
+    ResponseKind::DescribeCluster(r)
 }
 
 pub(super) fn find_coordinator(ctx: &Ctx, _req: FindCoordinatorRequest, _version: i16) -> ResponseKind {

@@ -14,22 +14,33 @@
 //! This is a front end: handlers translate Kafka requests into calls of the broker's
 //! services (topics, the produce path, groups' committed offsets) through the `Broker`.
 //!
+//! Every request whose header decodes is answered: an API or version the listener does not
+//! serve gets that API's response carrying UNSUPPORTED_VERSION (`unsupported.rs`). Only an
+//! API key or version `kafka-protocol` cannot decode closes the connection (logged), as
+//! a Kafka broker closes it for a request it cannot parse. docs/kafka.md lists every API.
+//!
 //! Map: `codec.rs` (framing, connection errors), `codes.rs` (error codes, strings),
-//! `context.rs` (what every handler runs with), `versions.rs` (what is advertised), `metadata.rs`
-//! (ApiVersions, Metadata, FindCoordinator, InitProducerId), `produce.rs`,
+//! `context.rs` (what every handler runs with), `versions.rs` (what is advertised),
+//! `unsupported.rs` (the answer to what is not served), `metadata.rs` (ApiVersions,
+//! Metadata, DescribeCluster, FindCoordinator, InitProducerId), `produce.rs`,
 //! `fetch.rs` (Fetch, ListOffsets), `groups.rs` (the classic group protocol
 //! with client-side assignment), `offsets.rs` (OffsetCommit, OffsetFetch),
-//! `admin.rs` (CreateTopics, DeleteTopics, DescribeConfigs).
+//! `group_admin.rs` (ListGroups, DescribeGroups, DeleteGroups, OffsetDelete),
+//! `admin.rs` (CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords),
+//! `configs.rs` (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs).
 
 mod admin;
 pub mod codec;
 mod codes;
+mod configs;
 mod context;
 mod fetch;
+mod group_admin;
 pub mod groups;
 mod metadata;
 mod offsets;
 mod produce;
+mod unsupported;
 pub mod versions;
 
 use std::future::Future;
@@ -98,6 +109,7 @@ async fn accept_loop(broker: Arc<Broker>, coordinator: Arc<groups::Coordinator>,
                     coordinator: Arc::clone(&coordinator),
                     host: local.ip().to_string().into(),
                     port: i32::from(local.port()),
+                    client_host: format!("/{}", peer.ip()).into(),
                 };
                 tokio::spawn(async move {
                     if let Err(e) = serve_connection(ctx, stream).await {
@@ -190,15 +202,37 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
     let client = header.client_id.as_ref().map_or("", |c| c.as_str()).to_owned();
     tracing::trace!(?api_key, version, cid, client, "Kafka request");
     let supported = versions::supported(api_key);
-    if !supported.is_some_and(|r| r.min <= version && version <= r.max) {
-        tracing::warn!(?api_key, version, client, "unsupported Kafka API version");
-        return match versions::unsupported_response(api_key, version) {
-            Some((v, body)) => Ok(Some(ready(api_key, v, cid, body))),
-            None => Err(KafkaError::Unsupported { api_key: raw_key, version }),
-        };
+    let served = supported.is_some_and(|r| r.min <= version && version <= r.max);
+    if !served && api_key == ApiKey::ApiVersions {
+        tracing::info!(version, client, "Kafka ApiVersions version not served; answering v0");
+        let (v, body) = versions::unsupported_api_versions();
+        return Ok(Some(ready(api_key, v, cid, body)));
+    }
+    let known = api_key.valid_versions();
+    if !served && (version < known.min || version > known.max) {
+        // No schema to decode the body or encode an answer: Kafka closes here too.
+        tracing::warn!(
+            ?api_key,
+            version,
+            client,
+            "Kafka request version unknown to this broker; closing the connection"
+        );
+        return Err(KafkaError::Unsupported { api_key: raw_key, version });
     }
     let request = RequestKind::decode(api_key, &mut frame, version)
         .map_err(|e| KafkaError::Malformed(format!("{api_key:?} v{version}: {e}")))?;
+    if !served {
+        tracing::warn!(
+            ?api_key,
+            version,
+            client,
+            "Kafka API version not served; answering UNSUPPORTED_VERSION"
+        );
+        return match unsupported::error_response(request, version, codes::code::UNSUPPORTED_VERSION) {
+            Some(body) => Ok(Some(ready(api_key, version, cid, body))),
+            None => Err(KafkaError::Unsupported { api_key: raw_key, version }),
+        };
+    }
     if frame.has_remaining() {
         tracing::debug!(?api_key, version, left = frame.remaining(), "trailing bytes after a Kafka request");
     }
@@ -217,7 +251,8 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
         RequestKind::Fetch(r) => Box::pin(fetch::fetch(c, r)),
         RequestKind::ListOffsets(r) => Box::pin(fetch::list_offsets(c, r)),
         RequestKind::JoinGroup(r) => {
-            Box::pin(groups::join(c.coordinator, c.broker.shutdown.clone(), r, client, version))
+            let who = groups::Client { id: client, host: c.client_host.to_string() };
+            Box::pin(groups::join(c.coordinator, c.broker.shutdown.clone(), r, who, version))
         }
         RequestKind::SyncGroup(r) => {
             Box::pin(async move { groups::sync(&c.coordinator, &c.broker.shutdown, r).await })
@@ -228,7 +263,17 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
         RequestKind::OffsetFetch(r) => Box::pin(offsets::fetch(c, r, version)),
         RequestKind::CreateTopics(r) => Box::pin(admin::create_topics(c, r)),
         RequestKind::DeleteTopics(r) => Box::pin(admin::delete_topics(c, r, version)),
-        RequestKind::DescribeConfigs(r) => Box::pin(async move { admin::describe_configs(&c, r) }),
+        // Group and topic admin, configs, cluster.
+        RequestKind::ListGroups(r) => Box::pin(group_admin::list_groups(c, r)),
+        RequestKind::DescribeGroups(r) => Box::pin(group_admin::describe_groups(c, r)),
+        RequestKind::DeleteGroups(r) => Box::pin(group_admin::delete_groups(c, r)),
+        RequestKind::OffsetDelete(r) => Box::pin(group_admin::offset_delete(c, r)),
+        RequestKind::CreatePartitions(r) => Box::pin(admin::create_partitions(c, r)),
+        RequestKind::DeleteRecords(r) => Box::pin(admin::delete_records(c, r)),
+        RequestKind::DescribeConfigs(r) => Box::pin(async move { configs::describe_configs(&c, r, version) }),
+        RequestKind::AlterConfigs(r) => Box::pin(configs::alter_configs(c, r)),
+        RequestKind::IncrementalAlterConfigs(r) => Box::pin(configs::incremental_alter_configs(c, r)),
+        RequestKind::DescribeCluster(r) => Box::pin(async move { metadata::describe_cluster(&c, r) }),
         _ => {
             // `versions::supported` lists only the APIs matched above.
             tracing::warn!(?api_key, version, "Kafka API advertised but not dispatched");

@@ -1,16 +1,17 @@
 //! Which Kafka APIs and versions the listener implements (what ApiVersions
-//! advertises, exactly), and how an unsupported version is answered.
+//! advertises, exactly), and ApiVersions' answer to a version it does not serve
+//! (`unsupported.rs` answers the other APIs).
 //!
 //! The ranges stop where a version would need something Runnel does not have:
 //! topic ids (Fetch v13+, DeleteTopics v6+, Metadata v10+), batched
 //! coordinator lookups (FindCoordinator v4+), grouped offset fetches
-//! (OffsetFetch v8+), max-timestamp lookups (ListOffsets v7+). librdkafka 2.x
-//! and the Java client negotiate down to these.
+//! (OffsetFetch v8+), max-timestamp lookups (ListOffsets v7+), and where
+//! `kafka-protocol` starts (Kafka 4's baseline: CreateTopics v2, DeleteTopics v1,
+//! DescribeConfigs v1). DescribeGroups stops at v5: v6 answers GROUP_ID_NOT_FOUND for an
+//! unknown group where v5 describes it as Dead. librdkafka 2.x, the Java client,
+//! kafka-python and kafkajs negotiate down to these.
 
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse,
-    JoinGroupResponse, LeaveGroupResponse, ResponseKind, SyncGroupResponse,
-};
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
 use super::codes::code;
@@ -28,11 +29,20 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Heartbeat, 0, 4),
     (ApiKey::LeaveGroup, 0, 4),
     (ApiKey::SyncGroup, 0, 5),
-    (ApiKey::DescribeConfigs, 0, 4),
-    (ApiKey::ApiVersions, 0, 3),
-    (ApiKey::CreateTopics, 0, 5),
-    (ApiKey::DeleteTopics, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 5),
+    (ApiKey::DeleteTopics, 1, 5),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::DescribeCluster, 0, 2),
 ];
 
 /// The versions of `api` this listener serves, if any.
@@ -57,52 +67,9 @@ pub fn api_versions_response(error_code: i16) -> ApiVersionsResponse {
     r
 }
 
-/// The answer to a version this listener does not serve, as Kafka brokers give
-/// it: ApiVersions answers in v0 with UNSUPPORTED_VERSION and the supported
-/// list (so the client can retry lower); APIs whose response has a top-level
-/// error code get UNSUPPORTED_VERSION in it. `None` means the connection is
-/// closed instead (there is no field to carry the error).
-pub fn unsupported_response(api: ApiKey, version: i16) -> Option<(i16, ResponseKind)> {
-    if api == ApiKey::ApiVersions {
-        return Some((0, ResponseKind::ApiVersions(api_versions_response(code::UNSUPPORTED_VERSION))));
-    }
-    let valid = api.valid_versions();
-    if version < valid.min || version > valid.max {
-        return None;
-    }
-    let e = code::UNSUPPORTED_VERSION;
-    let body = match api {
-        ApiKey::FindCoordinator if version >= 1 => {
-            let mut r = FindCoordinatorResponse::default();
-            r.error_code = e;
-            ResponseKind::FindCoordinator(r)
-        }
-        ApiKey::JoinGroup => {
-            let mut r = JoinGroupResponse::default();
-            r.error_code = e;
-            ResponseKind::JoinGroup(r)
-        }
-        ApiKey::SyncGroup => {
-            let mut r = SyncGroupResponse::default();
-            r.error_code = e;
-            ResponseKind::SyncGroup(r)
-        }
-        ApiKey::Heartbeat => {
-            let mut r = HeartbeatResponse::default();
-            r.error_code = e;
-            ResponseKind::Heartbeat(r)
-        }
-        ApiKey::LeaveGroup => {
-            let mut r = LeaveGroupResponse::default();
-            r.error_code = e;
-            ResponseKind::LeaveGroup(r)
-        }
-        ApiKey::InitProducerId => {
-            let mut r = InitProducerIdResponse::default();
-            r.error_code = e;
-            ResponseKind::InitProducerId(r)
-        }
-        _ => return None,
-    };
-    Some((version, body))
+/// The ApiVersions answer to a version this listener does not serve, as Kafka brokers
+/// give it: v0 with UNSUPPORTED_VERSION and the supported list, so that the client can
+/// retry lower. Every other API's unsupported answer is built by `unsupported.rs`.
+pub fn unsupported_api_versions() -> (i16, ResponseKind) {
+    (0, ResponseKind::ApiVersions(api_versions_response(code::UNSUPPORTED_VERSION)))
 }

@@ -14,6 +14,7 @@ pub mod index;
 pub mod producers;
 pub mod recovery;
 pub mod segment;
+pub mod start;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::unix::fs::FileExt;
@@ -139,6 +140,16 @@ struct State {
     producers: ProducerStates,
     /// Set after a failed write or fsync: the file's state is unknown, refuse appends.
     failed: Option<String>,
+    /// The start offset set by DeleteRecords (`start.rs`); see [`State::log_start`].
+    start: i64,
+}
+
+impl State {
+    /// The first offset readers may ask for: the stored start or the first segment's base,
+    /// whichever is later (`start.rs` states the invariant).
+    fn log_start(&self) -> i64 {
+        self.segments.values().next().map_or(0, |s| s.base_offset).max(self.start)
+    }
 }
 
 /// One partition's log.
@@ -153,6 +164,8 @@ pub struct PartitionLog {
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Counts fsyncs, for metrics.
     fsyncs: Arc<std::sync::atomic::AtomicU64>,
+    /// Serializes DeleteRecords calls: each stores the start file before publishing it.
+    start_admin: Mutex<()>,
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -211,6 +224,10 @@ impl PartitionLog {
             tracing::warn!(dir = %dir.display(), bytes = rec.truncated_bytes, "recovery truncated a torn tail");
         }
         let end = rec.segments.values().next_back().map_or(0, |s| s.next_offset);
+        let stored_start = start::load(dir)?;
+        if stored_start > end {
+            tracing::warn!(dir = %dir.display(), stored_start, end, "log ends below its stored start; start clamped to the end");
+        }
         let (hw_tx, _) = watch::channel(end);
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let log = Arc::new(PartitionLog {
@@ -222,11 +239,13 @@ impl PartitionLog {
                 high_watermark: end,
                 producers: rec.producers,
                 failed: None,
+                start: stored_start.min(end),
             }),
             hw_tx,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(None),
             fsyncs,
+            start_admin: Mutex::new(()),
         });
         let handle = tokio::spawn(writer_loop(Arc::clone(&log), rx));
         *log.writer.lock() = Some(handle);
@@ -268,7 +287,7 @@ impl PartitionLog {
     pub fn stats(&self) -> LogStats {
         let st = self.state.lock();
         LogStats {
-            log_start_offset: st.segments.values().next().map_or(0, |s| s.base_offset),
+            log_start_offset: st.log_start(),
             high_watermark: st.high_watermark,
             size_bytes: st.segments.values().map(|s| s.size).sum(),
             segments: st.segments.len() as u32,
@@ -281,7 +300,7 @@ impl PartitionLog {
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, BrokerError> {
         let (file, path, start_pos, seg_size, log_start, hw) = {
             let st = self.state.lock();
-            let log_start = st.segments.values().next().map_or(0, |s| s.base_offset);
+            let log_start = st.log_start();
             let hw = st.high_watermark;
             if offset < log_start || offset > hw {
                 return Err(BrokerError::OffsetOutOfRange { offset, log_start, high_watermark: hw });
@@ -349,7 +368,7 @@ impl PartitionLog {
     /// The first offset whose record timestamp is ≥ `timestamp_ms` (the high
     /// watermark if none is). Blocking.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<i64, BrokerError> {
-        let (candidates, hw) = {
+        let (candidates, hw, log_start) = {
             let st = self.state.lock();
             let c: Vec<_> = st
                 .segments
@@ -360,7 +379,7 @@ impl PartitionLog {
                     (Arc::clone(&s.file), s.path.clone(), s.index.floor(rel), s.size)
                 })
                 .collect();
-            (c, st.high_watermark)
+            (c, st.high_watermark, st.log_start())
         };
         for (file, path, mut pos, size) in candidates {
             while let Some(h) =
@@ -372,7 +391,8 @@ impl PartitionLog {
                     let view = BatchView::parse(&bytes)?;
                     for r in view.records() {
                         let r = r?;
-                        if r.timestamp_ms >= timestamp_ms {
+                        // Records below the log start are not readable any more.
+                        if r.timestamp_ms >= timestamp_ms && r.offset >= log_start {
                             return Ok(r.offset);
                         }
                     }
@@ -393,13 +413,16 @@ impl PartitionLog {
             let mut total: u64 = st.segments.values().map(|s| s.size).sum();
             let mut doomed = Vec::new();
             let sealed: Vec<i64> = st.segments.keys().copied().collect();
+            let log_start = st.log_start();
             for base in sealed.iter().take(sealed.len().saturating_sub(1)) {
                 let seg = &st.segments[base];
+                // Wholly below the start set by DeleteRecords: nothing in it is readable.
+                let below_start = seg.next_offset <= log_start;
                 let too_old = config.retention_ms >= 0
                     && seg.max_timestamp != i64::MIN
                     && seg.max_timestamp < now.saturating_sub(config.retention_ms);
                 let too_big = config.retention_bytes > 0 && total > config.retention_bytes as u64;
-                if !(too_old || too_big) {
+                if !(too_old || too_big || below_start) {
                     break;
                 }
                 total -= seg.size;

@@ -189,6 +189,68 @@ impl Meta {
         Ok(out)
     }
 
+    /// The groups that hold committed offsets, sorted.
+    pub fn groups_with_offsets(&self) -> Result<Vec<String>, BrokerError> {
+        let tx = self.db.begin_read().map_err(BrokerError::meta)?;
+        let table = tx.open_table(OFFSETS).map_err(BrokerError::meta)?;
+        let mut out: Vec<String> = Vec::new();
+        for entry in table.iter().map_err(BrokerError::meta)? {
+            let (k, _) = entry.map_err(BrokerError::meta)?;
+            let group = k.value().0;
+            if out.last().is_none_or(|g| g != group) {
+                out.push(group.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The topics (short names) on which `group` holds committed offsets, sorted.
+    pub fn topics_with_offsets(&self, group: &str) -> Result<Vec<String>, BrokerError> {
+        let tx = self.db.begin_read().map_err(BrokerError::meta)?;
+        let table = tx.open_table(OFFSETS).map_err(BrokerError::meta)?;
+        let mut out: Vec<String> = Vec::new();
+        for entry in table.range((group, "", 0)..).map_err(BrokerError::meta)? {
+            let (k, _) = entry.map_err(BrokerError::meta)?;
+            let (g, topic, _) = k.value();
+            if g != group {
+                break;
+            }
+            if out.last().is_none_or(|t| t != topic) {
+                out.push(topic.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes committed offsets of `group`: every one (`topic` `None`), those on one
+    /// topic, or (with `partitions`) those of some of its partitions. One transaction.
+    /// Returns how many were removed.
+    pub fn delete_offsets(
+        &self,
+        group: &str,
+        topic: Option<&str>,
+        partitions: Option<&[u32]>,
+    ) -> Result<usize, BrokerError> {
+        let topic = topic.map(short_name);
+        let topic = topic.as_deref();
+        let tx = self.db.begin_write().map_err(BrokerError::meta)?;
+        let mut removed = 0;
+        {
+            let mut table = tx.open_table(OFFSETS).map_err(BrokerError::meta)?;
+            table
+                .retain(|(g, t, p), _| {
+                    let hit = g == group
+                        && topic.is_none_or(|want| want == t)
+                        && partitions.is_none_or(|ps| ps.contains(&p));
+                    removed += usize::from(hit);
+                    !hit
+                })
+                .map_err(BrokerError::meta)?;
+        }
+        tx.commit().map_err(BrokerError::meta)?;
+        Ok(removed)
+    }
+
     /// Hands out the next producer id (persisted before it is returned).
     pub fn next_producer_id(&self) -> Result<i64, BrokerError> {
         let tx = self.db.begin_write().map_err(BrokerError::meta)?;
