@@ -99,6 +99,8 @@ impl v1::admin_server::Admin for AdminService {
         let current = topics.get(&req.topic)?.partitions.len() as u32;
         topics.check_limits(0, req.partitions.saturating_sub(current))?;
         let t = topics.add_partitions(&req.topic, req.partitions).await?;
+        // Live groups on the topic get the new partitions now, not at their next rebalance.
+        self.0.groups.partitions_changed(&req.topic);
         Ok(Response::new(t.info()))
     }
 }
