@@ -1,11 +1,29 @@
 #!/usr/bin/env bash
 # Runs Runnel's whole test suite: the Rust tests of every crate, then the
 # conformance tests against implementations nobody here wrote (fastavro, the
-# official `avro` package, confluent-kafka), which drive the real `runnel` binary.
+# official `avro` package, confluent-kafka, kafka-python, kafkajs, kcat), which
+# drive the real `runnel` binary.
 #
 # The Python oracles live in a venv at .venv, created on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# What the oracles run besides Rust: Python with venv (fastavro, avro,
+# confluent-kafka, kafka-python), kcat, and node with npm (kafkajs). Installed
+# from the distribution when missing; the tests that use them fail, not skip,
+# without them.
+missing=()
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
 
 venv=.venv
 requirements=tests/oracle/requirements.txt
