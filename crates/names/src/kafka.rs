@@ -77,8 +77,9 @@ impl KafkaScope {
                             ),
                         )
                     })?;
-                    TopicName::new(tenant, ns, topic)
-                        .map_err(|e| NameError::new("topic", kafka, format!("after the namespace: {}", e.reason)))
+                    TopicName::new(tenant, ns, topic).map_err(|e| {
+                        NameError::new("topic", kafka, format!("after the namespace: {}", e.reason))
+                    })
                 }
             },
         }
@@ -144,7 +145,9 @@ fn explicit(kafka: &str) -> Option<Result<TopicName, NameError>> {
     let rest = kafka.strip_prefix(EXPLICIT_PREFIX)?;
     let (tenant, rest) = rest.split_once('.')?;
     let (ns, topic) = rest.split_once('.')?;
-    if validate_tenant(tenant).is_err() || validate_namespace(ns).is_err() || validate_topic_segment(topic).is_err()
+    if validate_tenant(tenant).is_err()
+        || validate_namespace(ns).is_err()
+        || validate_topic_segment(topic).is_err()
     {
         return None;
     }
