@@ -386,6 +386,31 @@ async fn requests_before_authentication_close_the_connection() {
 }
 
 #[tokio::test]
+async fn a_v0_handshake_takes_the_token_as_a_raw_frame() {
+    let w = World::start(None, None).await;
+    for (token, ok) in [(w.root.clone(), true), (token_with(OTHER_SECRET, "root", &["superuser"]), false)] {
+        let mut k = Kafka::connect(&w.h).await;
+        let mut r = SaslHandshakeRequest::default();
+        r.mechanism = StrBytes::from_static_str("PLAIN");
+        let r: SaslHandshakeResponse = k.call(ApiKey::SaslHandshake, 0, &r).await;
+        assert_eq!(r.error_code, 0);
+        // Kafka's pre-KIP-152 flow: the PLAIN message as a bare size-prefixed frame.
+        let message = format!("\0user\0{token}");
+        let mut frame = BytesMut::new();
+        frame.put_i32(message.len() as i32);
+        frame.extend_from_slice(message.as_bytes());
+        k.stream.write_all(&frame).await.unwrap();
+        if ok {
+            assert_eq!(k.stream.read_i32().await.unwrap(), 0, "an empty server message: authenticated");
+            assert_eq!(names(&k.metadata(None).await).len(), 4);
+        } else {
+            assert!(k.closed().await, "v0 has no error field: a failure closes the connection");
+        }
+    }
+    w.h.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn sessions_reauthenticate_as_the_same_principal_and_end_when_the_token_does() {
     let w = World::start(None, None).await;
     let mut k = Kafka::connect(&w.h).await;

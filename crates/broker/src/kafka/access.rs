@@ -222,7 +222,10 @@ pub(super) fn admit(
     let access = Arc::clone(&ctx.access);
     let a = &*access;
     Ok(match request {
-        RequestKind::ApiVersions(_) | RequestKind::Metadata(_) => Admission::Go(request, Finish::none()),
+        // Nothing named (DescribeCluster: the one broker), or filtered by its handler (Metadata).
+        RequestKind::ApiVersions(_) | RequestKind::Metadata(_) | RequestKind::DescribeCluster(_) => {
+            Admission::Go(request, Finish::none())
+        }
         RequestKind::Produce(mut r) => {
             let mut refused = Vec::new();
             r.topic_data.retain_mut(|t| {
