@@ -433,11 +433,11 @@ async fn sessions_reauthenticate_as_the_same_principal_and_end_when_the_token_do
     let r: SaslAuthenticateResponse = k.call(ApiKey::SaslAuthenticate, 2, &r).await;
     assert_eq!(r.error_code, ILLEGAL_SASL_STATE);
 
-    // A token past its `exp` but within the 30 s of tolerated skew: a session of about a second.
+    // A token past its `exp` but within the 30 s of tolerated skew: a session of a second or two.
     let mut k = Kafka::connect(&w.h).await;
-    let r = k.sasl(Mech::OAuth, &expired_token("bob", 29)).await;
-    assert_eq!(r.error_code, 0);
-    assert!(r.session_lifetime_ms <= 1_000, "{}", r.session_lifetime_ms);
+    let r = k.sasl(Mech::OAuth, &expired_token("bob", 28)).await;
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert!(r.session_lifetime_ms <= 2_000, "{}", r.session_lifetime_ms);
     tokio::time::sleep(Duration::from_millis(r.session_lifetime_ms as u64 + 300)).await;
     k.send(ApiKey::Metadata, 9, &MetadataRequest::default()).await;
     assert!(k.closed().await, "a request on an expired session closes the connection");
@@ -620,20 +620,24 @@ async fn a_tenant_over_its_quota_is_throttled_without_slowing_another() {
     let mut b = Kafka::connect(&w.h).await;
     b.login(&token("beta-app", &["produce:beta/*/*", "consume:beta/*/*"])).await;
 
-    // acme: one second's worth passes at once, the next second's worth is throttled.
+    // acme: one second's worth passes at once, the next two seconds' worth are throttled.
     let chunk = RATE as usize;
     let r = a.produce("orders", blob(chunk - 100)).await;
     assert_eq!((produce_error(&r), r.throttle_time_ms), (0, 0), "the burst passes");
-    let r = a.produce("orders", blob(chunk - 100)).await;
+    let r = a.produce("orders", blob(2 * chunk - 100)).await;
     assert_eq!(produce_error(&r), 0, "throttled, never refused");
-    assert!((500..=1_100).contains(&r.throttle_time_ms), "about a second of debt: {}", r.throttle_time_ms);
+    assert!((1_500..=2_100).contains(&r.throttle_time_ms), "two seconds of debt: {}", r.throttle_time_ms);
     let muted = Instant::now();
     // While acme's connection is muted, beta produces and fetches at full speed.
     for _ in 0..3 {
         let started = Instant::now();
         let r = b.produce("orders", blob(chunk - 100)).await;
         assert_eq!((produce_error(&r), r.throttle_time_ms), (0, 0));
-        assert!(started.elapsed() < Duration::from_millis(700), "beta is not held: {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1_500),
+            "beta is not held: {:?}",
+            started.elapsed()
+        );
     }
     let f: FetchResponse = b.call(ApiKey::Fetch, 12, &fetch_request("orders", 0, 0)).await;
     assert_eq!(f.throttle_time_ms, 0);
@@ -643,7 +647,8 @@ async fn a_tenant_over_its_quota_is_throttled_without_slowing_another() {
     let r = a.produce("orders", blob(100)).await;
     let acme_waited = muted.elapsed();
     assert_eq!(produce_error(&r), 0);
-    assert!(acme_waited >= Duration::from_millis(450), "acme's connection was muted: {acme_waited:?}");
+    eprintln!("acme muted for {acme_waited:?}; beta's 3 produces and a fetch took {beta_done:?}");
+    assert!(acme_waited >= Duration::from_millis(1_400), "acme's connection was muted: {acme_waited:?}");
     assert!(beta_done < acme_waited, "beta finished ({beta_done:?}) while acme waited ({acme_waited:?})");
 
     // Fetch: acme reads about two seconds' worth at once and is told to hold back.
