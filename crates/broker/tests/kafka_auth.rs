@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use common::{config, users, Harness};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -19,7 +20,8 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, FetchRequest, FetchResponse, FindCoordinatorRequest,
     FindCoordinatorResponse, GroupId, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
     JoinGroupResponse, MetadataRequest, MetadataResponse, OffsetCommitRequest, OffsetCommitResponse,
     OffsetFetchRequest, OffsetFetchResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
@@ -561,6 +563,47 @@ async fn tenants_cannot_see_or_touch_each_others_topics_or_groups() {
     assert_eq!(listed, ["orders"], "all of the group's topics, under the caller's names");
     let r: OffsetFetchResponse = b.call(ApiKey::OffsetFetch, 7, &offset_fetch("c", None)).await;
     assert!(r.topics.is_empty(), "beta's `c` holds nothing: {:?}", r.topics);
+    w.h.server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn topics_are_created_and_deleted_in_the_callers_tenant_with_admin_only() {
+    let w = World::start(None, None).await;
+    let mut admin = Kafka::connect(&w.h).await;
+    admin.login(&token("acme-admin", &["admin:acme"])).await;
+    let mut app = Kafka::connect(&w.h).await;
+    app.login(&token("acme-app", &["produce:acme/*/*", "consume:acme/*/*"])).await;
+    let mut root = Kafka::connect(&w.h).await;
+    root.login(&w.root).await;
+
+    let create = |name: &str| {
+        let mut t = CreatableTopic::default();
+        t.name = kname(name);
+        t.num_partitions = 2;
+        t.replication_factor = -1;
+        let mut r = CreateTopicsRequest::default();
+        r.topics = vec![t];
+        r.timeout_ms = 5_000;
+        r
+    };
+    let r: CreateTopicsResponse = app.call(ApiKey::CreateTopics, 5, &create("billing.refunds")).await;
+    assert_eq!(r.topics[0].error_code, TOPIC_AUTHORIZATION_FAILED, "creating takes admin");
+    let r: CreateTopicsResponse = admin.call(ApiKey::CreateTopics, 5, &create("billing.refunds")).await;
+    assert_eq!((r.topics[0].name.as_str(), r.topics[0].error_code), ("billing.refunds", 0));
+    assert!(names(&root.metadata(None).await).contains(&"__acme.billing.refunds".to_owned()));
+
+    let delete = |name: &str| {
+        let mut r = DeleteTopicsRequest::default();
+        r.topic_names = vec![kname(name)];
+        r.timeout_ms = 5_000;
+        r
+    };
+    let r: DeleteTopicsResponse = app.call(ApiKey::DeleteTopics, 5, &delete("billing.refunds")).await;
+    assert_eq!(r.responses[0].error_code, TOPIC_AUTHORIZATION_FAILED, "deleting takes admin");
+    let r: DeleteTopicsResponse = admin.call(ApiKey::DeleteTopics, 5, &delete("billing.refunds")).await;
+    assert_eq!(r.responses[0].error_code, 0);
+    assert_eq!(r.responses[0].name.as_ref().unwrap().as_str(), "billing.refunds");
+    assert!(!names(&root.metadata(None).await).contains(&"__acme.billing.refunds".to_owned()));
     w.h.server.shutdown().await.unwrap();
 }
 
