@@ -149,9 +149,16 @@ async fn accept_loop(
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let served = match acceptor {
-                        None => serve_connection(ctx, session, stream).await,
+                        // Plain TCP splits into owned halves (no lock shared by reader and writer).
+                        None => {
+                            let (rd, wr) = stream.into_split();
+                            serve_connection(ctx, session, rd, wr).await
+                        }
                         Some(acceptor) => match crate::tls::handshake(&acceptor, stream).await {
-                            Ok(tls) => serve_connection(ctx, session, tls).await,
+                            Ok(tls) => {
+                                let (rd, wr) = tokio::io::split(tls);
+                                serve_connection(ctx, session, rd, wr).await
+                            }
                             Err(e) => {
                                 tracing::warn!(%peer, error = %e, "Kafka TLS handshake failed");
                                 return;
@@ -176,11 +183,16 @@ async fn accept_loop(
 
 /// Serves one connection until the client leaves, sends something malformed,
 /// or the broker shuts down (requests already read are still answered).
-async fn serve_connection<S>(ctx: Ctx, mut session: sasl::Session, stream: S) -> Result<(), KafkaError>
+async fn serve_connection<R, W>(
+    ctx: Ctx,
+    mut session: sasl::Session,
+    mut rd: R,
+    mut wr: W,
+) -> Result<(), KafkaError>
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
     // Frames are read by their own task so that reading is never cancelled
     // half-way by the select below.
     let max_frame = ctx.broker.limits.max_batch_bytes + (1 << 20);
