@@ -251,6 +251,23 @@ impl Grant {
         self.kind == GrantKind::Superuser
     }
 
+    /// The one tenant this grant is confined to: the literal tenant segment of a path or
+    /// schema grant; `None` for `superuser` and for a tenant pattern with `*`.
+    pub fn tenant(&self) -> Option<&str> {
+        let tenant = match &self.scope {
+            Scope::All => return None,
+            Scope::Path(segments) => segments.first()?,
+            Scope::Subjects { tenant, .. } => tenant,
+        };
+        (!tenant.as_str().contains('*')).then_some(tenant.as_str())
+    }
+
+    /// Whether this grant is about topics (admin, produce, consume or superuser) rather
+    /// than schema subjects only.
+    pub fn is_topic_grant(&self) -> bool {
+        !matches!(self.scope, Scope::Subjects { .. })
+    }
+
     /// Whether this grant alone allows `permission` on `resource`.
     pub fn allows(&self, permission: Permission, resource: &Resource<'_>) -> bool {
         match (&self.scope, resource) {
@@ -341,6 +358,15 @@ impl Principal {
     /// namespaces and topics, reached into by some grant. Listings are filtered with it.
     pub fn can_see(&self, resource: &Resource<'_>) -> bool {
         self.grants.iter().any(|g| g.reaches(resource))
+    }
+
+    /// The one tenant all of the principal's topic grants are confined to, if there is one
+    /// (`None`: no topic grant, several tenants, a tenant wildcard, or `superuser`). The
+    /// Kafka listener names topics relative to it.
+    pub fn home_tenant(&self) -> Option<&str> {
+        let mut tenants = self.grants.iter().filter(|g| g.is_topic_grant()).map(Grant::tenant);
+        let first = tenants.next()??;
+        tenants.all(|t| t == Some(first)).then_some(first)
     }
 
     /// Whether the principal holds `superuser`.
@@ -501,6 +527,17 @@ mod tests {
         assert!(!glob_match(b"a*b*c", b"aXXbYY"));
         assert!(glob_match(b"abc", b"abc"));
         assert!(!glob_match(b"abc", b"abd"));
+    }
+
+    #[test]
+    fn home_tenant_is_the_one_tenant_of_all_topic_grants() {
+        assert_eq!(principal(&["produce:acme/web/orders", "consume:acme/*/*"]).home_tenant(), Some("acme"));
+        assert_eq!(principal(&["admin:acme", "schema-read:beta"]).home_tenant(), Some("acme"));
+        assert_eq!(principal(&["admin:acme", "consume:beta/default/x"]).home_tenant(), None);
+        assert_eq!(principal(&["consume:*/default/x"]).home_tenant(), None);
+        assert_eq!(principal(&["superuser"]).home_tenant(), None);
+        assert_eq!(principal(&["admin:acme", "superuser"]).home_tenant(), None);
+        assert_eq!(principal(&["schema-read:acme"]).home_tenant(), None);
     }
 
     #[test]

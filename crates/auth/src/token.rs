@@ -172,6 +172,13 @@ impl Verifier {
 
     /// Verifies a token (signature, algorithm, expiry, claims, grants) and returns its principal.
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_expiring(token).map(|(principal, _)| principal)
+    }
+
+    /// [`Verifier::verify`], also returning until when the token is accepted (its `exp` plus
+    /// the tolerated skew, seconds since the epoch): sessions that outlive a request (a
+    /// Kafka connection) end or re-authenticate then.
+    pub fn verify_expiring(&self, token: &str) -> Result<(Principal, u64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if header.alg != self.algorithm {
             return Err(TokenError::WrongAlgorithm {
@@ -197,7 +204,8 @@ impl Verifier {
         if claims.sub.is_empty() {
             return Err(TokenError::InvalidClaims("`sub` is empty".to_owned()));
         }
-        Ok(Principal::new(claims.sub, &claims.roles)?)
+        let until = claims.exp.saturating_add(LEEWAY_SECS);
+        Ok((Principal::new(claims.sub, &claims.roles)?, until))
     }
 }
 

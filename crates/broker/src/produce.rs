@@ -12,6 +12,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use runnel_proto::BatchView;
@@ -60,7 +61,24 @@ impl Appender {
         partition: u32,
         batch: Bytes,
     ) -> Result<PendingAppend, BrokerError> {
-        let result = self.check_and_submit(topic, partition, batch).await;
+        let result = self.check_and_submit(topic, partition, batch, true).await;
+        if let Err(e) = &result {
+            self.metrics.refused(e);
+        }
+        result.map(|(pending, _)| pending)
+    }
+
+    /// [`Appender::submit`] for a front end that throttles its clients itself (the Kafka
+    /// listener answers at once with `throttle_time_ms` and then reads nothing from the
+    /// connection for that long, as Kafka brokers do): the batch is charged to its tenant's
+    /// produce rate but not held back; the returned delay is what the rate asks for.
+    pub async fn submit_unthrottled(
+        &self,
+        topic: &str,
+        partition: u32,
+        batch: Bytes,
+    ) -> Result<(PendingAppend, Duration), BrokerError> {
+        let result = self.check_and_submit(topic, partition, batch, false).await;
         if let Err(e) = &result {
             self.metrics.refused(e);
         }
@@ -72,7 +90,8 @@ impl Appender {
         topic: &str,
         partition: u32,
         batch: Bytes,
-    ) -> Result<PendingAppend, BrokerError> {
+        hold: bool,
+    ) -> Result<(PendingAppend, Duration), BrokerError> {
         let t = self.topics.get(topic)?;
         let log = t.partition(partition)?;
         if batch.len() > self.max_batch_bytes {
@@ -85,8 +104,12 @@ impl Appender {
         let view = BatchView::parse(&batch)?;
         enforce::check_batch(&self.registry, &t.meta, &t.schemas, &view, self.max_record_bytes)?;
         self.check_storage_quota(&t, batch.len() as u64)?;
-        quotas::throttle(t.quota.produce.charge(batch.len() as u64)).await;
-        log.submit(batch).await
+        let mut delay = t.quota.produce.charge(batch.len() as u64);
+        if hold {
+            quotas::throttle(delay).await;
+            delay = Duration::ZERO;
+        }
+        Ok((log.submit(batch).await?, delay))
     }
 
     /// Refuses a batch that would take the topic's tenant past its storage quota.

@@ -9,8 +9,9 @@
 //!
 //! With a token verifier configured (`ServerConfig::auth`), both edges authenticate every
 //! request (see `auth.rs`) and each handler authorizes what it is asked before it
-//! looks anything up; `/health` stays open. With `ServerConfig::tls`, both listeners speak
-//! TLS only (`tls.rs`).
+//! looks anything up; `/health` stays open. With `ServerConfig::tls`, every listener speaks
+//! TLS only (`tls.rs`). The Kafka listener follows both: SASL (PLAIN, OAUTHBEARER with the
+//! same tokens) when authentication is on, TLS when TLS is on (`kafka/sasl.rs`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,13 +69,14 @@ pub struct ServerConfig {
     pub retention_check_interval: Duration,
     /// HTTP/2 initial stream and connection window.
     pub http2_window_bytes: u32,
-    /// Kafka protocol listen address (`None`: no Kafka listener). The Kafka listener has
-    /// neither SASL nor TLS, so it cannot be combined with `auth` or `tls`.
+    /// Kafka protocol listen address (`None`: no Kafka listener). With `auth` it requires
+    /// SASL (SASL_PLAINTEXT, or SASL_SSL with `tls`); without, it is PLAINTEXT (SSL with `tls`).
     pub kafka_addr: Option<SocketAddr>,
-    /// Verifies bearer tokens on every gRPC and HTTP request (`/health` excepted). `None`,
-    /// the default: authentication is off and every caller may do everything.
+    /// Verifies bearer tokens on every gRPC and HTTP request (`/health` excepted) and every
+    /// Kafka connection's SASL authentication. `None`, the default: authentication is off and
+    /// every caller may do everything.
     pub auth: Option<Verifier>,
-    /// TLS for the gRPC and HTTP listeners. `None`, the default: plaintext.
+    /// TLS for the gRPC, HTTP and Kafka listeners. `None`, the default: plaintext.
     pub tls: Option<TlsConfig>,
 }
 
@@ -195,15 +197,9 @@ impl RunningServer {
 /// Opens the data directory, binds both listeners and starts serving. Returns
 /// once the listeners are bound.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
-    if config.kafka_addr.is_some() && (config.auth.is_some() || config.tls.is_some()) {
-        return Err(BrokerError::InvalidArgument(
-            "the Kafka listener has no authentication (no SASL) and no TLS, so it cannot run on a \
-             server with authentication or TLS on: turn it off (`serve --kafka none`, kafka_addr: None)"
-                .to_owned(),
-        ));
-    }
     // Bad certificate or key files fail here, before anything is opened.
     let http_tls = config.tls.as_ref().map(|t| t.rustls(&[b"http/1.1"])).transpose()?;
+    let kafka_tls = config.tls.as_ref().map(|t| t.rustls(&[])).transpose()?;
     let verifier: auth::Authenticator = config.auth.clone().map(Arc::new);
     let data = config.data_dir.clone();
     std::fs::create_dir_all(&data).map_err(|e| BrokerError::io("create", &data, e))?;
@@ -244,7 +240,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
         .serve_with_incoming_shutdown(incoming, shutdown::cancelled(broker.shutdown.clone()));
     let grpc = tokio::spawn(grpc);
 
-    let app = http::router(&broker, verifier);
+    let app = http::router(&broker, verifier.clone());
     let http_shutdown = shutdown::cancelled(broker.shutdown.clone());
     let http = match http_tls {
         Some(tls) => {
@@ -277,7 +273,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
     );
     let kafka_addr = match config.kafka_addr {
         Some(addr) => {
-            let (bound, task) = kafka::start(Arc::clone(&broker), addr).await?;
+            let security = kafka::Security { verifier: verifier.clone(), tls: kafka_tls };
+            let (bound, task) = kafka::start(Arc::clone(&broker), addr, security).await?;
             background.push(task);
             Some(bound)
         }

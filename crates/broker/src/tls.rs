@@ -1,10 +1,12 @@
-//! TLS for both listeners (rustls with the ring provider, as tonic's `tls-ring` uses): the
+//! TLS for every listener (rustls with the ring provider, as tonic's `tls-ring` uses): the
 //! server's certificate chain and key, and optionally a client CA, which makes a client
 //! certificate signed by it mandatory.
 //!
 //! gRPC goes through tonic's own TLS acceptor ([`TlsConfig::grpc`]); HTTP (the registry REST
 //! API, `/metrics`, `/health`) through [`TlsListener`], which runs each handshake in its own
-//! task under a timeout, so a client that connects and stays silent holds no one else up.
+//! task under a timeout, so a client that connects and stays silent holds no one else up;
+//! the Kafka listener (SSL / SASL_SSL) through [`handshake`] in each connection's own task,
+//! under the same timeout, with the same configuration ([`TlsConfig::rustls`], no ALPN).
 //! With TLS configured, a plaintext client fails its handshake and is dropped.
 
 use std::io;
@@ -115,6 +117,14 @@ impl TlsConfig {
             .map_err(|e| invalid("the certificate and key do not make an identity", e))?;
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Arc::new(config))
+    }
+}
+
+/// Completes the server side of a TLS handshake on `tcp` within the handshake timeout.
+pub(crate) async fn handshake(acceptor: &TlsAcceptor, tcp: TcpStream) -> io::Result<TlsStream<TcpStream>> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(done) => done,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
     }
 }
 

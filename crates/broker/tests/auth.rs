@@ -371,12 +371,14 @@ async fn another_tenants_schemas_are_invisible_over_grpc_and_rest() {
 }
 
 #[tokio::test]
-async fn the_kafka_listener_is_refused_with_authentication_on() {
+async fn the_kafka_listener_runs_with_authentication_on() {
+    // It requires SASL then (kafka_auth.rs tests it).
     let dir = tempfile::tempdir().unwrap();
     let mut c = auth_config(dir.path());
     c.kafka_addr = Some("127.0.0.1:0".parse().unwrap());
-    let e = runnel_broker::start(c).await.expect_err("refused");
-    assert!(e.to_string().contains("no SASL"), "{e}");
+    let server = runnel_broker::start(c).await.expect("starts with its Kafka listener");
+    assert!(server.kafka_addr().is_some());
+    server.shutdown().await.unwrap();
 }
 
 #[tokio::test]

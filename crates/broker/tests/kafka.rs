@@ -192,7 +192,7 @@ async fn metadata_names_this_broker_as_leader_of_every_partition() {
 }
 
 #[tokio::test]
-async fn metadata_shows_only_bare_topic_names_never_another_tenants() {
+async fn metadata_names_tenant_topics_in_the_explicit_form_and_refuses_slashes() {
     let (_dir, mut h, _) = setup("orders", 1).await;
     let mut tenants =
         runnel_proto::v1::tenants_client::TenantsClient::connect(h.server.grpc_url()).await.expect("connect");
@@ -219,14 +219,21 @@ async fn metadata_shows_only_bare_topic_names_never_another_tenants() {
     all.topics = None;
     let r: MetadataResponse = k.call(ApiKey::Metadata, 9, &all).await;
     let names: Vec<&str> = r.topics.iter().filter_map(|t| t.name.as_ref().map(|n| n.as_str())).collect();
-    assert_eq!(names, vec!["orders"], "Kafka names cannot hold '/': tenant topics are not listed");
+    // Authentication off: everything is visible; a tenant's topic has its `__T.N.X` name
+    // (docs/kafka.md, Tenancy). Access control is kafka_auth.rs's.
+    assert_eq!(names, vec!["__acme.default.secret", "orders"]);
 
     let mut one = MetadataRequest::default();
     let mut wanted = MetadataRequestTopic::default();
     wanted.name = Some(TopicName(StrBytes::from_static_str("acme/default/secret")));
     one.topics = Some(vec![wanted]);
     let r: MetadataResponse = k.call(ApiKey::Metadata, 9, &one).await;
-    assert_eq!(r.topics[0].error_code, 3, "UNKNOWN_TOPIC_OR_PARTITION for a tenant topic asked by name");
+    assert_eq!(r.topics[0].error_code, 17, "INVALID_TOPIC_EXCEPTION: Kafka names cannot hold '/'");
+    let mut wanted = MetadataRequestTopic::default();
+    wanted.name = Some(TopicName(StrBytes::from_static_str("__acme.default.secret")));
+    one.topics = Some(vec![wanted]);
+    let r: MetadataResponse = k.call(ApiKey::Metadata, 9, &one).await;
+    assert_eq!((r.topics[0].error_code, r.topics[0].partitions.len()), (0, 1));
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Runnel's names, in one place for every crate that needs them: tenant, namespace and topic
 //! names (`tenant/namespace/topic`; a bare `topic` is `public/default/topic`), and the
-//! schema-registry context and subject each topic binds to ([`context`]).
+//! schema-registry context and subject each topic binds to ([`context`]), and how Kafka
+//! topic names and group ids reach them ([`kafka`]).
 //!
 //! The broker and the CLI reach this crate as `runnel_auth::names`; the registry uses
 //! [`context`] directly, without the token and permission code of `runnel-auth`.
@@ -13,6 +14,7 @@
 //! - exactly one or three segments; anything else is refused with the rule it breaks.
 
 pub mod context;
+pub mod kafka;
 
 use std::fmt;
 

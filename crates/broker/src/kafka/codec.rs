@@ -33,6 +33,10 @@ pub enum KafkaError {
         /// The version asked for.
         version: i16,
     },
+    /// The connection may not go on: a request before SASL authentication, a failed
+    /// authentication, an expired session, or an API the caller may not use.
+    #[error("refused: {0}")]
+    Refused(String),
     /// A response could not be encoded.
     #[error("cannot encode response: {0}")]
     Encode(String),

@@ -2,6 +2,10 @@
 //! client asks before it produces or joins a group. Runnel is one broker (node 0),
 //! the leader of every partition and the coordinator of every group; it is
 //! advertised at the address the client connected to.
+//!
+//! Metadata lists only the topics the caller may see, under the caller's Kafka names
+//! (`runnel_names::kafka`); a topic asked for by name that the caller may not see is
+//! TOPIC_AUTHORIZATION_FAILED whether or not it exists, decided before the lookup.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::metadata_response::{
@@ -13,9 +17,11 @@ use kafka_protocol::messages::{
     MetadataResponse, ProducerId, ResponseKind, TopicName,
 };
 
+use super::access::TOPIC_AUTHORIZATION_FAILED;
 use super::codes::{code, kstr};
 use super::context::Ctx;
 use super::versions;
+use crate::auth::{Caller, Resource};
 use crate::topics::Topic;
 
 /// The id of the only broker.
@@ -34,28 +40,45 @@ pub(super) fn metadata(ctx: &Ctx, req: MetadataRequest, _version: i16) -> Respon
     r.brokers = vec![broker];
     r.cluster_id = Some(kstr("runnel"));
     r.controller_id = BrokerId(NODE_ID);
+    let access = &ctx.access;
     r.topics = match req.topics {
-        // Null (and, before v1, empty) means every topic.
-        // Kafka topic names cannot hold `/`: the listener serves the bare names
-        // (tenant `public`, namespace `default`) and shows no other tenant's topics.
+        // Null (and, before v1, empty) means every topic: those the caller may see, under
+        // the names its scope gives them (a tenant scope names its own tenant's only).
         None => ctx
             .broker
             .topics
             .list()
             .iter()
-            .filter(|t| !t.meta.name.contains('/'))
-            .map(|t| topic_metadata(t))
+            .filter(|t| access.sees(&Resource::Topic(&t.name)))
+            .filter_map(|t| access.scope.kafka_topic(&t.name).map(|k| topic_metadata(t, k)))
             .collect(),
         Some(wanted) => wanted
             .into_iter()
             .filter_map(|t| t.name)
-            .map(|name| match ctx.broker.topics.get(name.as_str()).ok().filter(|_| !name.contains('/')) {
-                Some(t) => topic_metadata(&t),
-                None => {
+            .map(|name| {
+                let error = |code| {
                     let mut m = MetadataResponseTopic::default();
-                    m.error_code = code::UNKNOWN_TOPIC_OR_PARTITION;
-                    m.name = Some(name);
+                    m.error_code = code;
+                    m.name = Some(name.clone());
                     m
+                };
+                let full = match access.scope.topic(name.as_str()) {
+                    Ok(full) => full,
+                    Err(e) => {
+                        tracing::info!(principal = access.who(), topic = %name.as_str(), "Kafka Metadata: {e}");
+                        return error(match access.caller {
+                            Caller::Open => code::INVALID_TOPIC_EXCEPTION,
+                            Caller::Authenticated(_) => TOPIC_AUTHORIZATION_FAILED,
+                        });
+                    }
+                };
+                if !access.sees(&Resource::Topic(&full)) {
+                    tracing::info!(principal = access.who(), topic = %full, "Kafka Metadata denied on topic");
+                    return error(TOPIC_AUTHORIZATION_FAILED);
+                }
+                match ctx.broker.topics.get(&full.short()) {
+                    Ok(t) => topic_metadata(&t, name.as_str().to_owned()),
+                    Err(_) => error(code::UNKNOWN_TOPIC_OR_PARTITION),
                 }
             })
             .collect(),
@@ -63,9 +86,10 @@ pub(super) fn metadata(ctx: &Ctx, req: MetadataRequest, _version: i16) -> Respon
     ResponseKind::Metadata(r)
 }
 
-fn topic_metadata(t: &Topic) -> MetadataResponseTopic {
+/// A topic's metadata under its Kafka name `kafka`.
+fn topic_metadata(t: &Topic, kafka: String) -> MetadataResponseTopic {
     let mut m = MetadataResponseTopic::default();
-    m.name = Some(TopicName(kstr(t.meta.name.as_str())));
+    m.name = Some(TopicName(kstr(kafka)));
     m.partitions = (0..t.partitions.len() as i32)
         .map(|p| {
             let mut pm = MetadataResponsePartition::default();

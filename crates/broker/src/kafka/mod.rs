@@ -11,6 +11,14 @@
 //! order while up to `MAX_IN_FLIGHT` requests are pipelined. A malformed or
 //! oversized frame closes that connection only.
 //!
+//! Security: with authentication on the listener is SASL_PLAINTEXT (SASL_SSL with TLS),
+//! otherwise PLAINTEXT (SSL). Each connection has a [`sasl::Session`]; every request passes
+//! it (nothing but ApiVersions and SaslHandshake before authentication), then
+//! [`access::admit`] (authorization with the caller's grants, the caller's Kafka names
+//! mapped to Runnel's, quotas) before its handler runs. TLS is the gRPC and HTTP listeners'
+//! configuration (`tls.rs`), each handshake in the connection's own task under a timeout.
+//! A throttled answer (`throttle_time_ms`) mutes the connection for that long (KIP-219).
+//!
 //! This is a front end: handlers translate Kafka requests into calls of the broker's
 //! services (topics, the produce path, groups' committed offsets) through the `Broker`.
 //!
@@ -20,7 +28,8 @@
 //! a Kafka broker closes it for a request it cannot parse. docs/kafka.md lists every API.
 //!
 //! Map: `codec.rs` (framing, connection errors), `codes.rs` (error codes, strings),
-//! `context.rs` (what every handler runs with), `versions.rs` (what is advertised),
+//! `context.rs` (what every handler runs with, the caller), `sasl.rs` (authentication),
+//! `access.rs` (authorization, tenancy, quotas), `versions.rs` (what is advertised),
 //! `unsupported.rs` (the answer to what is not served), `metadata.rs` (ApiVersions,
 //! Metadata, DescribeCluster, FindCoordinator, InitProducerId), `produce.rs`,
 //! `fetch.rs` (Fetch, ListOffsets), `groups.rs` (the classic group protocol
@@ -29,6 +38,7 @@
 //! `admin.rs` (CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords),
 //! `configs.rs` (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs).
 
+mod access;
 mod admin;
 pub mod codec;
 mod codes;
@@ -41,6 +51,7 @@ mod metadata;
 mod offsets;
 mod produce;
 mod unsupported;
+mod sasl;
 pub mod versions;
 
 use std::future::Future;
@@ -54,38 +65,72 @@ use futures::stream::FuturesOrdered;
 use futures::StreamExt;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
 use kafka_protocol::protocol::Decodable;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_rustls::rustls;
+use tokio_rustls::TlsAcceptor;
 
 pub use codec::KafkaError;
-use context::Ctx;
+use context::{Access, Ctx};
 
+use crate::auth::Authenticator;
 use crate::broker::Broker;
 use crate::error::BrokerError;
 
 /// Requests answered out of one connection's queue before reading pauses.
 const MAX_IN_FLIGHT: usize = 16;
 
-/// A response being computed; resolves to the encoded frame.
-type Reply = Pin<Box<dyn Future<Output = Result<BytesMut, KafkaError>> + Send>>;
+/// A response being computed; resolves to the encoded frame and how long to mute the
+/// connection after sending it (a quota's throttle).
+type Reply = Pin<Box<dyn Future<Output = Result<(BytesMut, Duration), KafkaError>> + Send>>;
+
+/// How the listener authenticates and encrypts: the server's token verifier (`None`:
+/// authentication off, no SASL) and TLS (`None`: plaintext).
+#[derive(Clone, Default)]
+pub struct Security {
+    /// Verifies the tokens SASL/PLAIN and SASL/OAUTHBEARER carry.
+    pub verifier: Authenticator,
+    /// The server's TLS configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Security {
+    /// Kafka's name for the listener's protocol.
+    pub fn protocol(&self) -> &'static str {
+        match (self.verifier.is_some(), self.tls.is_some()) {
+            (false, false) => "PLAINTEXT",
+            (false, true) => "SSL",
+            (true, false) => "SASL_PLAINTEXT",
+            (true, true) => "SASL_SSL",
+        }
+    }
+}
 
 /// Binds `addr` and serves Kafka clients until the broker shuts down. Returns
 /// the bound address and the accept loop's task.
 pub async fn start(
     broker: Arc<Broker>,
     addr: SocketAddr,
+    security: Security,
 ) -> Result<(SocketAddr, JoinHandle<()>), BrokerError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| BrokerError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| BrokerError::Bind { addr, source })?;
     let coordinator = Arc::new(groups::Coordinator::default());
-    let task = tokio::spawn(accept_loop(broker, coordinator, listener));
-    tracing::info!(kafka_addr = %bound, "Kafka listener bound");
+    let protocol = security.protocol();
+    let task = tokio::spawn(accept_loop(broker, coordinator, listener, security));
+    tracing::info!(kafka_addr = %bound, protocol, "Kafka listener bound");
     Ok((bound, task))
 }
 
-async fn accept_loop(broker: Arc<Broker>, coordinator: Arc<groups::Coordinator>, listener: TcpListener) {
+async fn accept_loop(
+    broker: Arc<Broker>,
+    coordinator: Arc<groups::Coordinator>,
+    listener: TcpListener,
+    security: Security,
+) {
+    let acceptor = security.tls.map(TlsAcceptor::from);
     let reaper = tokio::spawn(groups::reap_task(Arc::clone(&coordinator), broker.shutdown.clone()));
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -110,9 +155,29 @@ async fn accept_loop(broker: Arc<Broker>, coordinator: Arc<groups::Coordinator>,
                     host: local.ip().to_string().into(),
                     port: i32::from(local.port()),
                     client_host: format!("/{}", peer.ip()).into(),
+                    access: Arc::new(Access::open()),
                 };
+                let session = sasl::Session::new(security.verifier.clone(), peer);
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_connection(ctx, stream).await {
+                    let served = match acceptor {
+                        // Plain TCP splits into owned halves (no lock shared by reader and writer).
+                        None => {
+                            let (rd, wr) = stream.into_split();
+                            serve_connection(ctx, session, rd, wr).await
+                        }
+                        Some(acceptor) => match crate::tls::handshake(&acceptor, stream).await {
+                            Ok(tls) => {
+                                let (rd, wr) = tokio::io::split(tls);
+                                serve_connection(ctx, session, rd, wr).await
+                            }
+                            Err(e) => {
+                                tracing::warn!(%peer, error = %e, "Kafka TLS handshake failed");
+                                return;
+                            }
+                        },
+                    };
+                    if let Err(e) = served {
                         tracing::warn!(%peer, error = %e, "Kafka connection closed");
                     }
                 });
@@ -130,8 +195,16 @@ async fn accept_loop(broker: Arc<Broker>, coordinator: Arc<groups::Coordinator>,
 
 /// Serves one connection until the client leaves, sends something malformed,
 /// or the broker shuts down (requests already read are still answered).
-async fn serve_connection(ctx: Ctx, stream: TcpStream) -> Result<(), KafkaError> {
-    let (mut rd, mut wr) = stream.into_split();
+async fn serve_connection<R, W>(
+    ctx: Ctx,
+    mut session: sasl::Session,
+    mut rd: R,
+    mut wr: W,
+) -> Result<(), KafkaError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     // Frames are read by their own task so that reading is never cancelled
     // half-way by the select below.
     let max_frame = ctx.broker.limits.max_batch_bytes + (1 << 20);
@@ -156,18 +229,32 @@ async fn serve_connection(ctx: Ctx, stream: TcpStream) -> Result<(), KafkaError>
     let mut pending: FuturesOrdered<Reply> = FuturesOrdered::new();
     let mut open = true;
     let mut result = Ok(());
+    // While a throttle runs (KIP-219), nothing more is read from the connection.
+    let mut muted_until: Option<tokio::time::Instant> = None;
     while open || !pending.is_empty() {
+        let unmute = muted_until;
         tokio::select! {
             _ = shutdown.cancelled(), if open => open = false,
-            frame = frames.recv(), if open && pending.len() < MAX_IN_FLIGHT => match frame {
-                Some(Ok(frame)) => match dispatch(&ctx, frame).await {
-                    Ok(Some(reply)) => pending.push_back(reply),
-                    Ok(None) => {}
-                    Err(e) => {
-                        result = Err(e);
+            _ = async move {
+                if let Some(t) = unmute {
+                    tokio::time::sleep_until(t).await;
+                }
+            }, if unmute.is_some() => muted_until = None,
+            frame = frames.recv(), if open && unmute.is_none() && pending.len() < MAX_IN_FLIGHT => match frame {
+                Some(Ok(frame)) => {
+                    match dispatch(&ctx, &mut session, frame).await {
+                        Ok(Some(reply)) => pending.push_back(reply),
+                        Ok(None) => {}
+                        Err(e) => {
+                            result = Err(e);
+                            open = false;
+                        }
+                    }
+                    // A failed authentication: its answer goes out, then the connection closes.
+                    if session.closing {
                         open = false;
                     }
-                },
+                }
                 Some(Err(e)) => {
                     result = Err(e);
                     open = false;
@@ -175,18 +262,35 @@ async fn serve_connection(ctx: Ctx, stream: TcpStream) -> Result<(), KafkaError>
                 None => open = false,
             },
             Some(reply) = pending.next(), if !pending.is_empty() => {
-                let frame = reply?;
+                let (frame, throttle) = reply?;
                 wr.write_all(&frame).await?;
+                // TLS buffers; the answer must leave now.
+                wr.flush().await?;
+                if !throttle.is_zero() {
+                    let until = tokio::time::Instant::now() + throttle;
+                    muted_until = Some(muted_until.map_or(until, |m| m.max(until)));
+                }
             }
         }
     }
     reader.abort();
+    // A TLS peer gets its close_notify; errors here change nothing.
+    let _ = wr.shutdown().await;
     result
 }
 
 /// Decodes one request, runs its ordered part, and returns the future of its
 /// response (`None` when the client expects no answer: acks=0 produces).
-async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaError> {
+async fn dispatch(
+    ctx: &Ctx,
+    session: &mut sasl::Session,
+    mut frame: Bytes,
+) -> Result<Option<Reply>, KafkaError> {
+    if session.expects_raw_token() {
+        // After a v0 SaslHandshake the mechanism's bytes come unwrapped.
+        let answer = session.raw_token(&frame)?;
+        return Ok(Some(Box::pin(async move { Ok((answer, Duration::ZERO)) })));
+    }
     if frame.len() < 8 {
         return Err(KafkaError::Malformed(format!("request of {} bytes has no header", frame.len())));
     }
@@ -201,6 +305,7 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
     let cid = header.correlation_id;
     let client = header.client_id.as_ref().map_or("", |c| c.as_str()).to_owned();
     tracing::trace!(?api_key, version, cid, client, "Kafka request");
+    session.admit(api_key)?;
     let supported = versions::supported(api_key);
     let served = supported.is_some_and(|r| r.min <= version && version <= r.max);
     if !served && api_key == ApiKey::ApiVersions {
@@ -236,7 +341,24 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
     if frame.has_remaining() {
         tracing::debug!(?api_key, version, left = frame.remaining(), "trailing bytes after a Kafka request");
     }
-    let c = ctx.clone();
+    // Security: SASL first, then authorization and the caller's names.
+    let request = match request {
+        RequestKind::SaslHandshake(r) => {
+            let body = ResponseKind::SaslHandshake(session.handshake(&r, version));
+            return Ok(Some(ready(api_key, version, cid, body)));
+        }
+        RequestKind::SaslAuthenticate(r) => {
+            let body = ResponseKind::SaslAuthenticate(session.authenticate(&r, version));
+            return Ok(Some(ready(api_key, version, cid, body)));
+        }
+        other => other,
+    };
+    let mut c = ctx.clone();
+    c.access = session.access();
+    let (request, finish) = match access::admit(&c, api_key, request, version)? {
+        access::Admission::Go(request, finish) => (request, finish),
+        access::Admission::Answer(body) => return Ok(Some(ready(api_key, version, cid, body))),
+    };
     let body: Pin<Box<dyn Future<Output = ResponseKind> + Send>> = match request {
         RequestKind::ApiVersions(_) => Box::pin(async move { metadata::api_versions() }),
         RequestKind::Metadata(r) => Box::pin(async move { metadata::metadata(&c, r, version) }),
@@ -281,12 +403,13 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
         }
     };
     Ok(Some(Box::pin(async move {
-        let body = body.await;
-        codec::encode_response(api_key, version, cid, &body)
+        let body = finish.apply(body.await);
+        let throttle = access::throttle_of(&body);
+        codec::encode_response(api_key, version, cid, &body).map(|frame| (frame, throttle))
     })))
 }
 
 /// A reply whose body is already known.
 fn ready(api_key: ApiKey, version: i16, cid: i32, body: ResponseKind) -> Reply {
-    Box::pin(async move { codec::encode_response(api_key, version, cid, &body) })
+    Box::pin(async move { codec::encode_response(api_key, version, cid, &body).map(|f| (f, Duration::ZERO)) })
 }

@@ -10,11 +10,17 @@
 //! A refused batch is answered with the Kafka error that says why; schema
 //! enforcement's refusal is INVALID_RECORD with a record-level error naming
 //! the record index and the reason.
+//!
+//! Quotas: the batches are charged to their tenants' produce rates without being held
+//! back; the answer carries the longest throttle as `throttle_time_ms`, and the connection
+//! then reads nothing for that long (KIP-219, see `access.rs`). acks=0 has no answer to
+//! carry it, so the connection is held here instead.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::produce_response::{
@@ -22,6 +28,7 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 
+use super::access::throttle_ms;
 use super::codes::{error_code, kstr};
 use super::context::Ctx;
 use crate::broker::Broker;
@@ -44,6 +51,7 @@ pub(super) async fn submit(
     req: ProduceRequest,
 ) -> Option<Pin<Box<dyn Future<Output = ResponseKind> + Send>>> {
     let mut topics: Vec<(TopicName, Vec<Submitted>)> = Vec::with_capacity(req.topic_data.len());
+    let mut throttle = Duration::ZERO;
     for t in req.topic_data {
         let mut parts = Vec::with_capacity(t.partition_data.len());
         for p in t.partition_data {
@@ -63,7 +71,18 @@ pub(super) async fn submit(
                     Ok(list) => {
                         for batch in list {
                             let len = batch.len();
-                            let submitted = ctx.broker.append.submit(t.name.as_str(), partition, batch).await;
+                            let submitted = match ctx
+                                .broker
+                                .append
+                                .submit_unthrottled(t.name.as_str(), partition, batch)
+                                .await
+                            {
+                                Ok((pending, delay)) => {
+                                    throttle = throttle.max(delay);
+                                    Ok(pending)
+                                }
+                                Err(e) => Err(e),
+                            };
                             let failed = submitted.is_err();
                             batches.push((len, submitted));
                             if failed {
@@ -81,6 +100,7 @@ pub(super) async fn submit(
     let broker = Arc::clone(&ctx.broker);
     let respond = async move {
         let mut r = ProduceResponse::default();
+        r.throttle_time_ms = throttle_ms(throttle);
         for (name, parts) in topics {
             let mut tr = TopicProduceResponse::default();
             for p in parts {
@@ -93,6 +113,7 @@ pub(super) async fn submit(
     };
     if req.acks == 0 {
         tokio::spawn(respond);
+        crate::quotas::throttle(throttle).await;
         return None;
     }
     Some(Box::pin(respond))

@@ -3,9 +3,10 @@
 //! down gracefully (in-flight appends are written and fsynced).
 //!
 //! With `--auth-secret-file` (HS256) or `--auth-public-key` (RS256) every request needs a
-//! bearer token (`runnel token create`); with `--tls-cert`/`--tls-key` both listeners speak
-//! TLS only, and `--tls-client-ca` also requires client certificates. The Kafka listener has
-//! neither SASL nor TLS: it is off by default when either is on, and asking for it is an error.
+//! bearer token (`runnel token create`); with `--tls-cert`/`--tls-key` every listener speaks
+//! TLS only, and `--tls-client-ca` also requires client certificates. The Kafka listener
+//! follows both: with authentication on it requires SASL (PLAIN with the token as the
+//! password, or OAUTHBEARER with the token), with TLS on it is SSL / SASL_SSL.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,8 +30,9 @@ pub struct Args {
     /// How often retention runs, in milliseconds (tests shorten it).
     #[arg(long, default_value_t = 60_000)]
     pub retention_check_ms: u64,
-    /// Kafka protocol listen address, or `none` for no Kafka listener [default: 127.0.0.1:9092,
-    /// none with authentication or TLS on].
+    /// Kafka protocol listen address, or `none` for no Kafka listener [default: 127.0.0.1:9092].
+    /// With authentication on it requires SASL (PLAIN or OAUTHBEARER with a token); with TLS
+    /// on it speaks TLS.
     #[arg(long, value_parser = parse_kafka_addr)]
     pub kafka: Option<KafkaAddr>,
     /// Turns authentication on: the HS256 shared secret (at least 32 bytes) tokens are signed with.
@@ -50,7 +52,7 @@ pub struct Args {
     pub tls_client_ca: Option<PathBuf>,
 }
 
-/// The Kafka listener's default address, when neither authentication nor TLS is on.
+/// The Kafka listener's default address.
 const DEFAULT_KAFKA_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9092);
 
@@ -84,14 +86,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .context("cannot load the TLS certificate and key")?;
         config.tls = Some(tls);
     }
-    let secured = config.auth.is_some() || config.tls.is_some();
     config.kafka_addr = match args.kafka {
-        Some(KafkaAddr(Some(addr))) if secured => anyhow::bail!(
-            "--kafka {addr}: the Kafka listener has no authentication (no SASL) and no TLS, so it \
-             cannot run with authentication or TLS on; leave --kafka out or pass --kafka none"
-        ),
         Some(KafkaAddr(addr)) => addr,
-        None if secured => None,
         None => Some(DEFAULT_KAFKA_ADDR),
     };
     config.retention_check_interval = std::time::Duration::from_millis(args.retention_check_ms);
