@@ -9,12 +9,20 @@
 //! counts as processed (librdkafka stores its offset on delivery), and a
 //! commit, automatic at the configured interval or explicit, commits what
 //! was processed.
+//!
+//! Records are taken from librdkafka's queue one `poll` at a time, without
+//! waiting, as the typed consumer asks for them ([`RecordSource::try_next`]):
+//! a record costs one queue pop and the copy of its key and value, no future
+//! and no waker. Only at an empty queue does the reader wait, woken by
+//! librdkafka's callback for a queue that becomes non-empty.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use futures::task::AtomicWaker;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers as _, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
@@ -24,10 +32,20 @@ use super::librdkafka::{base_config, blocking, kafka_error, partition_count, uns
 use crate::error::ClientError;
 use crate::transport::{Acknowledge, ConsumerControl, ConsumerOptions, Position, RawMessage, RecordSource};
 
+/// How soon librdkafka looks again at a partition it stopped fetching because
+/// its queue was full (see `open`).
+const FETCH_QUEUE_BACKOFF_MS: &str = "5";
+
 struct Shared {
-    consumer: StreamConsumer,
+    consumer: BaseConsumer,
     topic: String,
     group: Option<String>,
+    /// The reader waiting at an empty queue; woken by librdkafka's
+    /// queue-non-empty callback.
+    waker: Arc<AtomicWaker>,
+    /// How long the reader may wait without polling: half of librdkafka's
+    /// `max.poll.interval.ms`, so that an idle member stays in its group.
+    idle_poll: Duration,
 }
 
 /// The control side: commits, seeks, the assignment. Cheap to clone.
@@ -39,6 +57,8 @@ pub(crate) struct KafkaHandle {
 /// The records side.
 pub(crate) struct KafkaReader {
     shared: Arc<Shared>,
+    /// An error met by `try_next`, returned by the next `next`.
+    pending_error: Option<ClientError>,
 }
 
 /// A delivered record counts as processed: librdkafka stores its offset as it
@@ -58,6 +78,11 @@ pub(crate) async fn open(
 ) -> Result<(KafkaHandle, KafkaReader), ClientError> {
     let mut config = base_config(kafka);
     config.set("enable.partition.eof", "false");
+    // librdkafka stops fetching while its consumer queue (all partitions
+    // together) holds queued.min.messages, and looks again only after
+    // fetch.queue.backoff.ms, one second by default: a reader that drains
+    // the queue in a fraction of that then waits for the rest of it.
+    config.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
     match &options.group {
         Some(group) => {
             if !options.partitions.is_empty() {
@@ -100,9 +125,22 @@ pub(crate) async fn open(
     for (k, v) in &kafka.properties {
         config.set(k, v);
     }
-    let consumer: StreamConsumer =
+    let idle_poll = config
+        .get("max.poll.interval.ms")
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map_or(Duration::from_secs(150), |ms| Duration::from_millis(ms / 2));
+    let mut consumer: BaseConsumer =
         config.create().map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
-    let shared = Arc::new(Shared { consumer, topic: topic.to_owned(), group: options.group.clone() });
+    let waker = Arc::new(AtomicWaker::new());
+    let wake = Arc::clone(&waker);
+    consumer.set_nonempty_callback(move || wake.wake());
+    let shared = Arc::new(Shared {
+        consumer,
+        topic: topic.to_owned(),
+        group: options.group.clone(),
+        waker,
+        idle_poll: idle_poll.max(Duration::from_millis(10)),
+    });
     let probe = shared.clone();
     let (name, timeout) = (topic.to_owned(), kafka.connect_timeout);
     let n = partition_count(topic, move || probe.consumer.fetch_metadata(Some(&name), timeout)).await?;
@@ -125,7 +163,7 @@ pub(crate) async fn open(
             .assign(&assignment)
             .map_err(|e| kafka_error(&format!("cannot assign the partitions of `{topic}`"), e))?;
     }
-    Ok((KafkaHandle { shared: shared.clone() }, KafkaReader { shared }))
+    Ok((KafkaHandle { shared: shared.clone() }, KafkaReader { shared, pending_error: None }))
 }
 
 /// A group id no one else uses, for a consumer that assigns its partitions itself.
@@ -176,37 +214,81 @@ async fn starting_offsets(
     Ok(found)
 }
 
+impl KafkaReader {
+    /// One record from librdkafka's queue without waiting (`Poll::Pending`
+    /// when it is empty); librdkafka's errors (a broker unreachable, a
+    /// refused fetch) are `Err` items and reading goes on.
+    fn poll_record(&self) -> Poll<Result<RawMessage, ClientError>> {
+        match self.shared.consumer.poll(Duration::ZERO) {
+            None => Poll::Pending,
+            Some(Err(e)) => Poll::Ready(Err(kafka_error(&format!("consuming `{}`", self.shared.topic), e))),
+            Some(Ok(msg)) => Poll::Ready(Ok(raw_message(&msg))),
+        }
+    }
+}
+
+/// The record of a librdkafka message: key, value and headers copied out of
+/// librdkafka's buffer (which is released as the message is dropped).
+fn raw_message(msg: &rdkafka::message::BorrowedMessage<'_>) -> RawMessage {
+    let headers = msg
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_owned(), h.value.map_or_else(Bytes::new, Bytes::copy_from_slice)))
+                .collect()
+        })
+        .unwrap_or_default();
+    RawMessage {
+        partition: msg.partition() as u32,
+        offset: msg.offset(),
+        timestamp_ms: msg.timestamp().to_millis().unwrap_or(0),
+        key: msg.key().map(Bytes::copy_from_slice),
+        value: msg.payload().map_or_else(Bytes::new, Bytes::copy_from_slice),
+        headers,
+    }
+}
+
 impl RecordSource for KafkaReader {
     type Acker = StoredOnDelivery;
 
-    /// Never without waiting: librdkafka's queue is read through `recv`.
+    /// The next record when librdkafka has one queued. An error waits for
+    /// [`next`](RecordSource::next), which returns it.
     fn try_next(&mut self) -> Option<RawMessage> {
-        None
+        match self.poll_record() {
+            Poll::Ready(Ok(msg)) => Some(msg),
+            Poll::Ready(Err(e)) => {
+                self.pending_error = Some(e);
+                None
+            }
+            Poll::Pending => None,
+        }
     }
 
-    /// The next record, waiting for one; librdkafka's errors (a broker
-    /// unreachable, a refused fetch) are `Err` items and reading goes on.
+    /// The next record, waiting for one.
     async fn next(&mut self) -> Option<Result<RawMessage, ClientError>> {
-        let msg = match self.shared.consumer.recv().await {
-            Ok(m) => m,
-            Err(e) => return Some(Err(kafka_error(&format!("consuming `{}`", self.shared.topic), e))),
-        };
-        let headers = msg
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_owned(), h.value.map_or_else(Bytes::new, Bytes::copy_from_slice)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Some(Ok(RawMessage {
-            partition: msg.partition() as u32,
-            offset: msg.offset(),
-            timestamp_ms: msg.timestamp().to_millis().unwrap_or(0),
-            key: msg.key().map(Bytes::copy_from_slice),
-            value: msg.payload().map_or_else(Bytes::new, Bytes::copy_from_slice),
-            headers,
-        }))
+        if let Some(e) = self.pending_error.take() {
+            return Some(Err(e));
+        }
+        loop {
+            let waited = tokio::time::timeout(
+                self.shared.idle_poll,
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(r) = self.poll_record() {
+                        return Poll::Ready(r);
+                    }
+                    // Registered before polling again: a record queued in
+                    // between fires the callback, which wakes this task.
+                    self.shared.waker.register(cx.waker());
+                    self.poll_record()
+                }),
+            )
+            .await;
+            // Timed out: poll again (librdkafka counts an idle wait without
+            // poll calls against max.poll.interval.ms).
+            if let Ok(r) = waited {
+                return Some(r);
+            }
+        }
     }
 
     fn acker(&self) -> StoredOnDelivery {
