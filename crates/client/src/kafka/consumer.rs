@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::task::AtomicWaker;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -59,7 +59,15 @@ pub(crate) struct KafkaReader {
     shared: Arc<Shared>,
     /// An error met by `try_next`, returned by the next `next`.
     pending_error: Option<ClientError>,
+    /// Where values and keys are copied out of librdkafka's buffers: one
+    /// allocation per [`ARENA_BYTES`] instead of one per record, each value a
+    /// shared slice of it (as the gRPC path's values are slices of the fetched
+    /// batches).
+    arena: BytesMut,
 }
+
+/// Size of each block of `KafkaReader::arena`.
+const ARENA_BYTES: usize = 64 * 1024;
 
 /// A delivered record counts as processed: librdkafka stores its offset as it
 /// hands it over, which is what `ack` marks on the gRPC transport. Nothing to do.
@@ -163,7 +171,7 @@ pub(crate) async fn open(
             .assign(&assignment)
             .map_err(|e| kafka_error(&format!("cannot assign the partitions of `{topic}`"), e))?;
     }
-    Ok((KafkaHandle { shared: shared.clone() }, KafkaReader { shared, pending_error: None }))
+    Ok((KafkaHandle { shared: shared.clone() }, KafkaReader { shared, pending_error: None, arena: BytesMut::new() }))
 }
 
 /// A group id no one else uses, for a consumer that assigns its partitions itself.
@@ -218,18 +226,27 @@ impl KafkaReader {
     /// One record from librdkafka's queue without waiting (`Poll::Pending`
     /// when it is empty); librdkafka's errors (a broker unreachable, a
     /// refused fetch) are `Err` items and reading goes on.
-    fn poll_record(&self) -> Poll<Result<RawMessage, ClientError>> {
+    fn poll_record(&mut self) -> Poll<Result<RawMessage, ClientError>> {
         match self.shared.consumer.poll(Duration::ZERO) {
             None => Poll::Pending,
             Some(Err(e)) => Poll::Ready(Err(kafka_error(&format!("consuming `{}`", self.shared.topic), e))),
-            Some(Ok(msg)) => Poll::Ready(Ok(raw_message(&msg))),
+            Some(Ok(msg)) => Poll::Ready(Ok(raw_message(&msg, &mut self.arena))),
         }
     }
 }
 
+/// `bytes` copied into `arena` (a fresh block when it has no room left).
+fn copy_into(arena: &mut BytesMut, bytes: &[u8]) -> Bytes {
+    if arena.capacity() - arena.len() < bytes.len() {
+        *arena = BytesMut::with_capacity(ARENA_BYTES.max(bytes.len()));
+    }
+    arena.extend_from_slice(bytes);
+    arena.split().freeze()
+}
+
 /// The record of a librdkafka message: key, value and headers copied out of
 /// librdkafka's buffer (which is released as the message is dropped).
-fn raw_message(msg: &rdkafka::message::BorrowedMessage<'_>) -> RawMessage {
+fn raw_message(msg: &rdkafka::message::BorrowedMessage<'_>, arena: &mut BytesMut) -> RawMessage {
     let headers = msg
         .headers()
         .map(|hs| {
@@ -242,8 +259,8 @@ fn raw_message(msg: &rdkafka::message::BorrowedMessage<'_>) -> RawMessage {
         partition: msg.partition() as u32,
         offset: msg.offset(),
         timestamp_ms: msg.timestamp().to_millis().unwrap_or(0),
-        key: msg.key().map(Bytes::copy_from_slice),
-        value: msg.payload().map_or_else(Bytes::new, Bytes::copy_from_slice),
+        key: msg.key().map(|k| copy_into(arena, k)),
+        value: msg.payload().map_or_else(Bytes::new, |v| copy_into(arena, v)),
         headers,
     }
 }
