@@ -32,6 +32,12 @@ use super::librdkafka::{base_config, blocking, kafka_error, partition_count, uns
 use crate::error::ClientError;
 use crate::transport::{Acknowledge, ConsumerControl, ConsumerOptions, Position, RawMessage, RecordSource};
 
+/// Longest wait of a reader without a `poll` (see `KafkaReader::next`).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Extra polls of a waiting reader, past events that are not records.
+const EVENT_POLLS: usize = 4;
+
 /// How soon librdkafka looks again at a partition it stopped fetching because
 /// its queue was full (see `open`).
 const FETCH_QUEUE_BACKOFF_MS: &str = "5";
@@ -43,8 +49,9 @@ struct Shared {
     /// The reader waiting at an empty queue; woken by librdkafka's
     /// queue-non-empty callback.
     waker: Arc<AtomicWaker>,
-    /// How long the reader may wait without polling: half of librdkafka's
-    /// `max.poll.interval.ms`, so that an idle member stays in its group.
+    /// How long the reader may wait without polling: [`IDLE_POLL`], or half
+    /// of librdkafka's `max.poll.interval.ms` when that is shorter, so that an
+    /// idle member stays in its group.
     idle_poll: Duration,
 }
 
@@ -136,7 +143,7 @@ pub(crate) async fn open(
     let idle_poll = config
         .get("max.poll.interval.ms")
         .and_then(|ms| ms.parse::<u64>().ok())
-        .map_or(Duration::from_secs(150), |ms| Duration::from_millis(ms / 2));
+        .map_or(IDLE_POLL, |ms| Duration::from_millis(ms / 2).min(IDLE_POLL));
     let mut consumer: BaseConsumer =
         config.create().map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
     let waker = Arc::new(AtomicWaker::new());
@@ -171,7 +178,10 @@ pub(crate) async fn open(
             .assign(&assignment)
             .map_err(|e| kafka_error(&format!("cannot assign the partitions of `{topic}`"), e))?;
     }
-    Ok((KafkaHandle { shared: shared.clone() }, KafkaReader { shared, pending_error: None, arena: BytesMut::new() }))
+    Ok((
+        KafkaHandle { shared: shared.clone() },
+        KafkaReader { shared, pending_error: None, arena: BytesMut::new() },
+    ))
 }
 
 /// A group id no one else uses, for a consumer that assigns its partitions itself.
@@ -296,12 +306,22 @@ impl RecordSource for KafkaReader {
                     // Registered before polling again: a record queued in
                     // between fires the callback, which wakes this task.
                     self.shared.waker.register(cx.waker());
-                    self.poll_record()
+                    // `poll` answers nothing both at an empty queue and for an
+                    // event it handled itself (a rebalance, a commit's result);
+                    // records queued behind such events fire no callback, so
+                    // look a few times more.
+                    for _ in 0..EVENT_POLLS {
+                        if let Poll::Ready(r) = self.poll_record() {
+                            return Poll::Ready(r);
+                        }
+                    }
+                    Poll::Pending
                 }),
             )
             .await;
             // Timed out: poll again (librdkafka counts an idle wait without
-            // poll calls against max.poll.interval.ms).
+            // poll calls against max.poll.interval.ms, and records behind
+            // more events than `EVENT_POLLS` wait at most this long).
             if let Ok(r) = waited {
                 return Some(r);
             }
