@@ -2,7 +2,8 @@
 # The end-to-end benchmarks behind issue 8's targets, in one run on one machine,
 # each printed as one JSON line (`runnel bench ... --output json`). Ratios are
 # against baselines measured in the same run (the disk for produce, validation
-# `none` for validation's cost, one fsync's latency for e2e).
+# `none` for validation's cost, one fsync's latency for e2e, the gRPC path for
+# the Kafka path).
 #
 #   scripts/bench.sh            # release build, then every benchmark (~3 min)
 #   RUNNEL=path/to/runnel scripts/bench.sh   # an already built binary
@@ -23,6 +24,12 @@ done
 run bench produce --embedded --records 40000 --partitions 4 --batch 100 --record-size 10240
 # One consumer and a group of two from a warm page cache.
 run bench consume --embedded --records 3000000 --partitions 4 --batch 1000
+# The Kafka path (librdkafka through the Kafka listener) against gRPC, same run:
+# `bench kafka` is `bench produce` then one consumer, --via grpc and --via kafka.
+for _ in 1 2 3; do
+    run bench kafka --embedded --records 1000000
+done
+run bench consume --embedded --records 3000000 --partitions 4 --batch 1000 --via kafka
 # Publish -> deliver latency at 10k rec/s with a consumer at the head.
 run bench e2e --embedded --rate 10000 --seconds 10
 # Broker memory with 100 producers and 4 slow consumers: a separate server process,

@@ -74,7 +74,8 @@ pub fn encode_response(
     correlation_id: i32,
     body: &ResponseKind,
 ) -> Result<BytesMut, KafkaError> {
-    let mut out = BytesMut::with_capacity(256);
+    // The frame size, the header (a correlation id, maybe tagged fields), the body.
+    let mut out = BytesMut::with_capacity(16 + size_hint(body, version).max(240));
     out.put_i32(0); // patched below
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
@@ -86,4 +87,15 @@ pub fn encode_response(
         .map_err(|_| KafkaError::Encode(format!("response of {} bytes is too large", out.len())))?;
     out[..4].copy_from_slice(&size.to_be_bytes());
     Ok(out)
+}
+
+/// The encoded size of `body` when it is worth computing first: a fetch
+/// response carries up to megabytes of stored batches, copied once into a
+/// buffer of the right size rather than into one that doubles its way there
+/// (a copy per doubling). 0 for the small answers.
+fn size_hint(body: &ResponseKind, version: i16) -> usize {
+    match body {
+        ResponseKind::Fetch(r) => r.compute_size(version).unwrap_or(0),
+        _ => 0,
+    }
 }

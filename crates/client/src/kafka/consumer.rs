@@ -9,12 +9,20 @@
 //! counts as processed (librdkafka stores its offset on delivery), and a
 //! commit, automatic at the configured interval or explicit, commits what
 //! was processed.
+//!
+//! Records are taken from librdkafka's queue one `poll` at a time, without
+//! waiting, as the typed consumer asks for them ([`RecordSource::try_next`]):
+//! a record costs one queue pop and the copy of its key and value, no future
+//! and no waker. Only at an empty queue does the reader wait, woken by
+//! librdkafka's callback for a queue that becomes non-empty.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use bytes::Bytes;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use bytes::{Bytes, BytesMut};
+use futures::task::AtomicWaker;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers as _, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
@@ -24,10 +32,27 @@ use super::librdkafka::{base_config, blocking, kafka_error, partition_count, uns
 use crate::error::ClientError;
 use crate::transport::{Acknowledge, ConsumerControl, ConsumerOptions, Position, RawMessage, RecordSource};
 
+/// Longest wait of a reader without a `poll` (see `KafkaReader::next`).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+/// Extra polls of a waiting reader, past events that are not records.
+const EVENT_POLLS: usize = 4;
+
+/// How soon librdkafka looks again at a partition it stopped fetching because
+/// its queue was full (see `open`).
+const FETCH_QUEUE_BACKOFF_MS: &str = "5";
+
 struct Shared {
-    consumer: StreamConsumer,
+    consumer: BaseConsumer,
     topic: String,
     group: Option<String>,
+    /// The reader waiting at an empty queue; woken by librdkafka's
+    /// queue-non-empty callback.
+    waker: Arc<AtomicWaker>,
+    /// How long the reader may wait without polling: [`IDLE_POLL`], or half
+    /// of librdkafka's `max.poll.interval.ms` when that is shorter, so that an
+    /// idle member stays in its group.
+    idle_poll: Duration,
 }
 
 /// The control side: commits, seeks, the assignment. Cheap to clone.
@@ -39,7 +64,17 @@ pub(crate) struct KafkaHandle {
 /// The records side.
 pub(crate) struct KafkaReader {
     shared: Arc<Shared>,
+    /// An error met by `try_next`, returned by the next `next`.
+    pending_error: Option<ClientError>,
+    /// Where values and keys are copied out of librdkafka's buffers: one
+    /// allocation per [`ARENA_BYTES`] instead of one per record, each value a
+    /// shared slice of it (as the gRPC path's values are slices of the fetched
+    /// batches).
+    arena: BytesMut,
 }
+
+/// Size of each block of `KafkaReader::arena`.
+const ARENA_BYTES: usize = 64 * 1024;
 
 /// A delivered record counts as processed: librdkafka stores its offset as it
 /// hands it over, which is what `ack` marks on the gRPC transport. Nothing to do.
@@ -58,6 +93,11 @@ pub(crate) async fn open(
 ) -> Result<(KafkaHandle, KafkaReader), ClientError> {
     let mut config = base_config(kafka);
     config.set("enable.partition.eof", "false");
+    // librdkafka stops fetching while its consumer queue (all partitions
+    // together) holds queued.min.messages, and looks again only after
+    // fetch.queue.backoff.ms, one second by default: a reader that drains
+    // the queue in a fraction of that then waits for the rest of it.
+    config.set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
     match &options.group {
         Some(group) => {
             if !options.partitions.is_empty() {
@@ -100,9 +140,22 @@ pub(crate) async fn open(
     for (k, v) in &kafka.properties {
         config.set(k, v);
     }
-    let consumer: StreamConsumer =
+    let idle_poll = config
+        .get("max.poll.interval.ms")
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map_or(IDLE_POLL, |ms| Duration::from_millis(ms / 2).min(IDLE_POLL));
+    let mut consumer: BaseConsumer =
         config.create().map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
-    let shared = Arc::new(Shared { consumer, topic: topic.to_owned(), group: options.group.clone() });
+    let waker = Arc::new(AtomicWaker::new());
+    let wake = Arc::clone(&waker);
+    consumer.set_nonempty_callback(move || wake.wake());
+    let shared = Arc::new(Shared {
+        consumer,
+        topic: topic.to_owned(),
+        group: options.group.clone(),
+        waker,
+        idle_poll: idle_poll.max(Duration::from_millis(10)),
+    });
     let probe = shared.clone();
     let (name, timeout) = (topic.to_owned(), kafka.connect_timeout);
     let n = partition_count(topic, move || probe.consumer.fetch_metadata(Some(&name), timeout)).await?;
@@ -125,7 +178,10 @@ pub(crate) async fn open(
             .assign(&assignment)
             .map_err(|e| kafka_error(&format!("cannot assign the partitions of `{topic}`"), e))?;
     }
-    Ok((KafkaHandle { shared: shared.clone() }, KafkaReader { shared }))
+    Ok((
+        KafkaHandle { shared: shared.clone() },
+        KafkaReader { shared, pending_error: None, arena: BytesMut::new() },
+    ))
 }
 
 /// A group id no one else uses, for a consumer that assigns its partitions itself.
@@ -176,37 +232,100 @@ async fn starting_offsets(
     Ok(found)
 }
 
+impl KafkaReader {
+    /// One record from librdkafka's queue without waiting (`Poll::Pending`
+    /// when it is empty); librdkafka's errors (a broker unreachable, a
+    /// refused fetch) are `Err` items and reading goes on.
+    fn poll_record(&mut self) -> Poll<Result<RawMessage, ClientError>> {
+        match self.shared.consumer.poll(Duration::ZERO) {
+            None => Poll::Pending,
+            Some(Err(e)) => Poll::Ready(Err(kafka_error(&format!("consuming `{}`", self.shared.topic), e))),
+            Some(Ok(msg)) => Poll::Ready(Ok(raw_message(&msg, &mut self.arena))),
+        }
+    }
+}
+
+/// `bytes` copied into `arena` (a fresh block when it has no room left).
+fn copy_into(arena: &mut BytesMut, bytes: &[u8]) -> Bytes {
+    if arena.capacity() - arena.len() < bytes.len() {
+        *arena = BytesMut::with_capacity(ARENA_BYTES.max(bytes.len()));
+    }
+    arena.extend_from_slice(bytes);
+    arena.split().freeze()
+}
+
+/// The record of a librdkafka message: key, value and headers copied out of
+/// librdkafka's buffer (which is released as the message is dropped).
+fn raw_message(msg: &rdkafka::message::BorrowedMessage<'_>, arena: &mut BytesMut) -> RawMessage {
+    let headers = msg
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_owned(), h.value.map_or_else(Bytes::new, Bytes::copy_from_slice)))
+                .collect()
+        })
+        .unwrap_or_default();
+    RawMessage {
+        partition: msg.partition() as u32,
+        offset: msg.offset(),
+        timestamp_ms: msg.timestamp().to_millis().unwrap_or(0),
+        key: msg.key().map(|k| copy_into(arena, k)),
+        value: msg.payload().map_or_else(Bytes::new, |v| copy_into(arena, v)),
+        headers,
+    }
+}
+
 impl RecordSource for KafkaReader {
     type Acker = StoredOnDelivery;
 
-    /// Never without waiting: librdkafka's queue is read through `recv`.
+    /// The next record when librdkafka has one queued. An error waits for
+    /// [`next`](RecordSource::next), which returns it.
     fn try_next(&mut self) -> Option<RawMessage> {
-        None
+        match self.poll_record() {
+            Poll::Ready(Ok(msg)) => Some(msg),
+            Poll::Ready(Err(e)) => {
+                self.pending_error = Some(e);
+                None
+            }
+            Poll::Pending => None,
+        }
     }
 
-    /// The next record, waiting for one; librdkafka's errors (a broker
-    /// unreachable, a refused fetch) are `Err` items and reading goes on.
+    /// The next record, waiting for one.
     async fn next(&mut self) -> Option<Result<RawMessage, ClientError>> {
-        let msg = match self.shared.consumer.recv().await {
-            Ok(m) => m,
-            Err(e) => return Some(Err(kafka_error(&format!("consuming `{}`", self.shared.topic), e))),
-        };
-        let headers = msg
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_owned(), h.value.map_or_else(Bytes::new, Bytes::copy_from_slice)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Some(Ok(RawMessage {
-            partition: msg.partition() as u32,
-            offset: msg.offset(),
-            timestamp_ms: msg.timestamp().to_millis().unwrap_or(0),
-            key: msg.key().map(Bytes::copy_from_slice),
-            value: msg.payload().map_or_else(Bytes::new, Bytes::copy_from_slice),
-            headers,
-        }))
+        if let Some(e) = self.pending_error.take() {
+            return Some(Err(e));
+        }
+        loop {
+            let waited = tokio::time::timeout(
+                self.shared.idle_poll,
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(r) = self.poll_record() {
+                        return Poll::Ready(r);
+                    }
+                    // Registered before polling again: a record queued in
+                    // between fires the callback, which wakes this task.
+                    self.shared.waker.register(cx.waker());
+                    // `poll` answers nothing both at an empty queue and for an
+                    // event it handled itself (a rebalance, a commit's result);
+                    // records queued behind such events fire no callback, so
+                    // look a few times more.
+                    for _ in 0..EVENT_POLLS {
+                        if let Poll::Ready(r) = self.poll_record() {
+                            return Poll::Ready(r);
+                        }
+                    }
+                    Poll::Pending
+                }),
+            )
+            .await;
+            // Timed out: poll again (librdkafka counts an idle wait without
+            // poll calls against max.poll.interval.ms, and records behind
+            // more events than `EVENT_POLLS` wait at most this long).
+            if let Ok(r) = waited {
+                return Some(r);
+            }
+        }
     }
 
     fn acker(&self) -> StoredOnDelivery {

@@ -4,7 +4,12 @@
 //! gRPC path returns, so callers see one API.
 //!
 //! The builder's settings map onto librdkafka's: batch records/bytes, linger,
-//! the buffer, the delivery timeout. Keyed records land where Kafka's Java
+//! the buffer, the delivery timeout.
+//!
+//! A record's delivery report comes back on the producer's polling thread
+//! through [`DeliveryContext`], straight into the record's own answer channel
+//! (the [`SendFuture`] the gRPC path returns too): one channel per record, no
+//! boxed future and no adapter between librdkafka's future and ours. Keyed records land where Kafka's Java
 //! client puts them (librdkafka's `murmur2_random` partitioner, the same
 //! murmur2 as [`partition_for_key`](crate::partition_for_key)); round-robin
 //! and custom partitioners are applied here with the partition count from
@@ -13,11 +18,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::channel::oneshot;
 use parking_lot::Mutex;
+use rdkafka::client::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
-use rdkafka::util::Timeout;
+use rdkafka::message::{DeliveryResult, Header, Message as _, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer as _, ProducerContext, ThreadedProducer};
 
 use super::config::KafkaConfig;
 use super::librdkafka::{base_config, blocking, kafka_error, partition_count, unsupported};
@@ -34,8 +40,40 @@ pub(crate) struct KafkaSink {
     inner: Arc<SinkInner>,
 }
 
+/// A record's answer channel and the timestamp it was sent with.
+struct Ack {
+    tx: oneshot::Sender<Result<RecordMetadata, ClientError>>,
+    timestamp_ms: i64,
+}
+
+/// Hands each delivery report (on librdkafka's polling thread) to its record's channel.
+struct DeliveryContext {
+    topic: String,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<Ack>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, ack: Box<Ack>) {
+        let answer = match result {
+            Ok(m) => Ok(RecordMetadata {
+                partition: m.partition() as u32,
+                offset: m.offset(),
+                timestamp_ms: m.timestamp().to_millis().unwrap_or(ack.timestamp_ms),
+            }),
+            Err((e, _)) => Err(delivery_error(&self.topic, e.clone())),
+        };
+        // The caller may have dropped its future: nothing to tell then.
+        let _ = ack.tx.send(answer);
+    }
+}
+
+type Engine = ThreadedProducer<DeliveryContext>;
+
 struct SinkInner {
-    producer: FutureProducer,
+    producer: Engine,
     topic: String,
     partitions: u32,
     /// Only for round-robin and custom partitioners; librdkafka places the rest.
@@ -91,11 +129,14 @@ impl KafkaSink {
         for (k, v) in &kafka.properties {
             config.set(k, v);
         }
-        let producer: FutureProducer =
-            config.create().map_err(|e| kafka_error("cannot create a Kafka producer", e))?;
-        let (probe, name, timeout) = (producer.clone(), topic.to_owned(), kafka.connect_timeout);
+        let producer: Engine = config
+            .create_with_context(DeliveryContext { topic: topic.to_owned() })
+            .map_err(|e| kafka_error("cannot create a Kafka producer", e))?;
+        let producer = Arc::new(producer);
+        let (probe, name, timeout) = (Arc::clone(&producer), topic.to_owned(), kafka.connect_timeout);
         let partitions =
             partition_count(topic, move || probe.client().fetch_metadata(Some(&name), timeout)).await?;
+        let producer = Arc::into_inner(producer).ok_or(ClientError::Closed)?;
         let chooser = match &options.partitioner {
             Partitioner::Default => None,
             other => Some(Mutex::new(PartitionChooser::new(other.clone(), 0))),
@@ -129,26 +170,18 @@ impl RecordSink for KafkaSink {
             (None, Some(chooser)) => Some(chooser.lock().choose(record.key.as_deref(), n)),
             (None, None) => None,
         };
-        let fallback_ts = record.timestamp_ms.unwrap_or_else(now_ms);
-        let future_record = to_future_record(&inner.topic, &record, partition, fallback_ts);
-        match inner.producer.send_result(future_record) {
-            Ok(delivery) => {
-                let topic = inner.topic.clone();
-                SendFuture::from_future(async move {
-                    match delivery.await {
-                        Ok(result) => delivered(&topic, result, fallback_ts),
-                        Err(_) => Err(ClientError::Closed),
-                    }
-                })
-            }
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+        let timestamp_ms = record.timestamp_ms.unwrap_or_else(now_ms);
+        let (tx, rx) = oneshot::channel();
+        let ack = Box::new(Ack { tx, timestamp_ms });
+        match inner.producer.send(base_record(&inner.topic, &record, partition, ack)) {
+            Ok(()) => SendFuture::waiting(rx),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rejected)) => {
                 // Full: wait for room when polled, as the gRPC path does.
+                let ack = rejected.delivery_opaque;
                 let this = self.clone();
                 SendFuture::from_future(async move {
-                    let inner = &this.inner;
-                    let rec = to_future_record(&inner.topic, &record, partition, fallback_ts);
-                    let result = inner.producer.send(rec, Timeout::After(inner.queue_timeout)).await;
-                    delivered(&inner.topic, result, fallback_ts)
+                    this.send_when_room(record, partition, ack).await?;
+                    rx.await.unwrap_or(Err(ClientError::Closed))
                 })
             }
             Err((e, _)) => SendFuture::failed(kafka_error(&format!("cannot send to `{}`", inner.topic), e)),
@@ -157,9 +190,9 @@ impl RecordSink for KafkaSink {
 
     /// Waits until every record sent before is delivered or failed.
     async fn flush(&self) -> Result<(), ClientError> {
-        let producer = self.inner.producer.clone();
+        let inner = Arc::clone(&self.inner);
         let timeout = self.inner.queue_timeout;
-        blocking(move || producer.flush(timeout))
+        blocking(move || inner.producer.flush(timeout))
             .await?
             .map_err(|e| kafka_error(&format!("flushing `{}`", self.inner.topic), e))
     }
@@ -169,13 +202,41 @@ impl RecordSink for KafkaSink {
     }
 }
 
-fn to_future_record<'a>(
+impl KafkaSink {
+    /// Retries handing `record` to a full librdkafka queue until it has room
+    /// or the delivery timeout passes.
+    async fn send_when_room(
+        &self,
+        record: RawRecord,
+        partition: Option<u32>,
+        mut ack: Box<Ack>,
+    ) -> Result<(), ClientError> {
+        let inner = &self.inner;
+        let deadline = tokio::time::Instant::now() + inner.queue_timeout;
+        loop {
+            match inner.producer.send(base_record(&inner.topic, &record, partition, ack)) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), rejected))
+                    if tokio::time::Instant::now() < deadline =>
+                {
+                    ack = rejected.delivery_opaque;
+                    // Deliveries free room at the pace of the cluster's answers.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((e, _)) => return Err(kafka_error(&format!("cannot send to `{}`", inner.topic), e)),
+            }
+        }
+    }
+}
+
+fn base_record<'a>(
     topic: &'a str,
     record: &'a RawRecord,
     partition: Option<u32>,
-    timestamp_ms: i64,
-) -> FutureRecord<'a, [u8], [u8]> {
-    let mut rec = FutureRecord::to(topic).payload(&record.value[..]).timestamp(timestamp_ms);
+    ack: Box<Ack>,
+) -> BaseRecord<'a, [u8], [u8], Box<Ack>> {
+    let timestamp_ms = ack.timestamp_ms;
+    let mut rec = BaseRecord::with_opaque_to(topic, ack).payload(&record.value[..]).timestamp(timestamp_ms);
     if let Some(key) = &record.key {
         rec = rec.key(&key[..]);
     }
@@ -192,21 +253,13 @@ fn to_future_record<'a>(
     rec
 }
 
-fn delivered(
-    topic: &str,
-    result: rdkafka::producer::future_producer::OwnedDeliveryResult,
-    fallback_ts: i64,
-) -> Result<RecordMetadata, ClientError> {
-    match result {
-        Ok(d) => Ok(RecordMetadata {
-            partition: d.partition as u32,
-            offset: d.offset,
-            timestamp_ms: d.timestamp.to_millis().unwrap_or(fallback_ts),
-        }),
-        Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition), _))
-        | Err((KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopic), _)) => {
-            Err(ClientError::UnknownTopic { topic: topic.to_owned() })
+/// The client error for a record the cluster refused or never acknowledged.
+fn delivery_error(topic: &str, e: KafkaError) -> ClientError {
+    match e {
+        KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition)
+        | KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopic) => {
+            ClientError::UnknownTopic { topic: topic.to_owned() }
         }
-        Err((e, _)) => Err(kafka_error(&format!("the cluster refused a record for `{topic}`"), e)),
+        e => kafka_error(&format!("the cluster refused a record for `{topic}`"), e),
     }
 }

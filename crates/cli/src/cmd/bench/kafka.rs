@@ -1,21 +1,19 @@
 //! `runnel bench kafka`: the Kafka protocol against the gRPC path in one run,
-//! against one server. The same typed records (`BenchUser`, Confluent-framed
-//! Avro) are produced by `Producer<T>` and read back by `Consumer<T>` twice:
-//! once over gRPC (`Client::connect`), once over the Kafka listener
-//! (`Client::connect_kafka`, librdkafka), each path into its own fresh topic
-//! with the same partitions, validation and fsync policy. Reported per path
-//! and direction: records/s and MB/s, and the Kafka/gRPC ratios.
+//! against one server: `bench produce` and `bench consume`'s single-consumer
+//! read, once `--via grpc` and once `--via kafka`. The same typed records
+//! (`BenchUser`, Confluent-framed Avro) are produced by `Producer<T>` and read
+//! back by `Consumer<T>`: over gRPC (`Client::connect`), then over the Kafka
+//! listener (`Client::connect_kafka`, librdkafka), each path into its own fresh
+//! topic with the same partitions, validation and fsync policy. Reported per
+//! path and direction: records/s and MB/s, and the Kafka/gRPC ratios.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
-use futures::stream::{FuturesUnordered, StreamExt};
-use runnel_client::{Client, KafkaConfig, Position};
 use serde_json::json;
 
 use super::report::Report;
-use super::{create_topic, BenchEnv, BenchUser, Target, TopicArgs};
-use crate::cmd::count;
+use super::{produce, read_back, BenchEnv, ProduceArgs, Target, TopicArgs, Via};
 
 /// Arguments of `runnel bench kafka`.
 #[derive(Debug, Clone, clap::Args)]
@@ -25,6 +23,9 @@ pub struct KafkaArgs {
     /// The Kafka listener to use without --embedded.
     #[arg(long, default_value = "127.0.0.1:9092")]
     kafka: String,
+    /// A librdkafka property over the client's own settings (repeatable).
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = super::parse_property)]
+    kafka_properties: Vec<(String, String)>,
     /// Records to produce and fetch on each path.
     #[arg(long, default_value_t = 200_000)]
     records: u64,
@@ -53,30 +54,16 @@ pub async fn run(global: &crate::Global, args: &KafkaArgs) -> anyhow::Result<Rep
         bail!("--records, --batch and --partitions must be at least 1");
     }
     let env = BenchEnv::start(global, &args.target).await?;
-    let result = compare(global, &env, args).await;
+    let result = compare(&env, args).await;
     env.stop().await?;
     result
 }
 
-async fn compare(global: &crate::Global, env: &BenchEnv, args: &KafkaArgs) -> anyhow::Result<Report> {
-    let (bootstrap, registry_url) = match &env.server {
-        Some(server) => (
-            server.kafka_addr().context("the embedded server runs no Kafka listener")?.to_string(),
-            server.registry_url(),
-        ),
-        None => (args.kafka.clone(), global.registry_url.clone()),
-    };
-    let grpc = Client::connect(env.url.clone()).await?;
-    let kafka = Client::connect_kafka(KafkaConfig::new(&bootstrap, &registry_url))
-        .await
-        .with_context(|| format!("cannot use the Kafka listener at {bootstrap}"))?;
-    let sample = BenchUser::sample(args.topic.record_size);
-    let record_bytes = (runnel_avro::to_vec(&sample).len() + 5) as f64;
-
-    let grpc_topic = create_topic(&grpc, args.partitions, &args.topic).await?;
-    let over_grpc = round_trip(&grpc, &grpc_topic, args, &sample).await.context("over gRPC")?;
-    let kafka_topic = create_topic(&grpc, args.partitions, &args.topic).await?;
-    let over_kafka = round_trip(&kafka, &kafka_topic, args, &sample).await.context("over Kafka")?;
+async fn compare(env: &BenchEnv, args: &KafkaArgs) -> anyhow::Result<Report> {
+    let over_grpc = round_trip(env, args, Via::Grpc).await.context("over gRPC")?;
+    let over_kafka = round_trip(env, args, Via::Kafka).await.context("over Kafka")?;
+    let record_bytes = over_grpc.1;
+    let (over_grpc, over_kafka) = (over_grpc.0, over_kafka.0);
 
     let n = args.records as f64;
     let rates = |d: Duration| {
@@ -105,57 +92,27 @@ async fn compare(global: &crate::Global, env: &BenchEnv, args: &KafkaArgs) -> an
     Ok(report)
 }
 
-/// Produces `args.records` typed records into `topic` through `client`, then
-/// reads them all back from the earliest offset.
-async fn round_trip(
-    client: &Client,
-    topic: &str,
-    args: &KafkaArgs,
-    sample: &BenchUser,
-) -> anyhow::Result<PathResult> {
-    let record_bytes = runnel_avro::to_vec(sample).len() + 5;
-    let partitions = args.partitions as usize;
-    let producer = client
-        .producer::<BenchUser>(topic)
-        .batch_records(args.batch)
-        .batch_bytes((args.batch * (record_bytes + 32)).max(1 << 16))
-        .linger(Duration::from_millis(args.linger_ms))
-        .buffer_records(args.batch * partitions * 8)
-        .create()
-        .await?;
-    let start = Instant::now();
-    let mut in_flight = FuturesUnordered::new();
-    // Half the buffer: a send always finds room (see `produce` in mod.rs).
-    let window = args.batch * partitions * 4;
-    let mut record = sample.clone();
-    for i in 0..args.records {
-        record.id = i as i64;
-        in_flight.push(producer.send(&record));
-        if in_flight.len() >= window {
-            if let Some(r) = in_flight.next().await {
-                r?;
-            }
-        }
-    }
-    while let Some(r) = in_flight.next().await {
-        r?;
-    }
-    producer.flush().await?;
-    let produce = start.elapsed();
-
-    let start = Instant::now();
-    let mut consumer = client.consumer::<BenchUser>(topic).from(Position::Earliest).subscribe().await?;
-    let mut seen = 0u64;
-    while seen < args.records {
-        match tokio::time::timeout(Duration::from_secs(30), consumer.next()).await {
-            Ok(Some(msg)) => {
-                msg?;
-                seen += 1;
-            }
-            Ok(None) => bail!("the consumer stream ended after {seen} of {}", count(args.records, "record")),
-            Err(_) => bail!("no record for 30 s after {seen} of {}", count(args.records, "record")),
-        }
-    }
-    let fetch = start.elapsed();
-    Ok(PathResult { produce, fetch })
+/// `bench produce --via VIA` into a fresh topic, then `bench consume`'s
+/// single consumer over the same path; the two durations and the record size.
+async fn round_trip(env: &BenchEnv, args: &KafkaArgs, via: Via) -> anyhow::Result<(PathResult, f64)> {
+    let produce_args = ProduceArgs {
+        target: args.target.clone(),
+        via,
+        kafka: args.kafka.clone(),
+        kafka_properties: args.kafka_properties.clone(),
+        records: args.records,
+        partitions: args.partitions,
+        batch: args.batch,
+        producers: 1,
+        topic: args.topic.clone(),
+        linger_ms: args.linger_ms,
+        no_baseline: true,
+        slow_consumers: 0,
+    };
+    let (produced, topic) = produce(env, &produce_args).await?;
+    let seconds = produced.get_f64("seconds").context("the produce report has no duration")?;
+    let record_bytes = produced.get_f64("record_bytes").unwrap_or(0.0);
+    let client = env.endpoint(via, &args.kafka, &args.kafka_properties)?.client().await?;
+    let fetch = read_back(&client, &topic, args.records).await?;
+    Ok((PathResult { produce: Duration::from_secs_f64(seconds), fetch }, record_bytes))
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures::stream::{FuturesUnordered, StreamExt};
 use runnel_avro::Avro;
-use runnel_client::{proto, Client, NewTopic, Position, Validation};
+use runnel_client::{proto, Client, KafkaConfig, NewTopic, Position, Validation};
 use runnel_derive::Avro;
 
 use report::{LatencyRecorder, Report};
@@ -110,11 +110,40 @@ pub struct Target {
     data: Option<PathBuf>,
 }
 
+/// The protocol a benchmark's producers and consumers speak. Topics and
+/// schemas are set up over gRPC either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Via {
+    /// The typed client over gRPC (`Client::connect`).
+    Grpc,
+    /// The typed client over the Kafka listener (`Client::connect_kafka`: librdkafka).
+    Kafka,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Grpc => "grpc",
+            Via::Kafka => "kafka",
+        }
+    }
+}
+
 /// The topic and the produce side.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProduceArgs {
     #[command(flatten)]
     target: Target,
+    /// The client path: grpc, or kafka (librdkafka through the Kafka listener).
+    #[arg(long, value_enum, default_value_t = Via::Grpc)]
+    via: Via,
+    /// The Kafka listener for --via kafka without --embedded.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    kafka: String,
+    /// A librdkafka property for --via kafka's producers and consumers, over
+    /// the client's own settings (repeatable): `--kafka-property linger.ms=10`.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    kafka_properties: Vec<(String, String)>,
     /// Records to produce in all.
     #[arg(long, default_value_t = 1_000_000)]
     records: u64,
@@ -256,10 +285,48 @@ impl WorkDir {
 /// The server the benchmark talks to, and the directory for the disk baseline.
 struct BenchEnv {
     url: String,
-    /// The server's HTTP address (its `/metrics`).
+    /// The server's HTTP address (its `/metrics`, the registry).
     http_url: String,
     dir: WorkDir,
     server: Option<runnel_broker::RunningServer>,
+}
+
+/// How a benchmark's clients connect: cheap to clone into producer tasks.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    via: Via,
+    grpc: String,
+    /// The Kafka listener (`host:port`).
+    kafka: String,
+    registry: String,
+    /// librdkafka properties over the client's own (`--kafka-property`).
+    properties: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE` of `--kafka-property`.
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+impl Endpoint {
+    /// A new client (its own connection) on this path.
+    async fn client(&self) -> anyhow::Result<Client> {
+        match self.via {
+            Via::Grpc => Ok(Client::connect(self.grpc.clone()).await?),
+            Via::Kafka => {
+                let mut config = KafkaConfig::new(&self.kafka, &self.registry);
+                for (k, v) in &self.properties {
+                    config = config.property(k, v);
+                }
+                Client::connect_kafka(config)
+                    .await
+                    .with_context(|| format!("cannot use the Kafka listener at {}", self.kafka))
+            }
+        }
+    }
 }
 
 impl BenchEnv {
@@ -279,6 +346,23 @@ impl BenchEnv {
         } else {
             Ok(BenchEnv { url: global.url.clone(), http_url: global.registry_url.clone(), dir, server: None })
         }
+    }
+
+    /// Where clients on path `via` connect; `kafka` is the listener when not embedded.
+    fn endpoint(&self, via: Via, kafka: &str, properties: &[(String, String)]) -> anyhow::Result<Endpoint> {
+        let kafka = match &self.server {
+            Some(server) => {
+                server.kafka_addr().context("the embedded server runs no Kafka listener")?.to_string()
+            }
+            None => kafka.to_owned(),
+        };
+        Ok(Endpoint {
+            via,
+            grpc: self.url.clone(),
+            kafka,
+            registry: self.http_url.clone(),
+            properties: properties.to_vec(),
+        })
     }
 
     async fn stop(self) -> anyhow::Result<()> {
@@ -326,10 +410,12 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
     let sample = BenchUser::sample(args.topic.record_size);
     let record_bytes = runnel_avro::to_vec(&sample).len() + 5;
 
+    let endpoint = env.endpoint(args.via, &args.kafka, &args.kafka_properties)?;
     let (stop_readers, stop) = tokio::sync::watch::channel(false);
     let mut readers = Vec::new();
-    for _ in 0..args.slow_consumers {
-        let (client, topic, mut stop) = (admin.clone(), topic.clone(), stop.clone());
+    let reader_client = if args.slow_consumers > 0 { Some(endpoint.client().await?) } else { None };
+    for client in std::iter::repeat_n(reader_client, args.slow_consumers).flatten() {
+        let (topic, mut stop) = (topic.clone(), stop.clone());
         readers.push(tokio::spawn(async move {
             let mut consumer =
                 client.consumer::<BenchUser>(&topic).from(Position::Earliest).subscribe().await?;
@@ -357,13 +443,13 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
     for p in 0..args.producers {
         let count = args.records / args.producers as u64
             + u64::from((p as u64) < args.records % args.producers as u64);
-        let url = env.url.clone();
+        let endpoint = endpoint.clone();
         let topic = topic.clone();
         let sample = sample.clone();
         let (batch, linger, partitions) = (args.batch, args.linger_ms, args.partitions as usize);
         let progress = progress.clone();
         tasks.push(tokio::spawn(async move {
-            let client = Client::connect(url).await?;
+            let client = endpoint.client().await?;
             let producer = client
                 .producer::<BenchUser>(&topic)
                 .batch_records(batch)
@@ -414,6 +500,7 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
 
     let total_bytes = args.records * record_bytes as u64;
     let mut report = Report::new("produce");
+    report.set("via", args.via.name());
     report.set("records", args.records);
     report.set("record_bytes", record_bytes as u64);
     report.set("partitions", args.partitions);
@@ -462,22 +549,9 @@ async fn consume(env: &BenchEnv, args: &ConsumeArgs) -> anyhow::Result<Report> {
     let records = args.produce.records;
     let record_bytes = produced.get_f64("record_bytes").unwrap_or(0.0);
 
-    let client = Client::connect(env.url.clone()).await?;
-    let start = Instant::now();
-    let mut consumer = client.consumer::<BenchUser>(&topic).from(Position::Earliest).subscribe().await?;
-    let mut seen = 0u64;
-    while seen < records {
-        match tokio::time::timeout(Duration::from_secs(30), consumer.next()).await {
-            Ok(Some(msg)) => {
-                msg?;
-                seen += 1;
-            }
-            Ok(None) => bail!("the consumer stream ended after {seen} of {}", count(records, "record")),
-            Err(_) => bail!("no record for 30 s after {seen} of {}", count(records, "record")),
-        }
-    }
-    let single = start.elapsed();
-    drop(consumer);
+    let client =
+        env.endpoint(args.produce.via, &args.produce.kafka, &args.produce.kafka_properties)?.client().await?;
+    let single = read_back(&client, &topic, records).await?;
 
     let group = format!("bench-group-{}", now_us());
     let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -520,6 +594,7 @@ async fn consume(env: &BenchEnv, args: &ConsumeArgs) -> anyhow::Result<Report> {
     }
 
     let mut report = Report::new("consume");
+    report.set("via", args.produce.via.name());
     report.set("records", records);
     report.set("record_bytes", record_bytes);
     report.set("partitions", args.produce.partitions);
@@ -530,6 +605,25 @@ async fn consume(env: &BenchEnv, args: &ConsumeArgs) -> anyhow::Result<Report> {
     report.set("group_records_per_sec", records as f64 / group_elapsed.as_secs_f64());
     report.set("group_mb_per_sec", records as f64 * record_bytes / 1e6 / group_elapsed.as_secs_f64());
     Ok(report)
+}
+
+/// Reads `records` records of `topic` from the earliest offset with one
+/// consumer (no group), decoding each; how long that took.
+async fn read_back(client: &Client, topic: &str, records: u64) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut consumer = client.consumer::<BenchUser>(topic).from(Position::Earliest).subscribe().await?;
+    let mut seen = 0u64;
+    while seen < records {
+        match tokio::time::timeout(Duration::from_secs(30), consumer.next()).await {
+            Ok(Some(msg)) => {
+                msg?;
+                seen += 1;
+            }
+            Ok(None) => bail!("the consumer stream ended after {seen} of {}", count(records, "record")),
+            Err(_) => bail!("no record for 30 s after {seen} of {}", count(records, "record")),
+        }
+    }
+    Ok(start.elapsed())
 }
 
 /// A fixed rate with a consumer at the head; latency from `send` to delivery.
