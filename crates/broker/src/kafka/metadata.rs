@@ -1,6 +1,7 @@
 //! ApiVersions, Metadata, FindCoordinator and InitProducerId: what a client
 //! asks before it produces or joins a group. Runnel is one broker (node 0),
-//! the leader of every partition and the coordinator of every group; it is
+//! the leader of every partition and the coordinator of every group and
+//! transactional id; it is
 //! advertised at the address the client connected to.
 
 use kafka_protocol::messages::metadata_response::{
@@ -78,8 +79,17 @@ fn topic_metadata(t: &Topic) -> MetadataResponseTopic {
     m
 }
 
-pub(super) fn find_coordinator(ctx: &Ctx, _req: FindCoordinatorRequest, _version: i16) -> ResponseKind {
+/// Key type 0 (a group) and 1 (a transactional id) both find this broker; v0 has no key
+/// type and means a group. Other key types are refused as Kafka refuses them.
+pub(super) fn find_coordinator(ctx: &Ctx, req: FindCoordinatorRequest, _version: i16) -> ResponseKind {
     let mut r = FindCoordinatorResponse::default();
+    if !matches!(req.key_type, 0 | 1) {
+        tracing::info!(key_type = req.key_type, "Kafka FindCoordinator for an unknown key type");
+        r.error_code = code::INVALID_REQUEST;
+        r.node_id = BrokerId(-1);
+        r.port = -1;
+        return ResponseKind::FindCoordinator(r);
+    }
     r.node_id = BrokerId(NODE_ID);
     r.host = kstr(ctx.host.as_ref());
     r.port = ctx.port;
@@ -89,17 +99,12 @@ pub(super) fn find_coordinator(ctx: &Ctx, _req: FindCoordinatorRequest, _version
 /// Idempotent producers get a fresh id from the same counter the gRPC
 /// `InitProducer` uses, epoch 0; the partition logs then deduplicate retried
 /// batches by (producer id, epoch, sequence) whichever protocol sent them.
-pub(super) async fn init_producer_id(ctx: Ctx, req: InitProducerIdRequest) -> ResponseKind {
-    let mut r = InitProducerIdResponse::default();
+/// A transactional id goes to the transaction coordinator (`transactions.rs`).
+pub(super) async fn init_producer_id(ctx: Ctx, req: InitProducerIdRequest, version: i16) -> ResponseKind {
     if req.transactional_id.is_some() {
-        tracing::warn!(
-            "Kafka InitProducerId with a transactional id refused: transactions are not supported"
-        );
-        r.error_code = code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-        r.producer_id = ProducerId(-1);
-        r.producer_epoch = -1;
-        return ResponseKind::InitProducerId(r);
+        return super::transactions::init_producer_id(ctx, req, version).await;
     }
+    let mut r = InitProducerIdResponse::default();
     match ctx.broker.append.next_producer_id().await {
         Ok(id) => {
             r.producer_id = ProducerId(id);

@@ -19,7 +19,9 @@
 //! (ApiVersions, Metadata, FindCoordinator, InitProducerId), `produce.rs`,
 //! `fetch.rs` (Fetch, ListOffsets), `groups.rs` (the classic group protocol
 //! with client-side assignment), `offsets.rs` (OffsetCommit, OffsetFetch),
-//! `admin.rs` (CreateTopics, DeleteTopics, DescribeConfigs).
+//! `admin.rs` (CreateTopics, DeleteTopics, DescribeConfigs), `transactions.rs`
+//! (transactional InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
+//! TxnOffsetCommit, EndTxn over the transaction coordinator).
 
 mod admin;
 pub mod codec;
@@ -30,6 +32,7 @@ pub mod groups;
 mod metadata;
 mod offsets;
 mod produce;
+mod transactions;
 pub mod versions;
 
 use std::future::Future;
@@ -209,7 +212,7 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
         RequestKind::FindCoordinator(r) => {
             Box::pin(async move { metadata::find_coordinator(&c, r, version) })
         }
-        RequestKind::InitProducerId(r) => Box::pin(metadata::init_producer_id(c, r)),
+        RequestKind::InitProducerId(r) => Box::pin(metadata::init_producer_id(c, r, version)),
         RequestKind::Produce(r) => match produce::submit(&c, r).await {
             Some(fut) => fut,
             None => return Ok(None),
@@ -229,6 +232,11 @@ async fn dispatch(ctx: &Ctx, mut frame: Bytes) -> Result<Option<Reply>, KafkaErr
         RequestKind::CreateTopics(r) => Box::pin(admin::create_topics(c, r)),
         RequestKind::DeleteTopics(r) => Box::pin(admin::delete_topics(c, r, version)),
         RequestKind::DescribeConfigs(r) => Box::pin(async move { admin::describe_configs(&c, r) }),
+        // Transactions (the coordinator is `crate::transactions`).
+        RequestKind::AddPartitionsToTxn(r) => Box::pin(transactions::add_partitions(c, r, version)),
+        RequestKind::AddOffsetsToTxn(r) => Box::pin(transactions::add_offsets(c, r, version)),
+        RequestKind::EndTxn(r) => Box::pin(transactions::end_txn(c, r, version)),
+        RequestKind::TxnOffsetCommit(r) => Box::pin(transactions::txn_offset_commit(c, r)),
         _ => {
             // `versions::supported` lists only the APIs matched above.
             tracing::warn!(?api_key, version, "Kafka API advertised but not dispatched");

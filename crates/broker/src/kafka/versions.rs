@@ -4,8 +4,12 @@
 //! The ranges stop where a version would need something Runnel does not have:
 //! topic ids (Fetch v13+, DeleteTopics v6+, Metadata v10+), batched
 //! coordinator lookups (FindCoordinator v4+), grouped offset fetches
-//! (OffsetFetch v8+), max-timestamp lookups (ListOffsets v7+). librdkafka 2.x
-//! and the Java client negotiate down to these.
+//! (OffsetFetch v8+), max-timestamp lookups (ListOffsets v7+), batched
+//! broker-to-broker transaction requests (AddPartitionsToTxn v4+), the
+//! TRANSACTION_ABORTABLE error and per-transaction epoch bumps of KIP-890
+//! (EndTxn, AddOffsetsToTxn, TxnOffsetCommit v4+, InitProducerId v5+).
+//! librdkafka 2.x (TxnOffsetCommit up to v3) and the Java client negotiate down
+//! to these.
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, FindCoordinatorResponse, HeartbeatResponse, InitProducerIdResponse,
@@ -33,6 +37,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 0, 5),
     (ApiKey::DeleteTopics, 0, 5),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// The versions of `api` this listener serves, if any.
