@@ -120,15 +120,23 @@ RECORDS = int(os.environ.get("EOS_RECORDS", "600"))
 KILLS = int(os.environ.get("EOS_KILLS", "3"))
 
 
+# librdkafka (2.10+) "re-bootstraps" when every broker it knows was down for a while: it
+# drops the learned brokers, and a group-coordinator request queued on the dropped handle
+# (the producer's TxnOffsetCommit) then waits forever. Runnel is one broker at one address,
+# so re-bootstrapping gains nothing; it is turned off.
+NO_REBOOTSTRAP = {"metadata.recovery.strategy": "none"}
+
+
 def eos_consumer(server, group):
     return Consumer({"bootstrap.servers": server.kafka, "group.id": group, "auto.offset.reset": "earliest",
                      "enable.auto.commit": False, "isolation.level": "read_committed",
-                     "session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+                     "session.timeout.ms": 6000, "heartbeat.interval.ms": 500, **NO_REBOOTSTRAP})
 
 
 def eos_producer(server, tid):
     return Producer({"bootstrap.servers": server.kafka, "transactional.id": tid, "compression.type": "none",
-                     "transaction.timeout.ms": 10000, "linger.ms": 5, "message.timeout.ms": 10000})
+                     "transaction.timeout.ms": 10000, "linger.ms": 5, "message.timeout.ms": 10000,
+                     **NO_REBOOTSTRAP})
 
 
 def committed_total(server, group, topic):
@@ -153,6 +161,7 @@ def run_loop(server, source, sink, group, tid, stop, log):
             producer.init_transactions(30)
             while not stop.is_set():
                 msgs = consumer.consume(8, 0.5)
+                log.extend(repr(m.error()) for m in msgs if m.error() is not None)
                 msgs = [m for m in msgs if m.error() is None]
                 if not msgs:
                     continue
