@@ -233,7 +233,13 @@ impl Transactions {
             }
             _ => {}
         }
+        // As in Kafka, a new epoch starts with no transaction (Empty): EndTxn before
+        // anything is added is INVALID_TXN_STATE.
         record.timeout_ms = timeout_ms as u32;
+        record.state = TxnState::Empty;
+        record.partitions.clear();
+        record.groups.clear();
+        record.offsets.clear();
         if record.epoch >= i16::MAX - 1 {
             // Epochs are exhausted: the id moves to a new producer id at epoch 0.
             let old = record.producer_id;
