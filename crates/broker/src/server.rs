@@ -243,6 +243,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
         .add_service(grpc::subscriptions::server(Arc::clone(&broker)))
         .add_service(grpc::tenants::server(Arc::clone(&broker)))
         .add_service(grpc::registry::server(Arc::clone(&broker)))
+        .add_service(grpc::transactions::server(Arc::clone(&broker)))
         .serve_with_incoming_shutdown(incoming, shutdown::cancelled(broker.shutdown.clone()));
     let grpc = tokio::spawn(grpc);
 
