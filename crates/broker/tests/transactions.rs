@@ -34,6 +34,23 @@ const INVALID_TXN_STATE: i16 = 48;
 const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
 const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
 const PRODUCER_FENCED: i16 = 90;
+const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+
+/// (error code, offset) of OffsetFetch v7 for group `g` on `t`/0.
+async fn stable_offset(k: &mut Kafka, require_stable: bool) -> (i16, i64) {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
+    let mut t = OffsetFetchRequestTopic::default();
+    t.name = name("t");
+    t.partition_indexes = vec![0];
+    let mut r = OffsetFetchRequest::default();
+    r.group_id = GroupId(StrBytes::from_string("g".into()));
+    r.topics = Some(vec![t]);
+    r.require_stable = require_stable;
+    let resp: OffsetFetchResponse = k.call(ApiKey::OffsetFetch, 7, &r).await;
+    let p = &resp.topics[0].partitions[0];
+    (p.error_code, p.committed_offset)
+}
 
 /// A Kafka connection speaking raw frames.
 struct Kafka {
@@ -397,6 +414,9 @@ async fn offsets_reach_the_group_only_when_the_transaction_commits() {
     let r: TxnOffsetCommitResponse = k.call(ApiKey::TxnOffsetCommit, 3, &txn_commit("g", 5)).await;
     assert_eq!(r.topics[0].partitions[0].error_code, 0);
     assert_eq!(committed(&mut h).await, None, "held until the transaction commits");
+    // A read-committed consumer asking for stable offsets is told to wait (KIP-447).
+    assert_eq!(stable_offset(&mut k, true).await, (UNSTABLE_OFFSET_COMMIT, -1));
+    assert_eq!(stable_offset(&mut k, false).await, (0, -1));
     assert_eq!(k.end("tx", pid, epoch, false, 3).await, 0);
     assert_eq!(committed(&mut h).await, None, "an abort drops them");
     let r: AddOffsetsToTxnResponse = k.call(ApiKey::AddOffsetsToTxn, 3, &add_offsets("g")).await;
@@ -411,6 +431,7 @@ async fn offsets_reach_the_group_only_when_the_transaction_commits() {
     let mut k = Kafka::connect(&h).await;
     assert_eq!(k.end("tx", pid, epoch, true, 3).await, 0);
     assert_eq!(committed(&mut h).await, Some(7), "the commit applied them");
+    assert_eq!(stable_offset(&mut k, true).await, (0, 7));
     h.server.shutdown().await.unwrap();
 }
 

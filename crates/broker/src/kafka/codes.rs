@@ -70,6 +70,8 @@ pub(crate) mod code {
     pub const INVALID_TRANSACTION_TIMEOUT: i16 = E::InvalidTransactionTimeout.code();
     /// A newer producer of the transactional id exists.
     pub const PRODUCER_FENCED: i16 = E::ProducerFenced.code();
+    /// A transaction holds an offset of the group that is about to move (KIP-447).
+    pub const UNSTABLE_OFFSET_COMMIT: i16 = E::UnstableOffsetCommit.code();
     /// Not attempted because another part of the request failed.
     pub const OPERATION_NOT_ATTEMPTED: i16 = E::OperationNotAttempted.code();
 }

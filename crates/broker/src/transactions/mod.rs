@@ -581,6 +581,22 @@ impl Transactions {
         }
     }
 
+    /// Whether an open or completing transaction holds an offset of `group` on `topic`'s
+    /// `partition` (Kafka's OffsetFetch answers UNSTABLE_OFFSET_COMMIT for it, KIP-447, so a
+    /// read-committed consumer does not start from an offset about to move).
+    pub fn has_pending_offset(&self, group: &str, topic: &str, partition: u32) -> bool {
+        let topic = self.topics.get(topic).map(|t| t.meta.name.clone()).unwrap_or_else(|_| topic.to_owned());
+        self.ids.lock().values().any(|slot| {
+            let st = slot.state.lock();
+            matches!(st.record.state, TxnState::Ongoing | TxnState::PrepareCommit)
+                && st
+                    .record
+                    .offsets
+                    .iter()
+                    .any(|o| o.group == group && o.topic == topic && o.partition == partition)
+        })
+    }
+
     /// The state of a transactional id (for tests and describe).
     pub fn state_of(&self, transactional_id: &str) -> Option<(i64, i16, TxnState)> {
         let slot = self.slot(transactional_id)?;
