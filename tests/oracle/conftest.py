@@ -6,7 +6,8 @@ ready line, so no port is guessed) over a temporary data directory, optionally
 with the Kafka listener. Fixtures:
 
 - ``runnel_binary``: the path of the binary;
-- ``runnel_server``: one per test module, with the Kafka listener;
+- ``runnel_server``: one per test module, with the Kafka listener (``kill()`` SIGKILLs it,
+  ``restart()`` starts it again over the same data and addresses);
 - ``registry_url``: one per test module, the registry's URL of a ``runnel serve``
   without Kafka, or of the registry alone (``runnel registry-serve``) when
   ``RUNNEL_ORACLE_SERVER=registry-serve``.
@@ -42,11 +43,17 @@ class RunnelServer:
     def __init__(self, *extra, kafka=False, registry_only=False, data=None):
         self.data = data or tempfile.mkdtemp(prefix="runnel-oracle-")
         self.kafka = None
+        self._extra, self._with_kafka, self._registry_only = extra, kafka, registry_only
+        self._start("127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0")
+
+    def _start(self, grpc, http, kafka_addr):
+        """Starts ``runnel serve`` over this server's data directory on the given addresses."""
+        extra, kafka, registry_only = self._extra, self._with_kafka, self._registry_only
         if registry_only:
-            cmd = [runnel_bin(), "registry-serve", "--data", self.data, "--http", "127.0.0.1:0", *extra]
+            cmd = [runnel_bin(), "registry-serve", "--data", self.data, "--http", http, *extra]
         else:
-            cmd = [runnel_bin(), "serve", "--data", self.data, "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0",
-                   "--kafka", "127.0.0.1:0" if kafka else "none", *extra]
+            cmd = [runnel_bin(), "serve", "--data", self.data, "--grpc", grpc, "--http", http,
+                   "--kafka", kafka_addr if kafka else "none", *extra]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True)
         # A server that never says it is ready is killed, which ends the reads below.
@@ -79,6 +86,21 @@ class RunnelServer:
         self.proc.wait()
         output = self.proc.stdout.read() + self.proc.stderr.read()
         pytest.fail(f"{' '.join(self.proc.args)} did not start (exit {self.proc.returncode}): {output}")
+
+    def kill(self):
+        """SIGKILLs the server (no shutdown, nothing flushed); the data directory stays."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def restart(self):
+        """Starts the server again over the same data directory and on the same addresses
+        (clients reconnect to what they knew), after ``kill()`` or a stop that kept the data."""
+        def addr(url):
+            return url.split("://", 1)[-1].rstrip("/")
+        if self.proc.poll() is None:
+            self.kill()
+        grpc = addr(self.grpc_url) if self.grpc_url else "127.0.0.1:0"
+        self._start(grpc, addr(self.registry_url), self.kafka or "127.0.0.1:0")
 
     def cli(self, *args, stdin=None):
         """Runs ``runnel ARGS`` against this server; returns its stdout, failing the test if it fails."""

@@ -54,6 +54,21 @@ impl Caller {
         }
     }
 
+    /// Whether this caller may use the transactional ids of `tenant` (begin, add to, end
+    /// transactions there; Kafka: WRITE on the TransactionalId): a produce or admin grant
+    /// reaching into the tenant. Transactional ids are stored as group ids are (`T/id`, or
+    /// a bare id for `public`), so one tenant can neither fence nor end another's.
+    pub fn may_use_transactions_of(&self, tenant: &str) -> bool {
+        match self {
+            Caller::Open => true,
+            Caller::Authenticated(p) => p.grants.iter().any(|g| {
+                let text = g.as_str();
+                (g.is_superuser() || text.starts_with("produce:") || text.starts_with("admin:"))
+                    && g.reaches(&Resource::Tenant(tenant))
+            }),
+        }
+    }
+
     /// The principal's name, for logs (`None` with authentication off).
     pub fn name(&self) -> Option<&str> {
         match self {

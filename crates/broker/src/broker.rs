@@ -1,5 +1,5 @@
 //! The composition the front ends see: [`Broker`] holds the services (topics, tenants,
-//! the produce and fetch paths, consumer groups, subscriptions, metrics), the registry,
+//! the produce and fetch paths, consumer groups, subscriptions, transactions, metrics), the registry,
 //! the request limits and the shutdown signal. It has no logic of its own and no service
 //! knows it: `server.rs` builds it, the gRPC, HTTP and Kafka front ends hold one
 //! `Arc<Broker>` and call the services through it.
@@ -17,6 +17,7 @@ use crate::produce::Appender;
 use crate::subscriptions::Subscriptions;
 use crate::tenants::Tenants;
 use crate::topics::Topics;
+use crate::transactions::Transactions;
 
 /// Request size limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,8 @@ pub struct Broker {
     pub groups: Arc<Groups>,
     /// Queue subscriptions (shared, key_shared, failover, exclusive) and their dispatchers.
     pub subscriptions: Arc<Subscriptions>,
+    /// The transaction coordinator.
+    pub transactions: Arc<Transactions>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down: long-lived streams end on it.
@@ -60,7 +63,7 @@ pub struct Broker {
 }
 
 /// How many handles exist on each service: see [`Broker::holders`].
-pub(crate) type Holders = [usize; 8];
+pub(crate) type Holders = [usize; 9];
 
 impl Broker {
     /// The handles held on each service right now. Taken once the services are built
@@ -78,6 +81,7 @@ impl Broker {
             Arc::strong_count(&self.groups),
             Arc::strong_count(&self.subscriptions),
             Arc::strong_count(&self.metrics),
+            Arc::strong_count(&self.transactions),
         ]
     }
 }

@@ -85,6 +85,10 @@ pub enum BrokerError {
     /// A stale producer epoch or group generation.
     #[error("fenced: {0}")]
     Fenced(String),
+    /// A transactional batch outside its producer's open transaction (a partition not
+    /// added, no transaction open).
+    #[error("invalid transaction state: {0}")]
+    InvalidTxnState(String),
     /// The member is not (or no longer) in the group.
     #[error("{0}")]
     UnknownMember(String),
@@ -207,9 +211,10 @@ impl From<BrokerError> for tonic::Status {
             }
             BrokerError::OffsetOutOfRange { .. } => Code::OutOfRange,
             BrokerError::TooLarge(_) => Code::ResourceExhausted,
-            BrokerError::OutOfOrderSequence(_) | BrokerError::Fenced(_) | BrokerError::UnknownMember(_) => {
-                Code::FailedPrecondition
-            }
+            BrokerError::OutOfOrderSequence(_)
+            | BrokerError::Fenced(_)
+            | BrokerError::UnknownMember(_)
+            | BrokerError::InvalidTxnState(_) => Code::FailedPrecondition,
             BrokerError::Storage(_)
             | BrokerError::Io { .. }
             | BrokerError::Meta(_)

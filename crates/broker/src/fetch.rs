@@ -9,20 +9,27 @@
 //! high-watermark watch; with `follow` it stays open until the client leaves
 //! or the broker shuts down. Each chunk is charged to the topic's tenant's consume
 //! quota, and held back as long as that quota says (throttling, never failing).
+//!
+//! Transactions: a fetch reads committed data by default (`Isolation`): it stops at the
+//! partition's last stable offset and leaves out transaction markers and the batches of
+//! aborted transactions, here on the broker, so that every gRPC client gets records only
+//! (ARCHITECTURE.md says why the broker filters rather than the client). Read-uncommitted
+//! fetches get the stored batches as they are.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
 use runnel_proto::v1::{
-    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, OffsetSpec, PartitionOffset,
+    FetchRequest, FetchResponse, Isolation, ListOffsetsRequest, ListOffsetsResponse, OffsetSpec,
+    PartitionOffset,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::BrokerError;
-use crate::log::PartitionLog;
+use crate::log::{txn, PartitionLog, ReadResult};
 use crate::metrics::Metrics;
 use crate::quotas::{self, TenantQuota};
 use crate::topics::Topics;
@@ -98,12 +105,14 @@ impl Fetcher {
             req.partitions.clone()
         };
         let spec = OffsetSpec::try_from(req.spec).unwrap_or(OffsetSpec::Unspecified);
+        let committed = req.isolation != Isolation::ReadUncommitted as i32;
         let mut offsets = Vec::with_capacity(partitions.len());
         for p in partitions {
             let log = Arc::clone(topic.partition(p)?);
             let stats = log.stats();
             let offset = match spec {
                 OffsetSpec::Earliest => stats.log_start_offset,
+                OffsetSpec::Latest if committed => log.last_stable_offset(),
                 OffsetSpec::Latest => stats.high_watermark,
                 OffsetSpec::Timestamp => {
                     let ts = req.timestamp_ms;
@@ -138,13 +147,17 @@ async fn run_fetch(task: FetchTask, req: FetchRequest, tx: mpsc::Sender<Result<F
     let mut offset = req.offset;
     let mut hw_rx = log.watch_high_watermark();
     let end = (req.end_offset > 0).then_some(req.end_offset);
+    let committed = req.isolation != Isolation::ReadUncommitted as i32;
     let mut sent_any = false;
     loop {
         if end.is_some_and(|e| offset >= e) {
             return;
         }
+        // Marked seen before the read, so a publish after it wakes the wait below.
+        let seen_hw = *hw_rx.borrow_and_update();
         let reader = Arc::clone(&log);
-        let read = tokio::task::spawn_blocking(move || reader.read(offset, max_bytes)).await;
+        let read =
+            tokio::task::spawn_blocking(move || read_chunk(&reader, offset, max_bytes, committed)).await;
         let read = match read {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
@@ -156,6 +169,11 @@ async fn run_fetch(task: FetchTask, req: FetchRequest, tx: mpsc::Sender<Result<F
                 return;
             }
         };
+        if committed && read.batches.is_empty() && read.next_offset > offset {
+            // Only markers or aborted batches: nothing to send, read on past them.
+            offset = read.next_offset;
+            continue;
+        }
         if !read.batches.is_empty() {
             let records = (read.next_offset - offset).max(0) as u64;
             metrics.records_fetched.fetch_add(records, Relaxed);
@@ -184,10 +202,19 @@ async fn run_fetch(task: FetchTask, req: FetchRequest, tx: mpsc::Sender<Result<F
         if !req.follow && sent_any {
             return;
         }
+        // Reading committed below the high watermark, the head is the last stable offset: it
+        // moves with a marker, which also moves the high watermark, so wait for any change.
+        let below_hw = committed && seen_hw > offset;
         let waited = tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tx.closed() => return,
-            r = tokio::time::timeout(max_wait, async { hw_rx.wait_for(|&hw| hw > offset).await.map(|_| ()) }) => r,
+            r = tokio::time::timeout(max_wait, async {
+                if below_hw {
+                    hw_rx.changed().await
+                } else {
+                    hw_rx.wait_for(|&hw| hw > offset).await.map(|_| ())
+                }
+            }) => r,
         };
         match waited {
             Ok(Ok(_)) => continue,
@@ -208,4 +235,22 @@ async fn run_fetch(task: FetchTask, req: FetchRequest, tx: mpsc::Sender<Result<F
             }
         }
     }
+}
+
+/// Reads one chunk: the stored batches, or for a committed read those below the last stable
+/// offset without markers and aborted transactions' batches (`next_offset` still moves past
+/// what was left out). Blocking.
+fn read_chunk(
+    log: &PartitionLog,
+    offset: i64,
+    max_bytes: usize,
+    committed: bool,
+) -> Result<ReadResult, BrokerError> {
+    if !committed {
+        return log.read(offset, max_bytes);
+    }
+    let c = log.read_committed(offset, max_bytes)?;
+    let mut read = c.read;
+    read.batches = txn::committed_only(&read.batches, &c.aborted);
+    Ok(read)
 }

@@ -42,6 +42,7 @@ pub mod subscriptions;
 pub mod tenants;
 pub mod tls;
 pub mod topics;
+pub mod transactions;
 
 pub use error::BrokerError;
 /// The protocol the server speaks (generated clients, the batch format), for

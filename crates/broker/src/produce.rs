@@ -8,7 +8,9 @@
 //! [`Appender::submit`] returns once the batch is queued, so a caller that submits in
 //! arrival order (a produce stream, a Kafka connection) has the batches of one partition
 //! appended in that order, and waits for durability separately. Idempotent producers take
-//! their ids here too ([`Appender::next_producer_id`]).
+//! their ids here too ([`Appender::next_producer_id`]). A transactional batch must belong to
+//! a partition of its producer's open transaction (`transactions`); control batches
+//! (transaction markers) are refused: only the coordinator writes them.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use crate::meta::Meta;
 use crate::metrics::Metrics;
 use crate::quotas;
 use crate::topics::{Topic, Topics};
+use crate::transactions::Transactions;
 
 /// The produce path: checks batches and appends them to their partitions.
 #[derive(Debug)]
@@ -33,6 +36,8 @@ pub struct Appender {
     registry: Registry,
     metrics: Arc<Metrics>,
     meta: Arc<Meta>,
+    /// Admits transactional batches (their partition must be in the open transaction).
+    transactions: Arc<Transactions>,
     /// Largest batch accepted.
     max_batch_bytes: usize,
     /// Largest record (key + value bytes) accepted.
@@ -41,16 +46,18 @@ pub struct Appender {
 
 impl Appender {
     /// The produce path over `topics`, enforcing schemas from `registry`, counting into
-    /// `metrics`, handing out producer ids from `meta`, with the size limits given.
+    /// `metrics`, handing out producer ids from `meta`, admitting transactional batches
+    /// through `transactions`, with the size limits given.
     pub fn new(
         topics: Arc<Topics>,
         registry: Registry,
         metrics: Arc<Metrics>,
         meta: Arc<Meta>,
+        transactions: Arc<Transactions>,
         max_batch_bytes: usize,
         max_record_bytes: usize,
     ) -> Appender {
-        Appender { topics, registry, metrics, meta, max_batch_bytes, max_record_bytes }
+        Appender { topics, registry, metrics, meta, transactions, max_batch_bytes, max_record_bytes }
     }
 
     /// Checks a batch and queues it for its partition; the returned handle
@@ -102,6 +109,15 @@ impl Appender {
             )));
         }
         let view = BatchView::parse(&batch)?;
+        if view.is_control() {
+            // Markers are the transaction coordinator's to write (as in Kafka).
+            return Err(BrokerError::InvalidRecord {
+                index: 0,
+                path: "/".into(),
+                message: "clients may not write control batches".into(),
+            });
+        }
+        let transactional = view.is_transactional().then(|| (view.producer_id(), view.producer_epoch()));
         enforce::check_batch(&self.registry, &t.meta, &t.schemas, &view, self.max_record_bytes)?;
         self.check_storage_quota(&t, batch.len() as u64)?;
         let mut delay = t.quota.produce.charge(batch.len() as u64);
@@ -109,6 +125,13 @@ impl Appender {
             quotas::throttle(delay).await;
             delay = Duration::ZERO;
         }
+        // A transactional batch is admitted last (after any throttling) and the admission
+        // held until the batch is queued: ending its transaction waits for that, so the
+        // marker is queued behind it.
+        let _admission = match transactional {
+            Some((pid, epoch)) => Some(self.transactions.admit(pid, epoch, &t.meta.name, partition)?),
+            None => None,
+        };
         Ok((log.submit(batch).await?, delay))
     }
 

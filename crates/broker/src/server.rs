@@ -4,7 +4,8 @@
 //! binds the gRPC and HTTP listeners (and the Kafka one), wires the front ends to the
 //! services (Admin, Broker, Groups, Registry, Tenants, Subscriptions over tonic, `grpc/`;
 //! the registry's Confluent REST API, `/health` and `/metrics` over axum, `http.rs`;
-//! `kafka/`), starts the background tasks (retention, the groups' reaper) and runs until
+//! `kafka/`), starts the background tasks (retention, the groups' reaper, transaction
+//! timeouts) and runs until
 //! `RunningServer::shutdown`, which stops them in order.
 //!
 //! With a token verifier configured (`ServerConfig::auth`), both edges authenticate every
@@ -37,6 +38,7 @@ use crate::subscriptions::Subscriptions;
 use crate::tenants::Tenants;
 use crate::tls::{TlsConfig, TlsListener};
 use crate::topics::{TopicLimits, Topics};
+use crate::transactions::Transactions;
 use crate::{connection, grpc, http, kafka, shutdown};
 
 /// How the server runs.
@@ -237,6 +239,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
         .add_service(grpc::subscriptions::server(Arc::clone(&broker)))
         .add_service(grpc::tenants::server(Arc::clone(&broker)))
         .add_service(grpc::registry::server(Arc::clone(&broker)))
+        .add_service(grpc::transactions::server(Arc::clone(&broker)))
         .serve_with_incoming_shutdown(incoming, shutdown::cancelled(broker.shutdown.clone()));
     let grpc = tokio::spawn(grpc);
 
@@ -262,6 +265,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
             config.retention_check_interval,
         )),
         tokio::spawn(reaper_task(Arc::clone(&broker.groups), broker.shutdown.clone())),
+        tokio::spawn(Arc::clone(&broker.transactions).run_timeouts(broker.shutdown.clone())),
     ];
     tracing::info!(
         %grpc_addr,
@@ -321,11 +325,15 @@ async fn open_services(config: &ServerConfig) -> Result<Broker, BrokerError> {
         TopicLimits { max_topics: limits.max_topics, max_partitions: limits.max_partitions },
         Arc::clone(&metrics.fsyncs),
     )?);
+    let transactions = Arc::new(Transactions::new(Arc::clone(&meta), Arc::clone(&topics)));
+    // Transactions a crash left half-completed are completed before anything is served.
+    transactions.recover().await?;
     let append = Arc::new(Appender::new(
         Arc::clone(&topics),
         registry.clone(),
         Arc::clone(&metrics),
         Arc::clone(&meta),
+        Arc::clone(&transactions),
         limits.max_batch_bytes,
         limits.max_record_bytes,
     ));
@@ -354,6 +362,7 @@ async fn open_services(config: &ServerConfig) -> Result<Broker, BrokerError> {
         fetch,
         groups,
         subscriptions,
+        transactions,
         metrics,
         shutdown,
     })

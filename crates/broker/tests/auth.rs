@@ -125,6 +125,7 @@ impl World {
             max_wait_ms: 1,
             follow: false,
             end_offset: 0,
+            ..Default::default()
         };
         let mut stream = self.broker().fetch(authed(req, token)).await?.into_inner();
         while stream.message().await?.is_some() {}

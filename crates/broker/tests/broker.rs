@@ -230,6 +230,7 @@ async fn start_positions_earliest_latest_offset_and_timestamp() {
         partitions: vec![],
         spec: spec as i32,
         timestamp_ms: ts,
+        ..Default::default()
     };
     let off = |r: tonic::Response<runnel_proto::v1::ListOffsetsResponse>| r.into_inner().offsets[0].offset;
     assert_eq!(off(h.broker.list_offsets(list(OffsetSpec::Earliest, 0)).await.unwrap()), 0);

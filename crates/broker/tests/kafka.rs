@@ -155,7 +155,9 @@ async fn api_versions_advertises_the_served_apis_and_refuses_unknown_versions_wi
     let produce = r.api_keys.iter().find(|v| v.api_key == ApiKey::Produce as i16).expect("Produce");
     assert_eq!((produce.min_version, produce.max_version), (3, 9));
     assert!(r.api_keys.iter().any(|v| v.api_key == ApiKey::JoinGroup as i16));
-    assert!(!r.api_keys.iter().any(|v| v.api_key == ApiKey::AddPartitionsToTxn as i16));
+    let txn =
+        r.api_keys.iter().find(|v| v.api_key == ApiKey::AddPartitionsToTxn as i16).expect("transactions");
+    assert_eq!((txn.min_version, txn.max_version), (0, 3));
 
     // A future ApiVersions version: answered in v0 with UNSUPPORTED_VERSION and the list.
     let cid = k.send_as(ApiKey::ApiVersions, 3, 99, &ApiVersionsRequest::default()).await;

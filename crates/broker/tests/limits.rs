@@ -237,6 +237,7 @@ async fn slow_consumer_does_not_make_the_broker_buffer_the_backlog() {
         max_wait_ms: 1,
         follow: true,
         end_offset: 0,
+        ..Default::default()
     };
     let mut stream = h.broker.fetch(req).await.unwrap().into_inner();
     let mut received = 0usize;

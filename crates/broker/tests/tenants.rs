@@ -353,6 +353,7 @@ async fn a_tenant_over_its_consume_quota_reads_slower_than_one_without() {
                 max_wait_ms: 1,
                 follow: false,
                 end_offset: 64,
+                ..Default::default()
             };
             let mut stream = broker.fetch(req).await.unwrap().into_inner();
             let mut bytes = 0;

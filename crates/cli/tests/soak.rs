@@ -134,6 +134,7 @@ async fn member(url: String, name: String, until: Instant, stop: Arc<AtomicBool>
                 max_wait_ms: 1,
                 follow: false,
                 end_offset: 0,
+                ..Default::default()
             };
             let mut stream = broker.fetch(req).await.expect("fetch").into_inner();
             let mut next = from;

@@ -55,6 +55,11 @@ pub enum ClientError {
         /// The id asked for.
         id: u32,
     },
+    /// A transaction was refused: fenced by a newer producer of its transactional id (or
+    /// aborted by its timeout), or asked for something out of its state. Nothing of it is
+    /// visible to committed readers.
+    #[error("transaction: {0}")]
+    Transaction(String),
     /// Any other registry failure (invalid schema, unknown subject, ...).
     #[error("registry: {message}")]
     Registry {

@@ -24,6 +24,7 @@ mod read_state;
 mod record;
 mod registry;
 mod schemas;
+mod transaction;
 mod transport;
 
 pub use admin::{
@@ -47,6 +48,7 @@ pub use raw_consumer::RawConsumer;
 pub use raw_producer::RawProducer;
 pub use record::Record;
 pub use registry::RegisteredSchema;
+pub use transaction::Transaction;
 pub use transport::{
     ConsumerOptions, Position, ProducerOptions, RawMessage, RawRecord, RecordMetadata, SendFuture,
 };

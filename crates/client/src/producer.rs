@@ -283,6 +283,14 @@ impl<T: Avro> Producer<T> {
         })
     }
 
+    /// Encodes `value` as this producer sends it (framed with its schema id) with its key
+    /// (the given one, else the producer's key function's): for transactions, which build
+    /// their own batches.
+    pub(crate) fn encode_record(&self, value: &T, key: Option<Bytes>) -> (Option<Bytes>, Bytes) {
+        let encoded = self.arena.lock().encode(self.schema_id, value);
+        (key.or_else(|| self.key.as_ref().and_then(|f| f(value))), encoded)
+    }
+
     /// Sends whatever is buffered and waits until every value sent before is stored or failed.
     pub async fn flush(&self) -> Result<(), ClientError> {
         self.sink.flush().await

@@ -213,13 +213,30 @@ impl BatchBuilder {
     /// assigns offsets. A batch needs at least one record: an empty builder gives a
     /// batch that [`BatchView::parse`] (and so the broker) refuses as `BadRecordCount`.
     pub fn finish(self, producer_id: i64, epoch: i16, base_sequence: i32) -> Bytes {
+        self.finish_with_attributes(0, producer_id, epoch, base_sequence)
+    }
+
+    /// Like [`finish`](Self::finish), for a transactional producer: the batch carries the
+    /// transactional attribute bit, so it belongs to the producer's open transaction and
+    /// stays invisible to read-committed consumers until the transaction commits.
+    pub fn finish_transactional(self, producer_id: i64, epoch: i16, base_sequence: i32) -> Bytes {
+        self.finish_with_attributes(TRANSACTIONAL_BIT, producer_id, epoch, base_sequence)
+    }
+
+    fn finish_with_attributes(
+        self,
+        attributes: i16,
+        producer_id: i64,
+        epoch: i16,
+        base_sequence: i32,
+    ) -> Bytes {
         let mut buf = self.buf;
         let batch_length = (buf.len() - LOG_OVERHEAD) as i32;
         buf[OFF_BASE_OFFSET..OFF_LENGTH].copy_from_slice(&0i64.to_be_bytes());
         buf[OFF_LENGTH..OFF_LEADER_EPOCH].copy_from_slice(&batch_length.to_be_bytes());
         buf[OFF_LEADER_EPOCH..OFF_MAGIC].copy_from_slice(&(-1i32).to_be_bytes());
         buf[OFF_MAGIC] = MAGIC as u8;
-        buf[OFF_ATTRIBUTES..OFF_LAST_OFFSET_DELTA].copy_from_slice(&0i16.to_be_bytes());
+        buf[OFF_ATTRIBUTES..OFF_LAST_OFFSET_DELTA].copy_from_slice(&attributes.to_be_bytes());
         buf[OFF_LAST_OFFSET_DELTA..OFF_BASE_TIMESTAMP].copy_from_slice(&(self.count - 1).to_be_bytes());
         buf[OFF_BASE_TIMESTAMP..OFF_MAX_TIMESTAMP].copy_from_slice(&self.base_timestamp.to_be_bytes());
         buf[OFF_MAX_TIMESTAMP..OFF_PRODUCER_ID].copy_from_slice(&self.max_timestamp.to_be_bytes());
@@ -230,6 +247,49 @@ impl BatchBuilder {
         let crc = crc32c::crc32c(&buf[OFF_ATTRIBUTES..]);
         buf[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
         Bytes::from(buf)
+    }
+}
+
+/// What a transaction marker (the record of a control batch) says: Kafka's
+/// `EndTransactionMarker`, key version 0 and type 0 (abort) or 1 (commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlType {
+    /// The producer's open transaction was aborted: its records are never read committed.
+    Abort = 0,
+    /// The producer's open transaction was committed.
+    Commit = 1,
+}
+
+/// A transaction marker as Kafka writes it: a control batch (attributes transactional |
+/// control) of one record whose key is `version: i16 = 0, type: i16` (0 abort, 1 commit)
+/// and whose value is `version: i16 = 0, coordinator_epoch: i32`; base sequence -1 (markers
+/// take no sequence number).
+pub fn control_batch(
+    producer_id: i64,
+    epoch: i16,
+    kind: ControlType,
+    coordinator_epoch: i32,
+    timestamp_ms: i64,
+) -> Bytes {
+    let mut key = [0u8; 4];
+    key[2..4].copy_from_slice(&(kind as i16).to_be_bytes());
+    let mut value = [0u8; 6];
+    value[2..6].copy_from_slice(&coordinator_epoch.to_be_bytes());
+    let mut b = BatchBuilder::with_capacity(32);
+    b.push(Some(&key), Some(&value), timestamp_ms, &[]);
+    b.finish_with_attributes(TRANSACTIONAL_BIT | CONTROL_BIT, producer_id, epoch, -1)
+}
+
+impl ControlType {
+    /// The marker type of a control batch's key (`None` for a key that is not a
+    /// version-0 marker: Kafka reserves other control types, which carry no transaction
+    /// outcome).
+    pub fn from_key(key: &[u8]) -> Option<ControlType> {
+        match key {
+            [0, 0, 0, 0] => Some(ControlType::Abort),
+            [0, 0, 0, 1] => Some(ControlType::Commit),
+            _ => None,
+        }
     }
 }
 
@@ -334,6 +394,16 @@ impl<'a> BatchView<'a> {
     /// The batch's bytes.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes
+    }
+
+    /// The marker type of a control batch (its first record's key); `None` for a data
+    /// batch or a control record that is not a transaction marker.
+    pub fn control_type(&self) -> Option<ControlType> {
+        if !self.is_control() {
+            return None;
+        }
+        let record = self.records().next()?.ok()?;
+        ControlType::from_key(record.key?)
     }
 
     /// Total size in bytes.
@@ -810,6 +880,26 @@ pub fn get_varlong(buf: &[u8]) -> Option<(i64, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_batches_carry_the_marker_and_parse_back() {
+        for kind in [ControlType::Abort, ControlType::Commit] {
+            let b = control_batch(42, 3, kind, 0, 1_000);
+            let view = BatchView::parse(&b).expect("a valid batch");
+            assert!(view.is_control() && view.is_transactional());
+            assert_eq!((view.producer_id(), view.producer_epoch(), view.base_sequence()), (42, 3, -1));
+            assert_eq!(view.control_type(), Some(kind));
+            let r = view.records().next().unwrap().unwrap();
+            assert_eq!(r.key.unwrap(), &[0, 0, 0, kind as u8]);
+            assert_eq!(r.value.unwrap(), &[0, 0, 0, 0, 0, 0]);
+        }
+        let mut data = BatchBuilder::new();
+        data.push(None, Some(b"x"), 1, &[]);
+        let data = data.finish_transactional(7, 0, 0);
+        let view = BatchView::parse(&data).unwrap();
+        assert!(view.is_transactional() && !view.is_control());
+        assert_eq!(view.control_type(), None);
+    }
 
     fn sample() -> Bytes {
         let mut b = BatchBuilder::new();

@@ -12,4 +12,4 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 pub mod batch;
 
-pub use batch::{BatchBuilder, BatchError, BatchView, RecordView};
+pub use batch::{BatchBuilder, BatchError, BatchView, ControlType, RecordView};

@@ -5,7 +5,8 @@
 //!
 //! Map: `admin.rs` (topics), `broker.rs` (produce, produce streams, fetch streams, offsets,
 //! producer ids), `groups.rs` (consumer groups), `registry.rs` (the schema registry),
-//! `tenants.rs` (tenants and namespaces), `subscriptions.rs` (queue subscriptions). This
+//! `tenants.rs` (tenants and namespaces), `subscriptions.rs` (queue subscriptions),
+//! `transactions.rs` (the transaction coordinator for Runnel's clients). This
 //! file holds what they share.
 
 pub mod admin;
@@ -14,6 +15,7 @@ pub mod groups;
 pub mod registry;
 pub mod subscriptions;
 pub mod tenants;
+pub mod transactions;
 
 use runnel_auth::names::TopicName;
 use tonic::{Request, Status};

@@ -28,6 +28,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
@@ -42,10 +45,14 @@ use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
 };
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchResponse, FindCoordinatorResponse, GroupId, HeartbeatResponse,
-    InitProducerIdResponse, JoinGroupResponse, LeaveGroupResponse, OffsetCommitResponse, OffsetFetchResponse,
-    ProducerId, RequestKind, ResponseKind, SyncGroupResponse, TopicName as KafkaTopic,
+    AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiKey, BrokerId, EndTxnResponse, FetchResponse,
+    FindCoordinatorResponse, GroupId, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse,
+    LeaveGroupResponse, OffsetCommitResponse, OffsetFetchResponse, ProducerId, RequestKind, ResponseKind,
+    SyncGroupResponse, TopicName as KafkaTopic, TransactionalId, TxnOffsetCommitResponse,
 };
 use runnel_auth::names::kafka::group_tenant;
 use runnel_auth::names::TopicName;
@@ -197,6 +204,32 @@ fn may_produce_somewhere(caller: &Caller) -> bool {
             let text = g.as_str();
             g.is_superuser() || text.starts_with("produce:") || text.starts_with("admin:")
         }),
+    }
+}
+
+/// Decides a transactional id: its stored name, or TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+/// Transactional ids are scoped like group ids (a tenant-scoped principal's `tx` is `T/tx`),
+/// so one tenant can neither fence nor end another's transactions; using one needs a produce
+/// or admin grant reaching into its tenant (Kafka: WRITE on the TransactionalId).
+fn transactional_id(access: &Access, api: ApiKey, kafka: &str) -> Result<String, i16> {
+    if matches!(access.caller, Caller::Open) {
+        return Ok(kafka.to_owned());
+    }
+    let denied = || {
+        tracing::info!(
+            principal = access.who(),
+            ?api,
+            transactional_id = kafka,
+            "Kafka request denied on transactional id"
+        );
+        code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    };
+    let stored = access.scope.group(kafka).map_err(|_| denied())?;
+    let allowed = access.caller.may_use_transactions_of(group_tenant(&stored));
+    if allowed {
+        Ok(stored)
+    } else {
+        Err(denied())
     }
 }
 
@@ -494,7 +527,7 @@ pub(super) fn admit(
         }
         RequestKind::FindCoordinator(r) => {
             let refused = if r.key_type == KEY_TYPE_TRANSACTION {
-                (!matches!(a.caller, Caller::Open)).then_some(code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                transactional_id(a, ApiKey::FindCoordinator, r.key.as_str()).err()
             } else {
                 group(a, ApiKey::FindCoordinator, r.key.as_str()).err()
             };
@@ -557,6 +590,176 @@ pub(super) fn admit(
                 Admission::Answer(ResponseKind::LeaveGroup(resp))
             }
         },
+        RequestKind::InitProducerId(mut r) if r.transactional_id.is_some() => {
+            let kafka = r.transactional_id.as_ref().map_or("", |t| t.as_str()).to_owned();
+            match transactional_id(a, ApiKey::InitProducerId, &kafka) {
+                Ok(stored) => {
+                    r.transactional_id = Some(TransactionalId(kstr(stored)));
+                    Admission::Go(RequestKind::InitProducerId(r), Finish::none())
+                }
+                Err(c) => {
+                    let mut resp = InitProducerIdResponse::default();
+                    resp.error_code = c;
+                    resp.producer_id = ProducerId(-1);
+                    resp.producer_epoch = -1;
+                    Admission::Answer(ResponseKind::InitProducerId(resp))
+                }
+            }
+        }
+        // Transactions: the id as above; partitions added need produce, offsets committed
+        // need the group (as OffsetCommit) and consume on each topic.
+        RequestKind::AddPartitionsToTxn(mut r) => {
+            let id =
+                transactional_id(a, ApiKey::AddPartitionsToTxn, r.v3_and_below_transactional_id.as_str());
+            let mut codes: Vec<(KafkaTopic, Vec<i32>, i16)> = Vec::new();
+            let mut refused = false;
+            for t in r.v3_and_below_topics.iter_mut() {
+                let c = match &id {
+                    Err(c) => *c,
+                    Ok(_) => match topic(
+                        a,
+                        ApiKey::AddPartitionsToTxn,
+                        t.name.as_str(),
+                        Need::Do(Permission::Produce),
+                    ) {
+                        Ok(stored) => {
+                            let kafka = std::mem::replace(&mut t.name, ktopic(stored));
+                            codes.push((kafka, t.partitions.clone(), 0));
+                            continue;
+                        }
+                        Err(c) => c,
+                    },
+                };
+                refused = true;
+                codes.push((t.name.clone(), t.partitions.clone(), c));
+            }
+            match id {
+                Ok(stored) if !refused => {
+                    r.v3_and_below_transactional_id = TransactionalId(kstr(stored));
+                    Admission::Go(
+                        RequestKind::AddPartitionsToTxn(r),
+                        Finish::then(move |body| match body {
+                            ResponseKind::AddPartitionsToTxn(mut r) => {
+                                r.results_by_topic_v3_and_below
+                                    .iter_mut()
+                                    .for_each(|t| rename(&access, &mut t.name));
+                                ResponseKind::AddPartitionsToTxn(r)
+                            }
+                            other => other,
+                        }),
+                    )
+                }
+                // Nothing is added when anything is refused: the refused partitions carry
+                // their code, the others OPERATION_NOT_ATTEMPTED (as Kafka answers).
+                _ => {
+                    let mut resp = AddPartitionsToTxnResponse::default();
+                    resp.results_by_topic_v3_and_below = codes
+                        .into_iter()
+                        .map(|(name, parts, c)| {
+                            let mut tr = AddPartitionsToTxnTopicResult::default();
+                            tr.name = name;
+                            tr.results_by_partition = parts
+                                .into_iter()
+                                .map(|p| {
+                                    let mut pr = AddPartitionsToTxnPartitionResult::default();
+                                    pr.partition_index = p;
+                                    pr.partition_error_code =
+                                        if c == 0 { code::OPERATION_NOT_ATTEMPTED } else { c };
+                                    pr
+                                })
+                                .collect();
+                            tr
+                        })
+                        .collect();
+                    Admission::Answer(ResponseKind::AddPartitionsToTxn(resp))
+                }
+            }
+        }
+        RequestKind::AddOffsetsToTxn(mut r) => {
+            let decided = transactional_id(a, ApiKey::AddOffsetsToTxn, r.transactional_id.as_str())
+                .and_then(|id| group(a, ApiKey::AddOffsetsToTxn, r.group_id.as_str()).map(|g| (id, g)));
+            match decided {
+                Ok((id, g)) => {
+                    r.transactional_id = TransactionalId(kstr(id));
+                    r.group_id = GroupId(kstr(g));
+                    Admission::Go(RequestKind::AddOffsetsToTxn(r), Finish::none())
+                }
+                Err(c) => {
+                    let mut resp = AddOffsetsToTxnResponse::default();
+                    resp.error_code = c;
+                    Admission::Answer(ResponseKind::AddOffsetsToTxn(resp))
+                }
+            }
+        }
+        RequestKind::EndTxn(mut r) => {
+            match transactional_id(a, ApiKey::EndTxn, r.transactional_id.as_str()) {
+                Ok(id) => {
+                    r.transactional_id = TransactionalId(kstr(id));
+                    Admission::Go(RequestKind::EndTxn(r), Finish::none())
+                }
+                Err(c) => {
+                    let mut resp = EndTxnResponse::default();
+                    resp.error_code = c;
+                    Admission::Answer(ResponseKind::EndTxn(resp))
+                }
+            }
+        }
+        RequestKind::TxnOffsetCommit(mut r) => {
+            let deny =
+                |t: &kafka_protocol::messages::txn_offset_commit_request::TxnOffsetCommitRequestTopic,
+                 c: i16| {
+                    let mut tr = TxnOffsetCommitResponseTopic::default();
+                    tr.name = t.name.clone();
+                    tr.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut pr = TxnOffsetCommitResponsePartition::default();
+                            pr.partition_index = p.partition_index;
+                            pr.error_code = c;
+                            pr
+                        })
+                        .collect();
+                    tr
+                };
+            let decided = transactional_id(a, ApiKey::TxnOffsetCommit, r.transactional_id.as_str())
+                .and_then(|id| group(a, ApiKey::TxnOffsetCommit, r.group_id.as_str()).map(|g| (id, g)));
+            match decided {
+                Err(c) => {
+                    let mut resp = TxnOffsetCommitResponse::default();
+                    resp.topics = r.topics.iter().map(|t| deny(t, c)).collect();
+                    return Ok(Admission::Answer(ResponseKind::TxnOffsetCommit(resp)));
+                }
+                Ok((id, g)) => {
+                    r.transactional_id = TransactionalId(kstr(id));
+                    r.group_id = GroupId(kstr(g));
+                }
+            }
+            let mut refused = Vec::new();
+            r.topics.retain_mut(|t| {
+                match topic(a, ApiKey::TxnOffsetCommit, t.name.as_str(), Need::Do(Permission::Consume)) {
+                    Ok(stored) => {
+                        t.name = ktopic(stored);
+                        true
+                    }
+                    Err(c) => {
+                        refused.push(deny(t, c));
+                        false
+                    }
+                }
+            });
+            Admission::Go(
+                RequestKind::TxnOffsetCommit(r),
+                Finish::then(move |body| match body {
+                    ResponseKind::TxnOffsetCommit(mut r) => {
+                        r.topics.iter_mut().for_each(|t| rename(&access, &mut t.name));
+                        r.topics.extend(refused);
+                        ResponseKind::TxnOffsetCommit(r)
+                    }
+                    other => other,
+                }),
+            )
+        }
         RequestKind::InitProducerId(r) => {
             if may_produce_somewhere(&a.caller) {
                 Admission::Go(RequestKind::InitProducerId(r), Finish::none())

@@ -77,7 +77,19 @@ pub(crate) mod code {
     pub const MEMBER_ID_REQUIRED: i16 = E::MemberIdRequired.code();
     /// Schema enforcement refused the batch.
     pub const INVALID_RECORD: i16 = E::InvalidRecord.code();
-    /// Transactions are not supported.
+    /// A transactional request out of the transaction's state.
+    pub const INVALID_TXN_STATE: i16 = E::InvalidTxnState.code();
+    /// The transactional id does not map to the producer id.
+    pub const INVALID_PRODUCER_ID_MAPPING: i16 = E::InvalidProducerIdMapping.code();
+    /// The transaction timeout is out of bounds.
+    pub const INVALID_TRANSACTION_TIMEOUT: i16 = E::InvalidTransactionTimeout.code();
+    /// A newer producer of the transactional id exists.
+    pub const PRODUCER_FENCED: i16 = E::ProducerFenced.code();
+    /// A transaction holds an offset of the group that is about to move (KIP-447).
+    pub const UNSTABLE_OFFSET_COMMIT: i16 = E::UnstableOffsetCommit.code();
+    /// Not attempted because another part of the request failed.
+    pub const OPERATION_NOT_ATTEMPTED: i16 = E::OperationNotAttempted.code();
+    /// The caller may not use this transactional id.
     pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = E::TransactionalIdAuthorizationFailed.code();
 }
 
@@ -92,6 +104,7 @@ pub(crate) fn error_code(e: &BrokerError) -> i16 {
         BrokerError::TooLarge(_) => code::MESSAGE_TOO_LARGE,
         BrokerError::OutOfOrderSequence(_) => code::OUT_OF_ORDER_SEQUENCE_NUMBER,
         BrokerError::Fenced(_) => code::INVALID_PRODUCER_EPOCH,
+        BrokerError::InvalidTxnState(_) => code::INVALID_TXN_STATE,
         BrokerError::Storage(_) | BrokerError::Io { .. } | BrokerError::Meta(_) => code::KAFKA_STORAGE_ERROR,
         BrokerError::ShuttingDown => code::NOT_LEADER_OR_FOLLOWER,
         BrokerError::InvalidArgument(_) => code::INVALID_REQUEST,

@@ -3,18 +3,20 @@
 //! batches only, at least one per partition that has data, within the
 //! request's and each partition's byte budget. With fewer than `min_bytes`
 //! available it long-polls on the partitions' high-watermark watches until
-//! `max_wait_ms`.
+//! `max_wait_ms`. With `isolation_level` read_committed (1) each partition is read
+//! only up to its last stable offset and answered with the aborted transactions
+//! among the batches (`log/txn.rs`); ListOffsets' latest is then the LSO too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::{
-    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ResponseKind,
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse, ProducerId, ResponseKind,
 };
 use tokio::sync::watch;
 
@@ -41,6 +43,7 @@ pub(super) async fn fetch(ctx: Ctx, req: FetchRequest) -> ResponseKind {
     let max_bytes =
         usize::try_from(req.max_bytes).unwrap_or(usize::MAX).min(ctx.broker.limits.max_fetch_bytes);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let committed = req.isolation_level == READ_COMMITTED;
     let mut names = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.into_iter().enumerate() {
@@ -67,7 +70,7 @@ pub(super) async fn fetch(ctx: Ctx, req: FetchRequest) -> ResponseKind {
         wanted.iter().filter_map(|w| w.log.as_ref().ok().map(|l| l.watch_high_watermark())).collect();
     loop {
         let w = Arc::clone(&wanted);
-        let read = tokio::task::spawn_blocking(move || read_all(&w, max_bytes)).await;
+        let read = tokio::task::spawn_blocking(move || read_all(&w, max_bytes, committed)).await;
         let (parts, total, errors) = match read {
             Ok(r) => r,
             Err(e) => {
@@ -124,7 +127,11 @@ pub(super) async fn fetch(ctx: Ctx, req: FetchRequest) -> ResponseKind {
 
 /// Reads every wanted partition (blocking). Returns the partition answers,
 /// the record bytes in them and whether any partition had an error.
-fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>, usize, bool) {
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: usize,
+    committed: bool,
+) -> (Vec<(usize, PartitionData)>, usize, bool) {
     let mut out = Vec::with_capacity(wanted.len());
     let mut total = 0usize;
     let mut errors = false;
@@ -155,6 +162,8 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
                     } else {
                         Ok((Bytes::new(), s.high_watermark, s.log_start_offset))
                     }
+                } else if committed {
+                    read_committed(log, w.offset, budget.max(1), &mut pd)
                 } else {
                     log.read(w.offset, budget.max(1))
                         .map(|r| (r.batches, r.high_watermark, r.log_start_offset))
@@ -164,8 +173,11 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
                         total += batches.len();
                         pd.records = Some(batches);
                         pd.high_watermark = hw;
-                        pd.last_stable_offset = hw;
+                        pd.last_stable_offset = if committed { log.last_stable_offset().min(hw) } else { hw };
                         pd.log_start_offset = start;
+                        if !committed {
+                            pd.aborted_transactions = None;
+                        }
                     }
                     Err(e) => {
                         let s = log.stats();
@@ -183,10 +195,38 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> (Vec<(usize, PartitionData)>
     (out, total, errors)
 }
 
-/// Offsets by timestamp: -2 the earliest, -1 the latest (the high watermark),
-/// otherwise the first offset whose timestamp is at or after it.
+/// `isolation_level` of a read-committed fetch or offset lookup.
+const READ_COMMITTED: i8 = 1;
+
+/// A read-committed read of one partition: the batches below its last stable offset, with
+/// the aborted transactions among them put in `pd`.
+fn read_committed(
+    log: &PartitionLog,
+    offset: i64,
+    budget: usize,
+    pd: &mut PartitionData,
+) -> Result<(Bytes, i64, i64), BrokerError> {
+    let c = log.read_committed(offset, budget)?;
+    pd.aborted_transactions = Some(
+        c.aborted
+            .iter()
+            .map(|a| {
+                let mut t = AbortedTransaction::default();
+                t.producer_id = ProducerId(a.producer_id);
+                t.first_offset = a.first_offset;
+                t
+            })
+            .collect(),
+    );
+    Ok((c.read.batches, c.read.high_watermark, c.read.log_start_offset))
+}
+
+/// Offsets by timestamp: -2 the earliest, -1 the latest (the high watermark, or the last
+/// stable offset for read_committed), otherwise the first offset whose timestamp is at or
+/// after it.
 pub(super) async fn list_offsets(ctx: Ctx, req: ListOffsetsRequest) -> ResponseKind {
     let mut r = ListOffsetsResponse::default();
+    let t_committed = req.isolation_level == READ_COMMITTED;
     for t in req.topics {
         let topic = ctx.broker.topics.get(t.name.as_str());
         let mut tr = ListOffsetsTopicResponse::default();
@@ -208,6 +248,7 @@ pub(super) async fn list_offsets(ctx: Ctx, req: ListOffsetsRequest) -> ResponseK
             let stats = log.stats();
             match p.timestamp {
                 -2 => pr.offset = stats.log_start_offset,
+                -1 if t_committed => pr.offset = log.last_stable_offset(),
                 -1 => pr.offset = stats.high_watermark,
                 ts if ts >= 0 => {
                     match tokio::task::spawn_blocking(move || log.offset_for_timestamp(ts)).await {

@@ -1,6 +1,7 @@
 //! ApiVersions, Metadata, DescribeCluster, FindCoordinator and InitProducerId: what a
 //! client asks before it produces or joins a group. Runnel is one broker (node 0),
-//! the leader of every partition and the coordinator of every group; it is
+//! the leader of every partition and the coordinator of every group and
+//! transactional id; it is
 //! advertised at the address the client connected to.
 //!
 //! Metadata lists only the topics the caller may see, under the caller's Kafka names
@@ -108,8 +109,7 @@ fn topic_metadata(t: &Topic, kafka: String) -> MetadataResponseTopic {
 /// A request for controller endpoints (v1+, endpoint type 2) is MISMATCHED_ENDPOINT_TYPE,
 /// as a Kafka broker answers it (clients then ask for brokers).
 pub(super) fn describe_cluster(ctx: &Ctx, req: DescribeClusterRequest) -> ResponseKind {
-    /// Cluster operations a client may perform: the listener has no authorization, so all
-    /// of ALTER, ALTER_CONFIGS, CLUSTER_ACTION, CREATE, DESCRIBE, DESCRIBE_CONFIGS,
+    /// Cluster operations reported: all of ALTER, ALTER_CONFIGS, CLUSTER_ACTION, CREATE, DESCRIBE, DESCRIBE_CONFIGS,
     /// IDEMPOTENT_WRITE (bits 4, 7, 9, 10, 11, 8, 12).
     const CLUSTER_OPERATIONS: i32 =
         (1 << 4) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
@@ -132,8 +132,17 @@ pub(super) fn describe_cluster(ctx: &Ctx, req: DescribeClusterRequest) -> Respon
     ResponseKind::DescribeCluster(r)
 }
 
-pub(super) fn find_coordinator(ctx: &Ctx, _req: FindCoordinatorRequest, _version: i16) -> ResponseKind {
+/// Key type 0 (a group) and 1 (a transactional id) both find this broker; v0 has no key
+/// type and means a group. Other key types are refused as Kafka refuses them.
+pub(super) fn find_coordinator(ctx: &Ctx, req: FindCoordinatorRequest, _version: i16) -> ResponseKind {
     let mut r = FindCoordinatorResponse::default();
+    if !matches!(req.key_type, 0 | 1) {
+        tracing::info!(key_type = req.key_type, "Kafka FindCoordinator for an unknown key type");
+        r.error_code = code::INVALID_REQUEST;
+        r.node_id = BrokerId(-1);
+        r.port = -1;
+        return ResponseKind::FindCoordinator(r);
+    }
     r.node_id = BrokerId(NODE_ID);
     r.host = kstr(ctx.host.as_ref());
     r.port = ctx.port;
@@ -143,17 +152,12 @@ pub(super) fn find_coordinator(ctx: &Ctx, _req: FindCoordinatorRequest, _version
 /// Idempotent producers get a fresh id from the same counter the gRPC
 /// `InitProducer` uses, epoch 0; the partition logs then deduplicate retried
 /// batches by (producer id, epoch, sequence) whichever protocol sent them.
-pub(super) async fn init_producer_id(ctx: Ctx, req: InitProducerIdRequest) -> ResponseKind {
-    let mut r = InitProducerIdResponse::default();
+/// A transactional id goes to the transaction coordinator (`transactions.rs`).
+pub(super) async fn init_producer_id(ctx: Ctx, req: InitProducerIdRequest, version: i16) -> ResponseKind {
     if req.transactional_id.is_some() {
-        tracing::warn!(
-            "Kafka InitProducerId with a transactional id refused: transactions are not supported"
-        );
-        r.error_code = code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
-        r.producer_id = ProducerId(-1);
-        r.producer_epoch = -1;
-        return ResponseKind::InitProducerId(r);
+        return super::transactions::init_producer_id(ctx, req, version).await;
     }
+    let mut r = InitProducerIdResponse::default();
     match ctx.broker.append.next_producer_id().await {
         Ok(id) => {
             r.producer_id = ProducerId(id);

@@ -37,6 +37,8 @@
 //! `group_admin.rs` (ListGroups, DescribeGroups, DeleteGroups, OffsetDelete),
 //! `admin.rs` (CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords),
 //! `configs.rs` (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs).
+//! `transactions.rs` (transactional InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
+//! TxnOffsetCommit, EndTxn over the transaction coordinator).
 
 mod access;
 mod admin;
@@ -50,8 +52,9 @@ pub mod groups;
 mod metadata;
 mod offsets;
 mod produce;
-mod unsupported;
 mod sasl;
+mod transactions;
+mod unsupported;
 pub mod versions;
 
 use std::future::Future;
@@ -365,7 +368,7 @@ async fn dispatch(
         RequestKind::FindCoordinator(r) => {
             Box::pin(async move { metadata::find_coordinator(&c, r, version) })
         }
-        RequestKind::InitProducerId(r) => Box::pin(metadata::init_producer_id(c, r)),
+        RequestKind::InitProducerId(r) => Box::pin(metadata::init_producer_id(c, r, version)),
         RequestKind::Produce(r) => match produce::submit(&c, r).await {
             Some(fut) => fut,
             None => return Ok(None),
@@ -396,6 +399,11 @@ async fn dispatch(
         RequestKind::AlterConfigs(r) => Box::pin(configs::alter_configs(c, r)),
         RequestKind::IncrementalAlterConfigs(r) => Box::pin(configs::incremental_alter_configs(c, r)),
         RequestKind::DescribeCluster(r) => Box::pin(async move { metadata::describe_cluster(&c, r) }),
+        // Transactions (the coordinator is `crate::transactions`).
+        RequestKind::AddPartitionsToTxn(r) => Box::pin(transactions::add_partitions(c, r, version)),
+        RequestKind::AddOffsetsToTxn(r) => Box::pin(transactions::add_offsets(c, r, version)),
+        RequestKind::EndTxn(r) => Box::pin(transactions::end_txn(c, r, version)),
+        RequestKind::TxnOffsetCommit(r) => Box::pin(transactions::txn_offset_commit(c, r)),
         _ => {
             // `versions::supported` lists only the APIs matched above.
             tracing::warn!(?api_key, version, "Kafka API advertised but not dispatched");

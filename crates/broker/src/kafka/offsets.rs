@@ -69,6 +69,7 @@ pub(super) async fn commit(ctx: Ctx, req: OffsetCommitRequest) -> ResponseKind {
 
 pub(super) async fn fetch(ctx: Ctx, req: OffsetFetchRequest, version: i16) -> ResponseKind {
     let group = req.group_id.as_str().to_owned();
+    let require_stable = req.require_stable;
     // Null topics (v2+): every topic the group has offsets on.
     let wanted: Vec<(TopicName, Option<Vec<i32>>)> = match req.topics {
         Some(topics) => topics.into_iter().map(|t| (t.name, Some(t.partition_indexes))).collect(),
@@ -77,7 +78,9 @@ pub(super) async fn fetch(ctx: Ctx, req: OffsetFetchRequest, version: i16) -> Re
         }
     };
     let b = Arc::clone(&ctx.broker);
+    let g = group.clone();
     let looked_up = tokio::task::spawn_blocking(move || {
+        let group = g;
         wanted
             .into_iter()
             .map(|(name, parts)| {
@@ -118,6 +121,14 @@ pub(super) async fn fetch(ctx: Ctx, req: OffsetFetchRequest, version: i16) -> Re
             pr.metadata = Some(kstr(""));
             pr.committed_offset =
                 committed.iter().find(|&&(cp, _)| i64::from(cp) == i64::from(p)).map_or(-1, |&(_, o)| o);
+            // A read-committed consumer (v7+) waits while a transaction holds this offset.
+            if require_stable
+                && u32::try_from(p)
+                    .is_ok_and(|p| ctx.broker.transactions.has_pending_offset(&group, tr.name.as_str(), p))
+            {
+                pr.error_code = code::UNSTABLE_OFFSET_COMMIT;
+                pr.committed_offset = -1;
+            }
             tr.partitions.push(pr);
         }
         r.topics.push(tr);

@@ -5,11 +5,14 @@
 //! The ranges stop where a version would need something Runnel does not have:
 //! topic ids (Fetch v13+, DeleteTopics v6+, Metadata v10+), batched
 //! coordinator lookups (FindCoordinator v4+), grouped offset fetches
-//! (OffsetFetch v8+), max-timestamp lookups (ListOffsets v7+), and where
+//! (OffsetFetch v8+), max-timestamp lookups (ListOffsets v7+), batched
+//! broker-to-broker transaction requests (AddPartitionsToTxn v4+), the
+//! TRANSACTION_ABORTABLE error and per-transaction epoch bumps of KIP-890
+//! (EndTxn, AddOffsetsToTxn, TxnOffsetCommit v4+, InitProducerId v5+), and where
 //! `kafka-protocol` starts (Kafka 4's baseline: CreateTopics v2, DeleteTopics v1,
 //! DescribeConfigs v1). DescribeGroups stops at v5: v6 answers GROUP_ID_NOT_FOUND for an
-//! unknown group where v5 describes it as Dead. librdkafka 2.x, the Java client,
-//! kafka-python and kafkajs negotiate down to these.
+//! unknown group where v5 describes it as Dead. librdkafka 2.x (TxnOffsetCommit up to v3),
+//! the Java client, kafka-python and kafkajs negotiate down to these.
 
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
@@ -37,6 +40,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 5),
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::TxnOffsetCommit, 0, 3),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::SaslAuthenticate, 0, 2),

@@ -15,6 +15,7 @@ pub mod producers;
 pub mod recovery;
 pub mod segment;
 pub mod start;
+pub mod txn;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::os::unix::fs::FileExt;
@@ -30,6 +31,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::error::BrokerError;
 use producers::{ProducerStates, SeqCheck};
 use segment::Segment;
+use txn::{TxnEvent, TxnIndex};
 
 /// When the log fsyncs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +140,8 @@ struct State {
     /// Offset after the last published batch.
     high_watermark: i64,
     producers: ProducerStates,
+    /// Open and aborted transactions (`txn.rs`), updated when a group is published.
+    txns: TxnIndex,
     /// Set after a failed write or fsync: the file's state is unknown, refuse appends.
     failed: Option<String>,
     /// The start offset set by DeleteRecords (`start.rs`); see [`State::log_start`].
@@ -238,6 +242,7 @@ impl PartitionLog {
                 log_end: end,
                 high_watermark: end,
                 producers: rec.producers,
+                txns: rec.txns,
                 failed: None,
                 start: stored_start.min(end),
             }),
@@ -428,7 +433,10 @@ impl PartitionLog {
                 total -= seg.size;
                 doomed.push(*base);
             }
-            doomed.iter().filter_map(|b| st.segments.remove(b)).collect()
+            let removed: Vec<Segment> = doomed.iter().filter_map(|b| st.segments.remove(b)).collect();
+            let log_start = st.segments.values().next().map_or(0, |s| s.base_offset);
+            st.txns.forget_below(log_start);
+            removed
         };
         for seg in &removed {
             tracing::info!(path = %seg.path.display(), "retention deleted segment");
@@ -469,6 +477,9 @@ struct Group {
     /// (position in buf, len, base offset, next offset, max timestamp) per written batch.
     written: Vec<(usize, usize, i64, i64, i64)>,
     replies: Vec<(oneshot::Sender<Result<Appended, BrokerError>>, Appended)>,
+    /// What the group's transactional batches do to the transaction index, applied
+    /// only once the group is published.
+    txn_events: Vec<TxnEvent>,
 }
 
 async fn writer_loop(log: Arc<PartitionLog>, mut rx: mpsc::Receiver<AppendRequest>) {
@@ -534,6 +545,7 @@ fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf
     }
     let mut written = Vec::new();
     let mut replies = Vec::new();
+    let mut txn_events = Vec::new();
     let append_time = now_ms();
     while let Some(req) = pending.pop_front() {
         // The produce path verified the CRC; only the header is read here.
@@ -544,7 +556,12 @@ fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf
         };
         let count = view.record_count() as i32;
         let (pid, epoch, seq) = (view.producer_id(), view.producer_epoch(), view.base_sequence());
-        match st.producers.check(pid, epoch, seq, count) {
+        let checked = if view.is_control() {
+            st.producers.check_marker(pid, epoch)
+        } else {
+            st.producers.check(pid, epoch, seq, count)
+        };
+        match checked {
             Err(e) => {
                 let _ = req.reply.send(Err(e));
                 continue;
@@ -594,7 +611,12 @@ fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf
         }
         let next = base_offset + i64::from(count);
         st_ref.log_end = next;
-        st_ref.producers.record(pid, epoch, seq, count, base_offset);
+        if view.is_control() {
+            st_ref.producers.record_marker(pid, epoch);
+        } else {
+            st_ref.producers.record(pid, epoch, seq, count, base_offset);
+        }
+        txn_events.extend(TxnEvent::of(&view, base_offset));
         written.push((start, view.size(), base_offset, next, view.max_timestamp()));
         replies.push((
             req.reply,
@@ -617,6 +639,7 @@ fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf
         buf,
         written,
         replies,
+        txn_events,
     })
 }
 
@@ -634,7 +657,7 @@ fn roll(st: &mut State, dir: &Path) -> Result<(), BrokerError> {
 /// Writes and (per policy) fsyncs a group, publishes it, answers its appends.
 /// Returns the write buffer for reuse.
 async fn commit_group(log: &Arc<PartitionLog>, group: Group) -> Vec<u8> {
-    let Group { file, path, position, buf, written, replies } = group;
+    let Group { file, path, position, buf, written, replies, txn_events } = group;
     let fsync = matches!(log.config.lock().fsync, FsyncPolicy::Always);
     let io_result = if written.is_empty() {
         Ok(buf)
@@ -671,6 +694,9 @@ async fn commit_group(log: &Arc<PartitionLog>, group: Group) -> Vec<u8> {
                     for &(at, len, base, next, max_ts) in &written {
                         active.note_batch(position + at as u64, base, next, max_ts, len as u64, interval);
                     }
+                }
+                for &event in &txn_events {
+                    st.txns.apply(event);
                 }
                 st.high_watermark = st.log_end;
                 st.high_watermark

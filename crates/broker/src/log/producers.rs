@@ -68,6 +68,32 @@ impl ProducerStates {
         Ok(SeqCheck::Append)
     }
 
+    /// Decides whether a transaction marker (a control batch, which has no sequence
+    /// number) of `(pid, epoch)` may be appended: only a stale epoch is refused.
+    pub fn check_marker(&self, pid: i64, epoch: i16) -> Result<SeqCheck, BrokerError> {
+        match self.producers.get(&pid) {
+            Some(p) if epoch < p.epoch => Err(BrokerError::Fenced(format!(
+                "marker of producer {pid} epoch {epoch} is older than the current epoch {}",
+                p.epoch
+            ))),
+            _ => Ok(SeqCheck::Append),
+        }
+    }
+
+    /// Records an appended transaction marker: it raises the producer's epoch (a marker
+    /// written after the coordinator bumped the epoch fences the older one here too) but
+    /// takes no sequence number, so the producer's next batch continues its sequence.
+    pub fn record_marker(&mut self, pid: i64, epoch: i16) {
+        if pid < 0 {
+            return;
+        }
+        let p = self.producers.entry(pid).or_default();
+        if epoch > p.epoch {
+            p.epoch = epoch;
+            p.recent.clear();
+        }
+    }
+
     /// Records an appended batch.
     pub fn record(&mut self, pid: i64, epoch: i16, first_seq: i32, count: i32, base_offset: i64) {
         if pid < 0 {

@@ -7,7 +7,8 @@
 //!   records are verified, and its base offset must continue the previous batch.
 //!   At the first batch that fails, the file is truncated there (a torn tail: the
 //!   bytes of a write that was never acknowledged) and the truncation is fsynced.
-//! - Producer states are rebuilt from the batch headers of every segment.
+//! - Producer states and the transaction index (open transactions, aborted ones) are
+//!   rebuilt from the batch headers of every segment.
 //!
 //! After recovery every byte in the log is a whole, checked batch; nothing
 //! half-written can be served.
@@ -19,6 +20,7 @@ use std::path::Path;
 use super::index::{OffsetIndex, TimeIndex};
 use super::producers::ProducerStates;
 use super::segment::{self, parse_log_file_name, Segment};
+use super::txn::{self, TxnIndex};
 use crate::error::BrokerError;
 
 /// The state of a partition read back from disk.
@@ -28,6 +30,8 @@ pub struct Recovered {
     pub segments: BTreeMap<i64, Segment>,
     /// Idempotent producers' recent batches.
     pub producers: ProducerStates,
+    /// Open and aborted transactions.
+    pub txns: TxnIndex,
     /// Bytes cut from the tail (0 after a clean stop).
     pub truncated_bytes: u64,
 }
@@ -50,10 +54,11 @@ pub fn recover(dir: &Path, index_interval: u64) -> Result<Recovered, BrokerError
     bases.sort_unstable();
     let mut segments = BTreeMap::new();
     let mut producers = ProducerStates::default();
+    let mut txns = TxnIndex::default();
     let mut truncated_bytes = 0;
     if bases.is_empty() {
         segments.insert(0, Segment::create(dir, 0)?);
-        return Ok(Recovered { segments, producers, truncated_bytes });
+        return Ok(Recovered { segments, producers, txns, truncated_bytes });
     }
     let tail_base = bases[bases.len() - 1];
     let mut expected_next: Option<i64> = None;
@@ -72,14 +77,14 @@ pub fn recover(dir: &Path, index_interval: u64) -> Result<Recovered, BrokerError
             }
         }
         if base == tail_base {
-            truncated_bytes = scan_tail(&mut seg, len, index_interval, &mut producers)?;
+            truncated_bytes = scan_tail(&mut seg, len, index_interval, &mut producers, &mut txns)?;
         } else {
-            scan_sealed(&mut seg, len, index_interval, &mut producers)?;
+            scan_sealed(&mut seg, len, index_interval, &mut producers, &mut txns)?;
         }
         expected_next = Some(seg.next_offset);
         segments.insert(base, seg);
     }
-    Ok(Recovered { segments, producers, truncated_bytes })
+    Ok(Recovered { segments, producers, txns, truncated_bytes })
 }
 
 /// Verifies every batch of the tail segment and truncates at the first bad one.
@@ -88,12 +93,13 @@ fn scan_tail(
     len: u64,
     interval: u64,
     producers: &mut ProducerStates,
+    txns: &mut TxnIndex,
 ) -> Result<u64, BrokerError> {
     let mut pos = 0;
     while pos < len {
         match segment::read_verified(&seg.file, pos, len) {
             Ok((h, _)) if h.base_offset == seg.next_offset => {
-                note(seg, pos, &h, interval, producers);
+                note(seg, pos, &h, interval, producers, txns);
                 pos += h.size;
             }
             Ok((h, _)) => {
@@ -121,6 +127,7 @@ fn scan_sealed(
     len: u64,
     interval: u64,
     producers: &mut ProducerStates,
+    txns: &mut TxnIndex,
 ) -> Result<(), BrokerError> {
     let index = fs::read(seg.index_path()).ok().and_then(|b| OffsetIndex::from_bytes(&b, len.max(1)));
     let time_index = fs::read(seg.time_index_path()).ok().and_then(|b| TimeIndex::from_bytes(&b));
@@ -147,7 +154,7 @@ fn scan_sealed(
                 reason: format!("batch at offset {} where {} was expected", h.base_offset, seg.next_offset),
             });
         }
-        note(seg, pos, &h, interval, producers);
+        note(seg, pos, &h, interval, producers, txns);
         pos += h.size;
     }
     if let (Some(index), Some(time_index)) = (index, time_index) {
@@ -166,8 +173,16 @@ fn note(
     h: &segment::BatchHeader,
     interval: u64,
     producers: &mut ProducerStates,
+    txns: &mut TxnIndex,
 ) {
     seg.note_batch(pos, h.base_offset, h.next_offset, h.max_timestamp, h.size, interval);
     let (pid, epoch, seq, count) = h.producer;
-    producers.record(pid, epoch, seq, count, h.base_offset);
+    if h.is_control() {
+        producers.record_marker(pid, epoch);
+    } else {
+        producers.record(pid, epoch, seq, count, h.base_offset);
+    }
+    if let Some(event) = txn::event_at(&seg.file, pos, h) {
+        txns.apply(event);
+    }
 }

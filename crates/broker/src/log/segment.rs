@@ -157,6 +157,20 @@ pub struct BatchHeader {
     pub max_timestamp: i64,
     /// Producer id, epoch, base sequence, record count.
     pub producer: (i64, i16, i32, i32),
+    /// The attributes (transactional and control bits).
+    pub attributes: i16,
+}
+
+impl BatchHeader {
+    /// Part of a transaction (attribute bit 4).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & 0x10 != 0
+    }
+
+    /// A control batch: a transaction marker (attribute bit 5).
+    pub fn is_control(&self) -> bool {
+        self.attributes & 0x20 != 0
+    }
 }
 
 /// Reads the header of the batch at `position`, checking only that its declared
@@ -188,6 +202,7 @@ pub fn read_header(file: &File, position: u64, limit: u64) -> std::io::Result<Op
         next_offset,
         max_timestamp: be64(35),
         producer: (be64(43), i16::from_be_bytes([h[51], h[52]]), be32(53), be32(57)),
+        attributes: i16::from_be_bytes([h[21], h[22]]),
     }))
 }
 

@@ -3,10 +3,12 @@
 //! the producer id counter. The log itself is in
 //! segment files; this holds only what is small and changes rarely.
 //!
-//! The stored definitions are in [`records`]; queue subscriptions keep their own tables in
+//! The stored definitions are in [`records`]; the transaction coordinator's records and
+//! table are in [`transactions`]; queue subscriptions keep their own tables in
 //! this database (`subscriptions::store`), through `Meta::db`.
 
 pub mod records;
+pub mod transactions;
 
 use std::path::Path;
 
@@ -45,6 +47,7 @@ impl Meta {
         tx.open_table(COUNTERS).map_err(BrokerError::meta)?;
         tx.open_table(TENANTS).map_err(BrokerError::meta)?;
         tx.open_table(NAMESPACES).map_err(BrokerError::meta)?;
+        tx.open_table(transactions::TRANSACTIONS).map_err(BrokerError::meta)?;
         tx.commit().map_err(BrokerError::meta)?;
         Ok(Meta { db })
     }

@@ -86,6 +86,7 @@ impl Harness {
             max_wait_ms: 1,
             follow: false,
             end_offset: 0,
+            ..Default::default()
         };
         let mut stream = self.broker.fetch(req).await.expect("fetch").into_inner();
         let mut out = Vec::new();

@@ -12,6 +12,7 @@ use std::time::Duration;
 use runnel_proto::v1::{
     admin_client::AdminClient, broker_client::BrokerClient, groups_client::GroupsClient,
     registry_client::RegistryClient, subscriptions_client::SubscriptionsClient,
+    transactions_client::TransactionsClient,
 };
 use runnel_proto::MAX_MESSAGE_BYTES;
 use tonic::service::interceptor::InterceptedService;
@@ -222,6 +223,10 @@ impl Connection {
         BrokerClient::with_interceptor(self.channel.clone(), self.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    pub(crate) fn transactions(&self) -> TransactionsClient<GrpcChannel> {
+        TransactionsClient::with_interceptor(self.channel.clone(), self.bearer.clone())
     }
 
     pub(crate) fn groups(&self) -> GroupsClient<GrpcChannel> {

@@ -453,6 +453,8 @@ async fn fetch_loop(
             max_wait_ms: 0,
             follow: true,
             end_offset: 0,
+            // Records of committed transactions only (and never the markers).
+            isolation: v1::Isolation::ReadCommitted as i32,
         };
         let status = match connection.broker().fetch(req).await {
             Ok(resp) => {

@@ -66,6 +66,8 @@ impl Connection {
             partitions: partitions.to_vec(),
             spec: spec as i32,
             timestamp_ms,
+            // A consumer starting at the end starts at the last stable offset.
+            isolation: v1::Isolation::ReadCommitted as i32,
         };
         let resp = self
             .retry(|| {
