@@ -49,6 +49,8 @@ const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 const ILLEGAL_SASL_STATE: i16 = 34;
 const SASL_AUTHENTICATION_FAILED: i16 = 58;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+const INVALID_TXN_STATE: i16 = 48;
 
 fn token_with(secret: &[u8], subject: &str, roles: &[&str]) -> String {
     let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
@@ -770,4 +772,62 @@ async fn with_authentication_off_the_listener_is_plaintext_and_has_no_sasl() {
     let m = k.metadata(Some(&["__nobody.default.x"])).await;
     assert_eq!(m.topics[0].error_code, UNKNOWN_TOPIC_OR_PARTITION);
     h.server.shutdown().await.unwrap();
+}
+
+/// Transactional ids are scoped and authorized like group ids: a tenant's `tx` is its own,
+/// and another tenant can neither fence nor end it, by either spelling.
+#[tokio::test]
+async fn transactional_ids_belong_to_the_callers_tenant() {
+    use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId, TransactionalId};
+    let w = World::start(None, None).await;
+    let acme = token("acme-app", &["produce:acme/*/*", "consume:acme/*/*"]);
+    let beta = token("beta-app", &["produce:beta/*/*", "consume:beta/*/*"]);
+    let mixed = token("mixed", &["consume:acme/default/orders", "produce:public/default/plain"]);
+    let reader = token("reader", &["consume:acme/*/*"]);
+    let init = |id: &str| {
+        let mut r = InitProducerIdRequest::default();
+        r.transactional_id = Some(TransactionalId(StrBytes::from_string(id.to_owned())));
+        r.transaction_timeout_ms = 60_000;
+        r.producer_id = ProducerId(-1);
+        r.producer_epoch = -1;
+        r
+    };
+    let mut a = Kafka::connect(&w.h).await;
+    a.login(&acme).await;
+    let mut b = Kafka::connect(&w.h).await;
+    b.login(&beta).await;
+    let mut m = Kafka::connect(&w.h).await;
+    m.login(&mixed).await;
+    let mut r = Kafka::connect(&w.h).await;
+    r.login(&reader).await;
+
+    // acme and beta each own a `tx`: two producer ids, neither fences the other.
+    let ia: InitProducerIdResponse = a.call(ApiKey::InitProducerId, 4, &init("tx")).await;
+    let ib: InitProducerIdResponse = b.call(ApiKey::InitProducerId, 4, &init("tx")).await;
+    assert_eq!((ia.error_code, ib.error_code), (0, 0));
+    assert_ne!(ia.producer_id, ib.producer_id, "one `tx` per tenant");
+    // acme's `tx` in the global spelling, from a principal without a produce grant in acme:
+    // refused, so acme's producer is not fenced.
+    for (k, id) in [(&mut m, "acme/tx"), (&mut r, "tx")] {
+        let refused: InitProducerIdResponse = k.call(ApiKey::InitProducerId, 4, &init(id)).await;
+        assert_eq!(refused.error_code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "{id}");
+        let mut fc = FindCoordinatorRequest::default();
+        fc.key = StrBytes::from_string(id.to_owned());
+        fc.key_type = 1;
+        let found: FindCoordinatorResponse = k.call(ApiKey::FindCoordinator, 3, &fc).await;
+        assert_eq!(found.error_code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "{id}");
+    }
+    let mut end = EndTxnRequest::default();
+    end.transactional_id = TransactionalId(StrBytes::from_static_str("acme/tx"));
+    end.producer_id = ia.producer_id;
+    end.producer_epoch = ia.producer_epoch;
+    end.committed = false;
+    let e: EndTxnResponse = m.call(ApiKey::EndTxn, 3, &end).await;
+    assert_eq!(e.error_code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    // acme's producer is still the current one: ending with nothing open is a state error,
+    // not a fence.
+    end.transactional_id = TransactionalId(StrBytes::from_static_str("tx"));
+    let e: EndTxnResponse = a.call(ApiKey::EndTxn, 3, &end).await;
+    assert_eq!(e.error_code, INVALID_TXN_STATE, "acme's epoch still stands");
+    w.h.server.shutdown().await.unwrap();
 }
