@@ -831,3 +831,108 @@ async fn transactional_ids_belong_to_the_callers_tenant() {
     assert_eq!(e.error_code, INVALID_TXN_STATE, "acme's epoch still stands");
     w.h.server.shutdown().await.unwrap();
 }
+
+/// The admin APIs decide each group and topic as the data APIs do: a tenant lists and
+/// describes only its own groups, under its own names, and changes only topics it administers.
+#[tokio::test]
+async fn admin_requests_reach_only_the_callers_groups_and_topics() {
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+    use kafka_protocol::messages::{
+        AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+        DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
+        ListGroupsRequest, ListGroupsResponse,
+    };
+    let w = World::start(None, None).await;
+    let acme = token("acme-app", &["produce:acme/*/*", "consume:acme/*/*"]);
+    // acme's admin with a grant outside acme too: the global view, explicit names.
+    let acme_admin = token("acme-admin", &["admin:acme", "produce:public/default/plain"]);
+    let beta = token("beta-app", &["produce:beta/*/*", "consume:beta/*/*"]);
+    let mut a = Kafka::connect(&w.h).await;
+    a.login(&acme).await;
+    let mut aa = Kafka::connect(&w.h).await;
+    aa.login(&acme_admin).await;
+    let mut b = Kafka::connect(&w.h).await;
+    b.login(&beta).await;
+    let mut root = Kafka::connect(&w.h).await;
+    root.login(&w.root).await;
+
+    // Offsets committed by each tenant as group `c`: stored as `acme/c` and `beta/c`.
+    let r: OffsetCommitResponse = a.call(ApiKey::OffsetCommit, 8, &commit("c", "orders", 1)).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    let r: OffsetCommitResponse = b.call(ApiKey::OffsetCommit, 8, &commit("c", "orders", 2)).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    let listed = |r: ListGroupsResponse| {
+        let mut ids: Vec<String> = r.groups.iter().map(|g| g.group_id.as_str().to_owned()).collect();
+        ids.sort();
+        ids
+    };
+    let r: ListGroupsResponse = a.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default()).await;
+    assert_eq!(listed(r), ["c"], "acme sees its own `c` only, in its own name");
+    let r: ListGroupsResponse = root.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default()).await;
+    assert_eq!(listed(r), ["acme/c", "beta/c"]);
+
+    // Describe and delete: in the global view (grants in two tenants) `beta/c` is beta's
+    // group, refused without a grant in beta; acme's `c` is `acme/c` there.
+    let mixed = token("mixed", &["consume:acme/default/orders", "produce:public/default/plain"]);
+    let mut m = Kafka::connect(&w.h).await;
+    m.login(&mixed).await;
+    let mut d = DescribeGroupsRequest::default();
+    d.groups =
+        vec![GroupId(StrBytes::from_static_str("acme/c")), GroupId(StrBytes::from_static_str("beta/c"))];
+    let r: DescribeGroupsResponse = m.call(ApiKey::DescribeGroups, 5, &d).await;
+    let got: Vec<(&str, i16)> = r.groups.iter().map(|g| (g.group_id.as_str(), g.error_code)).collect();
+    assert_eq!(got, [("acme/c", 0), ("beta/c", GROUP_AUTHORIZATION_FAILED)]);
+    let r: ListGroupsResponse = m.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default()).await;
+    assert_eq!(listed(r), ["acme/c"]);
+    let mut del = DeleteGroupsRequest::default();
+    del.groups_names = vec![GroupId(StrBytes::from_static_str("beta/c"))];
+    let r: DeleteGroupsResponse = m.call(ApiKey::DeleteGroups, 2, &del).await;
+    assert_eq!(r.results[0].error_code, GROUP_AUTHORIZATION_FAILED);
+    let r: ListGroupsResponse = root.call(ApiKey::ListGroups, 4, &ListGroupsRequest::default()).await;
+    assert_eq!(listed(r), ["acme/c", "beta/c"], "beta's group is still there");
+
+    // Partitions and configs need admin on the topic; the broker's configs a superuser.
+    let grow = |name: &str| {
+        let mut t = CreatePartitionsTopic::default();
+        t.name = kname(name);
+        t.count = 2;
+        let mut r = CreatePartitionsRequest::default();
+        r.topics = vec![t];
+        r.timeout_ms = 5_000;
+        r
+    };
+    let r: CreatePartitionsResponse = a.call(ApiKey::CreatePartitions, 3, &grow("orders")).await;
+    assert_eq!(r.results[0].error_code, TOPIC_AUTHORIZATION_FAILED, "produce and consume are not admin");
+    let r: CreatePartitionsResponse =
+        aa.call(ApiKey::CreatePartitions, 3, &grow("__beta.default.orders")).await;
+    assert_eq!(r.results[0].error_code, TOPIC_AUTHORIZATION_FAILED, "acme's admin is not beta's");
+    let r: CreatePartitionsResponse =
+        aa.call(ApiKey::CreatePartitions, 3, &grow("__acme.default.orders")).await;
+    assert_eq!((r.results[0].name.as_str(), r.results[0].error_code), ("__acme.default.orders", 0));
+    assert_eq!(a.metadata(Some(&["orders"])).await.topics[0].partitions.len(), 2, "grown in acme");
+    let broker_config = |resource_type: i8, name: &str| {
+        let mut c = AlterableConfig::default();
+        c.name = StrBytes::from_static_str("retention.ms");
+        c.value = Some(StrBytes::from_static_str("3600000"));
+        let mut res = AlterConfigsResource::default();
+        res.resource_type = resource_type;
+        res.resource_name = StrBytes::from_string(name.to_owned());
+        res.configs = vec![c];
+        let mut r = AlterConfigsRequest::default();
+        r.resources = vec![res];
+        r
+    };
+    let r: AlterConfigsResponse = aa.call(ApiKey::AlterConfigs, 2, &broker_config(4, "0")).await;
+    assert_eq!(r.responses[0].error_code, CLUSTER_AUTHORIZATION_FAILED);
+    let r: AlterConfigsResponse =
+        aa.call(ApiKey::AlterConfigs, 2, &broker_config(2, "__beta.default.orders")).await;
+    assert_eq!(r.responses[0].error_code, TOPIC_AUTHORIZATION_FAILED);
+    let r: AlterConfigsResponse =
+        aa.call(ApiKey::AlterConfigs, 2, &broker_config(2, "__acme.default.orders")).await;
+    assert_eq!(
+        (r.responses[0].resource_name.as_str(), r.responses[0].error_code),
+        ("__acme.default.orders", 0)
+    );
+    w.h.server.shutdown().await.unwrap();
+}

@@ -31,15 +31,24 @@ use bytes::Bytes;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
 };
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
+use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
 };
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponsePartition, OffsetFetchResponseTopic,
@@ -48,12 +57,15 @@ use kafka_protocol::messages::produce_response::{PartitionProduceResponse, Topic
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::{alter_configs_response, incremental_alter_configs_response};
 use kafka_protocol::messages::{
     AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiKey, BrokerId, EndTxnResponse, FetchResponse,
     FindCoordinatorResponse, GroupId, HeartbeatResponse, InitProducerIdResponse, JoinGroupResponse,
-    LeaveGroupResponse, OffsetCommitResponse, OffsetFetchResponse, ProducerId, RequestKind, ResponseKind,
-    SyncGroupResponse, TopicName as KafkaTopic, TransactionalId, TxnOffsetCommitResponse,
+    LeaveGroupResponse, OffsetCommitResponse, OffsetDeleteResponse, OffsetFetchResponse, ProducerId,
+    RequestKind, ResponseKind, SyncGroupResponse, TopicName as KafkaTopic, TransactionalId,
+    TxnOffsetCommitResponse,
 };
+use kafka_protocol::protocol::StrBytes;
 use runnel_auth::names::kafka::group_tenant;
 use runnel_auth::names::TopicName;
 
@@ -230,6 +242,25 @@ fn transactional_id(access: &Access, api: ApiKey, kafka: &str) -> Result<String,
         Ok(stored)
     } else {
         Err(denied())
+    }
+}
+
+/// Decides a config resource to alter: a topic needs `admin` on it (its stored name is
+/// returned), the broker needs a superuser (CLUSTER_AUTHORIZATION_FAILED).
+fn config_resource(
+    access: &Access,
+    api: ApiKey,
+    resource_type: i8,
+    name: &StrBytes,
+) -> Result<StrBytes, i16> {
+    if resource_type == RESOURCE_TOPIC {
+        return topic(access, api, name.as_str(), Need::Do(Permission::Admin)).map(kstr);
+    }
+    if is_superuser(&access.caller) {
+        Ok(name.clone())
+    } else {
+        tracing::info!(principal = access.who(), ?api, "Kafka change of broker configs denied");
+        Err(CLUSTER_AUTHORIZATION_FAILED)
     }
 }
 
@@ -877,6 +908,284 @@ pub(super) fn admit(
                         }
                         r.results.extend(refused);
                         ResponseKind::DescribeConfigs(r)
+                    }
+                    other => other,
+                }),
+            )
+        }
+        // Group administration: each group as the group APIs decide it; listings only show
+        // groups the caller may use, under its names.
+        RequestKind::ListGroups(r) => Admission::Go(
+            RequestKind::ListGroups(r),
+            Finish::then(move |body| match body {
+                ResponseKind::ListGroups(mut r) => {
+                    r.groups.retain_mut(|g| {
+                        if !may_use_groups_of(&access.caller, group_tenant(g.group_id.as_str())) {
+                            return false;
+                        }
+                        match access.scope.kafka_group(g.group_id.as_str()) {
+                            Some(k) => {
+                                g.group_id = GroupId(kstr(k));
+                                true
+                            }
+                            None => false,
+                        }
+                    });
+                    ResponseKind::ListGroups(r)
+                }
+                other => other,
+            }),
+        ),
+        RequestKind::DescribeGroups(mut r) => {
+            let mut refused = Vec::new();
+            r.groups.retain_mut(|g| match group(a, ApiKey::DescribeGroups, g.as_str()) {
+                Ok(stored) => {
+                    *g = GroupId(kstr(stored));
+                    true
+                }
+                Err(c) => {
+                    let mut d = DescribedGroup::default();
+                    d.group_id = g.clone();
+                    // No error_message: it exists from v6 on, and v5 is the highest served.
+                    d.error_code = c;
+                    refused.push(d);
+                    false
+                }
+            });
+            Admission::Go(
+                RequestKind::DescribeGroups(r),
+                Finish::then(move |body| match body {
+                    ResponseKind::DescribeGroups(mut r) => {
+                        for g in r.groups.iter_mut() {
+                            if let Some(k) = access.scope.kafka_group(g.group_id.as_str()) {
+                                g.group_id = GroupId(kstr(k));
+                            }
+                        }
+                        r.groups.extend(refused);
+                        ResponseKind::DescribeGroups(r)
+                    }
+                    other => other,
+                }),
+            )
+        }
+        RequestKind::DeleteGroups(mut r) => {
+            let mut refused = Vec::new();
+            r.groups_names.retain_mut(|g| match group(a, ApiKey::DeleteGroups, g.as_str()) {
+                Ok(stored) => {
+                    *g = GroupId(kstr(stored));
+                    true
+                }
+                Err(c) => {
+                    let mut d = DeletableGroupResult::default();
+                    d.group_id = g.clone();
+                    d.error_code = c;
+                    refused.push(d);
+                    false
+                }
+            });
+            Admission::Go(
+                RequestKind::DeleteGroups(r),
+                Finish::then(move |body| match body {
+                    ResponseKind::DeleteGroups(mut r) => {
+                        for g in r.results.iter_mut() {
+                            if let Some(k) = access.scope.kafka_group(g.group_id.as_str()) {
+                                g.group_id = GroupId(kstr(k));
+                            }
+                        }
+                        r.results.extend(refused);
+                        ResponseKind::DeleteGroups(r)
+                    }
+                    other => other,
+                }),
+            )
+        }
+        RequestKind::OffsetDelete(mut r) => {
+            match group(a, ApiKey::OffsetDelete, r.group_id.as_str()) {
+                Err(c) => {
+                    let mut resp = OffsetDeleteResponse::default();
+                    resp.error_code = c;
+                    return Ok(Admission::Answer(ResponseKind::OffsetDelete(resp)));
+                }
+                Ok(stored) => r.group_id = GroupId(kstr(stored)),
+            }
+            let mut refused = Vec::new();
+            r.topics.retain_mut(|t| {
+                match topic(a, ApiKey::OffsetDelete, t.name.as_str(), Need::Do(Permission::Consume)) {
+                    Ok(stored) => {
+                        t.name = ktopic(stored);
+                        true
+                    }
+                    Err(c) => {
+                        let mut tr = OffsetDeleteResponseTopic::default();
+                        tr.name = t.name.clone();
+                        tr.partitions = t
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                let mut pr = OffsetDeleteResponsePartition::default();
+                                pr.partition_index = p.partition_index;
+                                pr.error_code = c;
+                                pr
+                            })
+                            .collect();
+                        refused.push(tr);
+                        false
+                    }
+                }
+            });
+            Admission::Go(
+                RequestKind::OffsetDelete(r),
+                Finish::then(move |body| match body {
+                    ResponseKind::OffsetDelete(mut r) => {
+                        r.topics.iter_mut().for_each(|t| rename(&access, &mut t.name));
+                        r.topics.extend(refused);
+                        ResponseKind::OffsetDelete(r)
+                    }
+                    other => other,
+                }),
+            )
+        }
+        // Topic administration: `admin` on each topic (as DeleteTopics).
+        RequestKind::CreatePartitions(mut r) => {
+            let mut refused = Vec::new();
+            r.topics.retain_mut(|t| {
+                match topic(a, ApiKey::CreatePartitions, t.name.as_str(), Need::Do(Permission::Admin)) {
+                    Ok(stored) => {
+                        t.name = ktopic(stored);
+                        true
+                    }
+                    Err(c) => {
+                        let mut tr = CreatePartitionsTopicResult::default();
+                        tr.name = t.name.clone();
+                        tr.error_code = c;
+                        tr.error_message = Some(kstr(refusal(c, "admin on the topic")));
+                        refused.push(tr);
+                        false
+                    }
+                }
+            });
+            Admission::Go(
+                RequestKind::CreatePartitions(r),
+                Finish::then(move |body| match body {
+                    ResponseKind::CreatePartitions(mut r) => {
+                        r.results.iter_mut().for_each(|t| rename(&access, &mut t.name));
+                        r.results.extend(refused);
+                        ResponseKind::CreatePartitions(r)
+                    }
+                    other => other,
+                }),
+            )
+        }
+        RequestKind::DeleteRecords(mut r) => {
+            let mut refused = Vec::new();
+            r.topics.retain_mut(|t| {
+                match topic(a, ApiKey::DeleteRecords, t.name.as_str(), Need::Do(Permission::Admin)) {
+                    Ok(stored) => {
+                        t.name = ktopic(stored);
+                        true
+                    }
+                    Err(c) => {
+                        let mut tr = DeleteRecordsTopicResult::default();
+                        tr.name = t.name.clone();
+                        tr.partitions = t
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                let mut pr = DeleteRecordsPartitionResult::default();
+                                pr.partition_index = p.partition_index;
+                                pr.low_watermark = -1;
+                                pr.error_code = c;
+                                pr
+                            })
+                            .collect();
+                        refused.push(tr);
+                        false
+                    }
+                }
+            });
+            Admission::Go(
+                RequestKind::DeleteRecords(r),
+                Finish::then(move |body| match body {
+                    ResponseKind::DeleteRecords(mut r) => {
+                        r.topics.iter_mut().for_each(|t| rename(&access, &mut t.name));
+                        r.topics.extend(refused);
+                        ResponseKind::DeleteRecords(r)
+                    }
+                    other => other,
+                }),
+            )
+        }
+        RequestKind::AlterConfigs(mut r) => {
+            let mut refused = Vec::new();
+            r.resources.retain_mut(|res| {
+                match config_resource(a, ApiKey::AlterConfigs, res.resource_type, &res.resource_name) {
+                    Ok(stored) => {
+                        res.resource_name = stored;
+                        true
+                    }
+                    Err(c) => {
+                        let mut rr = alter_configs_response::AlterConfigsResourceResponse::default();
+                        rr.error_code = c;
+                        rr.error_message = Some(kstr(refusal(c, "admin on it")));
+                        rr.resource_type = res.resource_type;
+                        rr.resource_name = res.resource_name.clone();
+                        refused.push(rr);
+                        false
+                    }
+                }
+            });
+            Admission::Go(
+                RequestKind::AlterConfigs(r),
+                Finish::then(move |body| match body {
+                    ResponseKind::AlterConfigs(mut r) => {
+                        for res in r.responses.iter_mut().filter(|res| res.resource_type == RESOURCE_TOPIC) {
+                            if let Some(k) = access.kafka_name(res.resource_name.as_str()) {
+                                res.resource_name = kstr(k);
+                            }
+                        }
+                        r.responses.extend(refused);
+                        ResponseKind::AlterConfigs(r)
+                    }
+                    other => other,
+                }),
+            )
+        }
+        RequestKind::IncrementalAlterConfigs(mut r) => {
+            let mut refused = Vec::new();
+            r.resources.retain_mut(|res| {
+                match config_resource(
+                    a,
+                    ApiKey::IncrementalAlterConfigs,
+                    res.resource_type,
+                    &res.resource_name,
+                ) {
+                    Ok(stored) => {
+                        res.resource_name = stored;
+                        true
+                    }
+                    Err(c) => {
+                        let mut rr =
+                            incremental_alter_configs_response::AlterConfigsResourceResponse::default();
+                        rr.error_code = c;
+                        rr.error_message = Some(kstr(refusal(c, "admin on it")));
+                        rr.resource_type = res.resource_type;
+                        rr.resource_name = res.resource_name.clone();
+                        refused.push(rr);
+                        false
+                    }
+                }
+            });
+            Admission::Go(
+                RequestKind::IncrementalAlterConfigs(r),
+                Finish::then(move |body| match body {
+                    ResponseKind::IncrementalAlterConfigs(mut r) => {
+                        for res in r.responses.iter_mut().filter(|res| res.resource_type == RESOURCE_TOPIC) {
+                            if let Some(k) = access.kafka_name(res.resource_name.as_str()) {
+                                res.resource_name = kstr(k);
+                            }
+                        }
+                        r.responses.extend(refused);
+                        ResponseKind::IncrementalAlterConfigs(r)
                     }
                     other => other,
                 }),

@@ -189,7 +189,6 @@ async fn grow(
     let topic = topics
         .get(name)
         .ok()
-        .filter(|_| !name.contains('/'))
         .ok_or_else(|| (code::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist")))?;
     let current = topic.partitions.len() as i32;
     if count < current {
@@ -257,7 +256,6 @@ pub(super) async fn delete_records(ctx: Ctx, req: DeleteRecordsRequest) -> Respo
             pr.partition_index = p.partition_index;
             pr.low_watermark = -1;
             let outcome = match u32::try_from(p.partition_index) {
-                _ if t.name.contains('/') => Err(crate::error::BrokerError::UnknownTopic(t.name.to_string())),
                 Ok(i) => ctx.broker.topics.delete_records(t.name.as_str(), i, p.offset).await,
                 Err(_) => Err(crate::error::BrokerError::UnknownTopic(t.name.to_string())),
             };

@@ -449,7 +449,7 @@ pub(super) fn describe_configs(ctx: &Ctx, req: DescribeConfigsRequest, version: 
         rr.resource_name = res.resource_name.clone();
         let name = res.resource_name.as_str();
         let entries = match res.resource_type {
-            RESOURCE_TOPIC => match ctx.broker.topics.get(name).ok().filter(|_| !name.contains('/')) {
+            RESOURCE_TOPIC => match ctx.broker.topics.get(name).ok() {
                 None => Err((code::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{name}' does not exist"))),
                 Some(t) => ctx
                     .broker
@@ -577,7 +577,7 @@ async fn alter_resource(
             return Err((code::INVALID_REQUEST, format!("resource type {other} has no configs in Runnel")))
         }
     }
-    if resource_name.contains('/') || ctx.broker.topics.get(resource_name).is_err() {
+    if ctx.broker.topics.get(resource_name).is_err() {
         return Err((code::UNKNOWN_TOPIC_OR_PARTITION, format!("topic '{resource_name}' does not exist")));
     }
     let mut seen = std::collections::HashSet::new();
