@@ -486,3 +486,71 @@ async fn a_decided_commit_is_completed_on_restart_and_a_timed_out_transaction_is
     assert_eq!(k.end("short", pid, epoch, true, 3).await, PRODUCER_FENCED);
     h.server.shutdown().await.unwrap();
 }
+
+/// Shared subscriptions read committed, as gRPC fetches do: an aborted transaction's records
+/// and the markers are passed over, an open transaction's records wait for its commit.
+#[tokio::test]
+async fn a_shared_subscription_delivers_committed_records_only() {
+    use runnel_proto::v1::subscription_event::Kind as EventKind;
+    use runnel_proto::v1::subscription_request::Kind;
+    use runnel_proto::v1::subscriptions_client::SubscriptionsClient;
+    use runnel_proto::v1::{AckRequest, MessageId, SubscribeRequest, SubscriptionRequest, SubscriptionType};
+    use tokio_stream::wrappers::UnboundedReceiverStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = common::start(dir.path()).await;
+    let id = h.topic("q", 1, TopicConfig::default()).await;
+    let mut k = Kafka::connect(&h).await;
+    let init = k.init("tx", 60_000).await;
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    // Offsets 0-2 aborted, 3 a marker, 4-5 committed, 6 a marker, 7 open.
+    assert_eq!(k.add_partitions("tx", pid, epoch, "q", &[0]).await, vec![0]);
+    assert_eq!(k.produce("q", 0, txn_batch(id, pid, epoch, 0, 0..3)).await, 0);
+    assert_eq!(k.end("tx", pid, epoch, false, 3).await, 0);
+    assert_eq!(k.add_partitions("tx", pid, epoch, "q", &[0]).await, vec![0]);
+    assert_eq!(k.produce("q", 0, txn_batch(id, pid, epoch, 3, 10..12)).await, 0);
+    assert_eq!(k.end("tx", pid, epoch, true, 3).await, 0);
+    assert_eq!(k.add_partitions("tx", pid, epoch, "q", &[0]).await, vec![0]);
+    assert_eq!(k.produce("q", 0, txn_batch(id, pid, epoch, 5, 20..21)).await, 0);
+
+    let mut client = SubscriptionsClient::connect(h.server.grpc_url()).await.unwrap();
+    let (requests, rx) = tokio::sync::mpsc::unbounded_channel();
+    let subscribe = SubscribeRequest {
+        topic: "q".into(),
+        subscription: "work".into(),
+        r#type: SubscriptionType::Shared as i32,
+        permits: 100,
+        ..Default::default()
+    };
+    requests.send(SubscriptionRequest { kind: Some(Kind::Subscribe(subscribe)) }).unwrap();
+    let mut events = client.subscribe(UnboundedReceiverStream::new(rx)).await.unwrap().into_inner();
+    // Every delivery within `wait`, acknowledged as it comes.
+    async fn delivered(
+        requests: &tokio::sync::mpsc::UnboundedSender<SubscriptionRequest>,
+        events: &mut tonic::Streaming<runnel_proto::v1::SubscriptionEvent>,
+        wait: Duration,
+    ) -> Vec<i64> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut offsets = Vec::new();
+        while let Ok(event) = tokio::time::timeout_at(deadline, events.message()).await {
+            let Some(EventKind::Deliveries(d)) = event.unwrap().unwrap().kind else { continue };
+            let ids: Vec<MessageId> =
+                d.records.iter().map(|r| MessageId { partition: r.partition, offset: r.offset }).collect();
+            offsets.extend(d.records.iter().map(|r| r.offset));
+            requests.send(SubscriptionRequest { kind: Some(Kind::Ack(AckRequest { ids })) }).unwrap();
+        }
+        offsets
+    }
+    assert_eq!(
+        delivered(&requests, &mut events, Duration::from_millis(1_500)).await,
+        vec![4, 5],
+        "committed only; 7 is open"
+    );
+    assert_eq!(k.end("tx", pid, epoch, true, 3).await, 0);
+    assert_eq!(
+        delivered(&requests, &mut events, Duration::from_millis(1_500)).await,
+        vec![7],
+        "delivered once committed"
+    );
+    h.server.shutdown().await.unwrap();
+}

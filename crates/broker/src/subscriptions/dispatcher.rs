@@ -73,7 +73,7 @@ use super::types::{
     DEFAULT_NACK_DELAY,
 };
 use crate::error::BrokerError;
-use crate::log::PartitionLog;
+use crate::log::{txn, PartitionLog};
 use crate::meta::Meta;
 use crate::topics::Topic;
 
@@ -990,7 +990,17 @@ impl Dispatcher {
     async fn read_once(&mut self, p: usize) -> bool {
         let part = &mut self.partitions[p];
         let (log, pos) = (Arc::clone(&part.log), part.read_pos);
-        let read = match tokio::task::spawn_blocking(move || log.read(pos, READ_BYTES)).await {
+        // Committed records only, as gRPC fetches read by default: up to the last stable
+        // offset, without markers and without aborted transactions' batches.
+        let read = match tokio::task::spawn_blocking(move || {
+            log.read_committed(pos, READ_BYTES).map(|c| {
+                let mut read = c.read;
+                read.batches = txn::committed_only(&read.batches, &c.aborted);
+                read
+            })
+        })
+        .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "read task failed");
@@ -1015,8 +1025,26 @@ impl Dispatcher {
             }
         };
         part.high_watermark = part.high_watermark.max(read.high_watermark);
+        // Offsets that hold no record for a subscriber (transaction markers, aborted
+        // transactions' records) are acknowledged as they are passed over, so that they
+        // leave no gaps in the acknowledgement state.
+        let mut records_seen: Vec<i64> = Vec::new();
+        let pass_over = |part: &mut Partition, from: i64, to: i64, seen: &[i64]| {
+            let Some(acks) = part.acks.as_mut() else { return };
+            let mut seen = seen.iter().peekable();
+            for o in from..to {
+                while seen.next_if(|s| **s < o).is_some() {}
+                if seen.peek() != Some(&&o) && acks.ack(o) {
+                    part.dirty = true;
+                }
+            }
+        };
         if read.batches.is_empty() {
-            return false;
+            // Only markers or aborted batches were passed over: read on past them.
+            let moved = read.next_offset > part.read_pos;
+            pass_over(part, pos, read.next_offset, &records_seen);
+            part.read_pos = part.read_pos.max(read.next_offset);
+            return moved;
         }
         let data = read.batches;
         let mut added = Vec::new();
@@ -1027,6 +1055,7 @@ impl Dispatcher {
             }
             for r in b.records() {
                 let Ok(r) = r else { break };
+                records_seen.push(r.offset);
                 if r.offset < pos || part.acks.as_ref().is_some_and(|a| a.is_acked(r.offset)) {
                     continue;
                 }
@@ -1045,6 +1074,7 @@ impl Dispatcher {
                 added.push(record);
             }
         }
+        pass_over(part, pos, read.next_offset, &records_seen);
         part.read_pos = read.next_offset.max(pos);
         for record in added {
             let key = (record.partition, record.offset);
