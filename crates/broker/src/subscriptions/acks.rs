@@ -60,6 +60,18 @@ impl AckState {
         true
     }
 
+    /// Acknowledges the offsets `[start, end)`. Returns false when all of them already were
+    /// (an empty range included).
+    pub fn ack_range(&mut self, start: i64, end: i64) -> bool {
+        let covered = end <= self.mark_delete
+            || self.ranges.range(..=start).next_back().is_some_and(|(_, &e)| end <= e);
+        if start >= end || covered {
+            return false;
+        }
+        self.insert_range(start.max(self.mark_delete), end);
+        true
+    }
+
     /// Acknowledges every offset below `end` (a cumulative ack, or records
     /// removed by retention).
     pub fn ack_below(&mut self, end: i64) {
@@ -187,6 +199,22 @@ mod tests {
         }
         assert_eq!(s.mark_delete(), 10_000);
         assert_eq!(s.range_count(), 0);
+    }
+
+    #[test]
+    fn ranges_acknowledge_what_single_acks_would_and_say_whether_anything_was_new() {
+        let mut s = AckState::starting_at(5);
+        assert!(!s.ack_range(2, 5), "below the mark");
+        assert!(!s.ack_range(9, 9), "empty");
+        assert!(s.ack_range(10, 20));
+        assert!(!s.ack_range(12, 18), "inside a range");
+        assert_eq!(s.ranges().collect::<Vec<_>>(), [(10, 20)]);
+        assert!(s.ack_range(3, 11), "straddling the mark: the mark moves over both");
+        assert_eq!((s.mark_delete(), s.range_count()), (20, 0));
+        for o in 0..20 {
+            assert!(s.is_acked(o));
+        }
+        assert!(!s.is_acked(20));
     }
 
     #[test]

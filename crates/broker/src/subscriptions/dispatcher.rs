@@ -1027,35 +1027,25 @@ impl Dispatcher {
         part.high_watermark = part.high_watermark.max(read.high_watermark);
         // Offsets that hold no record for a subscriber (transaction markers, aborted
         // transactions' records) are acknowledged as they are passed over, so that they
-        // leave no gaps in the acknowledgement state.
-        let mut records_seen: Vec<i64> = Vec::new();
-        let pass_over = |part: &mut Partition, from: i64, to: i64, seen: &[i64]| {
-            let Some(acks) = part.acks.as_mut() else { return };
-            let mut seen = seen.iter().peekable();
-            for o in from..to {
-                while seen.next_if(|s| **s < o).is_some() {}
-                if seen.peek() != Some(&&o) && acks.ack(o) {
-                    part.dirty = true;
-                }
-            }
-        };
+        // leave no gaps in the acknowledgement state. `gap_from` is the first offset not yet
+        // accounted for by a record.
+        let mut gap_from = pos;
         if read.batches.is_empty() {
             // Only markers or aborted batches were passed over: read on past them.
             let moved = read.next_offset > part.read_pos;
-            pass_over(part, pos, read.next_offset, &records_seen);
+            ack_passed_over(part, gap_from, read.next_offset);
             part.read_pos = part.read_pos.max(read.next_offset);
             return moved;
         }
         let data = read.batches;
         let mut added = Vec::new();
+        // Control batches are gone already (`txn::committed_only`).
         for b in batch::batches(&data) {
             let Ok(b) = b else { break };
-            if b.is_control() {
-                continue;
-            }
             for r in b.records() {
                 let Ok(r) = r else { break };
-                records_seen.push(r.offset);
+                ack_passed_over(part, gap_from, r.offset);
+                gap_from = gap_from.max(r.offset + 1);
                 if r.offset < pos || part.acks.as_ref().is_some_and(|a| a.is_acked(r.offset)) {
                     continue;
                 }
@@ -1074,7 +1064,7 @@ impl Dispatcher {
                 added.push(record);
             }
         }
-        pass_over(part, pos, read.next_offset, &records_seen);
+        ack_passed_over(part, gap_from, read.next_offset);
         part.read_pos = read.next_offset.max(pos);
         for record in added {
             let key = (record.partition, record.offset);
@@ -1148,5 +1138,14 @@ struct Dependent {
 fn part_fresh_dec(partitions: &mut [Partition], p: u32) {
     if let Some(part) = partitions.get_mut(p as usize) {
         part.fresh = part.fresh.saturating_sub(1);
+    }
+}
+
+/// Acknowledges `[from, to)` of `part`, offsets passed over without a record.
+fn ack_passed_over(part: &mut Partition, from: i64, to: i64) {
+    if let Some(acks) = part.acks.as_mut() {
+        if acks.ack_range(from, to) {
+            part.dirty = true;
+        }
     }
 }
