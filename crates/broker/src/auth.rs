@@ -54,16 +54,27 @@ impl Caller {
         }
     }
 
+    /// Whether this caller may use the consumer groups of `tenant` (Kafka groups have no
+    /// grants of their own): a consume or admin grant reaching into the tenant.
+    pub fn may_use_groups_of(&self, tenant: &str) -> bool {
+        self.holds_in_tenant(&["consume:", "admin:"], tenant)
+    }
+
     /// Whether this caller may use the transactional ids of `tenant` (begin, add to, end
     /// transactions there; Kafka: WRITE on the TransactionalId): a produce or admin grant
     /// reaching into the tenant. Transactional ids are stored as group ids are (`T/id`, or
     /// a bare id for `public`), so one tenant can neither fence nor end another's.
     pub fn may_use_transactions_of(&self, tenant: &str) -> bool {
+        self.holds_in_tenant(&["produce:", "admin:"], tenant)
+    }
+
+    /// Whether this caller holds a grant of one of `kinds` (prefixes such as `"consume:"`),
+    /// or superuser, that reaches into `tenant`.
+    fn holds_in_tenant(&self, kinds: &[&str], tenant: &str) -> bool {
         match self {
             Caller::Open => true,
             Caller::Authenticated(p) => p.grants.iter().any(|g| {
-                let text = g.as_str();
-                (g.is_superuser() || text.starts_with("produce:") || text.starts_with("admin:"))
+                (g.is_superuser() || kinds.iter().any(|k| g.as_str().starts_with(k)))
                     && g.reaches(&Resource::Tenant(tenant))
             }),
         }

@@ -176,29 +176,46 @@ fn topic(access: &Access, api: ApiKey, kafka: &str, need: Need) -> Result<String
     Ok(name.short())
 }
 
-/// Whether the caller may use groups of `tenant`: a consume or admin grant reaching into it.
-fn may_use_groups_of(caller: &Caller, tenant: &str) -> bool {
-    match caller {
-        Caller::Open => true,
-        Caller::Authenticated(p) => p.grants.iter().any(|g| {
-            let text = g.as_str();
-            (g.is_superuser() || text.starts_with("consume:") || text.starts_with("admin:"))
-                && g.reaches(&Resource::Tenant(tenant))
-        }),
-    }
-}
-
 /// Decides a group id: its stored name, or GROUP_AUTHORIZATION_FAILED.
 fn group(access: &Access, api: ApiKey, kafka: &str) -> Result<String, i16> {
+    scoped_id(access, api, kafka, ScopedId::Group)
+}
+
+/// Decides a transactional id: its stored name, or TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
+/// Transactional ids are scoped like group ids (a tenant-scoped principal's `tx` is `T/tx`),
+/// so one tenant can neither fence nor end another's transactions; using one needs a produce
+/// or admin grant reaching into its tenant (Kafka: WRITE on the TransactionalId).
+fn transactional_id(access: &Access, api: ApiKey, kafka: &str) -> Result<String, i16> {
+    scoped_id(access, api, kafka, ScopedId::Transactional)
+}
+
+/// The ids named in the caller's scope and stored per tenant (`T/id`).
+#[derive(Debug, Clone, Copy)]
+enum ScopedId {
+    Group,
+    Transactional,
+}
+
+/// Maps `kafka` to its stored id and checks the caller may use ids of that tenant.
+fn scoped_id(access: &Access, api: ApiKey, kafka: &str, kind: ScopedId) -> Result<String, i16> {
     if matches!(access.caller, Caller::Open) {
         return Ok(kafka.to_owned());
     }
-    let stored = access.scope.group(kafka).map_err(|_| GROUP_AUTHORIZATION_FAILED)?;
-    if !may_use_groups_of(&access.caller, group_tenant(&stored)) {
-        tracing::info!(principal = access.who(), ?api, group = kafka, "Kafka request denied on group");
-        return Err(GROUP_AUTHORIZATION_FAILED);
+    let refused = match kind {
+        ScopedId::Group => GROUP_AUTHORIZATION_FAILED,
+        ScopedId::Transactional => code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    };
+    let allowed = |stored: &String| match kind {
+        ScopedId::Group => access.caller.may_use_groups_of(group_tenant(stored)),
+        ScopedId::Transactional => access.caller.may_use_transactions_of(group_tenant(stored)),
+    };
+    match access.scope.group(kafka).ok().filter(allowed) {
+        Some(stored) => Ok(stored),
+        None => {
+            tracing::info!(principal = access.who(), ?api, id = kafka, "Kafka request denied on {kind:?} id");
+            Err(refused)
+        }
     }
-    Ok(stored)
 }
 
 fn is_superuser(caller: &Caller) -> bool {
@@ -216,32 +233,6 @@ fn may_produce_somewhere(caller: &Caller) -> bool {
             let text = g.as_str();
             g.is_superuser() || text.starts_with("produce:") || text.starts_with("admin:")
         }),
-    }
-}
-
-/// Decides a transactional id: its stored name, or TRANSACTIONAL_ID_AUTHORIZATION_FAILED.
-/// Transactional ids are scoped like group ids (a tenant-scoped principal's `tx` is `T/tx`),
-/// so one tenant can neither fence nor end another's transactions; using one needs a produce
-/// or admin grant reaching into its tenant (Kafka: WRITE on the TransactionalId).
-fn transactional_id(access: &Access, api: ApiKey, kafka: &str) -> Result<String, i16> {
-    if matches!(access.caller, Caller::Open) {
-        return Ok(kafka.to_owned());
-    }
-    let denied = || {
-        tracing::info!(
-            principal = access.who(),
-            ?api,
-            transactional_id = kafka,
-            "Kafka request denied on transactional id"
-        );
-        code::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    };
-    let stored = access.scope.group(kafka).map_err(|_| denied())?;
-    let allowed = access.caller.may_use_transactions_of(group_tenant(&stored));
-    if allowed {
-        Ok(stored)
-    } else {
-        Err(denied())
     }
 }
 
@@ -266,6 +257,23 @@ fn config_resource(
 
 fn ktopic(s: String) -> KafkaTopic {
     KafkaTopic(kstr(s))
+}
+
+/// Renames a config resource in an answer back to the caller's Kafka name (topics only; the
+/// broker is named by its id).
+fn rename_resource(access: &Access, resource_type: i8, name: &mut StrBytes) {
+    if resource_type == RESOURCE_TOPIC {
+        if let Some(k) = access.kafka_name(name.as_str()) {
+            *name = kstr(k);
+        }
+    }
+}
+
+/// Renames a stored group id in an answer back to the caller's Kafka name.
+fn rename_group(access: &Access, id: &mut GroupId) {
+    if let Some(k) = access.scope.kafka_group(id.as_str()) {
+        *id = GroupId(kstr(k));
+    }
 }
 
 /// Renames a stored topic name in an answer back to the caller's Kafka name.
@@ -901,10 +909,8 @@ pub(super) fn admit(
                 RequestKind::DescribeConfigs(r),
                 Finish::then(move |body| match body {
                     ResponseKind::DescribeConfigs(mut r) => {
-                        for res in r.results.iter_mut().filter(|res| res.resource_type == RESOURCE_TOPIC) {
-                            if let Some(k) = access.kafka_name(res.resource_name.as_str()) {
-                                res.resource_name = kstr(k);
-                            }
+                        for res in r.results.iter_mut() {
+                            rename_resource(&access, res.resource_type, &mut res.resource_name);
                         }
                         r.results.extend(refused);
                         ResponseKind::DescribeConfigs(r)
@@ -920,7 +926,7 @@ pub(super) fn admit(
             Finish::then(move |body| match body {
                 ResponseKind::ListGroups(mut r) => {
                     r.groups.retain_mut(|g| {
-                        if !may_use_groups_of(&access.caller, group_tenant(g.group_id.as_str())) {
+                        if !access.caller.may_use_groups_of(group_tenant(g.group_id.as_str())) {
                             return false;
                         }
                         match access.scope.kafka_group(g.group_id.as_str()) {
@@ -956,11 +962,7 @@ pub(super) fn admit(
                 RequestKind::DescribeGroups(r),
                 Finish::then(move |body| match body {
                     ResponseKind::DescribeGroups(mut r) => {
-                        for g in r.groups.iter_mut() {
-                            if let Some(k) = access.scope.kafka_group(g.group_id.as_str()) {
-                                g.group_id = GroupId(kstr(k));
-                            }
-                        }
+                        r.groups.iter_mut().for_each(|g| rename_group(&access, &mut g.group_id));
                         r.groups.extend(refused);
                         ResponseKind::DescribeGroups(r)
                     }
@@ -987,11 +989,7 @@ pub(super) fn admit(
                 RequestKind::DeleteGroups(r),
                 Finish::then(move |body| match body {
                     ResponseKind::DeleteGroups(mut r) => {
-                        for g in r.results.iter_mut() {
-                            if let Some(k) = access.scope.kafka_group(g.group_id.as_str()) {
-                                g.group_id = GroupId(kstr(k));
-                            }
-                        }
+                        r.results.iter_mut().for_each(|g| rename_group(&access, &mut g.group_id));
                         r.results.extend(refused);
                         ResponseKind::DeleteGroups(r)
                     }
@@ -1138,10 +1136,8 @@ pub(super) fn admit(
                 RequestKind::AlterConfigs(r),
                 Finish::then(move |body| match body {
                     ResponseKind::AlterConfigs(mut r) => {
-                        for res in r.responses.iter_mut().filter(|res| res.resource_type == RESOURCE_TOPIC) {
-                            if let Some(k) = access.kafka_name(res.resource_name.as_str()) {
-                                res.resource_name = kstr(k);
-                            }
+                        for res in r.responses.iter_mut() {
+                            rename_resource(&access, res.resource_type, &mut res.resource_name);
                         }
                         r.responses.extend(refused);
                         ResponseKind::AlterConfigs(r)
@@ -1179,10 +1175,8 @@ pub(super) fn admit(
                 RequestKind::IncrementalAlterConfigs(r),
                 Finish::then(move |body| match body {
                     ResponseKind::IncrementalAlterConfigs(mut r) => {
-                        for res in r.responses.iter_mut().filter(|res| res.resource_type == RESOURCE_TOPIC) {
-                            if let Some(k) = access.kafka_name(res.resource_name.as_str()) {
-                                res.resource_name = kstr(k);
-                            }
+                        for res in r.responses.iter_mut() {
+                            rename_resource(&access, res.resource_type, &mut res.resource_name);
                         }
                         r.responses.extend(refused);
                         ResponseKind::IncrementalAlterConfigs(r)
