@@ -245,6 +245,23 @@ fn txn_batch(id: u32, pid: i64, epoch: i16, seq: i32, ages: std::ops::Range<i32>
     b.finish_transactional(pid, epoch, seq)
 }
 
+/// Transactional id `tx` writes three transactions to partition 0 of `topic`: aborted (ages
+/// 0-2, offsets 0-2, its marker at 3), committed (ages 10-11, offsets 4-5, marker at 6) and
+/// left open (age 20, offset 7). Returns the producer id and epoch.
+async fn aborted_committed_open(k: &mut Kafka, id: u32, topic: &str) -> (i64, i16) {
+    let init = k.init("tx", 60_000).await;
+    assert_eq!(init.error_code, 0);
+    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    for (seq, ages, commit) in [(0, 0..3, Some(false)), (3, 10..12, Some(true)), (5, 20..21, None)] {
+        assert_eq!(k.add_partitions("tx", pid, epoch, topic, &[0]).await, vec![0]);
+        assert_eq!(k.produce(topic, 0, txn_batch(id, pid, epoch, seq, ages)).await, 0);
+        if let Some(commit) = commit {
+            assert_eq!(k.end("tx", pid, epoch, commit, 3).await, 0);
+        }
+    }
+    (pid, epoch)
+}
+
 /// Every record over gRPC with `isolation`: (offset, age), control batches counted apart.
 async fn grpc_ages(h: &mut Harness, topic: &str, isolation: Isolation) -> (Vec<i32>, usize) {
     let req = GrpcFetch {
@@ -271,24 +288,10 @@ async fn committed_readers_see_committed_transactions_only_across_a_restart() {
     let id = h.topic("t", 2, TopicConfig::default()).await;
     let mut k = Kafka::connect(&h).await;
 
-    let init = k.init("tx", 60_000).await;
-    assert_eq!(init.error_code, 0);
-    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
+    let (pid, epoch) = aborted_committed_open(&mut k, id, "t").await;
     assert_eq!(epoch, 0);
-
-    // Aborted: 3 records.
-    assert_eq!(k.add_partitions("tx", pid, epoch, "t", &[0]).await, vec![0]);
-    assert_eq!(k.produce("t", 0, txn_batch(id, pid, epoch, 0, 0..3)).await, 0);
     // A partition not added to the transaction refuses transactional batches.
     assert_eq!(k.produce("t", 1, txn_batch(id, pid, epoch, 0, 90..91)).await, INVALID_TXN_STATE);
-    assert_eq!(k.end("tx", pid, epoch, false, 3).await, 0);
-    // Committed: 2 records.
-    assert_eq!(k.add_partitions("tx", pid, epoch, "t", &[0]).await, vec![0]);
-    assert_eq!(k.produce("t", 0, txn_batch(id, pid, epoch, 3, 10..12)).await, 0);
-    assert_eq!(k.end("tx", pid, epoch, true, 3).await, 0);
-    // Left open: 1 record, at offset 7 (3 data, a marker, 2 data, a marker).
-    assert_eq!(k.add_partitions("tx", pid, epoch, "t", &[0]).await, vec![0]);
-    assert_eq!(k.produce("t", 0, txn_batch(id, pid, epoch, 5, 20..21)).await, 0);
 
     let check = |f: &FetchedPartition| {
         assert_eq!(f.high_watermark, 8);
@@ -501,17 +504,7 @@ async fn a_shared_subscription_delivers_committed_records_only() {
     let mut h = common::start(dir.path()).await;
     let id = h.topic("q", 1, TopicConfig::default()).await;
     let mut k = Kafka::connect(&h).await;
-    let init = k.init("tx", 60_000).await;
-    let (pid, epoch) = (init.producer_id.0, init.producer_epoch);
-    // Offsets 0-2 aborted, 3 a marker, 4-5 committed, 6 a marker, 7 open.
-    assert_eq!(k.add_partitions("tx", pid, epoch, "q", &[0]).await, vec![0]);
-    assert_eq!(k.produce("q", 0, txn_batch(id, pid, epoch, 0, 0..3)).await, 0);
-    assert_eq!(k.end("tx", pid, epoch, false, 3).await, 0);
-    assert_eq!(k.add_partitions("tx", pid, epoch, "q", &[0]).await, vec![0]);
-    assert_eq!(k.produce("q", 0, txn_batch(id, pid, epoch, 3, 10..12)).await, 0);
-    assert_eq!(k.end("tx", pid, epoch, true, 3).await, 0);
-    assert_eq!(k.add_partitions("tx", pid, epoch, "q", &[0]).await, vec![0]);
-    assert_eq!(k.produce("q", 0, txn_batch(id, pid, epoch, 5, 20..21)).await, 0);
+    let (pid, epoch) = aborted_committed_open(&mut k, id, "q").await;
 
     let mut client = SubscriptionsClient::connect(h.server.grpc_url()).await.unwrap();
     let (requests, rx) = tokio::sync::mpsc::unbounded_channel();
