@@ -243,3 +243,43 @@ mod groups {
         assert_eq!(c.assignment(), vec![0, 1, 2, 3]);
     }
 }
+
+mod closing {
+    use super::*;
+
+    /// Dropping a group consumer closes it (commit, leave) without blocking
+    /// the thread that drops it: on a one-thread runtime that also serves the
+    /// broker, a close waiting there for the broker's answer would wait for
+    /// ever (the benchmark's embedded server once hung so). The runtime runs
+    /// on a thread of its own so that a hang fails this test.
+    #[test]
+    fn dropping_a_group_consumer_leaves_a_one_thread_runtime_serving() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                let t = TestServer::start().await;
+                t.topic_with_schema("people", 2, PersonV1::schema()).await;
+                let grpc = t.client.producer::<PersonV1>("people").create().await.expect("gRPC producer");
+                grpc.send(&PersonV1 { name: "a".into(), age: 1 }).await.expect("stored");
+                let kafka = kafka_client(&t).await;
+                let mut member =
+                    kafka.consumer::<PersonV1>("people").group("g").subscribe().await.expect("member joins");
+                assert_eq!(next_value(&mut member).await.value().age, 1);
+                drop(member);
+
+                // The same thread serves the broker still: a record sent now
+                // is stored and read back.
+                grpc.send(&PersonV1 { name: "b".into(), age: 2 }).await.expect("stored after the drop");
+                let mut reader = kafka.consumer::<PersonV1>("people").subscribe().await.expect("reader");
+                let mut ages = HashSet::new();
+                while ages.len() < 2 {
+                    ages.insert(next_value(&mut reader).await.value().age);
+                }
+            });
+            let _ = done.send(());
+        });
+        finished.recv_timeout(2 * PATIENCE).expect("the runtime went on serving after the drop");
+    }
+}

@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
@@ -146,9 +147,16 @@ impl Drop for Server {
     }
 }
 
-/// Runs `cmd` with `stdin` as its input and collects its output.
+/// How long one `runnel` command of a test may run: far past what any takes
+/// in a debug build on a loaded machine, so that one that hangs fails its test
+/// (and is killed) instead of holding the whole suite.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(300);
+
+/// Runs `cmd` with `stdin` as its input and collects its output; fails the
+/// test, killing the command, when it runs past [`COMMAND_LIMIT`].
 pub async fn run_with_input(mut cmd: tokio::process::Command, stdin: &str) -> Output {
     let mut child = cmd
+        .kill_on_drop(true)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -157,7 +165,10 @@ pub async fn run_with_input(mut cmd: tokio::process::Command, stdin: &str) -> Ou
     let mut input = child.stdin.take().expect("stdin");
     input.write_all(stdin.as_bytes()).await.expect("write stdin");
     drop(input);
-    child.wait_with_output().await.expect("runnel runs")
+    match tokio::time::timeout(COMMAND_LIMIT, child.wait_with_output()).await {
+        Ok(out) => out.expect("runnel runs"),
+        Err(_) => panic!("{cmd:?} ran past {COMMAND_LIMIT:?}; killed"),
+    }
 }
 
 /// The stdout of a command that must have succeeded.

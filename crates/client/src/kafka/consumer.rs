@@ -43,7 +43,7 @@ const EVENT_POLLS: usize = 4;
 const FETCH_QUEUE_BACKOFF_MS: &str = "5";
 
 struct Shared {
-    consumer: BaseConsumer,
+    consumer: ClosedOffRuntime,
     topic: String,
     group: Option<String>,
     /// The reader waiting at an empty queue; woken by librdkafka's
@@ -53,6 +53,38 @@ struct Shared {
     /// of librdkafka's `max.poll.interval.ms` when that is shorter, so that an
     /// idle member stays in its group.
     idle_poll: Duration,
+}
+
+/// librdkafka's consumer, closed on a thread of its own when dropped.
+///
+/// Dropping a `BaseConsumer` closes it there and then: it revokes the
+/// assignment, commits, leaves the group and polls until the coordinator has
+/// answered. On an async worker that blocks the thread for as long, and when
+/// the broker answering is served by the same runtime (an embedded server, a
+/// test) and every worker is blocked so, nothing answers and the close never
+/// ends. With the broker gone the close does not end either (librdkafka keeps
+/// looking for the coordinator), so the thread is not one of the runtime's
+/// blocking pool, which a runtime waits for when it shuts down: a process
+/// ending does not wait for it. [`Consumer::close`](crate::Consumer::close)
+/// is the way to close and learn how it went.
+struct ClosedOffRuntime(std::mem::ManuallyDrop<BaseConsumer>);
+
+impl std::ops::Deref for ClosedOffRuntime {
+    type Target = BaseConsumer;
+
+    fn deref(&self) -> &BaseConsumer {
+        &self.0
+    }
+}
+
+impl Drop for ClosedOffRuntime {
+    fn drop(&mut self) {
+        // SAFETY: the consumer is taken once, here, and `self` is not used again.
+        let consumer = unsafe { std::mem::ManuallyDrop::take(&mut self.0) };
+        // Should no thread be had, the closure is dropped, and the consumer
+        // closed with it, here: rather than not at all.
+        let _ = std::thread::Builder::new().name("runnel-kafka-close".into()).spawn(move || drop(consumer));
+    }
 }
 
 /// The control side: commits, seeks, the assignment. Cheap to clone.
@@ -150,7 +182,7 @@ pub(crate) async fn open(
     let wake = Arc::clone(&waker);
     consumer.set_nonempty_callback(move || wake.wake());
     let shared = Arc::new(Shared {
-        consumer,
+        consumer: ClosedOffRuntime(std::mem::ManuallyDrop::new(consumer)),
         topic: topic.to_owned(),
         group: options.group.clone(),
         waker,
