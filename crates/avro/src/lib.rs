@@ -13,6 +13,7 @@
 pub mod binary;
 pub mod compat;
 pub mod error;
+pub mod expr;
 pub mod json;
 pub mod logical;
 pub mod model;
