@@ -1,5 +1,5 @@
 //! The composition the front ends see: [`Broker`] holds the services (topics, tenants,
-//! the produce and fetch paths, consumer groups, subscriptions, transactions, metrics), the registry,
+//! the produce and fetch paths, consumer groups, subscriptions, transactions, functions, metrics), the registry,
 //! the request limits and the shutdown signal. It has no logic of its own and no service
 //! knows it: `server.rs` builds it, the gRPC, HTTP and Kafka front ends hold one
 //! `Arc<Broker>` and call the services through it.
@@ -10,6 +10,7 @@ use runnel_registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::fetch::Fetcher;
+use crate::functions::Functions;
 use crate::groups::Groups;
 use crate::meta::Meta;
 use crate::metrics::Metrics;
@@ -56,6 +57,8 @@ pub struct Broker {
     pub subscriptions: Arc<Subscriptions>,
     /// The transaction coordinator.
     pub transactions: Arc<Transactions>,
+    /// Built-in functions.
+    pub functions: Arc<Functions>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down: long-lived streams end on it.
@@ -63,7 +66,7 @@ pub struct Broker {
 }
 
 /// How many handles exist on each service: see [`Broker::holders`].
-pub(crate) type Holders = [usize; 9];
+pub(crate) type Holders = [usize; 10];
 
 impl Broker {
     /// The handles held on each service right now. Taken once the services are built
@@ -82,6 +85,7 @@ impl Broker {
             Arc::strong_count(&self.subscriptions),
             Arc::strong_count(&self.metrics),
             Arc::strong_count(&self.transactions),
+            Arc::strong_count(&self.functions),
         ]
     }
 }

@@ -27,6 +27,7 @@ pub mod connection;
 pub mod enforce;
 pub mod error;
 pub mod fetch;
+pub mod functions;
 pub mod groups;
 pub mod grpc;
 mod http;

@@ -38,6 +38,7 @@ use crate::subscriptions::Subscriptions;
 use crate::tenants::Tenants;
 use crate::tls::{TlsConfig, TlsListener};
 use crate::topics::{TopicLimits, Topics};
+use crate::functions::Functions;
 use crate::transactions::Transactions;
 use crate::{connection, grpc, http, kafka, shutdown};
 
@@ -180,6 +181,8 @@ impl RunningServer {
         for task in self.background {
             let _ = task.await;
         }
+        // Functions end their turns (an open one is aborted) before the logs close.
+        self.broker.functions.stop().await;
         // Subscriptions store their acknowledgement state before the logs close.
         self.broker.subscriptions.close().await;
         let closed = self.broker.topics.close().await;
@@ -207,6 +210,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
     std::fs::create_dir_all(&data).map_err(|e| BrokerError::io("create", &data, e))?;
     let broker = Arc::new(open_services(&config).await?);
     let at_rest = broker.holders();
+    // Functions start once the count at rest is taken: their tasks hold services
+    // until `shutdown` stops them.
+    broker.functions.start()?;
 
     let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
@@ -240,6 +246,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
         .add_service(grpc::tenants::server(Arc::clone(&broker)))
         .add_service(grpc::registry::server(Arc::clone(&broker)))
         .add_service(grpc::transactions::server(Arc::clone(&broker)))
+        .add_service(grpc::functions::server(Arc::clone(&broker)))
         .serve_with_incoming_shutdown(incoming, shutdown::cancelled(broker.shutdown.clone()));
     let grpc = tokio::spawn(grpc);
 
@@ -352,6 +359,15 @@ async fn open_services(config: &ServerConfig) -> Result<Broker, BrokerError> {
             shutdown: shutdown.clone(),
         },
     ));
+    let functions = Arc::new(Functions::new(
+        Arc::clone(&meta),
+        Arc::clone(&topics),
+        registry.clone(),
+        Arc::clone(&append),
+        Arc::clone(&transactions),
+        Arc::clone(&groups),
+        shutdown.clone(),
+    )?);
     Ok(Broker {
         limits,
         meta,
@@ -363,6 +379,7 @@ async fn open_services(config: &ServerConfig) -> Result<Broker, BrokerError> {
         groups,
         subscriptions,
         transactions,
+        functions,
         metrics,
         shutdown,
     })

@@ -81,6 +81,11 @@ pub enum Command {
         #[command(subcommand)]
         command: cmd::topic::TopicCommand,
     },
+    /// Built-in functions the server runs: create (filter, route, project), list, status, delete.
+    Function {
+        #[command(subcommand)]
+        command: cmd::function::FunctionCommand,
+    },
     /// Tenants: create, list, describe, delete, quota.
     Tenant {
         #[command(subcommand)]
@@ -114,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench { command } => cmd::bench::run(&global, command).await,
         Command::Compat(args) => cmd::compat::run(args),
         Command::Topic { command } => cmd::topic::run(&global, command).await,
+        Command::Function { command } => cmd::function::run(&global, command).await,
         Command::Tenant { command } => cmd::tenant::run(&global, command).await,
         Command::Namespace { command } => cmd::namespace::run(&global, command).await,
         Command::Produce(args) => cmd::produce::run(&global, args).await,
@@ -126,8 +132,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `runnel function create ... --output TOPIC` (the documented form) names the
+/// output topic, while `--output text|json` is the global output format: clap
+/// cannot give one flag two meanings in one command, so in `function create`
+/// an `--output` whose value is not a format becomes `--output-topic`.
+fn function_output_topic(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let is_create = args.windows(2).any(|w| w[0] == "function" && w[1] == "create");
+    if !is_create {
+        return args;
+    }
+    let format = |v: &std::ffi::OsStr| v == "text" || v == "json";
+    let mut out = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter().peekable();
+    while let Some(arg) = iter.next() {
+        if arg == "--output" && iter.peek().is_some_and(|v| !format(v)) {
+            out.push("--output-topic".into());
+        } else if let Some(value) = arg.to_str().and_then(|a| a.strip_prefix("--output=")) {
+            let flag = if format(value.as_ref()) { "--output" } else { "--output-topic" };
+            out.push(format!("{flag}={value}").into());
+        } else {
+            out.push(arg);
+        }
+    }
+    out
+}
+
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(function_output_topic(std::env::args_os().collect()));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

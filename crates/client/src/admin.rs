@@ -12,9 +12,10 @@ use crate::error::ClientError;
 use crate::grpc::connection::GrpcChannel;
 use crate::transport::Position;
 
+use runnel_proto::v1::functions_client::FunctionsClient;
 use runnel_proto::v1::tenants_client::TenantsClient;
 pub use runnel_proto::v1::{
-    NamespaceInfo, NamespacePolicy, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig, TopicInfo,
+    FunctionInfo, NamespaceInfo, NamespacePolicy, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig, TopicInfo,
 };
 
 /// How strictly the broker checks the records of a topic.
@@ -352,4 +353,108 @@ impl Client {
             })
             .await?)
     }
+
+    fn functions_svc(&self) -> FunctionsClient<GrpcChannel> {
+        FunctionsClient::new(self.connection().channel())
+    }
+
+    /// Creates a built-in function the server runs: `name` reads `input` and
+    /// does what `builtin` says, effectively once. The condition, field or
+    /// projection is checked against the input's schema first; every problem
+    /// is in the [`ClientError::InvalidArgument`].
+    pub async fn create_function(
+        &self,
+        name: &str,
+        input: &str,
+        builtin: BuiltinFunction,
+    ) -> Result<FunctionInfo, ClientError> {
+        use v1::create_function_request::Builtin;
+        let builtin = match builtin {
+            BuiltinFunction::Filter { output, condition } => {
+                Builtin::Filter(v1::FilterFunction { output, r#where: condition })
+            }
+            BuiltinFunction::Route { by, to, default_topic } => {
+                Builtin::Route(v1::RouteFunction { by, to, default_topic: default_topic.unwrap_or_default() })
+            }
+            BuiltinFunction::Project { output, schema } => Builtin::Project(v1::ProjectFunction { output, schema }),
+        };
+        let req = v1::CreateFunctionRequest { name: name.to_owned(), input: input.to_owned(), builtin: Some(builtin) };
+        Ok(self
+            .connection()
+            .retry(|| {
+                let mut svc = self.functions_svc();
+                let req = req.clone();
+                async move { svc.create_function(req).await }
+            })
+            .await?)
+    }
+
+    /// A function's definition and status (processed, failed, lag, last error).
+    pub async fn get_function(&self, name: &str) -> Result<FunctionInfo, ClientError> {
+        let req = v1::FunctionRef { name: name.to_owned() };
+        Ok(self
+            .connection()
+            .retry(|| {
+                let mut svc = self.functions_svc();
+                let req = req.clone();
+                async move { svc.get_function(req).await }
+            })
+            .await?)
+    }
+
+    /// Every function the caller may see, by name.
+    pub async fn list_functions(&self) -> Result<Vec<FunctionInfo>, ClientError> {
+        let resp = self
+            .connection()
+            .retry(|| {
+                let mut svc = self.functions_svc();
+                async move { svc.list_functions(v1::ListFunctionsRequest {}).await }
+            })
+            .await?;
+        Ok(resp.functions)
+    }
+
+    /// Stops a function and forgets it and its input position.
+    pub async fn delete_function(&self, name: &str) -> Result<(), ClientError> {
+        let req = v1::FunctionRef { name: name.to_owned() };
+        self.connection()
+            .retry(|| {
+                let mut svc = self.functions_svc();
+                let req = req.clone();
+                async move { svc.delete_function(req).await }
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// A built-in function: what [`Client::create_function`] asks the server to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuiltinFunction {
+    /// Records for which `condition` (`age >= 18 && country == "NO"`) holds go
+    /// to `output`, unchanged.
+    Filter {
+        /// The output topic (it must accept the input's schemas).
+        output: String,
+        /// The condition over the input's fields.
+        condition: String,
+    },
+    /// Each record goes to the topic `to` names, `{}` replaced by the value of
+    /// the field `by`; topics that do not exist are created like the input.
+    Route {
+        /// The field path.
+        by: String,
+        /// The topic template, e.g. `users-{}`.
+        to: String,
+        /// Where records whose field is null go.
+        default_topic: Option<String>,
+    },
+    /// Each record, read as `schema` (fewer fields, renames through aliases),
+    /// goes to `output`; the schema is registered under the output's subject.
+    Project {
+        /// The output topic.
+        output: String,
+        /// The projection's Avro schema (JSON).
+        schema: String,
+    },
 }

@@ -28,7 +28,7 @@ mod transaction;
 mod transport;
 
 pub use admin::{
-    NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig,
+    BuiltinFunction, FunctionInfo, NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig,
     TopicInfo, Validation,
 };
 pub use client::Client;

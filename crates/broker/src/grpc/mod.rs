@@ -6,11 +6,13 @@
 //! Map: `admin.rs` (topics), `broker.rs` (produce, produce streams, fetch streams, offsets,
 //! producer ids), `groups.rs` (consumer groups), `registry.rs` (the schema registry),
 //! `tenants.rs` (tenants and namespaces), `subscriptions.rs` (queue subscriptions),
-//! `transactions.rs` (the transaction coordinator for Runnel's clients). This
+//! `transactions.rs` (the transaction coordinator for Runnel's clients), `functions.rs`
+//! (built-in functions). This
 //! file holds what they share.
 
 pub mod admin;
 pub mod broker;
+pub mod functions;
 pub mod groups;
 pub mod registry;
 pub mod subscriptions;

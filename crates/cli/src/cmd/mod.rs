@@ -5,6 +5,7 @@ pub mod codegen;
 pub mod compat;
 pub mod connection;
 pub mod consume;
+pub mod function;
 pub mod namespace;
 pub mod produce;
 pub mod schema;

@@ -1,0 +1,292 @@
+//! Built-in stream functions (`filter`, `route`, `project`) that the server
+//! runs itself: definitions stored in `meta.redb` (table `functions`), checked
+//! against the registry when created (`builtin.rs`), each run by one task
+//! (`run.rs`) that reads its input and writes its outputs effectively once
+//! through the transaction coordinator, and their status (processed, failed,
+//! lag, last error) for the front ends.
+//!
+//! The service calls topics, the appender, groups and transactions as a
+//! front end would, and knows no front end. The design, with what is still to
+//! come (Rust functions in the user's process, state, windows), is
+//! `docs/functions.md`.
+
+mod builtin;
+mod run;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use runnel_registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+pub use builtin::{Builtin, FunctionSpec};
+
+use crate::error::BrokerError;
+use crate::groups::Groups;
+use crate::meta::Meta;
+use crate::produce::Appender;
+use crate::topics::Topics;
+use crate::transactions::Transactions;
+use builtin::{latest, live_ids, Compiled};
+use run::{Runner, Stats};
+
+/// Function name → its [`FunctionSpec`], JSON.
+const FUNCTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("functions");
+
+/// Longest function name.
+const MAX_NAME: usize = 200;
+
+/// A function's definition and how it is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionStatus {
+    /// The definition.
+    pub spec: FunctionSpec,
+    /// Instances running now (a built-in runs as one task: 0 or 1).
+    pub instances: u32,
+    /// Input records processed since the server started.
+    pub processed: u64,
+    /// Of which dead-lettered.
+    pub failed: u64,
+    /// Input records not yet processed, over all partitions.
+    pub lag: i64,
+    /// The latest failure.
+    pub last_error: Option<String>,
+}
+
+/// What the runners need of the broker.
+#[derive(Clone)]
+pub(crate) struct Services {
+    pub topics: Arc<Topics>,
+    pub registry: Registry,
+    pub append: Arc<Appender>,
+    pub transactions: Arc<Transactions>,
+    pub groups: Arc<Groups>,
+}
+
+/// The functions service.
+pub struct Functions {
+    meta: Arc<Meta>,
+    services: Services,
+    running: Mutex<HashMap<String, Runner>>,
+    /// Serializes creates and deletes.
+    admin: tokio::sync::Mutex<()>,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Functions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Functions").field("running", &self.running.lock().len()).finish_non_exhaustive()
+    }
+}
+
+impl Functions {
+    /// The service over the broker's other services; nothing runs until [`Functions::start`].
+    pub fn new(
+        meta: Arc<Meta>,
+        topics: Arc<Topics>,
+        registry: Registry,
+        append: Arc<Appender>,
+        transactions: Arc<Transactions>,
+        groups: Arc<Groups>,
+        shutdown: CancellationToken,
+    ) -> Result<Functions, BrokerError> {
+        let tx = meta.db().begin_write().map_err(BrokerError::meta)?;
+        tx.open_table(FUNCTIONS).map_err(BrokerError::meta)?;
+        tx.commit().map_err(BrokerError::meta)?;
+        Ok(Functions {
+            meta,
+            services: Services { topics, registry, append, transactions, groups },
+            running: Mutex::new(HashMap::new()),
+            admin: tokio::sync::Mutex::new(()),
+            shutdown,
+        })
+    }
+
+    /// Starts every stored function. One whose definition no longer checks
+    /// (its input deleted, say) is started all the same and reports why it
+    /// does not run in its status.
+    pub fn start(&self) -> Result<(), BrokerError> {
+        for spec in self.stored()? {
+            self.launch(spec);
+        }
+        Ok(())
+    }
+
+    fn launch(&self, spec: FunctionSpec) {
+        let runner = Runner::start(spec.clone(), self.services.clone(), self.shutdown.child_token());
+        self.running.lock().insert(spec.name.clone(), runner);
+    }
+
+    fn stored(&self) -> Result<Vec<FunctionSpec>, BrokerError> {
+        let tx = self.meta.db().begin_read().map_err(BrokerError::meta)?;
+        let table = tx.open_table(FUNCTIONS).map_err(BrokerError::meta)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(BrokerError::meta)? {
+            let (_, v) = entry.map_err(BrokerError::meta)?;
+            out.push(serde_json::from_slice(v.value()).map_err(BrokerError::meta)?);
+        }
+        Ok(out)
+    }
+
+    /// Creates and starts a function after checking it: the name is free, the
+    /// input exists and has a schema, the condition or field checks against
+    /// it, outputs exist (route's are created as records need them) and can
+    /// hold what the function writes. `Builtin::Project`'s `schema_id` is
+    /// assigned here (the schema is registered under the output's subject).
+    pub async fn create(&self, name: &str, input: &str, mut builtin: Builtin) -> Result<FunctionStatus, BrokerError> {
+        check_name(name)?;
+        let _admin = self.admin.lock().await;
+        if self.running.lock().contains_key(name) {
+            return Err(BrokerError::AlreadyExists(format!("function '{name}' already exists")));
+        }
+        let registry = &self.services.registry;
+        let topics = &self.services.topics;
+        let source = topics.get(input)?;
+        let input = source.meta.name.clone();
+        let subject = source.meta.config.value_subject.clone();
+        let reader = latest(registry, &subject, &input)?;
+        Compiled::new(&builtin, &reader)?;
+        match &mut builtin {
+            Builtin::Filter { output, .. } => {
+                let out = topics.get(output)?;
+                *output = out.meta.name.clone();
+                if *output == input {
+                    return Err(BrokerError::InvalidArgument("the output is the input: the function would read its own records".into()));
+                }
+                let out_subject = &out.meta.config.value_subject;
+                let missing: Vec<String> = live_ids(registry, &subject)?
+                    .into_iter()
+                    .filter(|(_, id)| !matches!(registry.version_of_id(out_subject, *id), Ok(Some(_))))
+                    .map(|(v, id)| format!("id {id} (version {v} of `{subject}`)"))
+                    .collect();
+                if out.meta.config.validation != crate::topics::Validation::None && !missing.is_empty() {
+                    return Err(BrokerError::InvalidArgument(format!(
+                        "the output `{output}` is bound to `{out_subject}`, which lacks {}: records passed through would be refused there",
+                        missing.join(", ")
+                    )));
+                }
+            }
+            Builtin::Route { default_topic, .. } => {
+                if let Some(d) = default_topic.as_mut() {
+                    *d = names_of(d)?;
+                    if *d == input {
+                        return Err(BrokerError::InvalidArgument("the default topic is the input".into()));
+                    }
+                }
+            }
+            Builtin::Project { output, schema, schema_id } => {
+                let out = topics.get(output)?;
+                *output = out.meta.name.clone();
+                let Compiled::Project(projection) = Compiled::new(&Builtin::Project { output: output.clone(), schema: schema.clone(), schema_id: 0 }, &reader)? else {
+                    unreachable!("a project compiles to a projection")
+                };
+                let mut reasons = Vec::new();
+                for (version, id) in live_ids(registry, &subject)? {
+                    let writer = registry.schema_by_id(id)?;
+                    if let Err(e) = runnel_avro::resolve::Plan::new(&writer, &projection) {
+                        reasons.push(format!("version {version} of `{subject}` (id {id}): {e}"));
+                    }
+                }
+                if !reasons.is_empty() {
+                    return Err(BrokerError::InvalidArgument(format!(
+                        "the projection cannot read every live version of the input: {}",
+                        reasons.join("; ")
+                    )));
+                }
+                let registered = registry.register(&out.meta.config.value_subject, schema)?;
+                *schema_id = registered.id;
+            }
+        }
+        let spec = FunctionSpec {
+            name: name.to_owned(),
+            input,
+            builtin,
+            created_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        };
+        let json = serde_json::to_vec(&spec).map_err(BrokerError::meta)?;
+        let tx = self.meta.db().begin_write().map_err(BrokerError::meta)?;
+        tx.open_table(FUNCTIONS).map_err(BrokerError::meta)?.insert(name, json.as_slice()).map_err(BrokerError::meta)?;
+        tx.commit().map_err(BrokerError::meta)?;
+        tracing::info!(function = name, kind = spec.builtin.kind(), input = %spec.input, "function created");
+        self.launch(spec);
+        self.get(name)
+    }
+
+    /// A function's definition and status.
+    pub fn get(&self, name: &str) -> Result<FunctionStatus, BrokerError> {
+        let running = self.running.lock();
+        let runner = running.get(name).ok_or_else(|| BrokerError::NotFound(format!("no function '{name}'")))?;
+        Ok(self.status(runner))
+    }
+
+    /// Every function, by name.
+    pub fn list(&self) -> Vec<FunctionStatus> {
+        let running = self.running.lock();
+        let mut all: Vec<FunctionStatus> = running.values().map(|r| self.status(r)).collect();
+        all.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        all
+    }
+
+    fn status(&self, runner: &Runner) -> FunctionStatus {
+        let stats: &Stats = &runner.stats;
+        FunctionStatus {
+            spec: runner.spec.clone(),
+            instances: u32::from(stats.running.load(Relaxed)),
+            processed: stats.processed.load(Relaxed),
+            failed: stats.failed.load(Relaxed),
+            lag: run::lag(&self.services, &runner.spec, stats),
+            last_error: stats.last_error.lock().clone(),
+        }
+    }
+
+    /// Stops a function and forgets it (and its input position).
+    pub async fn delete(&self, name: &str) -> Result<(), BrokerError> {
+        let _admin = self.admin.lock().await;
+        let runner = self
+            .running
+            .lock()
+            .remove(name)
+            .ok_or_else(|| BrokerError::NotFound(format!("no function '{name}'")))?;
+        runner.stop().await;
+        let tx = self.meta.db().begin_write().map_err(BrokerError::meta)?;
+        tx.open_table(FUNCTIONS).map_err(BrokerError::meta)?.remove(name).map_err(BrokerError::meta)?;
+        tx.commit().map_err(BrokerError::meta)?;
+        let group = run::group_of(name);
+        let meta = Arc::clone(&self.meta);
+        let _ = tokio::task::spawn_blocking(move || meta.delete_offsets(&group, None, None)).await;
+        tracing::info!(function = name, "function deleted");
+        Ok(())
+    }
+
+    /// Stops every function (on shutdown), waiting for their tasks.
+    pub async fn stop(&self) {
+        let runners: Vec<Runner> = self.running.lock().drain().map(|(_, r)| r).collect();
+        for r in runners {
+            r.stop().await;
+        }
+    }
+}
+
+/// The stored form of a topic name (`public/default/x` is `x`).
+fn names_of(topic: &str) -> Result<String, BrokerError> {
+    let full = runnel_auth::names::TopicName::parse(topic).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
+    Ok(full.short().as_str().to_owned())
+}
+
+fn check_name(name: &str) -> Result<(), BrokerError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(BrokerError::InvalidArgument(format!(
+            "function name '{name}' must be 1 to {MAX_NAME} of the characters a-z A-Z 0-9 . _ -"
+        )))
+    }
+}
