@@ -28,6 +28,7 @@ use crate::auth::{self, Verifier};
 use crate::broker::{Broker, Holders, Limits};
 use crate::error::BrokerError;
 use crate::fetch::Fetcher;
+use crate::functions::Functions;
 use crate::groups::Groups;
 use crate::meta::Meta;
 use crate::metrics::Metrics;
@@ -38,7 +39,6 @@ use crate::subscriptions::Subscriptions;
 use crate::tenants::Tenants;
 use crate::tls::{TlsConfig, TlsListener};
 use crate::topics::{TopicLimits, Topics};
-use crate::functions::Functions;
 use crate::transactions::Transactions;
 use crate::{connection, grpc, http, kafka, shutdown};
 

@@ -15,7 +15,8 @@ use crate::transport::Position;
 use runnel_proto::v1::functions_client::FunctionsClient;
 use runnel_proto::v1::tenants_client::TenantsClient;
 pub use runnel_proto::v1::{
-    FunctionInfo, NamespaceInfo, NamespacePolicy, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig, TopicInfo,
+    FunctionInfo, NamespaceInfo, NamespacePolicy, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig,
+    TopicInfo,
 };
 
 /// How strictly the broker checks the records of a topic.
@@ -376,9 +377,15 @@ impl Client {
             BuiltinFunction::Route { by, to, default_topic } => {
                 Builtin::Route(v1::RouteFunction { by, to, default_topic: default_topic.unwrap_or_default() })
             }
-            BuiltinFunction::Project { output, schema } => Builtin::Project(v1::ProjectFunction { output, schema }),
+            BuiltinFunction::Project { output, schema } => {
+                Builtin::Project(v1::ProjectFunction { output, schema })
+            }
         };
-        let req = v1::CreateFunctionRequest { name: name.to_owned(), input: input.to_owned(), builtin: Some(builtin) };
+        let req = v1::CreateFunctionRequest {
+            name: name.to_owned(),
+            input: input.to_owned(),
+            builtin: Some(builtin),
+        };
         Ok(self
             .connection()
             .retry(|| {

@@ -28,8 +28,8 @@ mod transaction;
 mod transport;
 
 pub use admin::{
-    BuiltinFunction, FunctionInfo, NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, TenantInfo, TenantQuotas, TopicConfig,
-    TopicInfo, Validation,
+    BuiltinFunction, FunctionInfo, NamespaceInfo, NamespacePolicy, NewTopic, PartitionInfo, TenantInfo,
+    TenantQuotas, TopicConfig, TopicInfo, Validation,
 };
 pub use client::Client;
 pub use consumer::{Consumer, ConsumerBuilder, Message};

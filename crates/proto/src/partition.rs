@@ -66,5 +66,4 @@ mod tests {
             assert_eq!(murmur2(input.as_bytes()), expected, "murmur2({input:?})");
         }
     }
-
 }

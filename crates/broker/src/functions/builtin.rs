@@ -97,7 +97,9 @@ impl Builtin {
 /// The schema the input's records are read as: its subject's latest version.
 pub fn latest(registry: &Registry, subject: &str, topic: &str) -> Result<Schema, BrokerError> {
     let latest = registry.version(subject, VersionSelector::Latest).map_err(|_| {
-        BrokerError::InvalidArgument(format!("the topic `{topic}` has no schema: its subject `{subject}` has no version"))
+        BrokerError::InvalidArgument(format!(
+            "the topic `{topic}` has no schema: its subject `{subject}` has no version"
+        ))
     })?;
     Ok((*registry.schema_by_id(latest.id)?).clone())
 }
@@ -129,9 +131,9 @@ impl Compiled {
             BrokerError::InvalidArgument(format!("{what}: {e}"))
         };
         Ok(match builtin {
-            Builtin::Filter { condition, .. } => {
-                Compiled::Filter(Predicate::new(reader, condition).map_err(|e| invalid(&format!("`{condition}`"), e))?)
-            }
+            Builtin::Filter { condition, .. } => Compiled::Filter(
+                Predicate::new(reader, condition).map_err(|e| invalid(&format!("`{condition}`"), e))?,
+            ),
             Builtin::Route { by, to, .. } => {
                 if !to.contains("{}") {
                     return Err(BrokerError::InvalidArgument(format!(
@@ -197,10 +199,15 @@ impl Applier {
         if !self.bound.contains_key(&id) {
             let writer = registry.schema_by_id(id).map_err(|e| format!("schema id {id}: {e}"))?;
             let bound = match &self.compiled {
-                Compiled::Filter(p) => Bound::Filter(p.bind(&writer).map_err(|e| format!("schema id {id}: {e}"))?),
-                Compiled::Route(f) => Bound::Route(f.bind(&writer).map_err(|e| format!("schema id {id}: {e}"))?),
+                Compiled::Filter(p) => {
+                    Bound::Filter(p.bind(&writer).map_err(|e| format!("schema id {id}: {e}"))?)
+                }
+                Compiled::Route(f) => {
+                    Bound::Route(f.bind(&writer).map_err(|e| format!("schema id {id}: {e}"))?)
+                }
                 Compiled::Project(schema) => Bound::Project(
-                    Plan::new(&writer, schema).map_err(|e| format!("schema id {id} cannot be read as the projection: {e}"))?,
+                    Plan::new(&writer, schema)
+                        .map_err(|e| format!("schema id {id} cannot be read as the projection: {e}"))?,
                 ),
             };
             self.bound.insert(id, bound);
@@ -215,7 +222,9 @@ impl Applier {
             }
             (Bound::Route(f), Builtin::Route { to, default_topic, .. }) => {
                 let topic = match f.value(datum).map_err(|e| format!("schema id {id}: {e}"))? {
-                    Scalar::Null => default_topic.clone().ok_or("the field is null and there is no default topic")?,
+                    Scalar::Null => {
+                        default_topic.clone().ok_or("the field is null and there is no default topic")?
+                    }
                     v => to.replace("{}", &v.to_string()),
                 };
                 Ok(Outcome::Write(vec![(topic, bytes::Bytes::copy_from_slice(value))]))

@@ -136,7 +136,12 @@ impl Functions {
     /// it, outputs exist (route's are created as records need them) and can
     /// hold what the function writes. `Builtin::Project`'s `schema_id` is
     /// assigned here (the schema is registered under the output's subject).
-    pub async fn create(&self, name: &str, input: &str, mut builtin: Builtin) -> Result<FunctionStatus, BrokerError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        input: &str,
+        mut builtin: Builtin,
+    ) -> Result<FunctionStatus, BrokerError> {
         check_name(name)?;
         let _admin = self.admin.lock().await;
         if self.running.lock().contains_key(name) {
@@ -154,7 +159,9 @@ impl Functions {
                 let out = topics.get(output)?;
                 *output = out.meta.name.clone();
                 if *output == input {
-                    return Err(BrokerError::InvalidArgument("the output is the input: the function would read its own records".into()));
+                    return Err(BrokerError::InvalidArgument(
+                        "the output is the input: the function would read its own records".into(),
+                    ));
                 }
                 let out_subject = &out.meta.config.value_subject;
                 let missing: Vec<String> = live_ids(registry, &subject)?
@@ -180,7 +187,11 @@ impl Functions {
             Builtin::Project { output, schema, schema_id } => {
                 let out = topics.get(output)?;
                 *output = out.meta.name.clone();
-                let Compiled::Project(projection) = Compiled::new(&Builtin::Project { output: output.clone(), schema: schema.clone(), schema_id: 0 }, &reader)? else {
+                let Compiled::Project(projection) = Compiled::new(
+                    &Builtin::Project { output: output.clone(), schema: schema.clone(), schema_id: 0 },
+                    &reader,
+                )?
+                else {
                     unreachable!("a project compiles to a projection")
                 };
                 let mut reasons = Vec::new();
@@ -210,7 +221,10 @@ impl Functions {
         };
         let json = serde_json::to_vec(&spec).map_err(BrokerError::meta)?;
         let tx = self.meta.db().begin_write().map_err(BrokerError::meta)?;
-        tx.open_table(FUNCTIONS).map_err(BrokerError::meta)?.insert(name, json.as_slice()).map_err(BrokerError::meta)?;
+        tx.open_table(FUNCTIONS)
+            .map_err(BrokerError::meta)?
+            .insert(name, json.as_slice())
+            .map_err(BrokerError::meta)?;
         tx.commit().map_err(BrokerError::meta)?;
         tracing::info!(function = name, kind = spec.builtin.kind(), input = %spec.input, "function created");
         self.launch(spec);
@@ -220,7 +234,8 @@ impl Functions {
     /// A function's definition and status.
     pub fn get(&self, name: &str) -> Result<FunctionStatus, BrokerError> {
         let running = self.running.lock();
-        let runner = running.get(name).ok_or_else(|| BrokerError::NotFound(format!("no function '{name}'")))?;
+        let runner =
+            running.get(name).ok_or_else(|| BrokerError::NotFound(format!("no function '{name}'")))?;
         Ok(self.status(runner))
     }
 
@@ -274,7 +289,8 @@ impl Functions {
 
 /// The stored form of a topic name (`public/default/x` is `x`).
 fn names_of(topic: &str) -> Result<String, BrokerError> {
-    let full = runnel_auth::names::TopicName::parse(topic).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
+    let full = runnel_auth::names::TopicName::parse(topic)
+        .map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
     Ok(full.short().as_str().to_owned())
 }
 

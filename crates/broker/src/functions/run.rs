@@ -103,7 +103,8 @@ pub fn lag(services: &Services, spec: &FunctionSpec, _stats: &Stats) -> i64 {
         .enumerate()
         .map(|(p, log)| {
             let s = log.stats();
-            let pos = committed.iter().find(|(q, _)| *q as usize == p).map_or(s.log_start_offset, |(_, o)| *o);
+            let pos =
+                committed.iter().find(|(q, _)| *q as usize == p).map_or(s.log_start_offset, |(_, o)| *o);
             (log.last_stable_offset() - pos.max(s.log_start_offset)).max(0)
         })
         .sum()
@@ -154,9 +155,8 @@ async fn session(
     let (pid, epoch) = s.transactions.init_producer(&txn_id, TXN_TIMEOUT_MS, None).await.map_err(fenced)?;
     let parts = input.partitions.len();
     let committed = s.groups.committed(&group, &spec.input)?;
-    let mut positions: Vec<i64> = (0..parts)
-        .map(|p| committed.iter().find(|(q, _)| *q as usize == p).map_or(0, |(_, o)| *o))
-        .collect();
+    let mut positions: Vec<i64> =
+        (0..parts).map(|p| committed.iter().find(|(q, _)| *q as usize == p).map_or(0, |(_, o)| *o)).collect();
     let mut sequences: BTreeMap<(String, u32), i32> = BTreeMap::new();
     let mut watches: Vec<_> = input.partitions.iter().map(|l| l.watch_high_watermark()).collect();
     loop {
@@ -205,7 +205,12 @@ async fn session(
                         headers: r
                             .headers
                             .into_iter()
-                            .map(|h| (h.key.to_owned(), h.value.map(|v| read.batches.slice_ref(v)).unwrap_or_default()))
+                            .map(|h| {
+                                (
+                                    h.key.to_owned(),
+                                    h.value.map(|v| read.batches.slice_ref(v)).unwrap_or_default(),
+                                )
+                            })
                             .collect(),
                     });
                     next[p] = next[p].max(r.offset + 1);
@@ -240,17 +245,18 @@ async fn session(
                     }
                     match refused {
                         None => targets,
-                        Some(e) => vec![dead_letter(s, spec, rec, &e).await?],
+                        Some(e) => vec![dead_letter(s, spec, stats, rec, &e).await?],
                     }
                 }
-                Err(e) => vec![dead_letter(s, spec, rec, &e).await?],
+                Err(e) => vec![dead_letter(s, spec, stats, rec, &e).await?],
             };
             processed += 1;
             for (topic, partition, value, error) in targets {
                 if error.is_some() {
                     failed += 1;
                 }
-                let mut headers: Vec<(&str, &[u8])> = rec.headers.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
+                let mut headers: Vec<(&str, &[u8])> =
+                    rec.headers.iter().map(|(k, v)| (k.as_str(), v.as_ref())).collect();
                 let source = format!("{}/{}/{}", spec.input, rec.partition, rec.offset);
                 if let Some(e) = &error {
                     headers.extend([
@@ -302,7 +308,12 @@ async fn session(
 /// The topic (stored name) and partition an output record goes to: by its key
 /// as Kafka's default partitioner puts it, else the input's partition. A
 /// route's topics are created as needed, bound like the input.
-async fn output_partition(s: &Services, input: &str, topic: &str, rec: &Input) -> Result<(String, u32), BrokerError> {
+async fn output_partition(
+    s: &Services,
+    input: &str,
+    topic: &str,
+    rec: &Input,
+) -> Result<(String, u32), BrokerError> {
     let t = match s.topics.get(topic) {
         Ok(t) => t,
         Err(BrokerError::UnknownTopic(_)) => {
@@ -335,10 +346,12 @@ async fn output_partition(s: &Services, input: &str, topic: &str, rec: &Input) -
 async fn dead_letter(
     s: &Services,
     spec: &FunctionSpec,
+    stats: &Stats,
     rec: &Input,
     error: &str,
 ) -> Result<(String, u32, Bytes, Option<String>), BrokerError> {
     tracing::debug!(function = %spec.name, partition = rec.partition, offset = rec.offset, error, "dead-lettered");
+    stats.error(format!("{}/{}/{}: {error}", spec.input, rec.partition, rec.offset));
     let dlq = format!("{}-dlq", spec.name);
     let (topic, partition) = output_partition(s, &spec.input, &dlq, rec).await?;
     Ok((topic, partition, rec.value.clone().unwrap_or_default(), Some(error.to_owned())))

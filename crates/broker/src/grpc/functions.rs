@@ -69,7 +69,11 @@ impl v1::functions_server::Functions for FunctionsService {
             Some(v1::create_function_request::Builtin::Project(f)) => {
                 Builtin::Project { output: f.output.clone(), schema: f.schema.clone(), schema_id: 0 }
             }
-            None => return Err(Status::invalid_argument("the request names no built-in (filter, route or project)")),
+            None => {
+                return Err(Status::invalid_argument(
+                    "the request names no built-in (filter, route or project)",
+                ))
+            }
         };
         for output in builtin.outputs() {
             authorize_topic(&req, &output, Permission::Admin)?;
@@ -85,7 +89,10 @@ impl v1::functions_server::Functions for FunctionsService {
         Ok(Response::new(info(status)))
     }
 
-    async fn get_function(&self, req: Request<v1::FunctionRef>) -> Result<Response<v1::FunctionInfo>, Status> {
+    async fn get_function(
+        &self,
+        req: Request<v1::FunctionRef>,
+    ) -> Result<Response<v1::FunctionInfo>, Status> {
         let status = self.visible(&req, &req.get_ref().name)?;
         Ok(Response::new(info(status)))
     }

@@ -78,38 +78,69 @@ fn required(value: Option<String>, flag: &str, kind: &str) -> anyhow::Result<Str
 /// Runs a function subcommand.
 pub async fn run(global: &Global, command: FunctionCommand) -> anyhow::Result<()> {
     match command {
-        FunctionCommand::Create { name, builtin, input, output_topic: output, condition, by, to, default_topic, schema } => {
+        FunctionCommand::Create {
+            name,
+            builtin,
+            input,
+            output_topic: output,
+            condition,
+            by,
+            to,
+            default_topic,
+            schema,
+        } => {
             let (unused, builtin): (Vec<&str>, BuiltinFunction) = match builtin {
                 Kind::Filter => (
-                    [("--by", by.is_some()), ("--to", to.is_some()), ("--default", default_topic.is_some()), ("--schema", schema.is_some())]
-                        .iter()
-                        .filter(|(_, set)| *set)
-                        .map(|(f, _)| *f)
-                        .collect(),
+                    [
+                        ("--by", by.is_some()),
+                        ("--to", to.is_some()),
+                        ("--default", default_topic.is_some()),
+                        ("--schema", schema.is_some()),
+                    ]
+                    .iter()
+                    .filter(|(_, set)| *set)
+                    .map(|(f, _)| *f)
+                    .collect(),
                     BuiltinFunction::Filter {
                         output: required(output, "--output", "filter")?,
                         condition: required(condition, "--where", "filter")?,
                     },
                 ),
                 Kind::Route => (
-                    [("--output", output.is_some()), ("--where", condition.is_some()), ("--schema", schema.is_some())]
-                        .iter()
-                        .filter(|(_, set)| *set)
-                        .map(|(f, _)| *f)
-                        .collect(),
-                    BuiltinFunction::Route { by: required(by, "--by", "route")?, to: required(to, "--to", "route")?, default_topic },
+                    [
+                        ("--output", output.is_some()),
+                        ("--where", condition.is_some()),
+                        ("--schema", schema.is_some()),
+                    ]
+                    .iter()
+                    .filter(|(_, set)| *set)
+                    .map(|(f, _)| *f)
+                    .collect(),
+                    BuiltinFunction::Route {
+                        by: required(by, "--by", "route")?,
+                        to: required(to, "--to", "route")?,
+                        default_topic,
+                    },
                 ),
                 Kind::Project => {
                     let path = schema.context("--builtin project needs --schema FILE.avsc")?;
                     let text = std::fs::read_to_string(&path)
                         .with_context(|| format!("cannot read {}", path.display()))?;
                     (
-                        [("--where", condition.is_some()), ("--by", by.is_some()), ("--to", to.is_some()), ("--default", default_topic.is_some())]
-                            .iter()
-                            .filter(|(_, set)| *set)
-                            .map(|(f, _)| *f)
-                            .collect(),
-                        BuiltinFunction::Project { output: required(output, "--output", "project")?, schema: text },
+                        [
+                            ("--where", condition.is_some()),
+                            ("--by", by.is_some()),
+                            ("--to", to.is_some()),
+                            ("--default", default_topic.is_some()),
+                        ]
+                        .iter()
+                        .filter(|(_, set)| *set)
+                        .map(|(f, _)| *f)
+                        .collect(),
+                        BuiltinFunction::Project {
+                            output: required(output, "--output", "project")?,
+                            schema: text,
+                        },
                     )
                 }
             };
@@ -124,7 +155,9 @@ pub async fn run(global: &Global, command: FunctionCommand) -> anyhow::Result<()
             let client = global.connect().await?;
             let functions = client.list_functions().await?;
             match global.output {
-                Output::Json => println!("{}", serde_json::Value::Array(functions.iter().map(function_json).collect())),
+                Output::Json => {
+                    println!("{}", serde_json::Value::Array(functions.iter().map(function_json).collect()))
+                }
                 Output::Text => {
                     for f in &functions {
                         println!("{}\t{}\t{} -> {}\t{}", f.name, f.kind, f.input, f.definition, state(f));
