@@ -40,6 +40,7 @@ async fn metrics_text(
     if let Err(denied) = Caller::check(request.extensions().get(), Permission::Admin, &Resource::Cluster) {
         return auth::http_error(axum::http::StatusCode::FORBIDDEN, 40301, &denied.to_string());
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], broker.metrics.render(&broker.topics))
-        .into_response()
+    let mut text = broker.metrics.render(&broker.topics);
+    text.push_str(&broker.functions.render_metrics());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -48,6 +48,12 @@ async fn read_all(server: &Server, topic: &str, max: usize) -> Vec<Value> {
     stdout_lines(&server.run(&["consume", topic, "--max", &max.to_string(), "--timeout-ms", "1500"]).await)
 }
 
+/// The server's `/metrics` text.
+async fn metrics(server: &Server) -> String {
+    let url = format!("{}/metrics", server.registry_url());
+    reqwest::get(url).await.expect("GET /metrics").text().await.expect("metrics text")
+}
+
 fn names(records: &[Value]) -> Vec<String> {
     let mut names: Vec<String> =
         records.iter().map(|r| r["value"]["name"].as_str().unwrap().to_owned()).collect();
@@ -153,6 +159,15 @@ async fn builtins_write_what_they_should_and_dead_letter_what_they_cannot() {
     let listed = stdout_json(&server.run(&["function", "list", "--output", "json"]).await);
     let listed: Vec<&str> = listed.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(listed, ["adults", "names", "teams"]);
+    let metrics = metrics(&server).await;
+    assert!(
+        metrics.contains("runnel_function_failed_total{function=\"teams\",kind=\"route\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("runnel_function_processed_total{function=\"adults\",kind=\"filter\"} 4"),
+        "{metrics}"
+    );
     stdout(&server.run(&["function", "delete", "teams"]).await);
     let e = one_line_error(&server.run(&["function", "status", "teams"]).await);
     assert!(e.contains("no function 'teams'"), "{e}");
@@ -350,17 +365,20 @@ async fn each_input_is_written_exactly_once_across_server_kills() {
             ])
             .await,
     );
-    let (rounds, per_round) = (6u64, 500u64);
+    // CI: 6 kills over 3 000 records; scripts/function-crash-loop.sh: many more.
+    let env =
+        |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (rounds, per_round) = (env("FUNCTION_KILLS", 6), env("FUNCTION_RECORDS_PER_KILL", 500));
     for round in 0..rounds {
         let lines: String = (0..per_round).map(|s| format!("{{\"round\":{round},\"seq\":{s}}}\n")).collect();
         stdout(&server.run_with_input(&["produce", "ticks"], &lines).await);
         // Kill at a different moment of the function's work each round.
-        tokio::time::sleep(Duration::from_millis(round * 40)).await;
+        tokio::time::sleep(Duration::from_millis((round % 8) * 40)).await;
         server.restart();
     }
     let total = rounds * per_round;
     // The restarted server's counters start at zero; wait for the lag to reach zero.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(60 + total / 1000);
     while status(&server, "evens").await["lag"] != 0 {
         assert!(Instant::now() < deadline, "the function did not catch up");
         tokio::time::sleep(Duration::from_millis(100)).await;

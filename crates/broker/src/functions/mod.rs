@@ -259,6 +259,38 @@ impl Functions {
         }
     }
 
+    /// The functions' counters in Prometheus' text format, for `/metrics`.
+    pub fn render_metrics(&self) -> String {
+        use std::fmt::Write;
+        let all = self.list();
+        let mut out = String::new();
+        let families: [(&str, &str, &str, fn(&FunctionStatus) -> i64); 4] = [
+            ("runnel_function_processed_total", "counter", "Input records a function processed.", |s| {
+                s.processed as i64
+            }),
+            ("runnel_function_failed_total", "counter", "Input records a function dead-lettered.", |s| {
+                s.failed as i64
+            }),
+            ("runnel_function_lag", "gauge", "Input records a function has not processed yet.", |s| s.lag),
+            ("runnel_function_instances", "gauge", "Instances of a function running.", |s| {
+                i64::from(s.instances)
+            }),
+        ];
+        for (name, kind, help, value) in families {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for s in &all {
+                let _ = writeln!(
+                    out,
+                    "{name}{{function=\"{}\",kind=\"{}\"}} {}",
+                    s.spec.name,
+                    s.spec.builtin.kind(),
+                    value(s)
+                );
+            }
+        }
+        out
+    }
+
     /// Stops a function and forgets it (and its input position).
     pub async fn delete(&self, name: &str) -> Result<(), BrokerError> {
         let _admin = self.admin.lock().await;
