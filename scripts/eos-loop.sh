@@ -13,7 +13,7 @@ kills=${1:-30}
 records=${2:-5000}
 rounds=${3:-3}
 python=${PYTHON:-.venv/bin/python}
-[ -x "$python" ] || python=/work/main/.venv/bin/python
+[ -x "$python" ] || { echo "no $python: run scripts/test.sh once to create the venv" >&2; exit 1; }
 target=${CARGO_TARGET_DIR:-target}
 cargo build -p runnel-cli
 start=$(date +%s)

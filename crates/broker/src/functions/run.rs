@@ -9,7 +9,8 @@
 //! a turn or none of it: an open transaction is aborted when the next
 //! `init_producer` of the same id fences it (the restarted task's first step),
 //! and the position is where the last committed turn left it. A failed turn
-//! is aborted and retried from the committed position after a pause.
+//! is aborted and retried from the committed position after a pause that
+//! doubles while turns keep failing.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -33,8 +34,11 @@ const READ_BYTES: usize = 1 << 20;
 /// How long an idle function waits before looking at its input again (a new
 /// record wakes it sooner).
 const IDLE_WAIT: Duration = Duration::from_millis(500);
-/// Pause after a failed turn.
+/// Pause after a failed turn, doubled after each failure in a row up to
+/// [`MAX_RETRY_PAUSE`] (an input deleted under a function fails every turn).
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// The longest pause between failed turns.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(30);
 /// The transaction timeout: a turn left open by a crash is aborted after it.
 const TXN_TIMEOUT_MS: i32 = 60_000;
 
@@ -111,19 +115,25 @@ pub fn lag(services: &Services, spec: &FunctionSpec, _stats: &Stats) -> i64 {
 }
 
 async fn run(spec: FunctionSpec, services: Services, stats: Arc<Stats>, stop: CancellationToken) {
+    let mut pause = RETRY_PAUSE;
     while !stop.is_cancelled() {
         stats.running.store(true, Relaxed);
+        let processed_before = stats.processed.load(Relaxed);
         let result = session(&spec, &services, &stats, &stop).await;
         stats.running.store(false, Relaxed);
         match result {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(function = %spec.name, error = %e, "function turn failed; retrying");
+                if stats.processed.load(Relaxed) > processed_before {
+                    pause = RETRY_PAUSE;
+                }
+                tracing::warn!(function = %spec.name, error = %e, retry_in = ?pause, "function turn failed");
                 stats.error(&e);
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(RETRY_PAUSE) => {}
+                    _ = tokio::time::sleep(pause) => {}
                 }
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
             }
         }
     }
