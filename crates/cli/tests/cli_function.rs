@@ -74,6 +74,7 @@ async fn builtins_write_what_they_should_and_dead_letter_what_they_cannot() {
         r#"{"name":"bob","age":17,"country":"SE","team":null}"#,
         r#"{"name":"cid","age":30,"country":"DK","team":{"string":"b"}}"#,
         r#"{"name":"dan","age":50,"country":"SE","team":null}"#,
+        r#"{"name":"eve","age":15,"country":"DK","team":{"string":"other/ns/t"}}"#,
     ];
     stdout(&server.run_with_input(&["produce", "users"], &(input.join("\n") + "\n")).await);
 
@@ -132,19 +133,22 @@ async fn builtins_write_what_they_should_and_dead_letter_what_they_cannot() {
             .await,
     );
 
-    processed(&server, "adults", 4).await;
+    processed(&server, "adults", 5).await;
     assert_eq!(names(&read_all(&server, "adults", 10).await), ["ann", "dan"]);
 
-    let teams = processed(&server, "teams", 4).await;
+    let teams = processed(&server, "teams", 5).await;
     assert_eq!(names(&read_all(&server, "team-a", 10).await), ["ann"]);
     assert_eq!(names(&read_all(&server, "team-b", 10).await), ["cid"]);
-    // No team and no default topic: dead-lettered, counted, and said why.
-    assert_eq!(teams["failed"], 2, "{teams}");
-    assert!(teams["last_error"].as_str().unwrap().contains("null and there is no default topic"), "{teams}");
-    assert_eq!(names(&read_all(&server, "teams-dlq", 10).await), ["bob", "dan"]);
+    // No team and no default topic, or a team that would name a topic of another
+    // tenant: dead-lettered, counted, and said why.
+    assert_eq!(teams["failed"], 3, "{teams}");
+    assert!(teams["last_error"].as_str().unwrap().contains("holds `/`"), "{teams}");
+    assert_eq!(names(&read_all(&server, "teams-dlq", 10).await), ["bob", "dan", "eve"]);
+    let e = one_line_error(&server.run(&["topic", "describe", "other/ns/t"]).await);
+    assert!(e.contains("unknown topic") || e.contains("not found") || e.contains("no namespace"), "{e}");
 
     let projected = read_all(&server, "names", 10).await;
-    assert_eq!(names(&projected), ["ann", "bob", "cid", "dan"]);
+    assert_eq!(names(&projected), ["ann", "bob", "cid", "dan", "eve"]);
     for r in &projected {
         assert_eq!(r["value"].as_object().unwrap().len(), 1, "only the name: {r}");
         assert_ne!(r["schema_id"], 1, "framed with the projection's id: {r}");
@@ -161,11 +165,11 @@ async fn builtins_write_what_they_should_and_dead_letter_what_they_cannot() {
     assert_eq!(listed, ["adults", "names", "teams"]);
     let metrics = metrics(&server).await;
     assert!(
-        metrics.contains("runnel_function_failed_total{function=\"teams\",kind=\"route\"} 2"),
+        metrics.contains("runnel_function_failed_total{function=\"teams\",kind=\"route\"} 3"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("runnel_function_processed_total{function=\"adults\",kind=\"filter\"} 4"),
+        metrics.contains("runnel_function_processed_total{function=\"adults\",kind=\"filter\"} 5"),
         "{metrics}"
     );
     stdout(&server.run(&["function", "delete", "teams"]).await);

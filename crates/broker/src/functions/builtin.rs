@@ -225,7 +225,17 @@ impl Applier {
                     Scalar::Null => {
                         default_topic.clone().ok_or("the field is null and there is no default topic")?
                     }
-                    v => to.replace("{}", &v.to_string()),
+                    v => {
+                        let v = v.to_string();
+                        // A value with `/` would name a topic of another tenant or
+                        // namespace than the one the template was authorized in.
+                        if v.contains('/') {
+                            return Err(format!(
+                                "the value \"{v}\" holds `/`, which a routed topic name may not"
+                            ));
+                        }
+                        to.replace("{}", &v)
+                    }
                 };
                 Ok(Outcome::Write(vec![(topic, bytes::Bytes::copy_from_slice(value))]))
             }
