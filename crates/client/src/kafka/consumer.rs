@@ -10,18 +10,26 @@
 //! commit, automatic at the configured interval or explicit, commits what
 //! was processed.
 //!
-//! Records are taken from librdkafka's queue one `poll` at a time, without
-//! waiting, as the typed consumer asks for them ([`RecordSource::try_next`]):
-//! a record costs one queue pop and the copy of its key and value, no future
-//! and no waker. Only at an empty queue does the reader wait, woken by
-//! librdkafka's callback for a queue that becomes non-empty.
+//! Records are taken from librdkafka's queue without waiting, as the typed
+//! consumer asks for them ([`RecordSource::try_next`]): no future and no waker
+//! per record. A consumer of a group takes one record per `poll` (which also
+//! serves the group's events: rebalances, commits). A consumer without a group
+//! has no such events, and takes up to [`BATCH`] records per call of
+//! librdkafka's `rd_kafka_consume_batch_queue` ([`BatchQueue`]): per record
+//! then only the copy of its key and value, where a `poll` costs two clock
+//! reads, an event and an allocation. Only at an empty queue does the reader
+//! wait, woken by librdkafka's callback for a queue that becomes non-empty.
 
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::task::AtomicWaker;
+use rdkafka::bindings as rdsys;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers as _, Message as _};
@@ -53,6 +61,11 @@ struct Shared {
     /// of librdkafka's `max.poll.interval.ms` when that is shorter, so that an
     /// idle member stays in its group.
     idle_poll: Duration,
+    /// Partitions sought since the reader last looked: records of theirs it
+    /// took from librdkafka before the seek are dropped.
+    sought: parking_lot::Mutex<Vec<u32>>,
+    /// Whether `sought` has any (read per record, without the lock).
+    any_sought: AtomicBool,
 }
 
 /// librdkafka's consumer, closed on a thread of its own when dropped.
@@ -95,6 +108,10 @@ pub(crate) struct KafkaHandle {
 
 /// The records side.
 pub(crate) struct KafkaReader {
+    /// Declared before `shared`: the queue handle goes before the consumer.
+    batch: Option<BatchQueue>,
+    /// Records (and errors) taken from librdkafka by `batch`, not yet handed out.
+    ready: VecDeque<Result<RawMessage, KafkaError>>,
     shared: Arc<Shared>,
     /// An error met by `try_next`, returned by the next `next`.
     pending_error: Option<ClientError>,
@@ -187,6 +204,8 @@ pub(crate) async fn open(
         group: options.group.clone(),
         waker,
         idle_poll: idle_poll.max(Duration::from_millis(10)),
+        sought: parking_lot::Mutex::new(Vec::new()),
+        any_sought: AtomicBool::new(false),
     });
     let probe = shared.clone();
     let (name, timeout) = (topic.to_owned(), kafka.connect_timeout);
@@ -210,9 +229,12 @@ pub(crate) async fn open(
             .assign(&assignment)
             .map_err(|e| kafka_error(&format!("cannot assign the partitions of `{topic}`"), e))?;
     }
+    // Without a group the queue carries no rebalance nor commit events, which
+    // only `poll` serves: records may be taken many at a time.
+    let batch = if shared.group.is_none() { BatchQueue::of(&shared.consumer) } else { None };
     Ok((
         KafkaHandle { shared: shared.clone() },
-        KafkaReader { shared, pending_error: None, arena: BytesMut::new() },
+        KafkaReader { batch, ready: VecDeque::new(), shared, pending_error: None, arena: BytesMut::new() },
     ))
 }
 
@@ -269,11 +291,151 @@ impl KafkaReader {
     /// when it is empty); librdkafka's errors (a broker unreachable, a
     /// refused fetch) are `Err` items and reading goes on.
     fn poll_record(&mut self) -> Poll<Result<RawMessage, ClientError>> {
-        match self.shared.consumer.poll(Duration::ZERO) {
-            None => Poll::Pending,
-            Some(Err(e)) => Poll::Ready(Err(kafka_error(&format!("consuming `{}`", self.shared.topic), e))),
-            Some(Ok(msg)) => Poll::Ready(Ok(raw_message(&msg, &mut self.arena))),
+        let Some(batch) = &self.batch else {
+            return match self.shared.consumer.poll(Duration::ZERO) {
+                None => Poll::Pending,
+                Some(Err(e)) => Poll::Ready(Err(self.consume_error(e))),
+                Some(Ok(msg)) => Poll::Ready(Ok(raw_message(&msg, &mut self.arena))),
+            };
+        };
+        if self.ready.is_empty() {
+            batch.take(&mut self.ready, &mut self.arena);
         }
+        if self.shared.any_sought.load(Ordering::Acquire) {
+            self.drop_sought();
+        }
+        match self.ready.pop_front() {
+            None => Poll::Pending,
+            Some(Ok(msg)) => Poll::Ready(Ok(msg)),
+            Some(Err(e)) => Poll::Ready(Err(self.consume_error(e))),
+        }
+    }
+
+    fn consume_error(&self, e: KafkaError) -> ClientError {
+        kafka_error(&format!("consuming `{}`", self.shared.topic), e)
+    }
+
+    /// Drops the records taken before a seek of their partition (librdkafka
+    /// drops those still in its queue).
+    fn drop_sought(&mut self) {
+        let sought = std::mem::take(&mut *self.shared.sought.lock());
+        self.shared.any_sought.store(false, Ordering::Release);
+        self.ready.retain(|r| !matches!(r, Ok(m) if sought.contains(&m.partition)));
+    }
+}
+
+/// Records taken from librdkafka per `rd_kafka_consume_batch_queue` call, at most.
+const BATCH: usize = 256;
+
+/// librdkafka's consumer queue, read [`BATCH`] records per call (consumers
+/// without a group: see the module's doc).
+struct BatchQueue(NonNull<rdsys::rd_kafka_queue_t>);
+
+// SAFETY: librdkafka's queues may be used from any thread (its calls lock
+// the queue); the handle is only read through `&self` and freed once, in `drop`.
+unsafe impl Send for BatchQueue {}
+unsafe impl Sync for BatchQueue {}
+
+impl BatchQueue {
+    /// A handle of `consumer`'s queue (where fetched records arrive).
+    fn of(consumer: &BaseConsumer) -> Option<BatchQueue> {
+        // SAFETY: the client pointer is valid while `consumer` lives; the
+        // returned handle holds its own reference to the queue, released in `drop`.
+        NonNull::new(unsafe { rdsys::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) })
+            .map(BatchQueue)
+    }
+
+    /// Takes what is queued now, up to [`BATCH`] records, into `out`:
+    /// records copied out (into `arena`), errors as `Err` items.
+    fn take(&self, out: &mut VecDeque<Result<RawMessage, KafkaError>>, arena: &mut BytesMut) {
+        let mut messages = [std::ptr::null_mut::<rdsys::rd_kafka_message_t>(); BATCH];
+        // SAFETY: the queue handle is valid (owned by `self`); `messages` has
+        // room for BATCH pointers, which librdkafka fills from the start and
+        // says how many (-1 on a bad argument). Timeout 0: never waits.
+        let n =
+            unsafe { rdsys::rd_kafka_consume_batch_queue(self.0.as_ptr(), 0, messages.as_mut_ptr(), BATCH) };
+        let n = usize::try_from(n).unwrap_or(0).min(BATCH);
+        for &m in &messages[..n] {
+            // SAFETY: librdkafka returned `m` as a message the caller owns
+            // until `rd_kafka_message_destroy`; it is read before that only.
+            let item = unsafe { message_of(&*m, arena) };
+            // SAFETY: as above; `m` is not used after this.
+            unsafe { rdsys::rd_kafka_message_destroy(m) };
+            out.push_back(item);
+        }
+    }
+}
+
+impl Drop for BatchQueue {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `rd_kafka_queue_get_consumer` and is released once.
+        unsafe { rdsys::rd_kafka_queue_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// `len` bytes at `ptr` as a slice; `None` for a null pointer.
+///
+/// # Safety
+/// A non-null `ptr` must point to `len` readable bytes that outlive `'a`.
+unsafe fn bytes_at<'a>(ptr: *const std::ffi::c_void, len: usize) -> Option<&'a [u8]> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's promise.
+    Some(unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}
+
+/// The record of a consumed librdkafka message (key, value and headers copied
+/// out, as [`raw_message`] does), or its error.
+///
+/// # Safety
+/// `m` must be a message returned by a consume call and not yet destroyed.
+unsafe fn message_of(m: &rdsys::rd_kafka_message_t, arena: &mut BytesMut) -> Result<RawMessage, KafkaError> {
+    if m.err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return Err(KafkaError::MessageConsumption(m.err.into()));
+    }
+    // SAFETY (this block): the message's key and payload are `key_len` and
+    // `len` bytes owned by the message; its timestamp and headers are read
+    // through librdkafka's accessors, and the headers' names and values
+    // belong to the message, all alive until it is destroyed (after this).
+    unsafe {
+        let mut ts_type = rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+        let ts = rdsys::rd_kafka_message_timestamp(m, &mut ts_type);
+        let timestamp_ms = if ts_type == rdsys::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE {
+            0
+        } else {
+            ts
+        };
+        let mut headers = Vec::new();
+        let mut hdrs: *mut rdsys::rd_kafka_headers_t = std::ptr::null_mut();
+        if rdsys::rd_kafka_message_headers(m, &mut hdrs)
+            == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+            && !hdrs.is_null()
+        {
+            let count = rdsys::rd_kafka_header_cnt(hdrs);
+            headers.reserve(count);
+            for i in 0..count {
+                let mut name: *const std::ffi::c_char = std::ptr::null();
+                let mut value: *const std::ffi::c_void = std::ptr::null();
+                let mut size = 0usize;
+                if rdsys::rd_kafka_header_get_all(hdrs, i, &mut name, &mut value, &mut size)
+                    != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                    || name.is_null()
+                {
+                    break;
+                }
+                let name = std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned();
+                headers.push((name, bytes_at(value, size).map_or_else(Bytes::new, Bytes::copy_from_slice)));
+            }
+        }
+        Ok(RawMessage {
+            partition: m.partition as u32,
+            offset: m.offset,
+            timestamp_ms,
+            key: bytes_at(m.key, m.key_len).map(|k| copy_into(arena, k)),
+            value: bytes_at(m.payload, m.len).map_or_else(Bytes::new, |v| copy_into(arena, v)),
+            headers,
+        })
     }
 }
 
@@ -428,11 +590,14 @@ impl ConsumerControl for KafkaHandle {
             )));
         }
         // A zero timeout makes the seek asynchronous; librdkafka drops
-        // records of the partition fetched before it.
+        // records of the partition fetched before it, the reader those it took.
         self.shared
             .consumer
             .seek(&self.shared.topic, partition as i32, Offset::Offset(offset.max(0)), Duration::ZERO)
-            .map_err(|e| kafka_error(&format!("cannot seek partition {partition}"), e))
+            .map_err(|e| kafka_error(&format!("cannot seek partition {partition}"), e))?;
+        self.shared.sought.lock().push(partition);
+        self.shared.any_sought.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Commits what was delivered (groups) and leaves the group.
