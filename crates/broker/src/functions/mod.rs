@@ -264,7 +264,9 @@ impl Functions {
         use std::fmt::Write;
         let all = self.list();
         let mut out = String::new();
-        let families: [(&str, &str, &str, fn(&FunctionStatus) -> i64); 4] = [
+        // (name, type, help, value of one function)
+        type Family = (&'static str, &'static str, &'static str, fn(&FunctionStatus) -> i64);
+        let families: [Family; 4] = [
             ("runnel_function_processed_total", "counter", "Input records a function processed.", |s| {
                 s.processed as i64
             }),
