@@ -280,7 +280,10 @@ pub(crate) struct Change {
 /// aliases, defaults changed; enum symbols added or removed; other type changes.
 pub(crate) fn semantic_diff(old: &Value, new: &Value) -> Vec<Change> {
     let mut out = Vec::new();
-    let name = type_label(new);
+    let name = match new.get("name").and_then(Value::as_str) {
+        Some(n) => n.rsplit('.').next().unwrap_or(n).to_owned(),
+        None => type_label(new),
+    };
     walk(old, new, "", "", &name, &mut out, 0);
     out
 }
