@@ -35,6 +35,7 @@ def secured():
     root = make_token(secret, "root", "superuser")
     alice = make_token(secret, "alice", "admin:acme", "consume:acme/*/*", "produce:acme/*/*", "schema-read:acme")
     server.cli("--token", root, "tenant", "create", "acme")
+    server.cli("--token", root, "namespace", "create", "acme/default")
     server.cli("--token", root, "topic", "create", "acme/default/orders", "--validation", "none")
     server.cli("--token", root, "topic", "create", "payroll", "--validation", "none")
     yield server, root, alice
