@@ -140,12 +140,18 @@ struct Page {
     scanned: i64,
 }
 
+/// A writer schema and its version in the topic's value subject.
+type WriterSchema = (Arc<Schema>, Option<i32>);
+
+/// The parsed filters and start time of an ask, or why they do not parse.
+type Parsed = Result<(Filter, Option<i64>), String>;
+
 /// Decodes record values and keys with the registry, caching each schema id's schema.
 struct Decoder<'a> {
     console: &'a Console,
     value_subject: String,
     key_subject: Option<String>,
-    schemas: HashMap<u32, Option<(Arc<Schema>, Option<i32>)>>,
+    schemas: HashMap<u32, Option<WriterSchema>>,
 }
 
 impl<'a> Decoder<'a> {
@@ -515,11 +521,7 @@ pub(crate) fn parse_time(s: &str) -> Result<i64, String> {
 }
 
 /// Checks the session may read the topic and parses the filters.
-fn prepare(
-    console: &Console,
-    session: &Session,
-    ask: &Ask,
-) -> Result<(Arc<Topic>, Result<(Filter, Option<i64>), String>), Failure> {
+fn prepare(console: &Console, session: &Session, ask: &Ask) -> Result<(Arc<Topic>, Parsed), Failure> {
     let topic = super::topics::visible_topic(console, session, &ask.topic)?;
     Caller::check(session.caller(), Permission::Consume, &Resource::Topic(&topic.name))?;
     let parsed = (|| -> Result<(Filter, Option<i64>), String> {

@@ -210,6 +210,7 @@ fn ts_text(v: i64, per_ms: i64) -> String {
 }
 
 /// The inputs of `schema` at `path`, prefilled from `values`, errors beside their fields.
+#[allow(clippy::too_many_arguments)]
 fn inputs(
     schema: &Value,
     ns: &str,
