@@ -1,6 +1,7 @@
 //! The HTTP front end: the registry's Confluent REST API (mounted with the broker's access
 //! decisions, `auth.rs`), `/metrics` (Prometheus text; cluster admins only with
-//! authentication on) and `/health` (always open). Everything but `/health` passes the
+//! authentication on), `/health` (always open) and the web console under `/ui` (`console/`,
+//! with its own sessions). Everything but `/health` and `/ui` passes the bearer-token
 //! authentication middleware, which is open when authentication is off.
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use crate::broker::Broker;
 
 /// The HTTP routes over `broker`, authenticating with `verifier`.
 pub(crate) fn router(broker: &Arc<Broker>, verifier: auth::Authenticator) -> axum::Router {
+    let verifier_for_console = verifier.clone();
     let guarded =
         runnel_registry::router_with_access(broker.registry.clone(), Arc::new(auth::RegistryAccess))
             .merge(
@@ -22,9 +24,12 @@ pub(crate) fn router(broker: &Arc<Broker>, verifier: auth::Authenticator) -> axu
                     .with_state(Arc::clone(broker)),
             )
             .layer(axum::middleware::from_fn_with_state(verifier, auth::http_authenticate));
-    guarded.merge(
-        axum::Router::new().route("/health", axum::routing::get(health)).with_state(Arc::clone(broker)),
-    )
+    guarded
+        .merge(
+            axum::Router::new().route("/health", axum::routing::get(health)).with_state(Arc::clone(broker)),
+        )
+        // The console authenticates with its own session cookie, not a bearer header.
+        .merge(crate::console::router(broker, verifier_for_console))
 }
 
 async fn health(State(broker): State<Arc<Broker>>) -> impl IntoResponse {

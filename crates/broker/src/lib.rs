@@ -24,6 +24,7 @@
 pub mod auth;
 pub mod broker;
 pub mod connection;
+mod console;
 pub mod enforce;
 pub mod error;
 pub mod fetch;
