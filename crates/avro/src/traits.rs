@@ -160,19 +160,61 @@ macro_rules! primitive {
     };
 }
 
-primitive!(bool, "boolean", |s, buf| binary::write_bool(buf, *s), |r| r.read_bool(),
-    bound |_s| 1, to |s, out| out.bool(*s));
-primitive!(i32, "int", |s, buf| binary::write_int(buf, *s), |r| r.read_int(),
-    bound |_s| 5, to |s, out| out.int(*s));
-primitive!(i64, "long", |s, buf| binary::write_long(buf, *s), |r| r.read_long(),
-    bound |_s| MAX_VARINT_LEN, to |s, out| out.long(*s));
-primitive!(f32, "float", |s, buf| binary::write_float(buf, *s), |r| r.read_float(),
-    bound |_s| 4, to |s, out| out.float(*s));
-primitive!(f64, "double", |s, buf| binary::write_double(buf, *s), |r| r.read_double(),
-    bound |_s| 8, to |s, out| out.double(*s));
-primitive!((), "null", |_s, _buf| (), |_r| Ok(()), bound |_s| 0, to |_s, _out| ());
-primitive!(Vec<u8>, "bytes", |s, buf| binary::write_bytes(buf, s), |r| r.read_bytes().map(<[u8]>::to_vec),
-    bound |s| MAX_VARINT_LEN + s.len(), to |s, out| out.bytes(s));
+primitive!(
+    bool,
+    "boolean",
+    |s, buf| binary::write_bool(buf, *s),
+    |r| r.read_bool(),
+    bound | _s | 1,
+    to | s,
+    out | out.bool(*s)
+);
+primitive!(
+    i32,
+    "int",
+    |s, buf| binary::write_int(buf, *s),
+    |r| r.read_int(),
+    bound | _s | 5,
+    to | s,
+    out | out.int(*s)
+);
+primitive!(
+    i64,
+    "long",
+    |s, buf| binary::write_long(buf, *s),
+    |r| r.read_long(),
+    bound | _s | MAX_VARINT_LEN,
+    to | s,
+    out | out.long(*s)
+);
+primitive!(
+    f32,
+    "float",
+    |s, buf| binary::write_float(buf, *s),
+    |r| r.read_float(),
+    bound | _s | 4,
+    to | s,
+    out | out.float(*s)
+);
+primitive!(
+    f64,
+    "double",
+    |s, buf| binary::write_double(buf, *s),
+    |r| r.read_double(),
+    bound | _s | 8,
+    to | s,
+    out | out.double(*s)
+);
+primitive!((), "null", |_s, _buf| (), |_r| Ok(()), bound | _s | 0, to | _s, _out | ());
+primitive!(
+    Vec<u8>,
+    "bytes",
+    |s, buf| binary::write_bytes(buf, s),
+    |r| r.read_bytes().map(<[u8]>::to_vec),
+    bound | s | MAX_VARINT_LEN + s.len(),
+    to | s,
+    out | out.bytes(s)
+);
 
 impl Avro for String {
     fn schema() -> &'static Schema {
