@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 #[path = "common/user.rs"]
 mod user;
-use user::User;
+use user::{User, UserRef};
 
 #[derive(Avro, Debug, Clone, Copy, PartialEq)]
 #[avro(namespace = "com.example.sample")]
@@ -170,4 +170,69 @@ fn samples_round_trip_and_are_written_for_the_fastavro_oracle() {
             .collect();
         std::fs::write(path, lines.join("\n") + "\n").unwrap();
     }
+}
+
+/// Strategy for arbitrary users, strings ASCII and not.
+fn any_user() -> impl proptest::strategy::Strategy<Value = User> {
+    use proptest::prelude::*;
+    let text = || "[a-zé😀 ]{0,40}";
+    (
+        any::<i64>(),
+        text(),
+        proptest::option::of(text()),
+        any::<i32>(),
+        any::<bool>(),
+        any::<f64>(),
+        proptest::collection::vec(text(), 0..5),
+        proptest::option::of(text()),
+    )
+        .prop_map(|(id, name, email, age, active, score, tags, manager)| User {
+            id,
+            name,
+            email,
+            age,
+            active,
+            score,
+            tags,
+            manager,
+        })
+}
+
+proptest::proptest! {
+    /// The borrowed view reads the values the owned decode reads, and refuses
+    /// (with the same error) every truncation and corruption the owned one refuses.
+    #[test]
+    fn borrowed_decode_agrees_with_the_owned_one(user in any_user(), cut in 0usize..200, flip in 0usize..200) {
+        let bytes = to_vec(&user);
+        let view: UserRef<'_> = runnel::avro::from_slice_borrowed(&bytes).unwrap();
+        let owned = User {
+            id: view.id,
+            name: view.name.to_owned(),
+            email: view.email.map(str::to_owned),
+            age: view.age,
+            active: view.active,
+            score: view.score,
+            tags: view.tags.iter().map(|t| (*t).to_owned()).collect(),
+            manager: view.manager.as_ref().map(|m| m.to_string()),
+        };
+        // Compared as bytes: a NaN score is not equal to itself.
+        proptest::prop_assert_eq!(to_vec(&owned), bytes.clone());
+        let mut bad = bytes[..cut.min(bytes.len())].to_vec();
+        if let Some(b) = bad.get_mut(flip) {
+            *b ^= 0x80;
+        }
+        let owned = from_slice::<User>(&bad).map(|u| to_vec(&u));
+        let view = runnel::avro::from_slice_borrowed::<UserRef<'_>>(&bad).map(|v| (v.id, v.tags.len()));
+        match (owned, view) {
+            (Ok(_), Ok(_)) => {}
+            (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b),
+            (a, b) => proptest::prop_assert!(false, "owned {:?}, borrowed {:?}", a.is_ok(), b.is_ok()),
+        }
+    }
+}
+
+#[test]
+fn borrowed_view_has_the_owned_schema() {
+    use runnel::avro::BorrowDecode;
+    assert_eq!(<UserRef<'_> as BorrowDecode>::schema().canonical_form(), User::schema().canonical_form());
 }

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use crate::model::{Codec, Container, Kind, Special};
+use crate::model::{Codec, Container, Field, Kind, Special};
 
 /// The `decode` (and, for records, `decode_into`) methods.
 pub fn methods(cont: &Container) -> TokenStream {
@@ -105,6 +105,47 @@ pub fn methods(cont: &Container) -> TokenStream {
     }
 }
 
+/// `BorrowDecode::decode_borrowed` of a record with a lifetime: the same reads
+/// as `decode`, with borrowed fields read through their `BorrowDecode` impl.
+pub fn borrowed_method(cont: &Container) -> TokenStream {
+    let krate = &cont.krate;
+    let Kind::Record { fields, .. } = &cont.kind else {
+        // Refused in the model: only records borrow.
+        return TokenStream::new();
+    };
+    let lt = &cont.borrowed;
+    let (reads, inits) = record_reads(cont, fields);
+    quote! {
+        #[inline]
+        fn decode_borrowed(r: &mut #krate::Reader<#lt>) -> ::core::result::Result<Self, #krate::DecodeError> {
+            #(#reads)*
+            ::core::result::Result::Ok(Self { #(#inits),* })
+        }
+    }
+}
+
+/// The reads of a record's fields, in order, and the field initialisers.
+fn record_reads(cont: &Container, fields: &[Field]) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    let mut reads = Vec::new();
+    let mut inits = Vec::new();
+    for (i, f) in fields.iter().enumerate() {
+        let ident = &f.ident;
+        if f.skip {
+            let ty = &f.ty;
+            // Spanned at the field, so that a type without `Default` is reported there.
+            let default = quote_spanned!(f.ty.span()=> <#ty as ::core::default::Default>::default());
+            inits.push(quote!(#ident: #default));
+            continue;
+        }
+        let tmp = format_ident!("__field{}", i);
+        let name = &f.name;
+        let read = decode_value(cont, &f.ty, &f.codec);
+        reads.push(quote!(let #tmp = #read.map_err(|e| e.in_field(#name))?;));
+        inits.push(quote!(#ident: #tmp));
+    }
+    (reads, inits)
+}
+
 fn is_trait(codec: &Codec) -> bool {
     !matches!(
         codec,
@@ -120,7 +161,12 @@ fn decode_value(cont: &Container, ty: &syn::Type, codec: &Codec) -> TokenStream 
     let krate = &cont.krate;
     let (optional, special) = match codec {
         Codec::Special { optional, special } if !is_trait(codec) => (*optional, special),
-        _ => return quote_spanned!(ty.span()=> (<#ty as #krate::Avro>::decode(r))),
+        _ => {
+            if let (true, Some(lt)) = (cont.borrows(ty), &cont.borrowed) {
+                return quote_spanned!(ty.span()=> (<#ty as #krate::BorrowDecode<#lt>>::decode_borrowed(r)));
+            }
+            return quote_spanned!(ty.span()=> (<#ty as #krate::Avro>::decode(r)));
+        }
     };
     let read = match special {
         Special::Fixed { size, .. } => quote!(r.read_array::<#size>()),

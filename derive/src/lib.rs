@@ -27,6 +27,11 @@ mod schema;
 /// Field attributes: `rename`, `aliases`, `doc`, `default = "<JSON>"`, `skip`,
 /// `order`, `logical = "<type>"`, `decimal(precision = P, scale = S)`,
 /// `fixed_name`. Enum symbol attributes: `rename`, `default`.
+///
+/// A record with one lifetime (`struct UserRef<'a> { name: &'a str, .. }`,
+/// with `&'a str`, `&'a [u8]`, `Cow<'a, str>`, `Cow<'a, [u8]>`, and `Option` or
+/// `Vec` of those) derives `BorrowDecode<'a>` instead: a decode that borrows
+/// its strings and bytes from the input, for consumers that do not keep the record.
 #[proc_macro_derive(Avro, attributes(avro))]
 pub fn derive_avro(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -44,6 +49,17 @@ fn expand(input: &DeriveInput) -> Result<proc_macro2::TokenStream, syn::Error> {
     let ident = &cont.ident;
     let krate = &cont.krate;
     let schema = schema::methods(&cont);
+    if let Some(lt) = &cont.borrowed {
+        // A view that borrows from the input: decode only (it is built to be read and dropped).
+        let decode = decode::borrowed_method(&cont);
+        return Ok(quote::quote! {
+            #[automatically_derived]
+            impl<#lt> #krate::BorrowDecode<#lt> for #ident<#lt> {
+                #schema
+                #decode
+            }
+        });
+    }
     let encode = encode::method(&cont);
     let decode = decode::methods(&cont);
     Ok(quote::quote! {

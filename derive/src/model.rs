@@ -20,6 +20,30 @@ pub struct Container {
     /// The path generated code uses for the runtime (`::runnel::avro` unless `crate = ...`).
     pub krate: TokenStream,
     pub kind: Kind,
+    /// The lifetime of a record that borrows from its input (`struct UserRef<'a>`):
+    /// it derives `BorrowDecode<'a>` (a decode whose strings and bytes point into
+    /// the input) instead of `Avro`.
+    pub borrowed: Option<syn::Lifetime>,
+}
+
+impl Container {
+    /// Whether a value of type `ty` is read through `BorrowDecode` (it names a
+    /// lifetime, in a borrowing record) rather than through `Avro`.
+    pub fn borrows(&self, ty: &Type) -> bool {
+        self.borrowed.is_some() && mentions_lifetime(ty)
+    }
+}
+
+/// Whether `ty` names a lifetime or is a reference, i.e. cannot be an `Avro` (`'static`) type.
+pub fn mentions_lifetime(ty: &Type) -> bool {
+    fn walk(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Punct(p) => p.as_char() == '\'' || p.as_char() == '&',
+            proc_macro2::TokenTree::Group(g) => walk(g.stream()),
+            _ => false,
+        })
+    }
+    walk(quote!(#ty))
 }
 
 /// A named Avro type's name and metadata.
@@ -174,13 +198,31 @@ pub fn is_avro_full_name(s: &str) -> bool {
 /// the input's form is unusable (errors are then already recorded).
 pub fn from_ast(cx: &Ctxt, input: &DeriveInput) -> Option<Container> {
     let attrs = attr::parse(cx, &input.attrs);
-    if !input.generics.params.is_empty() {
-        cx.error_spanned_by(
-            &input.generics,
-            "#[derive(Avro)] does not support generic types: an Avro schema names one concrete type; \
-             define a concrete struct per instantiation",
-        );
-    }
+    let generics = &input.generics;
+    let lifetimes: Vec<_> = generics.lifetimes().collect();
+    let borrowed = match lifetimes.as_slice() {
+        [one] if generics.params.len() == 1 && one.bounds.is_empty() => {
+            if !matches!(&input.data, Data::Struct(d) if matches!(d.fields, Fields::Named(_))) {
+                cx.error_spanned_by(
+                    generics,
+                    "only a record (a struct with named fields) can borrow from the input; \
+                     use owned types (String, Vec<u8>) here",
+                );
+            }
+            Some(one.lifetime.clone())
+        }
+        _ => {
+            if !generics.params.is_empty() {
+                cx.error_spanned_by(
+                    generics,
+                    "#[derive(Avro)] does not support generic types: an Avro schema names one concrete type; \
+                     define a concrete struct per instantiation (one lifetime, `struct UserRef<'a>`, \
+                     is allowed: it makes a view that borrows from the input)",
+                );
+            }
+            None
+        }
+    };
     let krate = match &attrs.krate {
         Some((path, _)) => quote!(#path),
         None => quote!(::runnel::avro),
@@ -191,7 +233,11 @@ pub fn from_ast(cx: &Ctxt, input: &DeriveInput) -> Option<Container> {
             Fields::Named(named) => {
                 allow(cx, &attrs, &["name", "namespace", "doc", "aliases", "crate"], "on a record struct");
                 let named_ty = named_type(cx, &attrs, &ident);
-                let fields = named.named.iter().filter_map(|f| field(cx, f, &named_ty)).collect::<Vec<_>>();
+                let fields = named
+                    .named
+                    .iter()
+                    .filter_map(|f| field(cx, f, &named_ty, borrowed.is_some()))
+                    .collect::<Vec<_>>();
                 Kind::Record { named: named_ty, fields }
             }
             Fields::Unnamed(unnamed) if unnamed.unnamed.len() == 1 => {
@@ -277,6 +323,7 @@ pub fn from_ast(cx: &Ctxt, input: &DeriveInput) -> Option<Container> {
                         }
                         Fields::Unnamed(f) if f.unnamed.len() == 1 => {
                             let ty = f.unnamed[0].ty.clone();
+                            refuse_borrowed(cx, &ty);
                             let shape = shape_of(&ty);
                             let owner = Named { name: ident.to_string(), namespace: None, doc: None, aliases: vec![] };
                             let codec = codec(cx, &ty, &shape, &va, &owner, &v.ident.to_string());
@@ -301,7 +348,7 @@ pub fn from_ast(cx: &Ctxt, input: &DeriveInput) -> Option<Container> {
             return None;
         }
     };
-    Some(Container { ident, krate, kind })
+    Some(Container { ident, krate, kind, borrowed })
 }
 
 /// Reports every key of `attrs` not in `allowed`.
@@ -355,7 +402,18 @@ fn aliases(cx: &Ctxt, attrs: &Attrs) -> Vec<String> {
     out
 }
 
-fn field(cx: &Ctxt, f: &syn::Field, owner: &Named) -> Option<Field> {
+/// Reports a borrowed type where only owned ones can go (a record without a lifetime, a union).
+fn refuse_borrowed(cx: &Ctxt, ty: &Type) {
+    if mentions_lifetime(ty) {
+        cx.error_spanned_by(
+            ty,
+            "a borrowed field needs a record with a lifetime (`struct UserRef<'a> { name: &'a str }`), \
+             which derives a decode that borrows from the input; or use an owned type (String, Vec<u8>)",
+        );
+    }
+}
+
+fn field(cx: &Ctxt, f: &syn::Field, owner: &Named, borrowed: bool) -> Option<Field> {
     let ident = f.ident.clone()?;
     let attrs = attr::parse(cx, &f.attrs);
     let rust_name = syn::ext::IdentExt::unraw(&ident).to_string();
@@ -377,6 +435,9 @@ fn field(cx: &Ctxt, f: &syn::Field, owner: &Named) -> Option<Field> {
         if !["ascending", "descending", "ignore"].contains(&order.value().as_str()) {
             cx.error_spanned_by(order, "`order` is one of \"ascending\", \"descending\", \"ignore\"");
         }
+    }
+    if !borrowed {
+        refuse_borrowed(cx, &f.ty);
     }
     let shape = shape_of(&f.ty);
     let skip = attrs.skip.is_some();
@@ -585,9 +646,15 @@ pub fn shape_of(ty: &Type) -> Shape {
                 _ => Shape::Other("!arrays other than `[u8; N]` have no Avro schema; use Vec<T>".into()),
             }
         }
-        Type::Reference(_) => {
-            Shape::Other("!borrowed fields are not supported; use an owned type (String, Vec<u8>)".into())
-        }
+        // Borrowed views (in a record with a lifetime): `&str` and `&[u8]` have the
+        // schemas of `String` and `Vec<u8>`.
+        Type::Reference(r) => match &*r.elem {
+            Type::Path(p) if p.path.is_ident("str") => Shape::String,
+            Type::Slice(s) if matches!(&*s.elem, Type::Path(p) if p.path.is_ident("u8")) => Shape::Bytes,
+            _ => Shape::Other(
+                "!only strings and bytes are borrowed (`&'a str`, `&'a [u8]`, or `Cow` of them)".into(),
+            ),
+        },
         Type::Path(p) if p.qself.is_none() => {
             let Some(last) = p.path.segments.last() else {
                 return Shape::Other(String::new());
@@ -619,6 +686,10 @@ pub fn shape_of(ty: &Type) -> Shape {
                 }
                 ("char" | "str", []) => Shape::Other(format!("!`{name}` has no Avro type; use String")),
                 ("Vec", [Type::Path(p)]) if p.path.is_ident("u8") => Shape::Bytes,
+                ("Cow", [Type::Path(p)]) if p.path.is_ident("str") => Shape::String,
+                ("Cow", [Type::Slice(s)]) if matches!(&*s.elem, Type::Path(p) if p.path.is_ident("u8")) => {
+                    Shape::Bytes
+                }
                 ("Vec", [inner]) => Shape::Array(Box::new(shape_of(inner))),
                 ("Option", [inner]) => Shape::Option(Box::new(shape_of(inner))),
                 ("Box", [inner]) => Shape::Boxed(Box::new(shape_of(inner))),

@@ -91,12 +91,18 @@ pub fn methods(cont: &Container) -> TokenStream {
             quote!(#sj::Value::Array(::std::vec![#(#branches),*]))
         }
     };
+    let this = match &cont.borrowed {
+        Some(lt) => quote!(#krate::BorrowDecode<#lt>),
+        None => quote!(#krate::Avro),
+    };
     quote! {
         fn schema() -> &'static #krate::Schema {
+            // One static for every lifetime of a borrowing record: lifetimes do not
+            // change the schema.
             static SCHEMA: ::std::sync::OnceLock<#krate::Schema> = ::std::sync::OnceLock::new();
             SCHEMA.get_or_init(|| {
                 #krate::__private::build_schema(
-                    <Self as #krate::Avro>::schema_json(&mut #krate::SchemaContext::new()),
+                    <Self as #this>::schema_json(&mut #krate::SchemaContext::new()),
                 )
             })
         }
@@ -162,6 +168,9 @@ fn value_schema(cont: &Container, ty: &syn::Type, codec: &Codec) -> TokenStream 
     let sj = quote!(#krate::__private::serde_json);
     let Codec::Special { optional, special } = codec else {
         // Spanned at the type, so that a missing `Avro` impl is reported on the field.
+        if let (true, Some(lt)) = (cont.borrows(ty), &cont.borrowed) {
+            return quote_spanned!(ty.span()=> <#ty as #krate::BorrowDecode<#lt>>::schema_json(ctx));
+        }
         return quote_spanned!(ty.span()=> <#ty as #krate::Avro>::schema_json(ctx));
     };
     let inner = match special {

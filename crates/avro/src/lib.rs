@@ -6,11 +6,14 @@
 //! - [`json`]: Avro-JSON ⇄ binary for any schema;
 //! - [`logical`]: the logical types (decimal, uuid, dates, times, durations) as plain functions;
 //! - [`binary`]: the binary encoding, primitive by primitive, that derived code calls;
-//! - [`Avro`]: the trait `#[derive(Avro)]` implements, with [`to_vec`] and [`from_slice`].
+//! - [`Avro`]: the trait `#[derive(Avro)]` implements, with [`to_vec`] and [`from_slice`];
+//! - [`BorrowDecode`]: what it implements for a record with a lifetime, a view that borrows
+//!   its strings and bytes from the input ([`from_slice_borrowed`]).
 //!
 //! This crate knows nothing of topics, brokers or registries.
 
 pub mod binary;
+mod borrowed;
 pub mod compat;
 pub mod error;
 pub mod expr;
@@ -23,6 +26,7 @@ mod traits;
 mod validate;
 
 pub use binary::Reader;
+pub use borrowed::{from_slice_borrowed, BorrowDecode};
 pub use error::{DecodeError, DecodeErrorKind, PathSegment, SchemaError};
 pub use schema::{crc64_avro, Schema};
 pub use traits::{from_slice, to_vec, Avro, SchemaContext};
