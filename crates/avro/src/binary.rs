@@ -400,7 +400,7 @@ impl<'b> Out<'b> {
         // Most strings on the wire are short: two overlapping fixed-size copies
         // move them in registers, where `copy_from_slice` would call `memcpy`
         // (under perf, a third of the encode time went to those calls).
-        if n >= 16 && n <= 32 {
+        if (16..=32).contains(&n) {
             dst[..16].copy_from_slice(&bytes[..16]);
             dst[n - 16..].copy_from_slice(&bytes[n - 16..]);
         } else if (8..16).contains(&n) {
