@@ -13,33 +13,8 @@ pub fn methods(cont: &Container) -> TokenStream {
     let result = quote!(::core::result::Result<Self, #krate::DecodeError>);
     match &cont.kind {
         Kind::Record { fields, .. } => {
-            let mut reads = Vec::new();
-            let mut inits = Vec::new();
-            let mut into = Vec::new();
-            for (i, f) in fields.iter().enumerate() {
-                let ident = &f.ident;
-                if f.skip {
-                    let ty = &f.ty;
-                    // Spanned at the field, so that a type without `Default` is reported there.
-                    let default = quote_spanned!(f.ty.span()=> <#ty as ::core::default::Default>::default());
-                    inits.push(quote!(#ident: #default));
-                    into.push(quote!(self.#ident = #default;));
-                    continue;
-                }
-                let tmp = format_ident!("__field{}", i);
-                let name = &f.name;
-                let read = decode_value(cont, &f.ty, &f.codec);
-                reads.push(quote!(let #tmp = #read.map_err(|e| e.in_field(#name))?;));
-                inits.push(quote!(#ident: #tmp));
-                if is_trait(&f.codec) {
-                    let ty = &f.ty;
-                    into.push(quote_spanned!(f.ty.span()=>
-                        <#ty as #krate::Avro>::decode_into(&mut self.#ident, r).map_err(|e| e.in_field(#name))?;
-                    ));
-                } else {
-                    into.push(quote!(self.#ident = #read.map_err(|e| e.in_field(#name))?;));
-                }
-            }
+            let (reads, inits) = record_reads(cont, fields);
+            let into = record_into(cont, fields);
             quote! {
                 #[inline]
                 fn decode(r: &mut #krate::Reader<'_>) -> #result {
@@ -122,6 +97,32 @@ pub fn borrowed_method(cont: &Container) -> TokenStream {
             ::core::result::Result::Ok(Self { #(#inits),* })
         }
     }
+}
+
+/// The statements of `decode_into`: each field decoded into its place, in order
+/// (through the field type's own `decode_into` when it has one, so that its
+/// capacity is reused), skipped fields reset to their default.
+fn record_into(cont: &Container, fields: &[Field]) -> Vec<TokenStream> {
+    let krate = &cont.krate;
+    fields
+        .iter()
+        .map(|f| {
+            let (ident, ty) = (&f.ident, &f.ty);
+            if f.skip {
+                let default = quote_spanned!(f.ty.span()=> <#ty as ::core::default::Default>::default());
+                return quote!(self.#ident = #default;);
+            }
+            let name = &f.name;
+            if is_trait(&f.codec) {
+                quote_spanned!(f.ty.span()=>
+                    <#ty as #krate::Avro>::decode_into(&mut self.#ident, r).map_err(|e| e.in_field(#name))?;
+                )
+            } else {
+                let read = decode_value(cont, &f.ty, &f.codec);
+                quote!(self.#ident = #read.map_err(|e| e.in_field(#name))?;)
+            }
+        })
+        .collect()
 }
 
 /// The reads of a record's fields, in order, and the field initialisers.
