@@ -183,6 +183,19 @@ impl Console {
         &self.broker
     }
 
+    /// The topics `session` may see, by name (the overview's totals and the topic list).
+    pub(crate) fn visible_topics(&self, session: &Session) -> Vec<Arc<crate::topics::Topic>> {
+        self.broker
+            .topics
+            .list()
+            .into_iter()
+            .filter(|t| {
+                runnel_auth::names::TopicName::parse(&t.meta.name)
+                    .is_ok_and(|n| Caller::sees(session.caller(), &auth::Resource::Topic(&n)))
+            })
+            .collect()
+    }
+
     fn new_session(&self, caller: Caller) -> Arc<Session> {
         let session = Arc::new(Session {
             id: random_token(),

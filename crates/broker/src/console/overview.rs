@@ -8,22 +8,13 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use maud::html;
-use runnel_auth::names::TopicName;
 
 use super::chart::{self, Series};
 use super::{layout, Console, Nav, Sess};
-use crate::auth::{Caller, Resource};
 
 pub(crate) async fn page(State(console): State<Arc<Console>>, Sess(session): Sess) -> Response {
     let broker = console.broker();
-    let topics: Vec<_> = broker
-        .topics
-        .list()
-        .into_iter()
-        .filter(|t| {
-            TopicName::parse(&t.meta.name).is_ok_and(|n| Caller::sees(session.caller(), &Resource::Topic(&n)))
-        })
-        .collect();
+    let topics = console.visible_topics(&session);
     let (mut partitions, mut records, mut bytes) = (0usize, 0i64, 0u64);
     for t in &topics {
         partitions += t.partitions.len();

@@ -69,15 +69,7 @@ async fn list(
     Sess(session): Sess,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let topics: Vec<_> = console
-        .broker()
-        .topics
-        .list()
-        .into_iter()
-        .filter(|t| {
-            TopicName::parse(&t.meta.name).is_ok_and(|n| Caller::sees(session.caller(), &Resource::Topic(&n)))
-        })
-        .collect();
+    let topics = console.visible_topics(&session);
     let body = html! {
         (notices(q.get("msg").map(String::as_str), q.get("error").map(String::as_str)))
         table #topics {
