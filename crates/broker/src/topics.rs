@@ -291,6 +291,34 @@ impl Topics {
         all
     }
 
+    /// The topic `name`, created first when it does not exist, bound like `source` (its
+    /// value and key subjects and validation level, so that `source`'s records stay valid
+    /// there) with `partitions` partitions and the namespace's defaults for the rest: where
+    /// the broker itself writes records of `source` (dead letters, functions' outputs).
+    pub async fn get_or_create_like(
+        &self,
+        name: &str,
+        source: &TopicMeta,
+        partitions: u32,
+    ) -> Result<Arc<Topic>, BrokerError> {
+        match self.get(name) {
+            Err(BrokerError::UnknownTopic(_)) => {}
+            found => return found,
+        }
+        let c = &source.config;
+        let proto = v1::TopicConfig {
+            partitions,
+            validation: c.validation.to_proto() as i32,
+            value_subject: c.value_subject.clone(),
+            key_subject: c.key_subject.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        let config = TopicConfig::from_proto(name, &proto)?;
+        let topic = self.create(name, config, true).await?;
+        tracing::info!(topic = name, source = %source.name, "topic created like its source");
+        Ok(topic)
+    }
+
     /// Creates a topic (or returns the existing one with `if_not_exists`) in an existing
     /// namespace, with the namespace policy filling what `config` left unset, within the
     /// tenant's topic quota.

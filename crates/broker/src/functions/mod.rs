@@ -153,7 +153,7 @@ impl Functions {
         let input = source.meta.name.clone();
         let subject = source.meta.config.value_subject.clone();
         let reader = latest(registry, &subject, &input)?;
-        Compiled::new(&builtin, &reader)?;
+        let compiled = Compiled::new(&builtin, &reader)?;
         match &mut builtin {
             Builtin::Filter { output, .. } => {
                 let out = topics.get(output)?;
@@ -178,7 +178,7 @@ impl Functions {
             }
             Builtin::Route { default_topic, .. } => {
                 if let Some(d) = default_topic.as_mut() {
-                    *d = names_of(d)?;
+                    *d = stored_name(d)?;
                     if *d == input {
                         return Err(BrokerError::InvalidArgument("the default topic is the input".into()));
                     }
@@ -187,17 +187,13 @@ impl Functions {
             Builtin::Project { output, schema, schema_id } => {
                 let out = topics.get(output)?;
                 *output = out.meta.name.clone();
-                let Compiled::Project(projection) = Compiled::new(
-                    &Builtin::Project { output: output.clone(), schema: schema.clone(), schema_id: 0 },
-                    &reader,
-                )?
-                else {
+                let Compiled::Project(projection) = &compiled else {
                     unreachable!("a project compiles to a projection")
                 };
                 let mut reasons = Vec::new();
                 for (version, id) in live_ids(registry, &subject)? {
                     let writer = registry.schema_by_id(id)?;
-                    if let Err(e) = runnel_avro::resolve::Plan::new(&writer, &projection) {
+                    if let Err(e) = runnel_avro::resolve::Plan::new(&writer, projection) {
                         reasons.push(format!("version {version} of `{subject}` (id {id}): {e}"));
                     }
                 }
@@ -254,7 +250,7 @@ impl Functions {
             instances: u32::from(stats.running.load(Relaxed)),
             processed: stats.processed.load(Relaxed),
             failed: stats.failed.load(Relaxed),
-            lag: run::lag(&self.services, &runner.spec, stats),
+            lag: run::lag(&self.services, &runner.spec),
             last_error: stats.last_error.lock().clone(),
         }
     }
@@ -322,7 +318,7 @@ impl Functions {
 }
 
 /// The stored form of a topic name (`public/default/x` is `x`).
-fn names_of(topic: &str) -> Result<String, BrokerError> {
+fn stored_name(topic: &str) -> Result<String, BrokerError> {
     let full = runnel_auth::names::TopicName::parse(topic)
         .map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
     Ok(full.short().as_str().to_owned())

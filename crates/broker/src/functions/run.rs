@@ -20,14 +20,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use runnel_proto::partition::partition_for_key;
-use runnel_proto::{v1, BatchBuilder};
+use runnel_proto::BatchBuilder;
 use tokio_util::sync::CancellationToken;
 
 use super::builtin::{latest, Applier, Compiled, FunctionSpec, Outcome};
 use super::Services;
 use crate::error::BrokerError;
 use crate::log::txn;
-use crate::topics::TopicConfig;
+use crate::topics::TopicMeta;
 
 /// Bytes read per partition per turn.
 const READ_BYTES: usize = 1 << 20;
@@ -98,7 +98,7 @@ impl Runner {
 
 /// Input records not yet processed: each partition's last stable offset
 /// less the function's position.
-pub fn lag(services: &Services, spec: &FunctionSpec, _stats: &Stats) -> i64 {
+pub fn lag(services: &Services, spec: &FunctionSpec) -> i64 {
     let Ok(topic) = services.topics.get(&spec.input) else { return 0 };
     let committed = services.groups.committed(&group_of(&spec.name), &spec.input).unwrap_or_default();
     topic
@@ -248,17 +248,17 @@ async fn session(
                     let mut targets = Vec::with_capacity(values.len());
                     let mut refused = None;
                     for (topic, value) in values {
-                        match output_partition(s, &spec.input, &topic, rec).await {
+                        match output_partition(s, &input.meta, &topic, rec).await {
                             Ok((stored, partition)) => targets.push((stored, partition, value, None)),
                             Err(e) => refused = Some(e.to_string()),
                         }
                     }
                     match refused {
                         None => targets,
-                        Some(e) => vec![dead_letter(s, spec, stats, rec, &e).await?],
+                        Some(e) => vec![dead_letter(s, spec, &input.meta, stats, rec, &e).await?],
                     }
                 }
-                Err(e) => vec![dead_letter(s, spec, stats, rec, &e).await?],
+                Err(e) => vec![dead_letter(s, spec, &input.meta, stats, rec, &e).await?],
             };
             processed += 1;
             for (topic, partition, value, error) in targets {
@@ -320,29 +320,11 @@ async fn session(
 /// route's topics are created as needed, bound like the input.
 async fn output_partition(
     s: &Services,
-    input: &str,
+    input: &TopicMeta,
     topic: &str,
     rec: &Input,
 ) -> Result<(String, u32), BrokerError> {
-    let t = match s.topics.get(topic) {
-        Ok(t) => t,
-        Err(BrokerError::UnknownTopic(_)) => {
-            let src = s.topics.get(input)?;
-            let c = &src.meta.config;
-            let proto = v1::TopicConfig {
-                partitions: c.partitions,
-                validation: c.validation.to_proto() as i32,
-                value_subject: c.value_subject.clone(),
-                key_subject: c.key_subject.clone().unwrap_or_default(),
-                ..Default::default()
-            };
-            let config = TopicConfig::from_proto(topic, &proto)?;
-            let t = s.topics.create(topic, config, true).await?;
-            tracing::info!(topic, input, "function output topic created");
-            t
-        }
-        Err(e) => return Err(e),
-    };
+    let t = s.topics.get_or_create_like(topic, input, input.config.partitions).await?;
     let n = t.partitions.len().max(1) as u32;
     let partition = match &rec.key {
         Some(k) => partition_for_key(k, n),
@@ -356,6 +338,7 @@ async fn output_partition(
 async fn dead_letter(
     s: &Services,
     spec: &FunctionSpec,
+    input: &TopicMeta,
     stats: &Stats,
     rec: &Input,
     error: &str,
@@ -363,6 +346,6 @@ async fn dead_letter(
     tracing::debug!(function = %spec.name, partition = rec.partition, offset = rec.offset, error, "dead-lettered");
     stats.error(format!("{}/{}/{}: {error}", spec.input, rec.partition, rec.offset));
     let dlq = format!("{}-dlq", spec.name);
-    let (topic, partition) = output_partition(s, &spec.input, &dlq, rec).await?;
+    let (topic, partition) = output_partition(s, input, &dlq, rec).await?;
     Ok((topic, partition, rec.value.clone().unwrap_or_default(), Some(error.to_owned())))
 }

@@ -7,13 +7,12 @@
 
 use std::sync::Arc;
 
-use runnel_proto::v1;
 use runnel_proto::BatchBuilder;
 
 use super::types::{Record, Redelivery};
 use crate::error::BrokerError;
 use crate::produce::Appender;
-use crate::topics::{TopicConfig, TopicMeta, Topics};
+use crate::topics::{TopicMeta, Topics};
 
 /// Header: the topic the record was consumed from.
 pub const HEADER_TOPIC: &str = "runnel-dlq-original-topic";
@@ -62,24 +61,7 @@ impl DeadLetters {
     /// Appends the record to the dead-letter topic, creating the topic if needed;
     /// returns once it is durable.
     pub async fn write(&self, job: &DeadLetter) -> Result<(), BrokerError> {
-        let topic = match self.topics.get(&job.dlq_topic) {
-            Ok(t) => t,
-            Err(BrokerError::UnknownTopic(_)) => {
-                let src = &job.source.config;
-                let proto = v1::TopicConfig {
-                    partitions: 1,
-                    validation: src.validation.to_proto() as i32,
-                    value_subject: src.value_subject.clone(),
-                    key_subject: src.key_subject.clone().unwrap_or_default(),
-                    ..Default::default()
-                };
-                let config = TopicConfig::from_proto(&job.dlq_topic, &proto)?;
-                let t = self.topics.create(&job.dlq_topic, config, true).await?;
-                tracing::info!(topic = %job.dlq_topic, source = %job.source.name, "dead-letter topic created");
-                t
-            }
-            Err(e) => return Err(e),
-        };
+        let topic = self.topics.get_or_create_like(&job.dlq_topic, &job.source, 1).await?;
         let r = &job.record;
         let (partition, offset, deliveries) =
             (r.partition.to_string(), r.offset.to_string(), job.deliveries.to_string());
