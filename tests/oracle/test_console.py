@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import REPO, RunnelServer
 
@@ -76,6 +77,22 @@ def browser():
     driver.quit()
 
 
+def follow(browser, element):
+    """Clicks a link or a form's button and waits until the page it loads has replaced
+    the current one, so that what the test reads next is never the old page's."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+
+    def replaced(_):
+        try:
+            page.tag_name
+            return False
+        except WebDriverException:  # stale, or (Chromium) "node does not belong to the document"
+            return True
+
+    WebDriverWait(browser, 10).until(replaced)
+
+
 def shot(driver, name):
     """Saves a screenshot of the whole page as SHOTS/name.png."""
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -113,7 +130,7 @@ def test_topics_list_and_describe(server, browser):
     assert cells[0] == "orders" and cells[1] == "2" and cells[2] == "122"
     assert cells[5] == "orders-value" and cells[7] == "full"
     shot(browser, "topics")
-    row.find_element(By.LINK_TEXT, "orders").click()
+    follow(browser, row.find_element(By.LINK_TEXT, "orders"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#partitions tbody tr")
     assert [r.find_elements(By.TAG_NAME, "td")[2].text for r in rows] == ["121", "1"]
     shot(browser, "topic")
@@ -126,7 +143,7 @@ def test_create_and_delete_topic(server, browser):
     form.find_element(By.NAME, "partitions").clear()
     form.find_element(By.NAME, "partitions").send_keys("3")
     Select(form.find_element(By.NAME, "validation")).select_by_value("id")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     assert "topic payments created" in text(browser, "#notice")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#partitions tbody tr")) == 3
     assert "payments" in server.cli("topic", "list")
@@ -135,17 +152,17 @@ def test_create_and_delete_topic(server, browser):
         browser.get(ui(server, "/topics"))
         form = browser.find_element(By.ID, "create-topic")
         form.find_element(By.NAME, "name").send_keys(name)
-        form.find_element(By.CSS_SELECTOR, "button").click()
+        follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
         assert reason in text(browser, "#error")
     # Delete: a wrong confirmation deletes nothing; the right one deletes.
     browser.get(ui(server, "/topic?name=payments"))
     form = browser.find_element(By.ID, "delete-topic")
     form.find_element(By.NAME, "confirm").send_keys("orders")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     assert "does not match" in text(browser, "#error")
     form = browser.find_element(By.ID, "delete-topic")
     form.find_element(By.NAME, "confirm").send_keys("payments")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     assert "topic payments deleted" in text(browser, "#notice")
     assert "payments" not in server.cli("topic", "list")
 
@@ -175,14 +192,14 @@ def test_messages_decoded_newest_first_and_paged(server, browser):
     assert first.find_element(By.CSS_SELECTOR, "td.schema a").text == "orders-value v1"
     assert first.find_element(By.CSS_SELECTOR, "td.key").text == "o-119"
     shot(browser, "messages")
-    browser.find_element(By.ID, "older").click()
+    follow(browser, browser.find_element(By.ID, "older"))
     offsets = [int(r.get_attribute("data-offset")) for r in browser.find_elements(By.CSS_SELECTOR, "#messages tbody tr")]
     assert offsets == list(range(70, 20, -1))
     # From an offset, forwards.
     browser.get(ui(server, "/messages?topic=orders&partition=0&mode=offset&offset=5&limit=3"))
     offsets = [int(r.get_attribute("data-offset")) for r in browser.find_elements(By.CSS_SELECTOR, "#messages tbody tr")]
     assert offsets == [5, 6, 7]
-    browser.find_element(By.ID, "next").click()
+    follow(browser, browser.find_element(By.ID, "next"))
     offsets = [int(r.get_attribute("data-offset")) for r in browser.find_elements(By.CSS_SELECTOR, "#messages tbody tr")]
     assert offsets == [8, 9, 10]
 
@@ -191,7 +208,7 @@ def test_messages_filters_and_download(server, browser):
     browser.get(ui(server, "/messages?topic=orders&partition=0"))
     form = browser.find_element(By.ID, "browse")
     form.find_element(By.NAME, "filter").send_keys("amount >= 117")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     offsets = [int(r.get_attribute("data-offset")) for r in browser.find_elements(By.CSS_SELECTOR, "#messages tbody tr")]
     assert offsets == [120, 119, 118, 117]
     browser.get(ui(server, "/messages?topic=orders&partition=0&key=o-11&filter=status+%3D%3D+PAID"))
@@ -245,7 +262,7 @@ def test_schema_subjects_and_versions(server, browser, users_subject):
     assert row.find_elements(By.TAG_NAME, "td")[1].text == "3"
     assert browser.find_element(By.CSS_SELECTOR, "tr[data-subject='orders-value']")
     shot(browser, "schemas")
-    row.find_element(By.LINK_TEXT, "users-value").click()
+    follow(browser, row.find_element(By.LINK_TEXT, "users-value"))
     assert text(browser, "#version-count") == "3"
     assert [r.get_attribute("data-version") for r in browser.find_elements(By.CSS_SELECTOR, "#versions tbody tr")] == ["3", "2", "1"]
     assert '"default": 18' in text(browser, "#schema-text")
@@ -269,7 +286,7 @@ def test_schema_semantic_diff(server, browser, users_subject):
     browser.get(ui(server, "/schemas/subject?name=users-value"))
     form = browser.find_element(By.ID, "level")
     Select(form.find_element(By.NAME, "level")).select_by_value("FULL")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     assert "set to FULL" in text(browser, "#notice")
     browser.get(ui(server, "/schemas/diff?name=users-value&a=1&b=2"))
     rows = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[3].text
@@ -284,7 +301,7 @@ def test_schema_check_lists_reasons_with_paths(server, browser, users_subject):
         {"name": "id", "type": "int"}, {"name": "email", "type": "string"}, {"name": "nick", "type": "string"}]}
     form = browser.find_element(By.ID, "check")
     form.find_element(By.NAME, "schema").send_keys(json.dumps(bad))
-    form.find_element(By.CSS_SELECTOR, "button[value='register']").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button[value='register']"))
     assert "incompatibilit" in text(browser, "#check-error")
     reasons = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in browser.find_elements(By.CSS_SELECTOR, "#reasons tbody tr")]
     paths = {r[0] for r in reasons}
@@ -297,7 +314,7 @@ def test_schema_check_lists_reasons_with_paths(server, browser, users_subject):
     form = browser.find_element(By.ID, "check")
     form.find_element(By.NAME, "schema").clear()
     form.find_element(By.NAME, "schema").send_keys(json.dumps(good))
-    form.find_element(By.CSS_SELECTOR, "button[value='register']").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button[value='register']"))
     assert "v4" in text(browser, "#registered")
 
 
@@ -336,7 +353,7 @@ def test_produce_form(server, browser):
     browser.execute_script("document.getElementsByName('/day')[0].value = '2026-12-04'")
     browser.execute_script("document.getElementsByName('/at')[0].value = '2026-12-04T15:30:00.250'")
     form.find_element(By.NAME, "/price").send_keys("12.34")
-    form.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button[type='submit']"))
     error = browser.find_element(By.CSS_SELECTOR, "[data-error-for='/count']")
     assert "int" in error.text, error.text
     shot(browser, "produce-error")
@@ -348,7 +365,7 @@ def test_produce_form(server, browser):
     Select(form.find_element(By.NAME, "/ref#")).select_by_value("string")
     form.find_element(By.NAME, "/ref|string").send_keys("<b>ref</b>")
     form.find_element(By.NAME, "key").send_keys("k1")
-    form.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button[type='submit']"))
     assert "produced to partition 0 at offset 0" in text(browser, "#notice")
     value = json.loads(browser.find_element(By.CSS_SELECTOR, "#messages tr[data-offset='0'] pre.json").text)
     assert value["count"] == 42 and value["kind"] == "B" and value["ref"] == {"string": "<b>ref</b>"}
@@ -365,7 +382,7 @@ def test_groups_lag_falls_and_reset(server, browser):
     browser.get(ui(server, "/groups"))
     row = browser.find_element(By.CSS_SELECTOR, "tr[data-group='billing']")
     assert row.find_elements(By.TAG_NAME, "td")[3].text == "22"  # 122 records, 100 consumed
-    row.find_element(By.LINK_TEXT, "billing").click()
+    follow(browser, row.find_element(By.LINK_TEXT, "billing"))
     lags = [r.find_element(By.CSS_SELECTOR, "td.lag").text for r in browser.find_elements(By.CSS_SELECTOR, "section.topic-lag tr[data-partition]")]
     assert len(lags) == 2 and sum(int(x) for x in lags) == 22
     time.sleep(2.2)
@@ -377,7 +394,7 @@ def test_groups_lag_falls_and_reset(server, browser):
     shot(browser, "group")
     form = browser.find_element(By.CSS_SELECTOR, "form.reset")
     Select(form.find_element(By.NAME, "to")).select_by_value("earliest")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     assert "reset to earliest: 0:0, 1:0" in text(browser, "#notice")
     assert text(browser, "section.topic-lag .total-lag") == "122"
     assert out

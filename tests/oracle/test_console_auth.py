@@ -13,7 +13,7 @@ import requests
 from selenium.webdriver.common.by import By
 
 from conftest import RunnelServer, runnel_bin
-from test_console import browser, shot  # noqa: F401  (the browser fixture)
+from test_console import browser, follow, shot  # noqa: F401  (the browser fixture)
 
 SECRET = "an HS256 secret for the console's auth test, 32+ bytes"
 
@@ -52,7 +52,7 @@ def login(browser, server, token):
     browser.get(ui(server))
     assert browser.current_url.endswith("/ui/login")
     browser.find_element(By.NAME, "token").send_keys(token)
-    browser.find_element(By.CSS_SELECTOR, "form button").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "form button"))
 
 
 def test_login_required_and_bad_token_refused(secured, browser):
@@ -84,7 +84,7 @@ def test_session_shows_only_what_the_token_may_see(secured, browser):
     browser.get(ui(server, "/topics"))
     form = browser.find_element(By.ID, "create-topic")
     form.find_element(By.NAME, "name").send_keys("public/default/stolen")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     assert "permission denied" in browser.find_element(By.ID, "error").text
     browser.get(ui(server, "/tenants"))
     assert [s.get_attribute("data-tenant") for s in browser.find_elements(By.CSS_SELECTOR, "section.tenant")] == ["acme"]
@@ -92,7 +92,7 @@ def test_session_shows_only_what_the_token_may_see(secured, browser):
     browser.get(ui(server, "/topics"))
     form = browser.find_element(By.ID, "create-topic")
     form.find_element(By.NAME, "name").send_keys("acme/default/fresh")
-    form.find_element(By.CSS_SELECTOR, "button").click()
+    follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     assert "created" in browser.find_element(By.ID, "notice").text
 
 
@@ -112,7 +112,7 @@ def test_cookie_flags_csrf_and_logout(secured, browser):
     assert "forged" not in server.cli("--token", root, "topic", "list")
     # Logout (a POST with the token) ends the session.
     login(browser, server, root)
-    browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "form.logout button"))
     assert browser.current_url.endswith("/ui/login")
     browser.get(ui(server, "/topics"))
     assert browser.current_url.endswith("/ui/login")
