@@ -435,6 +435,43 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Reports an instance of a Rust function (`crate::function`); true when the
+    /// function was deleted and the instance should stop.
+    pub(crate) async fn report_function_instance(
+        &self,
+        req: v1::InstanceReport,
+    ) -> Result<v1::InstanceReportResponse, ClientError> {
+        Ok(self
+            .connection()
+            .retry(|| {
+                let mut svc = self.functions_svc();
+                let req = req.clone();
+                async move { svc.report_instance(req).await }
+            })
+            .await?)
+    }
+
+    /// The offsets `group` committed on `topic`: (partition, next offset to read);
+    /// partitions without a commit are absent.
+    pub async fn committed_offsets(&self, group: &str, topic: &str) -> Result<Vec<(u32, i64)>, ClientError> {
+        let req = v1::FetchCommittedRequest {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            partitions: vec![],
+        };
+        let resp = self
+            .connection()
+            .retry(|| {
+                let mut svc = self.connection().groups();
+                let req = req.clone();
+                async move { svc.fetch_committed(req).await }
+            })
+            .await?;
+        Ok(resp.offsets.into_iter().map(|o| (o.partition, o.offset)).collect())
+    }
+}
+
 /// A built-in function: what [`Client::create_function`] asks the server to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuiltinFunction {

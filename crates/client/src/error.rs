@@ -60,6 +60,10 @@ pub enum ClientError {
     /// visible to committed readers.
     #[error("transaction: {0}")]
     Transaction(String),
+    /// A function cannot start or run: every reason (unreadable input versions,
+    /// outputs or state it may not write, a state that no longer decodes).
+    #[error("{0}")]
+    Function(String),
     /// Any other registry failure (invalid schema, unknown subject, ...).
     #[error("registry: {message}")]
     Registry {

@@ -12,6 +12,7 @@ mod client;
 mod consumer;
 mod error;
 pub mod framing;
+pub mod function;
 mod grpc;
 #[cfg(feature = "kafka")]
 mod kafka;

@@ -62,6 +62,11 @@ impl RawConsumer {
         self.handle.commit().await
     }
 
+    /// Commits `partition` up to `next_offset` (groups only).
+    pub(crate) async fn commit_offset(&self, partition: u32, next_offset: i64) -> Result<(), ClientError> {
+        self.handle.commit_offset(partition, next_offset).await
+    }
+
     /// Continues `partition` from `offset`; records already buffered from it are dropped.
     pub fn seek(&self, partition: u32, offset: i64) -> Result<(), ClientError> {
         self.handle.seek(partition, offset)

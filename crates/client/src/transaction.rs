@@ -38,7 +38,8 @@ use crate::producer::Producer;
 /// A record waiting in a transaction.
 struct Pending {
     key: Option<Bytes>,
-    value: Bytes,
+    value: Option<Bytes>,
+    headers: Vec<(String, Bytes)>,
     timestamp_ms: i64,
 }
 
@@ -146,20 +147,40 @@ impl Transaction {
         key: Option<Bytes>,
         value: &T,
     ) -> Result<(), ClientError> {
-        let topic = producer.topic().to_owned();
-        let n = self.partition_count(&topic).await?;
         let (key, value) = producer.encode_record(value, key);
-        let partition = match &key {
-            Some(k) => partition_for_key(k, n),
-            None => {
+        self.push(producer.topic(), None, key, Some(value), Vec::new(), now_ms()).await
+    }
+
+    /// Adds an encoded record to `topic`: to `partition`, else where its key hashes
+    /// (round-robin without a key). `value` None is a tombstone.
+    pub(crate) async fn push(
+        &mut self,
+        topic: &str,
+        partition: Option<u32>,
+        key: Option<Bytes>,
+        value: Option<Bytes>,
+        headers: Vec<(String, Bytes)>,
+        timestamp_ms: i64,
+    ) -> Result<(), ClientError> {
+        let n = self.partition_count(topic).await?;
+        let partition = match (partition, &key) {
+            (Some(p), _) if p < n => p,
+            (Some(p), _) => {
+                return Err(ClientError::InvalidArgument(format!(
+                    "topic '{topic}' has {n} partitions, not a partition {p}"
+                )))
+            }
+            (None, Some(k)) => partition_for_key(k, n),
+            (None, None) => {
                 self.next = self.next.wrapping_add(1);
                 self.next % n
             }
         };
-        self.pending.entry((topic, partition)).or_default().push(Pending {
+        self.pending.entry((topic.to_owned(), partition)).or_default().push(Pending {
             key,
             value,
-            timestamp_ms: now_ms(),
+            headers,
+            timestamp_ms,
         });
         Ok(())
     }
@@ -198,9 +219,18 @@ impl Transaction {
     /// an error the transaction is aborted (if the broker still lets this producer end it)
     /// and the error returned.
     pub async fn commit(mut self) -> Result<(), ClientError> {
+        self.commit_and_continue().await
+    }
+
+    /// Commits like [`commit`](Self::commit), keeping the handle for the next transaction
+    /// of the same producer epoch (no new `InitTransactions`, so no fencing round trip):
+    /// for loops that commit every turn. On an error the transaction is aborted if the
+    /// broker still lets this producer end it, and the error returned.
+    pub(crate) async fn commit_and_continue(&mut self) -> Result<(), ClientError> {
         match self.write_pending().await {
             Ok(()) => self.end(true).await,
             Err(e) => {
+                self.pending.clear();
                 if let Err(abort) = self.end(false).await {
                     tracing::debug!(error = %abort, "aborting the failed transaction failed");
                 }
@@ -244,7 +274,9 @@ impl Transaction {
         for ((topic, partition), records) in std::mem::take(&mut self.pending) {
             let mut b = BatchBuilder::new();
             for r in &records {
-                b.push(r.key.as_deref(), Some(&r.value), r.timestamp_ms, &[]);
+                let headers: Vec<(&str, &[u8])> =
+                    r.headers.iter().map(|(k, v)| (k.as_str(), &v[..])).collect();
+                b.push(r.key.as_deref(), r.value.as_deref(), r.timestamp_ms, &headers);
             }
             // Each `Client::transaction` is a new epoch, whose sequences start at 0 in every
             // partition (the broker takes a new epoch's first batch at any sequence).

@@ -61,6 +61,15 @@ pub enum Builtin {
         /// Its id, registered under the output's value subject at create.
         schema_id: u32,
     },
+    /// Not a built-in: a Rust function run by its users' processes, which report
+    /// it (`instances.rs`). Never stored.
+    #[serde(skip)]
+    Rust {
+        /// The output topics its instances declared.
+        outputs: Vec<String>,
+        /// Their processing guarantee.
+        guarantee: String,
+    },
 }
 
 impl Builtin {
@@ -70,6 +79,7 @@ impl Builtin {
             Builtin::Filter { .. } => "filter",
             Builtin::Route { .. } => "route",
             Builtin::Project { .. } => "project",
+            Builtin::Rust { .. } => "rust",
         }
     }
 
@@ -78,6 +88,7 @@ impl Builtin {
         match self {
             Builtin::Filter { output, .. } | Builtin::Project { output, .. } => vec![output.clone()],
             Builtin::Route { default_topic, .. } => default_topic.iter().cloned().collect(),
+            Builtin::Rust { outputs, .. } => outputs.clone(),
         }
     }
 
@@ -90,6 +101,7 @@ impl Builtin {
                 None => format!("by {by} to {to}"),
             },
             Builtin::Project { output, schema_id, .. } => format!("as schema id {schema_id} to {output}"),
+            Builtin::Rust { guarantee, .. } => format!("rust, {guarantee}"),
         }
     }
 }
@@ -153,6 +165,11 @@ impl Compiled {
                 let parsed = Schema::parse_str(schema)
                     .map_err(|e| BrokerError::InvalidArgument(format!("the projection's schema: {e}")))?;
                 Compiled::Project(Arc::new(parsed))
+            }
+            Builtin::Rust { .. } => {
+                return Err(BrokerError::InvalidArgument(
+                    "a Rust function runs in its own processes, not on the server".into(),
+                ))
             }
         })
     }

@@ -1,16 +1,17 @@
-//! Built-in stream functions (`filter`, `route`, `project`) that the server
+//! Stream functions. Built-ins (`filter`, `route`, `project`) the server
 //! runs itself: definitions stored in `meta.redb` (table `functions`), checked
 //! against the registry when created (`builtin.rs`), each run by one task
 //! (`run.rs`) that reads its input and writes its outputs effectively once
-//! through the transaction coordinator, and their status (processed, failed,
-//! lag, last error) for the front ends.
+//! through the transaction coordinator. Rust functions run in their users'
+//! processes and report here (`instances.rs`). Both have one status
+//! (processed, failed, lag, last error) for the front ends.
 //!
 //! The service calls topics, the appender, groups and transactions as a
 //! front end would, and knows no front end. The design, with what is still to
-//! come (Rust functions in the user's process, state, windows), is
 //! `docs/functions.md`.
 
 mod builtin;
+mod instances;
 mod run;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use runnel_registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 pub use builtin::{Builtin, FunctionSpec};
+pub use instances::{InstanceReport, InstanceStatus, ReportAnswer};
 
 use crate::error::BrokerError;
 use crate::groups::Groups;
@@ -31,6 +33,7 @@ use crate::produce::Appender;
 use crate::topics::Topics;
 use crate::transactions::Transactions;
 use builtin::{latest, live_ids, Compiled};
+use instances::{Instances, ReportedFunction};
 use run::{Runner, Stats};
 
 /// Function name → its [`FunctionSpec`], JSON.
@@ -54,6 +57,10 @@ pub struct FunctionStatus {
     pub lag: i64,
     /// The latest failure.
     pub last_error: Option<String>,
+    /// Rust functions: the instances reporting (built-ins: none).
+    pub instance_list: Vec<InstanceStatus>,
+    /// Rust functions: their own counters, summed over instances.
+    pub metrics: std::collections::BTreeMap<String, i64>,
 }
 
 /// What the runners need of the broker.
@@ -71,6 +78,8 @@ pub struct Functions {
     meta: Arc<Meta>,
     services: Services,
     running: Mutex<HashMap<String, Runner>>,
+    /// The Rust functions their instances report.
+    reported: Mutex<Instances>,
     /// Serializes creates and deletes.
     admin: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
@@ -100,6 +109,7 @@ impl Functions {
             meta,
             services: Services { topics, registry, append, transactions, groups },
             running: Mutex::new(HashMap::new()),
+            reported: Mutex::new(Instances::default()),
             admin: tokio::sync::Mutex::new(()),
             shutdown,
         })
@@ -144,7 +154,7 @@ impl Functions {
     ) -> Result<FunctionStatus, BrokerError> {
         check_name(name)?;
         let _admin = self.admin.lock().await;
-        if self.running.lock().contains_key(name) {
+        if self.running.lock().contains_key(name) || self.reported.lock().contains(name) {
             return Err(BrokerError::AlreadyExists(format!("function '{name}' already exists")));
         }
         let registry = &self.services.registry;
@@ -206,6 +216,8 @@ impl Functions {
                 let registered = registry.register(&out.meta.config.value_subject, schema)?;
                 *schema_id = registered.id;
             }
+            // Refused by `Compiled::new` above: a Rust function is never created here.
+            Builtin::Rust { .. } => {}
         }
         let spec = FunctionSpec {
             name: name.to_owned(),
@@ -229,18 +241,51 @@ impl Functions {
 
     /// A function's definition and status.
     pub fn get(&self, name: &str) -> Result<FunctionStatus, BrokerError> {
-        let running = self.running.lock();
-        let runner =
-            running.get(name).ok_or_else(|| BrokerError::NotFound(format!("no function '{name}'")))?;
-        Ok(self.status(runner))
+        if let Some(runner) = self.running.lock().get(name) {
+            return Ok(self.status(runner));
+        }
+        self.reported_now()
+            .into_iter()
+            .find(|f| f.spec.name == name)
+            .map(|f| self.reported_status(f))
+            .ok_or_else(|| BrokerError::NotFound(format!("no function '{name}'")))
     }
 
     /// Every function, by name.
     pub fn list(&self) -> Vec<FunctionStatus> {
-        let running = self.running.lock();
-        let mut all: Vec<FunctionStatus> = running.values().map(|r| self.status(r)).collect();
+        let mut all: Vec<FunctionStatus> = self.running.lock().values().map(|r| self.status(r)).collect();
+        all.extend(self.reported_now().into_iter().map(|f| self.reported_status(f)));
         all.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
         all
+    }
+
+    /// Takes an instance's report of a Rust function; a name a built-in holds is refused.
+    pub fn report(&self, report: InstanceReport) -> Result<ReportAnswer, BrokerError> {
+        check_name(&report.name)?;
+        if self.running.lock().contains_key(&report.name) {
+            return Err(BrokerError::AlreadyExists(format!(
+                "function '{}' already exists as a built-in",
+                report.name
+            )));
+        }
+        Ok(self.reported.lock().report(report, now_ms()))
+    }
+
+    fn reported_now(&self) -> Vec<ReportedFunction> {
+        self.reported.lock().snapshot(now_ms())
+    }
+
+    fn reported_status(&self, f: ReportedFunction) -> FunctionStatus {
+        FunctionStatus {
+            lag: run::lag(&self.services, &f.spec),
+            spec: f.spec,
+            instances: f.instances.len() as u32,
+            processed: f.processed,
+            failed: f.failed,
+            last_error: f.last_error,
+            instance_list: f.instances,
+            metrics: f.metrics,
+        }
     }
 
     fn status(&self, runner: &Runner) -> FunctionStatus {
@@ -252,6 +297,8 @@ impl Functions {
             failed: stats.failed.load(Relaxed),
             lag: run::lag(&self.services, &runner.spec),
             last_error: stats.last_error.lock().clone(),
+            instance_list: Vec::new(),
+            metrics: Default::default(),
         }
     }
 
@@ -286,12 +333,27 @@ impl Functions {
                 );
             }
         }
+        let name = "runnel_function_metric";
+        let _ = writeln!(
+            out,
+            "# HELP {name} A Rust function's own counter (Context::count).\n# TYPE {name} gauge"
+        );
+        for s in &all {
+            for (metric, v) in &s.metrics {
+                let metric = metric.replace(['\\', '"', '\n'], "_");
+                let _ = writeln!(out, "{name}{{function=\"{}\",metric=\"{metric}\"}} {v}", s.spec.name);
+            }
+        }
         out
     }
 
     /// Stops a function and forgets it (and its input position).
     pub async fn delete(&self, name: &str) -> Result<(), BrokerError> {
         let _admin = self.admin.lock().await;
+        if self.reported.lock().delete(name, now_ms()) {
+            tracing::info!(function = name, "rust function deleted: its instances are told to stop");
+            return Ok(());
+        }
         let runner = self
             .running
             .lock()
@@ -315,6 +377,10 @@ impl Functions {
             r.stop().await;
         }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The stored form of a topic name (`public/default/x` is `x`).

@@ -3,7 +3,9 @@
 //! creating one takes the admin permission on its input and on each output it
 //! names (a route's outputs are in the input's namespace when the template
 //! has none of its own: checked per record by the topics' own rules); reading
-//! and deleting one takes the admin permission on its input.
+//! and deleting one takes the admin permission on its input. An instance of a
+//! Rust function reports with the consume permission on its input (what it
+//! needs to run at all).
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use tonic::{Request, Response, Status};
 use super::{authorize_topic, topic_name};
 use crate::auth::{self, Permission, Resource};
 use crate::broker::Broker;
-use crate::functions::{Builtin, FunctionStatus};
+use crate::functions::{Builtin, FunctionStatus, InstanceReport, ReportAnswer};
 
 /// The `Functions` service over the broker's functions.
 #[derive(Debug, Clone)]
@@ -25,7 +27,23 @@ pub fn server(broker: Arc<Broker>) -> FunctionsServer<FunctionsService> {
 }
 
 fn info(s: FunctionStatus) -> v1::FunctionInfo {
+    let guarantee = match &s.spec.builtin {
+        Builtin::Rust { guarantee, .. } => guarantee.clone(),
+        _ => "effectively-once".to_owned(),
+    };
     v1::FunctionInfo {
+        guarantee,
+        instance_list: s
+            .instance_list
+            .into_iter()
+            .map(|i| v1::FunctionInstance {
+                instance_id: i.report.instance_id,
+                partitions: i.report.partitions,
+                processed: i.report.processed,
+                failed: i.report.failed,
+                last_report_ms: i.last_report_ms,
+            })
+            .collect(),
         kind: s.spec.builtin.kind().to_owned(),
         outputs: s.spec.builtin.outputs(),
         definition: s.spec.builtin.definition(),
@@ -120,5 +138,30 @@ impl v1::functions_server::Functions for FunctionsService {
         self.visible(&req, &name)?;
         self.0.functions.delete(&name).await?;
         Ok(Response::new(v1::DeleteFunctionResponse {}))
+    }
+
+    async fn report_instance(
+        &self,
+        req: Request<v1::InstanceReport>,
+    ) -> Result<Response<v1::InstanceReportResponse>, Status> {
+        authorize_topic(&req, &req.get_ref().input, Permission::Consume)?;
+        let r = req.into_inner();
+        let report = InstanceReport {
+            name: r.name,
+            instance_id: r.instance_id,
+            input: r.input,
+            outputs: r.outputs,
+            guarantee: r.guarantee,
+            processed: r.processed,
+            failed: r.failed,
+            last_error: r.last_error,
+            partitions: r.partitions,
+            session_timeout_ms: r.session_timeout_ms,
+            started_ms: r.started_ms,
+            metrics: r.metrics.into_iter().collect(),
+            leaving: r.leaving,
+        };
+        let deleted = self.0.functions.report(report)? == ReportAnswer::Deleted;
+        Ok(Response::new(v1::InstanceReportResponse { deleted }))
     }
 }
