@@ -1,7 +1,8 @@
 //! `runnel bench ... --via kafka` through the real binary, small enough to run
 //! in seconds: the Kafka path's producers and consumers (librdkafka through the
 //! embedded server's Kafka listener) deliver and read back every record, and
-//! the reports say which path they measured.
+//! the reports say which path they measured; `bench function`'s functions
+//! process the whole input with each guarantee.
 //!
 //! The benchmark runs on one async worker thread (`TOKIO_WORKER_THREADS=1`),
 //! as on a one-core machine: the embedded server and the clients then share
@@ -67,4 +68,14 @@ async fn bench_kafka_compares_both_paths_in_one_run() {
         assert!(report[path]["records_per_sec"].as_f64().is_some_and(|r| r > 0.0), "{path} in {report}");
     }
     assert!(report["ratio_kafka_to_grpc"]["fetch"].as_f64().is_some_and(|r| r > 0.0));
+}
+
+#[tokio::test]
+async fn bench_function_processes_the_whole_input_with_each_guarantee() {
+    let report =
+        bench(&["function", "--embedded", "--records", "2000", "--partitions", "2", "--batch", "100"]).await;
+    for path in ["produce", "effectively_once", "at_least_once"] {
+        assert!(report[path]["records_per_sec"].as_f64().is_some_and(|r| r > 0.0), "{path} in {report}");
+    }
+    assert!(report["ratio_to_produce"]["effectively_once"].as_f64().is_some_and(|r| r > 0.0), "{report}");
 }

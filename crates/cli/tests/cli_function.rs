@@ -1,7 +1,9 @@
 //! `runnel function ...` through the real binary against a `runnel serve` child:
 //! the built-ins (`filter`, `route`, `project`) write what they should, dead-letter
 //! what they cannot process, refuse bad definitions with every reason, and write
-//! each output exactly once while the server is SIGKILLed under them.
+//! each output exactly once while the server is SIGKILLed under them; and a
+//! stateful Rust function in its own process counts exactly once while both it
+//! and the server are SIGKILLed.
 
 mod common;
 
@@ -396,5 +398,104 @@ async fn each_input_is_written_exactly_once_across_server_kills() {
     let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).map(|(k, _)| *k).collect();
     assert!(twice.is_empty(), "written more than once: {:?}", &twice[..twice.len().min(10)]);
     assert_eq!(out.len() as u64, total, "{} of {total} inputs written", out.len());
+    server.shutdown();
+}
+
+const CLICK: &str = r#"{"type":"record","name":"Click","namespace":"com.example.fn","fields":[
+    {"name":"user","type":"string"},{"name":"n","type":"long"}]}"#;
+const TOTAL: &str = r#"{"type":"record","name":"Total","namespace":"com.example.fn","fields":[
+    {"name":"user","type":"string"},{"name":"n","type":"long"},{"name":"count","type":"long"}]}"#;
+
+/// A process of `examples/running_totals.rs` (a stateful Rust function) against
+/// `server`; dropping it SIGKILLs it.
+struct FunctionProcess(std::process::Child);
+
+impl FunctionProcess {
+    fn start(server: &Server) -> FunctionProcess {
+        let example = std::path::Path::new(common::RUNNEL)
+            .parent()
+            .expect("target dir")
+            .join("examples/running_totals");
+        assert!(
+            example.exists(),
+            "{} is missing: `cargo test --workspace` builds it (or `cargo build --example running_totals`)",
+            example.display()
+        );
+        let child = std::process::Command::new(example)
+            .env("RUNNEL_URL", server.grpc_url())
+            .env("RUST_LOG", "error")
+            .spawn()
+            .expect("spawn the function process");
+        FunctionProcess(child)
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A stateful effectively-once Rust function (its own process, counting clicks
+/// per user and emitting running totals): SIGKILLed every round, the server
+/// SIGKILLed every other round; afterwards every click produced exactly one
+/// total and each user's totals run 1, 2, 3, … in order. CI: 6 rounds of 500;
+/// `scripts/function-crash-loop.sh rust` runs 40 rounds of 2 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_rust_function_counts_exactly_once_across_kills_of_itself_and_the_server() {
+    let mut server = Server::start(&[]);
+    let click = write_schema(&server, "click.avsc", CLICK);
+    let total = write_schema(&server, "total.avsc", TOTAL);
+    stdout(&server.run(&["topic", "create", "clicks", "--partitions", "2", "--schema", &click]).await);
+    stdout(&server.run(&["topic", "create", "totals", "--schema", &total]).await);
+    let env =
+        |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (rounds, per_round) = (env("FUNCTION_KILLS", 6), env("FUNCTION_RECORDS_PER_KILL", 500));
+    let users = 7;
+    let mut function = FunctionProcess::start(&server);
+    for round in 0..rounds {
+        let lines: String = (round * per_round..(round + 1) * per_round)
+            .map(|n| format!("{{\"user\":\"u{}\",\"n\":{n}}}\n", n % users))
+            .collect();
+        stdout(&server.run_with_input(&["produce", "clicks", "--key-field", "user"], &lines).await);
+        // Kill at a different moment of the function's work each round.
+        tokio::time::sleep(Duration::from_millis(100 + (round % 8) * 60)).await;
+        drop(function);
+        if round % 2 == 1 {
+            server.restart();
+        }
+        function = FunctionProcess::start(&server);
+    }
+    let total = rounds * per_round;
+    let deadline = Instant::now() + Duration::from_secs(90 + total / 500);
+    let mut out = Vec::new();
+    while (out.len() as u64) < total {
+        assert!(Instant::now() < deadline, "{} of {total} totals after the deadline", out.len());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        out = read_all(&server, "totals", total as usize + 10).await;
+    }
+    let mut seen: HashMap<u64, u32> = HashMap::new();
+    let mut per_user: HashMap<String, Vec<u64>> = HashMap::new();
+    for r in &out {
+        *seen.entry(r["value"]["n"].as_u64().unwrap()).or_default() += 1;
+        let user = r["value"]["user"].as_str().unwrap().to_owned();
+        per_user.entry(user).or_default().push(r["value"]["count"].as_u64().unwrap());
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).map(|(k, _)| *k).collect();
+    assert!(twice.is_empty(), "clicks counted twice: {:?}", &twice[..twice.len().min(10)]);
+    assert_eq!(out.len() as u64, total);
+    for (user, counts) in per_user {
+        let expected = (0..total).filter(|n| format!("u{}", n % users) == user).count() as u64;
+        assert_eq!(counts, (1..=expected).collect::<Vec<_>>(), "running totals of {user}");
+    }
+    // The server lists the function and its instance.
+    let s = status(&server, "running-totals").await;
+    assert_eq!(
+        (s["kind"].as_str(), s["guarantee"].as_str()),
+        (Some("rust"), Some("effectively-once")),
+        "{s}"
+    );
+    drop(function);
     server.shutdown();
 }

@@ -212,6 +212,15 @@ fn print_one(global: &Global, what: &str, f: &FunctionInfo) {
             println!("input:      {}", f.input);
             println!("definition: {}", f.definition);
             println!("instances:  {}", f.instances);
+            if f.kind == "rust" {
+                println!("guarantee:  {}", f.guarantee);
+                for i in &f.instance_list {
+                    println!(
+                        "  {}: partitions {:?}, {} processed, {} failed",
+                        i.instance_id, i.partitions, i.processed, i.failed
+                    );
+                }
+            }
             println!("processed:  {}", count(f.processed, "record"));
             println!("failed:     {} (dead-lettered to {}-dlq)", count(f.failed, "record"), f.name);
             println!("lag:        {}", count(f.lag.max(0) as u64, "record"));
@@ -236,5 +245,13 @@ fn function_json(f: &FunctionInfo) -> serde_json::Value {
         "lag": f.lag,
         "last_error": if f.last_error.is_empty() { serde_json::Value::Null } else { json!(f.last_error) },
         "created_ms": f.created_ms,
+        "guarantee": f.guarantee,
+        "instance_list": f.instance_list.iter().map(|i| json!({
+            "instance_id": i.instance_id,
+            "partitions": i.partitions,
+            "processed": i.processed,
+            "failed": i.failed,
+            "last_report_ms": i.last_report_ms,
+        })).collect::<Vec<_>>(),
     })
 }

@@ -10,9 +10,11 @@
 //!   with a group of C;
 //! - `e2e`: a fixed produce rate with a consumer at the head, publish→deliver latency;
 //! - `disk`: the baseline alone;
-//! - `kafka`: produce and fetch over the Kafka protocol against the gRPC path, same run.
+//! - `kafka`: produce and fetch over the Kafka protocol against the gRPC path, same run;
+//! - `function`: a pass-through Rust function against typed produce, same run.
 
 mod disk;
+mod function;
 mod kafka;
 mod report;
 
@@ -97,6 +99,8 @@ pub enum BenchCommand {
     Disk(DiskArgs),
     /// Typed produce and fetch over the Kafka protocol against the gRPC path, in one run.
     Kafka(kafka::KafkaArgs),
+    /// A pass-through Rust function (effectively once, at least once) against typed produce.
+    Function(function::FunctionArgs),
 }
 
 /// Where the benchmark runs: a server already running, or one started here.
@@ -245,6 +249,7 @@ pub async fn run(global: &crate::Global, command: BenchCommand) -> anyhow::Resul
             result?
         }
         BenchCommand::Kafka(args) => kafka::run(global, &args).await?,
+        BenchCommand::Function(args) => function::run(global, &args).await?,
         BenchCommand::E2e(args) => {
             let env = BenchEnv::start(global, &args.target).await?;
             let result = e2e(&env, &args).await;
