@@ -57,7 +57,7 @@ impl Settings {
             guarantee: Guarantee::EffectivelyOnce,
             state: None,
             max_attempts: 3,
-            batch: 1000,
+            batch: 10_000,
             session_timeout: Duration::from_secs(10),
         }
     }
@@ -487,7 +487,9 @@ where
             Ok(Some(msg)) => batch.push(msg?),
         }
         while batch.len() < self.settings.batch {
-            match self.consumer.next().now_or_never() {
+            // Unconstrained: under tokio's cooperative budget a buffered record would
+            // answer Pending after ~128 polls, cutting turns (and transactions) short.
+            match tokio::task::unconstrained(self.consumer.next()).now_or_never() {
                 Some(Some(msg)) => batch.push(msg?),
                 _ => break,
             }

@@ -28,9 +28,12 @@ pub struct FunctionArgs {
     /// Partitions of the input and output topics.
     #[arg(long, default_value_t = 4)]
     partitions: u32,
-    /// Records per produce batch, and per function turn.
+    /// Records per produce batch.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// Most records per function turn (the function's `.batch(n)`).
+    #[arg(long, default_value_t = 10_000)]
+    turn: usize,
     #[command(flatten)]
     topic: TopicArgs,
 }
@@ -73,6 +76,7 @@ async fn compare(env: &BenchEnv, args: &FunctionArgs) -> anyhow::Result<Report> 
     report.set("records", args.records);
     report.set("partitions", args.partitions);
     report.set("batch", args.batch as u64);
+    report.set("turn", args.turn as u64);
     report.set("validation", args.topic.validation.clone());
     report.set("fsync", args.topic.fsync.clone());
     report.set("produce", rate(produce_secs));
@@ -106,7 +110,7 @@ async fn pass_through(
         .input(input)
         .output(output)
         .guarantee(guarantee)
-        .batch(args.batch)
+        .batch(args.turn)
         .run_until(|user: BenchUser, _: &mut Context<'_>| Ok::<_, FunctionError>(Some(user)), async move {
             let _ = stop_rx.await;
         });
