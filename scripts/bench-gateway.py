@@ -3,12 +3,18 @@
 engine directly, in the same run: Tansu (memory storage) as the engine, a `runnel registry-serve`
 as the registry, one confluent-kafka producer (batched, acks=1) writing framed Avro records.
 
-    RUNNEL_BIN=target/release/runnel .venv/bin/python scripts/bench-gateway.py [RECORDS]
+    cargo build --release -p runnel-gateway --example gateway
+    RUNNEL_BIN=target/debug/runnel GATEWAY_BIN=target/release/examples/gateway \
+        .venv/bin/python scripts/bench-gateway.py [RECORDS]
+
+(GATEWAY_BIN: the gateway alone, built in release without the rest of `runnel`; without it the
+gateway is `$RUNNEL_BIN gateway`, which should then be a release build.)
 
 Prints records/s for each path and the ratio (goal >= 0.7). Each path is run twice, alternately,
 and the better run of each is kept (the machine is shared)."""
 
 import io
+import os
 import json
 import struct
 import sys
@@ -23,6 +29,7 @@ import requests  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
+import conftest  # noqa: E402
 from conftest import Gateway, RunnelServer, Tansu  # noqa: E402
 
 USER = {"type": "record", "name": "User", "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}]}
@@ -50,11 +57,14 @@ def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     tansu = Tansu()
     registry = RunnelServer(registry_only=True)
+    if os.environ.get("GATEWAY_BIN"):
+        conftest.runnel_bin = lambda: os.environ["GATEWAY_BIN"]
     gateway = Gateway(tansu.bootstrap, registry.registry_url)
     try:
         assert gateway.addr, gateway.error
         topic = "bench-" + uuid.uuid4().hex[:8]
-        for f in AdminClient({"bootstrap.servers": tansu.bootstrap}).create_topics([NewTopic(topic, 1, 1)]).values():
+        admin = AdminClient({"bootstrap.servers": tansu.bootstrap})
+        for f in admin.create_topics([NewTopic(topic, 1, 1)]).values():
             f.result(15)
         r = requests.post(f"{registry.registry_url}/subjects/{topic}-value/versions", json={"schema": json.dumps(USER)})
         r.raise_for_status()

@@ -105,8 +105,8 @@ pub async fn serve(client: TcpStream, state: Arc<State>) -> Result<(), GatewayEr
     let (mut client_read, client_write) = client.into_split();
     let (upstream_read, mut upstream_write) = upstream.into_split();
     let (queue, pending) = mpsc::channel(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(write_answers(pending, upstream_read, client_write, Arc::clone(&state)));
-    let result = async {
+    let mut writer = tokio::spawn(write_answers(pending, upstream_read, client_write, Arc::clone(&state)));
+    let reader = async {
         while let Some(body) = read_frame(&mut client_read).await? {
             let (pending, forward) = decide(&state, body).await?;
             if let Some(p) = pending {
@@ -119,11 +119,16 @@ pub async fn serve(client: TcpStream, state: Arc<State>) -> Result<(), GatewayEr
             }
         }
         Ok::<(), GatewayError>(())
-    }
-    .await;
+    };
+    // When the writer ends first (the upstream closed), the client is not left waiting on
+    // answers that will not come: its connection closes, and it reconnects (to another gateway).
+    let read = tokio::select! {
+        read = reader => read,
+        written = &mut writer => return written.unwrap_or(Ok(())),
+    };
     drop(queue);
     let written = writer.await.unwrap_or(Ok(()));
-    result.and(written)
+    read.and(written)
 }
 
 /// What to queue for `body`'s answer and what to send upstream.
