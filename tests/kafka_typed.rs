@@ -355,16 +355,22 @@ mod on_an_external_engine {
         .await
         .expect("the gateway starts in front of Tansu");
         for (path, bootstrap) in [("direct", engine.bootstrap.clone()), ("gateway", gateway.to_string())] {
-            // Tansu creates a topic on its first metadata request.
+            // Tansu creates a topic (of 4 partitions) on its first metadata request; one key
+            // puts every record on one of them, in order.
             let topic = format!("people-{path}");
             let config = KafkaConfig::new(bootstrap, t.registry_url()).auto_register(true);
             let client = Client::connect_kafka(config).await.expect(path);
-            let producer = client.producer::<PersonV1>(&topic).create().await.expect("producer");
+            let producer = client
+                .producer::<PersonV1>(&topic)
+                .key(|_: &PersonV1| "one".to_owned())
+                .create()
+                .await
+                .expect("producer");
             for i in 0..10 {
                 producer.send(&PersonV1 { name: format!("p{i}"), age: i }).await.expect("acknowledged");
             }
             let mut consumer =
-                client.consumer::<PersonV1>(&topic).partitions([0]).subscribe().await.expect("consumer");
+                client.consumer::<PersonV1>(&topic).partitions(0..4).subscribe().await.expect("consumer");
             for i in 0..10 {
                 assert_eq!(next_value(&mut consumer).await.value().age, i, "{path}");
             }
