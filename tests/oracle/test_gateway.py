@@ -168,3 +168,27 @@ def test_refuses_to_start_in_front_of_nothing_or_a_foreign_protocol(registry):
     http = registry.split("://", 1)[1].rstrip("/")
     foreign = Gateway(http, registry)
     assert foreign.addr is None and "does not speak the Kafka protocol" in foreign.error, foreign.error
+
+
+def test_refuses_compressed_batches_and_holds_records_while_the_registry_is_down(tansu, registry, gateway):
+    topic, user_id = new_topic(gateway.addr, registry)
+    good = framed(user_id, USER, {"name": "zip", "age": 1})
+    # Compressed batches cannot be checked without unpacking them; refused as Runnel's broker refuses them.
+    p = Producer({"bootstrap.servers": gateway.addr, "compression.type": "gzip", "message.send.max.retries": 0})
+    got = []
+    # librdkafka sends a batch uncompressed when compressing does not shrink it: a long, repetitive name.
+    p.produce(topic, value=framed(user_id, USER, {"name": "z" * 5000, "age": 1}),
+              on_delivery=lambda err, msg: got.append(err))
+    p.flush(15)
+    assert got and got[0] is not None and got[0].code() == 76, got  # UNSUPPORTED_COMPRESSION_TYPE
+    # A registry that does not answer: records are not passed unchecked but refused as retriable.
+    from conftest import free_port
+    blind = Gateway(tansu.bootstrap, f"http://127.0.0.1:{free_port()}")
+    try:
+        assert blind.addr, blind.error
+        errors = produce(blind.addr, topic, [good])
+        # REQUEST_TIMED_OUT is retriable in Kafka's protocol: a producer with retries tries again.
+        assert errors[0] is not None and errors[0].code() == KafkaError.REQUEST_TIMED_OUT, errors
+    finally:
+        blind.kill()
+    assert consume(tansu.bootstrap, topic, 1, seconds=3, group=False) == []
