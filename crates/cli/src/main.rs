@@ -102,6 +102,8 @@ pub enum Command {
     Consume(cmd::consume::Args),
     /// Runs the broker and the schema registry (gRPC and HTTP) on one data directory.
     Serve(cmd::serve::Args),
+    /// An enforcing Kafka-protocol proxy in front of a Kafka-compatible cluster.
+    Gateway(cmd::gateway::Args),
     /// Bearer tokens for servers with authentication on.
     Token {
         #[command(subcommand)]
@@ -125,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Produce(args) => cmd::produce::run(&global, args).await,
         Command::Consume(args) => cmd::consume::run(&global, args).await,
         Command::Serve(args) => cmd::serve::run(args).await,
+        Command::Gateway(args) => cmd::gateway::run(&global, args).await,
         Command::Token { command } => cmd::token::run(&global, command),
         Command::Codegen(args) => cmd::codegen::run(&global, args),
         Command::Schema { command } => cmd::schema::run(&global, command).await,

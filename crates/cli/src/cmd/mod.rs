@@ -6,6 +6,7 @@ pub mod compat;
 pub mod connection;
 pub mod consume;
 pub mod function;
+pub mod gateway;
 pub mod namespace;
 pub mod produce;
 pub mod schema;

@@ -112,7 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Structured logs on stderr, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
+pub(crate) fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal, so redirected logs stay plain text.
