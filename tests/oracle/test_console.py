@@ -410,3 +410,36 @@ def test_tenants(server, browser):
     ns = acme.find_element(By.CSS_SELECTOR, "tr[data-namespace='acme/prod']")
     assert ns.find_elements(By.TAG_NAME, "td")[2].text == "3"
     shot(browser, "tenants")
+
+
+def test_functions(server, browser):
+    schema = Path(tempfile.mkdtemp(prefix="runnel-console-")) / "order.avsc"
+    schema.write_text(json.dumps(ORDER))
+    server.cli("topic", "create", "big-orders", "--schema", str(schema))
+    server.cli("function", "create", "big", "--builtin", "filter", "--input", "orders",
+               "--output", "big-orders", "--where", "amount >= 100")
+    deadline = time.time() + 30
+    while True:
+        browser.get(ui(server, "/functions"))
+        section = browser.find_element(By.CSS_SELECTOR, "section[data-function='big']")
+        if section.find_element(By.CSS_SELECTOR, ".lag").text == "0" or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert section.find_element(By.CSS_SELECTOR, ".kind").text == "filter"
+    assert section.find_element(By.CSS_SELECTOR, ".definition").text == "where amount >= 100 to big-orders"
+    assert section.find_element(By.CSS_SELECTOR, ".instances").text == "1"
+    assert section.find_element(By.CSS_SELECTOR, ".processed").text == "122"
+    assert section.find_element(By.CSS_SELECTOR, ".lag").text == "0"
+    assert section.find_elements(By.CSS_SELECTOR, "svg"), "a chart of records per second"
+    shot(browser, "functions")
+
+
+def test_queue_subscriptions(server, browser):
+    server.cli("consume", "orders", "--subscription", "workers", "--subscription-type", "shared",
+               "--from", "earliest", "--max", "5")
+    browser.get(ui(server, "/groups"))
+    row = browser.find_element(By.CSS_SELECTOR, "tr[data-subscription='orders/workers']")
+    unacked = int(row.find_element(By.CSS_SELECTOR, ".unacked").text)
+    assert 100 <= unacked <= 117, unacked  # 122 records, 5 of them acknowledged
+    assert row.find_element(By.CSS_SELECTOR, ".kind").text == "no consumers"
+    shot(browser, "subscriptions")

@@ -109,6 +109,17 @@ pub(crate) fn lag_sample(broker: &Broker) -> HashMap<(String, String), i64> {
 }
 
 async fn list(State(console): State<Arc<Console>>, Sess(session): Sess) -> Response {
+    let subscriptions: Vec<_> = console
+        .broker()
+        .subscriptions
+        .describe_all()
+        .await
+        .into_iter()
+        .filter(|s| {
+            runnel_auth::names::TopicName::parse(&s.topic)
+                .is_ok_and(|n| crate::auth::Caller::sees(session.caller(), &crate::auth::Resource::Topic(&n)))
+        })
+        .collect();
     respond((|| -> PageResult {
         let broker = console.broker();
         let groups: Vec<String> = all_groups(broker)
@@ -133,7 +144,29 @@ async fn list(State(console): State<Arc<Console>>, Sess(session): Sess) -> Respo
                     @if groups.is_empty() { tr { td colspan="4" { "No consumer groups yet." } } }
                 }
             }
-            p.hint { "Queue subscriptions (shared, key_shared, failover) keep their acknowledgements with the subscription and are not listed here yet." }
+            h2 { "Queue subscriptions" }
+            table #subscriptions {
+                thead { tr { th { "Topic" } th { "Subscription" } th { "Type" } th { "Consumers" } th.num { "Unacknowledged" } th.num { "Out with consumers" } } }
+                tbody {
+                    @for sub in &subscriptions {
+                        @let unacked: i64 = sub.partitions.iter().map(|(_, acked, end)| (end - acked).max(0)).sum();
+                        tr data-subscription=(format!("{}/{}", sub.topic, sub.name)) {
+                            td { a href=(format!("/ui/topic?name={}", url_encode(&sub.topic))) { (sub.topic) } }
+                            td { (sub.name) }
+                            td.kind { (sub.kind.map(|k| format!("{k:?}")).unwrap_or_else(|| "no consumers".into())) }
+                            td.consumers {
+                                @for (name, permits, out) in &sub.consumers {
+                                    span.consumer { (name) " (" (out) " out, " (permits) " permits)" } " "
+                                }
+                            }
+                            td.num.unacked { (unacked) }
+                            td.num { (sub.outstanding) }
+                        }
+                    }
+                    @if subscriptions.is_empty() { tr { td colspan="6" { "No queue subscription has had a consumer since the server started." } } }
+                }
+            }
+            p.hint { "Queue subscriptions (exclusive, failover, shared, key_shared) keep their acknowledgements with the subscription; those with a consumer since the server started are listed. Unacknowledged counts records from each partition's first unacknowledged one to its end." }
         };
         Ok(layout(Some(&session), Nav::Groups, "Consumer groups", body).into_response())
     })())

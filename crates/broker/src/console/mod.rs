@@ -16,6 +16,7 @@
 //! authentication off a session is opened on the first visit (it carries the CSRF token).
 
 mod chart;
+mod functions;
 mod groups;
 mod messages;
 mod overview;
@@ -97,6 +98,8 @@ pub(crate) struct Sample {
     pub topic_end: HashMap<String, i64>,
     /// Each (group, topic)'s total lag.
     pub lag: HashMap<(String, String), i64>,
+    /// Each function's (processed, dead-lettered) counts.
+    pub functions: HashMap<String, (u64, u64)>,
 }
 
 /// The console's routes under `/ui`, and its sampler (ended by the broker's shutdown).
@@ -121,6 +124,7 @@ pub(crate) fn router(broker: &Arc<Broker>, verifier: auth::Authenticator) -> axu
         .merge(produce::routes())
         .merge(groups::routes())
         .merge(tenants::routes())
+        .merge(functions::routes())
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&console), sessions))
         .with_state(console)
 }
@@ -170,6 +174,12 @@ fn take_sample(broker: &Broker) -> Sample {
         bytes_out: m.bytes_fetched.load(Relaxed),
         topic_end,
         lag: groups::lag_sample(broker),
+        functions: broker
+            .functions
+            .list()
+            .into_iter()
+            .map(|f| (f.spec.name, (f.processed, f.failed)))
+            .collect(),
     }
 }
 
@@ -353,6 +363,7 @@ pub(crate) enum Nav {
     Schemas,
     Groups,
     Tenants,
+    Functions,
     None,
 }
 
@@ -380,6 +391,7 @@ pub(crate) fn layout(session: Option<&Session>, nav: Nav, title: &str, body: Mar
                         (item(Nav::Schemas, "/ui/schemas", "Schemas"))
                         (item(Nav::Groups, "/ui/groups", "Groups"))
                         (item(Nav::Tenants, "/ui/tenants", "Tenants"))
+                        (item(Nav::Functions, "/ui/functions", "Functions"))
                     }
                     @if let Some(s) = session {
                         @if let Some(name) = s.caller.name() {

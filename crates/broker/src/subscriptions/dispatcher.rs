@@ -168,11 +168,35 @@ pub enum Command {
         /// Its outcome.
         result: Result<(), String>,
     },
+    /// Describe the subscription (the console).
+    Describe {
+        /// Where the description goes.
+        reply: oneshot::Sender<SubscriptionInfo>,
+    },
     /// Stop, storing the state first when `flush`.
     Stop {
         /// Whether to store the acknowledgement state.
         flush: bool,
     },
+}
+
+/// A subscription as its dispatcher sees it now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionInfo {
+    /// The topic.
+    pub topic: String,
+    /// The subscription's name.
+    pub name: String,
+    /// The attached consumers' type; `None` while there are none.
+    pub kind: Option<SubscriptionType>,
+    /// The attached consumers: (name, permits left, records out with it).
+    pub consumers: Vec<(String, u32, usize)>,
+    /// Per partition: (partition, everything below this is acknowledged, high watermark).
+    pub partitions: Vec<(u32, i64, i64)>,
+    /// Records waiting to be delivered (read from the log, or sent back).
+    pub backlog: usize,
+    /// Records out with consumers, not yet acknowledged.
+    pub outstanding: usize,
 }
 
 /// A record not yet acknowledged, with its delivery history.
@@ -252,6 +276,35 @@ struct Dispatcher {
     restored: HashMap<(u32, i64), u32>,
     /// Delivery rows to remove with the next write of acknowledgement state.
     cleared: Vec<(u32, i64)>,
+}
+
+impl Dispatcher {
+    fn describe(&self) -> SubscriptionInfo {
+        SubscriptionInfo {
+            topic: self.topic.meta.name.clone(),
+            name: self.name.clone(),
+            kind: self.kind,
+            consumers: self
+                .consumers
+                .iter()
+                .map(|(id, c)| {
+                    let out = self.outstanding.values().filter(|o| o.consumer == *id).count();
+                    (c.spec.name.clone(), c.permits, out)
+                })
+                .collect(),
+            partitions: self
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(p, part)| {
+                    let acked = part.acks.as_ref().map_or(0, AckState::mark_delete);
+                    (p as u32, acked, part.high_watermark)
+                })
+                .collect(),
+            backlog: self.backlog.len(),
+            outstanding: self.outstanding.len(),
+        }
+    }
 }
 
 /// Starts a subscription's dispatcher; it loads its stored state first.
@@ -456,6 +509,9 @@ impl Dispatcher {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
+            Command::Describe { reply } => {
+                let _ = reply.send(self.describe());
+            }
             Command::Connect { consumer, spec, events, reply } => {
                 let result = self.connect(consumer, spec, events);
                 let _ = reply.send(result);

@@ -170,6 +170,23 @@ impl Subscriptions {
         Ok(ConsumerLink { id, events, requests: ConsumerRequests { id, tx } })
     }
 
+    /// Every subscription with a dispatcher running (one started since the server
+    /// started: a consumer attached), described by its dispatcher.
+    pub async fn describe_all(&self) -> Vec<dispatcher::SubscriptionInfo> {
+        let txs: Vec<_> = self.running.lock().await.values().map(|r| r.tx.clone()).collect();
+        let mut out = Vec::new();
+        for tx in txs {
+            let (reply, answer) = oneshot::channel();
+            if tx.send(Command::Describe { reply }).is_ok() {
+                if let Ok(info) = answer.await {
+                    out.push(info);
+                }
+            }
+        }
+        out.sort_by(|a, b| (&a.topic, &a.name).cmp(&(&b.topic, &b.name)));
+        out
+    }
+
     /// Waits for every dispatcher to store its state and stop; call after the
     /// broker's shutdown token is cancelled.
     pub async fn close(&self) {

@@ -5,21 +5,21 @@
 //!
 //! ```no_run
 //! # use runnel_client::{Client, ClientError};
-//! # use runnel_client::function::{Context, FunctionError, Guarantee};
-//! # #[derive(runnel_derive::Avro, Clone)] struct Click { user: String }
-//! # #[derive(runnel_derive::Avro, Clone)] struct Total { user: String, clicks: i64 }
+//! use runnel_client::function::{Context, FunctionError, Guarantee};
+//!
 //! # async fn run(client: Client) -> Result<(), ClientError> {
+//! // Clicks arrive as user names; each becomes the user's running count.
 //! client
-//!     .function::<Click, Total>("click-totals")
+//!     .function::<String, i64>("click-counts")
 //!     .input("clicks")
-//!     .output("click-totals")
+//!     .output("click-counts")
 //!     .state::<String, i64>() // clicks per user, kept with the outputs
 //!     .guarantee(Guarantee::EffectivelyOnce) // the default
-//!     .run(|click: Click, ctx: &mut Context<'_>| {
+//!     .run(|user: String, ctx: &mut Context<'_>| {
 //!         let mut counts = ctx.state::<String, i64>()?;
-//!         let clicks = counts.get(&click.user)?.unwrap_or(0) + 1;
-//!         counts.put(&click.user, &clicks);
-//!         Ok::<_, FunctionError>(Some(Total { user: click.user, clicks }))
+//!         let clicks = counts.get(&user)?.unwrap_or(0) + 1;
+//!         counts.put(&user, &clicks);
+//!         Ok::<_, FunctionError>(Some(clicks))
 //!     })
 //!     .await
 //! # }
