@@ -8,6 +8,7 @@ installs them when missing); selenium is in requirements.txt.
 """
 
 import json
+from urllib.parse import quote
 import shutil
 import tempfile
 import time
@@ -211,11 +212,18 @@ def test_messages_filters_and_download(server, browser):
     follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
     offsets = [int(r.get_attribute("data-offset")) for r in browser.find_elements(By.CSS_SELECTOR, "#messages tbody tr")]
     assert offsets == [120, 119, 118, 117]
-    browser.get(ui(server, "/messages?topic=orders&partition=0&key=o-11&filter=status+%3D%3D+PAID"))
+    browser.get(ui(server, "/messages?topic=orders&partition=0&key=o-11&filter=" + quote('status == "PAID"')))
     offsets = [int(r.get_attribute("data-offset")) for r in browser.find_elements(By.CSS_SELECTOR, "#messages tbody tr")]
     assert offsets == [118, 115, 112]  # keys containing o-11 whose status is PAID (i % 3 == 1)
-    browser.get(ui(server, "/messages?topic=orders&partition=0&filter=amount"))
-    assert "field op value" in text(browser, "#filter-error")
+    # The functions' condition language: && || ! and parentheses, checked against the schema.
+    cond = 'amount >= 110 && !(status == "OPEN") && customer.name == "Ada"'
+    browser.get(ui(server, "/messages?topic=orders&partition=0&filter=" + quote(cond)))
+    offsets = [int(r.get_attribute("data-offset")) for r in browser.find_elements(By.CSS_SELECTOR, "#messages tbody tr")]
+    assert offsets == [119, 118, 116, 115, 113, 112, 110]
+    browser.get(ui(server, "/messages?topic=orders&partition=0&filter=" + quote("agee > 1")))
+    assert "no field `agee`" in text(browser, "#filter-error")
+    browser.get(ui(server, "/messages?topic=orders&partition=0&filter=" + quote('status == "LOST"')))
+    assert "LOST" in text(browser, "#filter-error")
     # Download: the cookie of the browser's session, JSON lines of the same page.
     s = requests.Session()
     s.cookies.set("runnel_console", browser.get_cookie("runnel_console")["value"])
