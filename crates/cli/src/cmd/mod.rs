@@ -1,6 +1,7 @@
 //! One module per subcommand, and what their messages share.
 pub mod avro;
 pub mod bench;
+pub mod cluster;
 pub mod codegen;
 pub mod compat;
 pub mod connection;
@@ -8,6 +9,7 @@ pub mod consume;
 pub mod function;
 pub mod namespace;
 pub mod produce;
+pub mod replication;
 pub mod schema;
 pub mod serve;
 pub mod tenant;
