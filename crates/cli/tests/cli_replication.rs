@@ -120,7 +120,10 @@ async fn two_clusters_exactly_once_across_sigkills_of_either_side() {
     // Produce in rounds; between rounds SIGKILL one side at a random moment of replication.
     let mut produced = 0i64;
     let seed = common::now_ms() as u64;
-    for round in 0..6u64 {
+    // Six rounds here; scripts/replication-crash-loop.sh asks for many more.
+    let rounds: u64 =
+        std::env::var("RUNNEL_REPLICATION_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
+    for round in 0..rounds {
         assert!(produce(&a, "orders", produced, produced + 300).await, "produce round {round}");
         produced += 300;
         let jitter =
