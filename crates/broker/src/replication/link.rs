@@ -240,6 +240,8 @@ async fn session(
             oldest.push(Arc::new(AtomicI64::new(0)));
         }
     }
+    let maps: Vec<Arc<Mutex<OffsetMap>>> =
+        (0..n).map(|_| Arc::new(Mutex::new(OffsetMap::default()))).collect();
     let loops = local.partitions.iter().enumerate().map(|(p, log)| {
         let part = Partition {
             topic,
@@ -252,11 +254,124 @@ async fn session(
             stats,
             position: Arc::clone(&stats.positions.lock()[p]),
             oldest: Arc::clone(&stats.oldest_unsent_ms.lock()[p]),
+            offsets: Arc::clone(&maps[p]),
         };
         async move { part.run(stop).await }
     });
-    futures::future::try_join_all(loops).await?;
+    let groups = sync_groups(topic, remote, ctx, &maps, stop);
+    tokio::try_join!(futures::future::try_join_all(loops), groups)?;
     Ok(())
+}
+
+/// Batches sent, as (first origin offset, last origin offset, remote base offset, count):
+/// enough to translate a committed origin offset into a remote one at or before it.
+#[derive(Debug, Default)]
+struct OffsetMap {
+    sent: std::collections::VecDeque<(i64, i64, i64, i32)>,
+}
+
+/// Pairs kept per partition: a group this far behind is not translated until it moves.
+const OFFSET_PAIRS: usize = 4096;
+
+impl OffsetMap {
+    fn push(&mut self, first: i64, last: i64, remote_base: i64, count: i32) {
+        if self.sent.back().is_some_and(|b| b.0 >= first) {
+            return;
+        }
+        if self.sent.len() == OFFSET_PAIRS {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((first, last, remote_base, count));
+    }
+
+    /// The remote offset to resume at for a group that committed `committed` here: the
+    /// start of the batch holding the first origin record at or after `committed` (so at
+    /// most one batch is delivered again, never a record skipped), or past the last batch
+    /// sent when the group read everything sent. `None` when the map does not reach back.
+    fn translate(&self, committed: i64) -> Option<i64> {
+        let first = self.sent.front()?;
+        if committed < first.0 {
+            return None;
+        }
+        for &(_, last, base, _) in &self.sent {
+            if committed <= last {
+                return Some(base);
+            }
+        }
+        self.sent.back().map(|&(_, _, base, count)| base + i64::from(count))
+    }
+}
+
+/// How often group offsets are carried to the remote.
+const GROUP_SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// Carries this cluster's committed group offsets on `topic` to the remote, translated,
+/// so a consumer that moves there resumes at or shortly before where it stopped. Commits
+/// go without membership, which the remote refuses while the group has live members
+/// there: offsets follow only groups not consuming at the remote. Internal groups
+/// (`__function.*` and the like) stay.
+async fn sync_groups(
+    topic: &str,
+    remote: &Remote,
+    ctx: &Ctx,
+    maps: &[Arc<Mutex<OffsetMap>>],
+    stop: &CancellationToken,
+) -> Result<(), LinkError> {
+    let mut shipped: HashMap<(String, u32), i64> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(GROUP_SYNC_EVERY) => {}
+        }
+        let meta = Arc::clone(&ctx.meta);
+        let t = topic.to_owned();
+        let committed = blocking(move || {
+            let mut out = Vec::new();
+            for g in meta.groups_with_offsets()? {
+                if g.starts_with("__") {
+                    continue;
+                }
+                let offsets = meta.committed(&g, &t)?;
+                if !offsets.is_empty() {
+                    out.push((g, offsets));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+        for (group, offsets) in committed {
+            let mut translated = Vec::new();
+            for (p, c) in offsets {
+                let Some(map) = maps.get(p as usize) else { continue };
+                let Some(r) = map.lock().translate(c) else { continue };
+                if shipped.get(&(group.clone(), p)) != Some(&r) {
+                    translated.push(v1::PartitionOffset { partition: p, offset: r, timestamp_ms: 0 });
+                }
+            }
+            if translated.is_empty() {
+                continue;
+            }
+            let req = v1::CommitRequest {
+                group: group.clone(),
+                topic: topic.to_owned(),
+                member_id: String::new(),
+                generation: 0,
+                offsets: translated.clone(),
+            };
+            match runnel_proto::v1::groups_client::GroupsClient::new(remote.chan()).commit(req).await {
+                Ok(_) => {
+                    for o in translated {
+                        shipped.insert((group.clone(), o.partition), o.offset);
+                    }
+                }
+                // Live members there: the group consumes at the remote; leave it alone.
+                Err(s) if s.code() == tonic::Code::FailedPrecondition => {}
+                Err(s) => {
+                    tracing::debug!(%topic, %group, error = %describe(&remote.name, "carrying offsets", &s), "group offsets not carried")
+                }
+            }
+        }
+    }
 }
 
 /// Local schema id → remote schema id, for one link.
@@ -313,6 +428,7 @@ impl Schemas {
 
 /// One record of this cluster's origin, owned.
 struct Rec {
+    offset: i64,
     timestamp_ms: i64,
     key: Option<Bytes>,
     value: Option<Bytes>,
@@ -330,6 +446,7 @@ struct Partition<'a> {
     stats: &'a Arc<LinkStats>,
     position: Arc<AtomicI64>,
     oldest: Arc<AtomicI64>,
+    offsets: Arc<Mutex<OffsetMap>>,
 }
 
 impl Partition<'_> {
@@ -395,6 +512,7 @@ impl Partition<'_> {
                 }
                 let owned = |b: Option<&[u8]>| b.map(|b| read.batches.slice_ref(b));
                 out.push(Rec {
+                    offset: r.offset,
                     timestamp_ms: r.timestamp_ms,
                     key: owned(r.key),
                     value: owned(r.value),
@@ -496,6 +614,10 @@ impl Partition<'_> {
                 }
                 if !resp.duplicate {
                     self.stats.replicated.fetch_add(count as u64, Relaxed);
+                }
+                // A duplicate is answered with its original offsets: the pair holds either way.
+                if let (Some(first), Some(last)) = (records.first(), records.last()) {
+                    self.offsets.lock().push(first.offset, last.offset, resp.base_offset, count);
                 }
             }
             pos.next_offset = end;

@@ -31,7 +31,7 @@ impl tonic::service::Interceptor for Bearer {
     }
 }
 
-type Chan = InterceptedService<Channel, Bearer>;
+pub type Chan = InterceptedService<Channel, Bearer>;
 
 /// One remote cluster's clients.
 #[derive(Clone)]
@@ -77,7 +77,7 @@ impl Remote {
         Ok(Remote { name: cluster.name.clone(), channel: endpoint.connect_lazy(), bearer: Bearer(bearer) })
     }
 
-    fn chan(&self) -> Chan {
+    pub fn chan(&self) -> Chan {
         InterceptedService::new(self.channel.clone(), self.bearer.clone())
     }
 
