@@ -14,6 +14,7 @@
 
 mod disk;
 mod kafka;
+mod replication;
 mod report;
 
 use std::path::PathBuf;
@@ -97,6 +98,8 @@ pub enum BenchCommand {
     Disk(DiskArgs),
     /// Typed produce and fetch over the Kafka protocol against the gRPC path, in one run.
     Kafka(kafka::KafkaArgs),
+    /// Geo-replication between two in-process clusters: throughput against local produce, lag.
+    Replication(replication::ReplicationArgs),
 }
 
 /// Where the benchmark runs: a server already running, or one started here.
@@ -245,6 +248,7 @@ pub async fn run(global: &crate::Global, command: BenchCommand) -> anyhow::Resul
             result?
         }
         BenchCommand::Kafka(args) => kafka::run(global, &args).await?,
+        BenchCommand::Replication(args) => replication::run(&args).await?,
         BenchCommand::E2e(args) => {
             let env = BenchEnv::start(global, &args.target).await?;
             let result = e2e(&env, &args).await;
