@@ -127,7 +127,9 @@ async fn two_clusters_exactly_once_across_sigkills_of_either_side() {
         assert!(produce(&a, "orders", produced, produced + 300).await, "produce round {round}");
         produced += 300;
         let jitter =
-            (seed.wrapping_mul(6364136223846793005).wrapping_add(round * 1442695040888963407) >> 33) % 300;
+            (seed.wrapping_mul(6364136223846793005).wrapping_add(round.wrapping_mul(1442695040888963407))
+                >> 33)
+                % 300;
         tokio::time::sleep(Duration::from_millis(jitter)).await;
         if round % 2 == 0 {
             b.kill();
