@@ -15,6 +15,7 @@ use crate::groups::Groups;
 use crate::meta::Meta;
 use crate::metrics::Metrics;
 use crate::produce::Appender;
+use crate::replication::Replication;
 use crate::subscriptions::Subscriptions;
 use crate::tenants::Tenants;
 use crate::topics::Topics;
@@ -59,6 +60,8 @@ pub struct Broker {
     pub transactions: Arc<Transactions>,
     /// Built-in functions.
     pub functions: Arc<Functions>,
+    /// Geo-replication: clusters, replicated namespaces, the links' status.
+    pub replication: Arc<Replication>,
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// Cancelled when the server shuts down: long-lived streams end on it.
@@ -66,7 +69,7 @@ pub struct Broker {
 }
 
 /// How many handles exist on each service: see [`Broker::holders`].
-pub(crate) type Holders = [usize; 10];
+pub(crate) type Holders = [usize; 11];
 
 impl Broker {
     /// The handles held on each service right now. Taken once the services are built
@@ -86,6 +89,7 @@ impl Broker {
             Arc::strong_count(&self.metrics),
             Arc::strong_count(&self.transactions),
             Arc::strong_count(&self.functions),
+            Arc::strong_count(&self.replication),
         ]
     }
 }

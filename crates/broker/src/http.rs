@@ -47,5 +47,6 @@ async fn metrics_text(
     }
     let mut text = broker.metrics.render(&broker.topics);
     text.push_str(&broker.functions.render_metrics());
+    text.push_str(&broker.replication.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -16,7 +16,8 @@
 //! - services: `topics.rs` (live topics, admin), `tenants.rs` (tenants, namespaces, the
 //!   admin lock), `quotas.rs`, `enforce.rs` (schema checks), `produce.rs` (the hot path),
 //!   `fetch.rs` (reads, long polls), `groups.rs` (consumer groups), `subscriptions/` (queue
-//!   semantics: shared, key_shared, failover, exclusive; acks, DLQ), `metrics.rs`.
+//!   semantics: shared, key_shared, failover, exclusive; acks, DLQ), `replication/`
+//!   (geo-replication to other clusters), `metrics.rs`.
 //! - storage: `log/` (segments, indexes, recovery, producer state, group commit), `meta/`
 //!   (redb, and the records it stores).
 //! - under all: `error.rs`, `shutdown.rs`.
@@ -38,6 +39,7 @@ pub mod meta;
 pub mod metrics;
 pub mod produce;
 pub mod quotas;
+pub mod replication;
 pub mod server;
 pub mod shutdown;
 pub mod subscriptions;

@@ -33,6 +33,7 @@ use crate::groups::Groups;
 use crate::meta::Meta;
 use crate::metrics::Metrics;
 use crate::produce::Appender;
+use crate::replication::{Replication, DEFAULT_CLUSTER};
 use crate::subscriptions::dispatcher;
 use crate::subscriptions::dlq::DeadLetters;
 use crate::subscriptions::Subscriptions;
@@ -81,6 +82,8 @@ pub struct ServerConfig {
     pub auth: Option<Verifier>,
     /// TLS for the gRPC, HTTP and Kafka listeners. `None`, the default: plaintext.
     pub tls: Option<TlsConfig>,
+    /// This cluster's name, as other clusters know it for geo-replication (`standalone`).
+    pub cluster_name: String,
 }
 
 impl ServerConfig {
@@ -103,6 +106,7 @@ impl ServerConfig {
             kafka_addr: Some(SocketAddr::from(([127, 0, 0, 1], 9092))),
             auth: None,
             tls: None,
+            cluster_name: DEFAULT_CLUSTER.to_owned(),
         }
     }
 
@@ -247,6 +251,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
         .add_service(grpc::registry::server(Arc::clone(&broker)))
         .add_service(grpc::transactions::server(Arc::clone(&broker)))
         .add_service(grpc::functions::server(Arc::clone(&broker)))
+        .add_service(grpc::replication::server(Arc::clone(&broker)))
         .serve_with_incoming_shutdown(incoming, shutdown::cancelled(broker.shutdown.clone()));
     let grpc = tokio::spawn(grpc);
 
@@ -273,6 +278,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
         )),
         tokio::spawn(reaper_task(Arc::clone(&broker.groups), broker.shutdown.clone())),
         tokio::spawn(Arc::clone(&broker.transactions).run_timeouts(broker.shutdown.clone())),
+        // Replication links start once the count at rest is taken and stop (the task
+        // waits for them) when the server shuts down.
+        broker.replication.start(),
     ];
     tracing::info!(
         %grpc_addr,
@@ -368,6 +376,14 @@ async fn open_services(config: &ServerConfig) -> Result<Broker, BrokerError> {
         Arc::clone(&groups),
         shutdown.clone(),
     )?);
+    let replication = Arc::new(Replication::new(
+        &config.cluster_name,
+        Arc::clone(&meta),
+        Arc::clone(&topics),
+        Arc::clone(&tenants),
+        registry.clone(),
+        shutdown.clone(),
+    )?);
     Ok(Broker {
         limits,
         meta,
@@ -380,6 +396,7 @@ async fn open_services(config: &ServerConfig) -> Result<Broker, BrokerError> {
         subscriptions,
         transactions,
         functions,
+        replication,
         metrics,
         shutdown,
     })

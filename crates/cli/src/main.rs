@@ -96,6 +96,16 @@ pub enum Command {
         #[command(subcommand)]
         command: cmd::namespace::NamespaceCommand,
     },
+    /// Remote clusters for geo-replication: add, list, remove.
+    Cluster {
+        #[command(subcommand)]
+        command: cmd::cluster::ClusterCommand,
+    },
+    /// Geo-replication: status of every replicated topic and remote.
+    Replication {
+        #[command(subcommand)]
+        command: cmd::replication::ReplicationCommand,
+    },
     /// Sends Avro-JSON datums (one per line on stdin) to a topic.
     Produce(cmd::produce::Args),
     /// Prints a topic's records as JSON, one object per line.
@@ -124,6 +134,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Function { command } => cmd::function::run(&global, command).await,
         Command::Tenant { command } => cmd::tenant::run(&global, command).await,
         Command::Namespace { command } => cmd::namespace::run(&global, command).await,
+        Command::Cluster { command } => cmd::cluster::run(&global, command).await,
+        Command::Replication { command } => cmd::replication::run(&global, command).await,
         Command::Produce(args) => cmd::produce::run(&global, args).await,
         Command::Consume(args) => cmd::consume::run(&global, args).await,
         Command::Serve(args) => cmd::serve::run(args).await,
@@ -161,7 +173,8 @@ fn function_output_topic(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsStrin
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse_from(function_output_topic(std::env::args_os().collect()));
+    let cli =
+        Cli::parse_from(cmd::cluster::remote_flags(function_output_topic(std::env::args_os().collect())));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -24,6 +24,7 @@ mod raw_producer;
 mod read_state;
 mod record;
 mod registry;
+mod replication;
 mod schemas;
 mod transaction;
 mod transport;
@@ -49,6 +50,7 @@ pub use raw_consumer::RawConsumer;
 pub use raw_producer::RawProducer;
 pub use record::Record;
 pub use registry::RegisteredSchema;
+pub use replication::{ClusterInfo, NamespaceReplication, ReplicationLink, ReplicationStatusResponse};
 pub use transaction::Transaction;
 pub use transport::{
     ConsumerOptions, Position, ProducerOptions, RawMessage, RawRecord, RecordMetadata, SendFuture,

@@ -7,7 +7,7 @@
 //! producer ids), `groups.rs` (consumer groups), `registry.rs` (the schema registry),
 //! `tenants.rs` (tenants and namespaces), `subscriptions.rs` (queue subscriptions),
 //! `transactions.rs` (the transaction coordinator for Runnel's clients), `functions.rs`
-//! (built-in functions). This
+//! (built-in functions), `replication.rs` (clusters, replicated namespaces, status). This
 //! file holds what they share.
 
 pub mod admin;
@@ -15,6 +15,7 @@ pub mod broker;
 pub mod functions;
 pub mod groups;
 pub mod registry;
+pub mod replication;
 pub mod subscriptions;
 pub mod tenants;
 pub mod transactions;

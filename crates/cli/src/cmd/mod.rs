@@ -1,6 +1,7 @@
 //! One module per subcommand, and what their messages share.
 pub mod avro;
 pub mod bench;
+pub mod cluster;
 pub mod codegen;
 pub mod compat;
 pub mod connection;
@@ -9,6 +10,7 @@ pub mod function;
 pub mod gateway;
 pub mod namespace;
 pub mod produce;
+pub mod replication;
 pub mod schema;
 pub mod serve;
 pub mod tenant;

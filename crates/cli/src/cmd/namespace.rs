@@ -1,4 +1,4 @@
-//! `runnel namespace create | list | describe | delete | policy`: namespaces
+//! `runnel namespace create | list | describe | delete | policy | replication`: namespaces
 //! (`tenant/namespace`) over the broker's gRPC Tenants service. A namespace's policy
 //! gives the topics created in it their defaults (partitions, retention, validation,
 //! auto-register, the subject's compatibility level); a create request's own settings win.
@@ -41,6 +41,15 @@ pub enum NamespaceCommand {
         name: String,
         #[command(flatten)]
         policy: PolicyArgs,
+    },
+    /// Shows which clusters a namespace is replicated between, or sets them (run it on
+    /// each cluster taking part; an empty list turns replication off).
+    Replication {
+        /// `tenant/namespace`.
+        name: String,
+        /// The clusters taking part, this one included: `A,B[,C]`.
+        #[arg(long, value_delimiter = ',', num_args = 0..)]
+        clusters: Option<Vec<String>>,
     },
 }
 
@@ -126,6 +135,29 @@ pub async fn run(global: &Global, command: NamespaceCommand) -> anyhow::Result<(
             match global.output {
                 Output::Json => println!("{}", json!({"deleted": name})),
                 Output::Text => println!("deleted namespace {name}"),
+            }
+        }
+        NamespaceCommand::Replication { name, clusters } => {
+            let set = match clusters {
+                Some(list) => client.set_namespace_replication(&name, &list).await?,
+                None => client
+                    .list_namespace_replication()
+                    .await?
+                    .into_iter()
+                    .find(|n| n.namespace == name)
+                    .unwrap_or(runnel_client::NamespaceReplication {
+                        namespace: name.clone(),
+                        clusters: Vec::new(),
+                    }),
+            };
+            match global.output {
+                Output::Json => println!("{}", json!({"namespace": set.namespace, "clusters": set.clusters})),
+                Output::Text if set.clusters.is_empty() => {
+                    println!("namespace {} is not replicated", set.namespace)
+                }
+                Output::Text => {
+                    println!("namespace {} replicated between {}", set.namespace, set.clusters.join(","))
+                }
             }
         }
         NamespaceCommand::Policy { name, policy } => {

@@ -50,6 +50,9 @@ pub struct Args {
     /// CA certificate(s) (PEM) that sign client certificates: clients must present one.
     #[arg(long, requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+    /// This cluster's name, as other clusters know it for geo-replication.
+    #[arg(long, default_value = "standalone")]
+    pub cluster: String,
 }
 
 /// The Kafka listener's default address.
@@ -91,6 +94,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => Some(DEFAULT_KAFKA_ADDR),
     };
     config.retention_check_interval = std::time::Duration::from_millis(args.retention_check_ms);
+    config.cluster_name = args.cluster.clone();
     let server = runnel_broker::start(config)
         .await
         .with_context(|| format!("cannot start the broker on {}", args.data.display()))?;

@@ -22,6 +22,8 @@ pub struct Server {
     args: Vec<String>,
     grpc_url: String,
     registry_url: String,
+    /// Restart on the ports of the first start (other servers stored them).
+    keep_ports: bool,
 }
 
 impl Server {
@@ -35,6 +37,7 @@ impl Server {
             args: extra.iter().map(|a| (*a).to_owned()).collect(),
             grpc_url: String::new(),
             registry_url: String::new(),
+            keep_ports: false,
         };
         server.spawn();
         server
@@ -42,8 +45,14 @@ impl Server {
 
     /// Starts the child and reads its ready line for the URLs.
     fn spawn(&mut self) {
+        let addr = |url: &str| url.rsplit("://").next().unwrap_or("127.0.0.1:0").to_owned();
+        let (grpc, http) = if self.keep_ports && !self.grpc_url.is_empty() {
+            (addr(&self.grpc_url), addr(&self.registry_url))
+        } else {
+            ("127.0.0.1:0".to_owned(), "127.0.0.1:0".to_owned())
+        };
         let mut child = Command::new(RUNNEL)
-            .args(["serve", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--kafka", "none"])
+            .args(["serve", "--grpc", &grpc, "--http", &http, "--kafka", "none"])
             .arg("--data")
             .arg(self.dir.path())
             .args(&self.args)
@@ -68,7 +77,13 @@ impl Server {
         self.child = Some(child);
     }
 
-    /// The broker's gRPC URL (its port changes on restart).
+    /// Makes restarts listen on the ports of the first start, for servers whose
+    /// addresses other servers keep (geo-replication).
+    pub fn keep_ports(&mut self) {
+        self.keep_ports = true;
+    }
+
+    /// The broker's gRPC URL (its port changes on restart unless `keep_ports`).
     pub fn grpc_url(&self) -> &str {
         &self.grpc_url
     }

@@ -16,6 +16,7 @@
 mod disk;
 mod function;
 mod kafka;
+mod replication;
 mod report;
 
 use std::path::PathBuf;
@@ -101,6 +102,8 @@ pub enum BenchCommand {
     Kafka(kafka::KafkaArgs),
     /// A pass-through Rust function (effectively once, at least once) against typed produce.
     Function(function::FunctionArgs),
+    /// Geo-replication between two in-process clusters: throughput against local produce, lag.
+    Replication(replication::ReplicationArgs),
 }
 
 /// Where the benchmark runs: a server already running, or one started here.
@@ -250,6 +253,7 @@ pub async fn run(global: &crate::Global, command: BenchCommand) -> anyhow::Resul
         }
         BenchCommand::Kafka(args) => kafka::run(global, &args).await?,
         BenchCommand::Function(args) => function::run(global, &args).await?,
+        BenchCommand::Replication(args) => replication::run(&args).await?,
         BenchCommand::E2e(args) => {
             let env = BenchEnv::start(global, &args.target).await?;
             let result = e2e(&env, &args).await;
