@@ -11,7 +11,8 @@
 //! - `e2e`: a fixed produce rate with a consumer at the head, publish→deliver latency;
 //! - `disk`: the baseline alone;
 //! - `kafka`: produce and fetch over the Kafka protocol against the gRPC path, same run;
-//! - `function`: a pass-through Rust function against typed produce, same run.
+//! - `function`: a pass-through Rust function against typed produce, same run;
+//! - `replication`: two in-process clusters, replication against local produce, and lag.
 
 mod disk;
 mod function;
