@@ -248,6 +248,7 @@
         body: JSON.stringify(body),
       });
       state.sent.set(r.message.id, r.message);
+      state.unread.delete(to); // answering someone is reading them
       $("text").value = "";
       endReply();
       render();

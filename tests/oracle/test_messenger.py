@@ -164,7 +164,9 @@ def send_from_page(driver, to, text):
     to_input = driver.find_element(By.ID, "to")
     to_input.clear()
     to_input.send_keys(to)
-    driver.find_element(By.ID, "text").send_keys(text)
+    text_input = driver.find_element(By.ID, "text")
+    text_input.clear()
+    text_input.send_keys(text)
     driver.find_element(By.ID, "send").click()
 
 
@@ -230,6 +232,7 @@ def test_missed_messages_come_in_order_on_return(app, browsers):
     assert len(allowed.find_elements(By.CSS_SELECTOR, "#inbox li.new")) == 5
     shown = allowed.execute_script("return window.__notifications")
     assert shown == [{"title": "5 new messages while you were away", "body": "from linus"}]
+    shot(allowed, "hopper-missed")
     # Reloaded: the same five, once each, and nothing new to notify.
     allowed.refresh()
     open_page(allowed, page_url(app, "hopper"))
@@ -242,7 +245,7 @@ def test_missed_messages_come_in_order_on_return(app, browsers):
     wait(allowed, 2, lambda d: len(inbox_texts(d)) == 6, "the message sent during the reload is missing")
     time.sleep(0.3)
     assert inbox_texts(allowed) == [f"missed {i}" for i in range(5)] + ["during the reload"]
-    shot(allowed, "hopper-missed")
+    shot(allowed, "hopper-reloaded")
 
 
 def test_restarts_lose_nothing_and_double_nothing(server, app, browsers):
@@ -284,6 +287,49 @@ def test_restarts_lose_nothing_and_double_nothing(server, app, browsers):
     offsets = inbox_offsets(allowed)
     assert offsets == sorted(set(offsets))
     assert [m["text"] for m in app.inbox("edsger")] == expected
+
+
+class Events:
+    """``GET /events/{user}`` read as a stream of server-sent events."""
+
+    def __init__(self, app, user, **headers):
+        self.resp = requests.get(f"{app.url}/events/{user}", headers=headers, stream=True, timeout=5)
+        assert self.resp.status_code == 200
+        assert self.resp.headers["content-type"].startswith("text/event-stream")
+        self.lines = self.resp.iter_lines(decode_unicode=True)
+
+    def next(self):
+        """The next message event: its id and its JSON data."""
+        event = {}
+        for line in self.lines:
+            if line == "":
+                if "data" in event:
+                    return int(event["id"]), json.loads(event["data"])
+                event = {}
+            elif not line.startswith(":"):
+                field, _, value = line.partition(":")
+                event[field] = value.removeprefix(" ")
+        raise AssertionError("the stream ended")
+
+    def close(self):
+        self.resp.close()
+
+
+def test_event_stream_sends_each_new_message_once(app):
+    first = Events(app, "barbara")  # only what is still to come
+    for i in range(3):
+        assert app.send("alan", "barbara", f"event {i}").status_code == 202
+    got = [first.next() for _ in range(3)]
+    first.close()
+    assert [m["text"] for _, m in got] == ["event 0", "event 1", "event 2"]
+    assert [i for i, _ in got] == [m["offset"] for _, m in got]
+    assert [m["offset"] for m in app.inbox("barbara")] == [i for i, _ in got]
+    # A reconnecting browser sends the last id it had: the rest follows, then what is new.
+    again = Events(app, "barbara", **{"Last-Event-ID": str(got[0][0])})
+    assert [again.next()[1]["text"] for _ in range(2)] == ["event 1", "event 2"]
+    assert app.send("alan", "barbara", "event 3").status_code == 202
+    assert again.next()[1]["text"] == "event 3"
+    again.close()
 
 
 def test_bad_input_is_refused_with_reasons(app, browsers):
