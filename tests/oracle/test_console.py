@@ -451,3 +451,33 @@ def test_queue_subscriptions(server, browser):
     assert 100 <= unacked <= 117, unacked  # 122 records, 5 of them acknowledged
     assert row.find_element(By.CSS_SELECTOR, ".kind").text == "no consumers"
     shot(browser, "subscriptions")
+
+
+def test_replication(browser):
+    east, west = RunnelServer("--cluster", "east"), RunnelServer("--cluster", "west")
+    try:
+        for here, name, there in [(east, "west", west), (west, "east", east)]:
+            here.cli("cluster", "add", name, "--url", there.grpc_url, "--registry-url", there.registry_url)
+            here.cli("namespace", "replication", "public/default", "--clusters", "east,west")
+        schema = Path(tempfile.mkdtemp(prefix="runnel-console-")) / "order.avsc"
+        schema.write_text(json.dumps(ORDER))
+        east.cli("topic", "create", "events", "--partitions", "2", "--schema", str(schema))
+        east.cli("produce", "events", "--key-field", "id", stdin="".join(json.dumps(order(i)) + "\n" for i in range(5)))
+        deadline = time.time() + 30
+        while True:
+            browser.get(ui(east, "/replication"))
+            rows = browser.find_elements(By.CSS_SELECTOR, "tr[data-link='events>west']")
+            if rows and rows[0].find_element(By.CSS_SELECTOR, ".replicated").text == "5" or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert text(browser, "#local-cluster") == "east"
+        assert browser.find_elements(By.CSS_SELECTOR, "tr[data-cluster='west']")
+        assert "east, west" in browser.find_element(By.CSS_SELECTOR, "tr[data-namespace='public/default']").text
+        row = browser.find_element(By.CSS_SELECTOR, "tr[data-link='events>west']")
+        assert row.find_element(By.CSS_SELECTOR, ".state").text == "running"
+        assert row.find_element(By.CSS_SELECTOR, ".replicated").text == "5"
+        assert row.find_element(By.CSS_SELECTOR, ".lag").text == "0"
+        shot(browser, "replication")
+    finally:
+        east.stop()
+        west.stop()

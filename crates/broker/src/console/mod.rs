@@ -21,6 +21,7 @@ mod groups;
 mod messages;
 mod overview;
 mod produce;
+mod replication;
 mod schemas;
 mod tenants;
 mod topics;
@@ -125,6 +126,7 @@ pub(crate) fn router(broker: &Arc<Broker>, verifier: auth::Authenticator) -> axu
         .merge(groups::routes())
         .merge(tenants::routes())
         .merge(functions::routes())
+        .merge(replication::routes())
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&console), sessions))
         .with_state(console)
 }
@@ -364,6 +366,7 @@ pub(crate) enum Nav {
     Groups,
     Tenants,
     Functions,
+    Replication,
     None,
 }
 
@@ -392,6 +395,7 @@ pub(crate) fn layout(session: Option<&Session>, nav: Nav, title: &str, body: Mar
                         (item(Nav::Groups, "/ui/groups", "Groups"))
                         (item(Nav::Tenants, "/ui/tenants", "Tenants"))
                         (item(Nav::Functions, "/ui/functions", "Functions"))
+                        (item(Nav::Replication, "/ui/replication", "Replication"))
                     }
                     @if let Some(s) = session {
                         @if let Some(name) = s.caller.name() {

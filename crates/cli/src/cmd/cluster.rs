@@ -48,13 +48,17 @@ pub enum ClusterCommand {
 /// In `cluster add`, the flags `--url`, `--registry-url`, `--token` and `--ca-cert`
 /// describe the remote: renamed here so that clap does not take them as the global ones.
 pub fn remote_flags(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let is_add = args.windows(2).any(|w| w[0] == "cluster" && w[1] == "add");
-    if !is_add {
+    // Only the flags after `cluster add`: those before it are the global ones.
+    let Some(add) = args.windows(2).position(|w| w[0] == "cluster" && w[1] == "add") else {
         return args;
-    }
+    };
     const RENAMED: [&str; 4] = ["--url", "--registry-url", "--token", "--ca-cert"];
     args.into_iter()
-        .map(|arg| {
+        .enumerate()
+        .map(|(i, arg)| {
+            if i <= add + 1 {
+                return arg;
+            }
             let Some(s) = arg.to_str() else { return arg };
             for flag in RENAMED {
                 if s == flag {
@@ -121,4 +125,26 @@ pub async fn run(global: &Global, command: ClusterCommand) -> anyhow::Result<()>
 
 fn cluster_json(c: &ClusterInfo) -> serde_json::Value {
     json!({"name": c.name, "url": c.url, "registry_url": c.registry_url})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::remote_flags;
+
+    fn rewrite(args: &[&str]) -> Vec<String> {
+        let args = args.iter().map(std::ffi::OsString::from).collect();
+        remote_flags(args).into_iter().map(|a| a.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn only_the_flags_after_cluster_add_name_the_remote() {
+        assert_eq!(
+            rewrite(&["runnel", "--url", "L", "cluster", "add", "west", "--url", "R", "--token=T"]),
+            ["runnel", "--url", "L", "cluster", "add", "west", "--remote-url", "R", "--remote-token=T"]
+        );
+        assert_eq!(
+            rewrite(&["runnel", "--url", "L", "cluster", "list"]),
+            ["runnel", "--url", "L", "cluster", "list"]
+        );
+    }
 }
