@@ -346,3 +346,29 @@ async fn a_deleted_function_stops_its_instances() {
     let ended = tokio::time::timeout(PATIENCE, f).await.expect("the instance stops").unwrap();
     assert!(ended.is_ok(), "{ended:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_type_the_stored_values_cannot_evolve_into_stops_the_function_with_the_reason() {
+    let t = TestServer::start().await;
+    topics(&t, 1).await;
+    produce(&t.client, 0, 5, 2).await;
+    // Five clicks counted as i64 state...
+    let first = spawn(&t.client, Guarantee::EffectivelyOnce);
+    read_totals(&t.client, 5).await;
+    first.abort();
+    let _ = first.await;
+    // ...then the same function with its state's value retyped to a string.
+    let err = t
+        .client
+        .function::<Click, Total>("counter")
+        .input("clicks")
+        .output("totals")
+        .state::<String, String>()
+        .run(|_: Click, _: &mut Context<'_>| Ok::<_, FunctionError>(None))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, ClientError::Function(_)), "{err:?}");
+    assert!(text.contains("state `counter-state-value`"), "names the state: {text}");
+    assert!(text.contains("long") || text.contains("string"), "names the types: {text}");
+}
