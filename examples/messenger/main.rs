@@ -64,6 +64,8 @@ use model::{check_name, check_text, ChatMessage, ChatMessageV1, Wire};
 const CHAT: &str = "chat";
 /// The `route` function that fans `chat` out to the inboxes.
 const ROUTE: &str = "messenger-inboxes";
+/// How long `POST /send` waits for the message to reach the recipient's inbox.
+const DELIVERY_WAIT: Duration = Duration::from_secs(2);
 
 const INDEX_HTML: &str = include_str!("index.html");
 const PAGE_HTML: &str = include_str!("page.html");
@@ -152,10 +154,13 @@ async fn send(
         });
     }
     // The recipient's inbox exists (one partition) before the function routes to it.
-    app.inboxes
+    let inbox = app
+        .inboxes
         .open(&req.to)
         .await
         .map_err(|e| ApiError::new(503, format!("the inbox of {}: {e}", req.to)))?;
+    // Listening before sending: the message cannot arrive unseen in between.
+    let (_, mut arrivals) = inbox.follow(i64::MAX);
     let sent_at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -168,6 +173,26 @@ async fn send(
         reply_to,
     };
     let meta = (app.send)(&msg).await.map_err(|e| ApiError::new(503, format!("not sent: {e}")))?;
+    // Answer once the message is in the recipient's inbox (tens of ms), so that a
+    // `GET /inbox` after the answer has it; after DELIVERY_WAIT, answer anyway:
+    // it is on `chat`, and the function delivers it when it can.
+    let delivered = tokio::time::timeout(DELIVERY_WAIT, async {
+        loop {
+            match arrivals.recv().await {
+                Ok(d) if d.message.id == msg.id => return Some(d.offset),
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    if let Some(d) = inbox.all().iter().rev().find(|d| d.message.id == msg.id) {
+                        return Some(d.offset);
+                    }
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
     let mut message = serde_json::to_value(&msg).unwrap_or_default();
     if app.schema_version < 2 {
         // What this version wrote: it has no `reply_to`.
@@ -175,7 +200,14 @@ async fn send(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"id": msg.id, "partition": meta.partition, "offset": meta.offset, "message": message})),
+        Json(json!({
+            "id": msg.id,
+            "partition": meta.partition,
+            "offset": meta.offset,
+            "delivered": delivered.is_some(),
+            "inbox_offset": delivered,
+            "message": message,
+        })),
     ))
 }
 
