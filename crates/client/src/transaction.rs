@@ -34,6 +34,7 @@ use crate::error::ClientError;
 use crate::grpc::connection::Connection;
 use crate::partitioner::partition_for_key;
 use crate::producer::Producer;
+use crate::transport::now_ms;
 
 /// A record waiting in a transaction.
 struct Pending {
@@ -80,10 +81,6 @@ fn txn_error(status: tonic::Status) -> ClientError {
         tonic::Code::InvalidArgument => ClientError::InvalidArgument(status.message().to_owned()),
         _ => ClientError::Transport(status),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Client {

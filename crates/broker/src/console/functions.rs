@@ -11,7 +11,6 @@ use maud::html;
 
 use super::chart::{self, Series};
 use super::{layout, Console, Nav, Sess};
-use crate::auth::{Caller, Resource};
 
 pub(crate) fn routes() -> axum::Router<Arc<Console>> {
     axum::Router::new().route("/ui/functions", axum::routing::get(page))
@@ -23,10 +22,7 @@ async fn page(State(console): State<Arc<Console>>, Sess(session): Sess) -> Respo
         .functions
         .list()
         .into_iter()
-        .filter(|f| {
-            runnel_auth::names::TopicName::parse(&f.spec.input)
-                .is_ok_and(|n| Caller::sees(session.caller(), &Resource::Topic(&n)))
-        })
+        .filter(|f| super::sees_topic(&session, &f.spec.input))
         .collect();
     let samples = console.samples();
     let body = html! {

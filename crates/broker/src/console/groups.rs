@@ -115,10 +115,7 @@ async fn list(State(console): State<Arc<Console>>, Sess(session): Sess) -> Respo
         .describe_all()
         .await
         .into_iter()
-        .filter(|s| {
-            runnel_auth::names::TopicName::parse(&s.topic)
-                .is_ok_and(|n| crate::auth::Caller::sees(session.caller(), &crate::auth::Resource::Topic(&n)))
-        })
+        .filter(|s| super::sees_topic(&session, &s.topic))
         .collect();
     respond((|| -> PageResult {
         let broker = console.broker();

@@ -131,6 +131,12 @@ pub(crate) fn router(broker: &Arc<Broker>, verifier: auth::Authenticator) -> axu
         .with_state(console)
 }
 
+/// Whether `session` may see the topic named `topic` (a stored or full name).
+pub(crate) fn sees_topic(session: &Session, topic: &str) -> bool {
+    runnel_auth::names::TopicName::parse(topic)
+        .is_ok_and(|n| Caller::sees(session.caller(), &auth::Resource::Topic(&n)))
+}
+
 /// Reads the counters every second into the ring of samples. Holds the console weakly, so
 /// that the broker's services are not held by it between samples.
 fn spawn_sampler(console: Weak<Console>, shutdown: tokio_util::sync::CancellationToken) {
@@ -176,12 +182,7 @@ fn take_sample(broker: &Broker) -> Sample {
         bytes_out: m.bytes_fetched.load(Relaxed),
         topic_end,
         lag: groups::lag_sample(broker),
-        functions: broker
-            .functions
-            .list()
-            .into_iter()
-            .map(|f| (f.spec.name, (f.processed, f.failed)))
-            .collect(),
+        functions: broker.functions.counts(),
     }
 }
 
@@ -197,15 +198,7 @@ impl Console {
 
     /// The topics `session` may see, by name (the overview's totals and the topic list).
     pub(crate) fn visible_topics(&self, session: &Session) -> Vec<Arc<crate::topics::Topic>> {
-        self.broker
-            .topics
-            .list()
-            .into_iter()
-            .filter(|t| {
-                runnel_auth::names::TopicName::parse(&t.meta.name)
-                    .is_ok_and(|n| Caller::sees(session.caller(), &auth::Resource::Topic(&n)))
-            })
-            .collect()
+        self.broker.topics.list().into_iter().filter(|t| sees_topic(session, &t.meta.name)).collect()
     }
 
     fn new_session(&self, caller: Caller) -> Arc<Session> {

@@ -19,14 +19,8 @@ pub(crate) fn routes() -> axum::Router<Arc<Console>> {
 
 async fn page(State(console): State<Arc<Console>>, Sess(session): Sess) -> Response {
     let replication = &console.broker().replication;
-    let links: Vec<_> = replication
-        .status()
-        .into_iter()
-        .filter(|l| {
-            runnel_auth::names::TopicName::parse(&l.topic)
-                .is_ok_and(|n| Caller::sees(session.caller(), &Resource::Topic(&n)))
-        })
-        .collect();
+    let links: Vec<_> =
+        replication.status().into_iter().filter(|l| super::sees_topic(&session, &l.topic)).collect();
     let clusters = replication.clusters().unwrap_or_default();
     let namespaces: Vec<_> = replication
         .namespaces()

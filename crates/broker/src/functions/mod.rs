@@ -28,6 +28,7 @@ pub use instances::{InstanceReport, InstanceStatus, ReportAnswer};
 
 use crate::error::BrokerError;
 use crate::groups::Groups;
+use crate::meta::records::now_ms;
 use crate::meta::Meta;
 use crate::produce::Appender;
 use crate::topics::Topics;
@@ -259,6 +260,19 @@ impl Functions {
         all
     }
 
+    /// Each function's (processed, dead-lettered) counts, without the lag (which reads the
+    /// group's offsets): for the console's sampler, every second.
+    pub fn counts(&self) -> HashMap<String, (u64, u64)> {
+        let mut out: HashMap<String, (u64, u64)> = self
+            .running
+            .lock()
+            .iter()
+            .map(|(name, r)| (name.clone(), (r.stats.processed.load(Relaxed), r.stats.failed.load(Relaxed))))
+            .collect();
+        out.extend(self.reported_now().into_iter().map(|f| (f.spec.name, (f.processed, f.failed))));
+        out
+    }
+
     /// Takes an instance's report of a Rust function; a name a built-in holds is refused.
     pub fn report(&self, report: InstanceReport) -> Result<ReportAnswer, BrokerError> {
         check_name(&report.name)?;
@@ -377,10 +391,6 @@ impl Functions {
             r.stop().await;
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The stored form of a topic name (`public/default/x` is `x`).

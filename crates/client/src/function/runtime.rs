@@ -28,7 +28,9 @@ use crate::raw_consumer::RawConsumer;
 use crate::raw_producer::RawProducer;
 use crate::registry::{type_name, ValueDecoder};
 use crate::transaction::Transaction;
-use crate::transport::{ConsumerOptions, Position, ProducerOptions, RawMessage, RawRecord, Transport};
+use crate::transport::{
+    now_ms, ConsumerOptions, Position, ProducerOptions, RawMessage, RawRecord, Transport,
+};
 
 /// How often an instance reports to the server.
 const REPORT_EVERY: Duration = Duration::from_secs(2);
@@ -146,10 +148,6 @@ impl Senders {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 /// Runs the function until `stop`, deletion, or a failure to start.
 pub(crate) async fn run<I, O, P>(
     client: Client,
@@ -207,7 +205,7 @@ where
     let deleted = Arc::new(tokio::sync::Notify::new());
     let report_loop = {
         let deleted = deleted.clone();
-        let reporter = reporter.clone_for_loop();
+        let reporter = reporter.clone();
         async move {
             loop {
                 tokio::time::sleep(REPORT_EVERY).await;
@@ -348,6 +346,7 @@ async fn writable(
 }
 
 /// Reports the instance to the server.
+#[derive(Clone)]
 struct Reporter {
     client: Client,
     settings: Settings,
@@ -357,16 +356,6 @@ struct Reporter {
 }
 
 impl Reporter {
-    fn clone_for_loop(&self) -> Reporter {
-        Reporter {
-            client: self.client.clone(),
-            settings: self.settings.clone(),
-            stats: self.stats.clone(),
-            instance_id: self.instance_id.clone(),
-            started_ms: self.started_ms,
-        }
-    }
-
     /// Sends a report; true when the function was deleted.
     async fn report(&self, leaving: bool) -> Result<bool, ClientError> {
         let s = &self.settings;
