@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{next_within, TestServer, PATIENCE};
 use runnel::function::{Context, FunctionError, Guarantee, Window, WindowSpec};
-use runnel::{Avro, Client, ClientError};
+use runnel::{Avro, Client, ClientError, SendOptions};
 
 #[derive(Avro, Debug, Clone, PartialEq)]
 #[avro(namespace = "com.example.fn")]
@@ -329,6 +329,78 @@ async fn count_windows_hand_over_each_window_once() {
     let sums: Vec<(i64, i64)> = out.iter().map(|t| (t.n, t.count)).collect();
     assert_eq!(sums, [(6, 4), (22, 4)], "0..4 and 4..8; 8 and 9 wait in an open window");
     f.abort();
+}
+
+/// Runs a sliding event-time window function (10 s windows every 5 s) summing the
+/// clicks' `n` (the event times in ms) until `stop`.
+async fn run_sliding(client: Client, stop: tokio::sync::oneshot::Receiver<()>) -> Result<(), ClientError> {
+    client
+        .function::<Click, Total>("sliding")
+        .input("clicks")
+        .output("totals")
+        .run_windowed_until(
+            WindowSpec::sliding_time(Duration::from_secs(10), Duration::from_secs(5)),
+            |w: Window<Click>, _: &mut Context<'_>| {
+                Ok::<_, FunctionError>(Some(Total {
+                    user: format!("{}..{}", w.start, w.end),
+                    n: w.values.iter().map(|c| c.n).sum(),
+                    count: w.values.len() as i64,
+                }))
+            },
+            async {
+                let _ = stop.await;
+            },
+        )
+        .await
+}
+
+/// Clicks whose event time is their `n` (ms).
+async fn produce_at(client: &Client, times: &[i64]) {
+    let p = client.producer::<Click>("clicks").create().await.unwrap();
+    for &n in times {
+        let options = SendOptions::default().timestamp_ms(n);
+        p.send_with(&Click { user: "u".into(), n }, options).await.expect("click stored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sliding_time_windows_close_once_across_a_restart() {
+    let t = TestServer::start().await;
+    topics(&t, 1).await;
+    // Windows [-5,5) [0,10) [5,15) [10,20) s close as the clock passes their ends.
+    produce_at(&t.client, &[1_000, 7_000, 12_000, 21_000]).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let first = tokio::spawn(run_sliding(t.client.clone(), stopped));
+    let out = read_totals(&t.client, 4).await;
+    let windows: Vec<(&str, i64)> = out.iter().map(|t| (t.user.as_str(), t.n)).collect();
+    assert_eq!(
+        windows,
+        [("-5000..5000", 1_000), ("0..10000", 8_000), ("5000..15000", 19_000), ("10000..20000", 12_000)]
+    );
+    let _ = stop.send(());
+    first.await.unwrap().expect("the first instance stops cleanly");
+    // While no instance runs: a click whose windows have all closed, then one that
+    // closes [15,25) and [20,30). The next instance replays from 21 000 (the open
+    // windows' first record) and must keep 5 000 late: the closing mark is restored.
+    produce_at(&t.client, &[5_000, 31_000]).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let second = tokio::spawn(run_sliding(t.client.clone(), stopped));
+    let out = read_totals(&t.client, 6).await;
+    let windows: Vec<(&str, i64)> = out.iter().map(|t| (t.user.as_str(), t.n)).collect();
+    assert_eq!(
+        windows,
+        [
+            ("-5000..5000", 1_000),
+            ("0..10000", 8_000),
+            ("5000..15000", 19_000),
+            ("10000..20000", 12_000),
+            ("15000..25000", 21_000),
+            ("20000..30000", 21_000),
+        ],
+        "each window handed over once, 5 000 late"
+    );
+    let _ = stop.send(());
+    second.await.unwrap().expect("the second instance stops cleanly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

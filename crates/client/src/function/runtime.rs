@@ -75,7 +75,14 @@ impl Settings {
     fn dlq_topic(&self) -> String {
         format!("{}-dlq", self.name)
     }
+
+    fn marks_topic(&self) -> String {
+        format!("{}-windows", self.name)
+    }
 }
+
+/// The key of a partition's window mark in `<name>-windows`.
+const MARK_KEY: &str = "closed_until";
 
 /// What turns one decoded input into outputs: a per-record function, or windows.
 pub(crate) trait Processor<I, O>: Send {
@@ -89,6 +96,17 @@ pub(crate) trait Processor<I, O>: Send {
     }
     /// The partition was taken over again (or away): forget what it held.
     fn reset(&mut self, _partition: u32) {}
+    /// Whether [`Processor::mark`]s are kept (in `<name>-windows`) across owners.
+    fn keeps_marks(&self) -> bool {
+        false
+    }
+    /// What a replay from the committed position cannot rebuild: for time windows,
+    /// the end of the latest window handed over.
+    fn mark(&self, _partition: u32) -> Option<i64> {
+        None
+    }
+    /// The partition's mark as its previous owner committed it.
+    fn restore_mark(&mut self, _partition: u32, _mark: i64) {}
 }
 
 /// A [`Function`] as a [`Processor`].
@@ -117,6 +135,8 @@ struct Owned {
     state: PartitionState,
     /// The next offset to process (records below it are skipped).
     next: i64,
+    /// The processor's mark as last committed.
+    mark: Option<i64>,
 }
 
 /// What a turn did to one partition.
@@ -163,7 +183,7 @@ where
     if settings.input.is_empty() {
         return Err(ClientError::InvalidArgument(format!("function `{}` has no input topic", settings.name)));
     }
-    let setup = Setup::<O>::new::<I>(&client, &settings).await?;
+    let setup = Setup::<O>::new::<I>(&client, &settings, processor.keeps_marks()).await?;
     let stats = Arc::new(Stats::default());
     let instance_id = format!("{}-{:x}", std::process::id(), now_ms() ^ (&stats as *const _ as i64));
     let started_ms = now_ms();
@@ -173,6 +193,7 @@ where
         stats: stats.clone(),
         instance_id,
         started_ms,
+        keeps_marks: setup.marks.is_some(),
     };
     // The first report registers the function: a name a built-in holds stops it here.
     reporter.report(false).await?;
@@ -241,12 +262,18 @@ struct Setup<O> {
     output: Option<Producer<O>>,
     /// The state's topic and the changelog schema's id there.
     state: Option<(String, u32)>,
+    /// The window marks' topic and its changelog schema's id (`["null", "long"]`).
+    marks: Option<(String, u32)>,
 }
 
 impl<O: Avro + Send + 'static> Setup<O> {
     /// Checks that every live version of the input resolves into `I`, that `O` and
     /// the state may be written, and creates the dead-letter and state topics.
-    async fn new<I: Avro>(client: &Client, settings: &Settings) -> Result<Self, ClientError> {
+    async fn new<I: Avro>(
+        client: &Client,
+        settings: &Settings,
+        keeps_marks: bool,
+    ) -> Result<Self, ClientError> {
         let name = &settings.name;
         let mut reasons = Vec::new();
         let input = client.describe_topic(&settings.input).await?;
@@ -266,22 +293,14 @@ impl<O: Avro + Send + 'static> Setup<O> {
         let mut state = None;
         if let Some(spec) = &settings.state {
             let topic = settings.state_topic();
-            let created =
-                NewTopic::new(topic.clone()).partitions(partitions).auto_register(true).if_not_exists(true);
-            let info = client.create_topic(created).await?;
-            if info.partitions.len() as u32 != partitions {
-                reasons.push(format!(
-                    "the state topic `{topic}` has {} partitions, the input {partitions}: one per input partition is needed",
-                    info.partitions.len()
-                ));
-            }
-            match client.register_schema(&value_subject(&info), spec.changelog_schema).await {
-                Ok(registered) => state = Some((topic, registered.id)),
-                Err(ClientError::Incompatible { subject, reasons: why }) => {
-                    reasons.extend(why.into_iter().map(|r| format!("state `{subject}`: {r}")))
-                }
-                Err(e) => return Err(e),
-            }
+            state = changelog_topic(client, "state", &topic, partitions, spec.changelog_schema, &mut reasons)
+                .await?;
+        }
+        let mut marks = None;
+        if keeps_marks {
+            let topic = settings.marks_topic();
+            let schema = <Option<i64> as Avro>::schema();
+            marks = changelog_topic(client, "window marks", &topic, partitions, schema, &mut reasons).await?;
         }
         if !reasons.is_empty() {
             return Err(ClientError::Function(format!(
@@ -295,7 +314,36 @@ impl<O: Avro + Send + 'static> Setup<O> {
             .value_subject(input_subject.clone())
             .if_not_exists(true);
         client.create_topic(dlq).await?;
-        Ok(Setup { input_subject, output, state })
+        Ok(Setup { input_subject, output, state, marks })
+    }
+}
+
+/// Creates (if missing) a changelog topic with one partition per input partition
+/// and registers its value schema: the topic and the schema's id, or the reasons why not.
+async fn changelog_topic(
+    client: &Client,
+    what: &str,
+    topic: &str,
+    partitions: u32,
+    schema: &runnel_avro::Schema,
+    reasons: &mut Vec<String>,
+) -> Result<Option<(String, u32)>, ClientError> {
+    let created =
+        NewTopic::new(topic.to_owned()).partitions(partitions).auto_register(true).if_not_exists(true);
+    let info = client.create_topic(created).await?;
+    if info.partitions.len() as u32 != partitions {
+        reasons.push(format!(
+            "the {what} topic `{topic}` has {} partitions, the input {partitions}: one per input partition is needed",
+            info.partitions.len()
+        ));
+    }
+    match client.register_schema(&value_subject(&info), schema).await {
+        Ok(registered) => Ok(Some((topic.to_owned(), registered.id))),
+        Err(ClientError::Incompatible { subject, reasons: why }) => {
+            reasons.extend(why.into_iter().map(|r| format!("{what} `{subject}`: {r}")));
+            Ok(None)
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -353,6 +401,7 @@ struct Reporter {
     stats: Arc<Stats>,
     instance_id: String,
     started_ms: i64,
+    keeps_marks: bool,
 }
 
 impl Reporter {
@@ -362,6 +411,9 @@ impl Reporter {
         let mut outputs: Vec<String> = s.output.iter().cloned().collect();
         if s.state.is_some() {
             outputs.push(s.state_topic());
+        }
+        if self.keeps_marks {
+            outputs.push(s.marks_topic());
         }
         outputs.push(s.dlq_topic());
         let req = v1::InstanceReport {
@@ -463,8 +515,23 @@ where
             (Some(spec), Some((topic, _))) => spec.restore(&self.client, &s.name, topic, partition).await?,
             _ => PartitionState::new(),
         };
-        tracing::debug!(function = %s.name, partition, next, keys = state.len(), "partition taken over");
-        Ok(Owned { txn, state, next })
+        let mut mark = None;
+        if let Some((topic, _)) = &self.setup.marks {
+            let marks =
+                StateSpec::of::<String, i64>().restore(&self.client, &s.name, topic, partition).await?;
+            if let Some(bytes) = marks.get(runnel_avro::to_vec(&MARK_KEY.to_owned()).as_slice()) {
+                let m = runnel_avro::from_slice::<i64>(bytes).map_err(|e| {
+                    ClientError::Function(format!(
+                        "function `{}`: a window mark in `{topic}` is corrupt: {e}",
+                        s.name
+                    ))
+                })?;
+                self.processor.restore_mark(partition, m);
+                mark = Some(m);
+            }
+        }
+        tracing::debug!(function = %s.name, partition, next, keys = state.len(), ?mark, "partition taken over");
+        Ok(Owned { txn, state, next, mark })
     }
 
     /// Up to `batch` records: waits a little for the first, then takes what is buffered.
@@ -631,6 +698,8 @@ where
         let now = now_ms();
         let mut commits = Vec::new();
         for (p, part) in turn {
+            let Some(owned) = self.owned.get(&p) else { continue };
+            let mark = self.mark_record(p, owned);
             let Some(owned) = self.owned.get_mut(&p) else { continue };
             let position = self.processor.commit_position(p, owned.next);
             let Some(mut txn) = owned.txn.take() else { continue };
@@ -651,25 +720,54 @@ where
                         txn.push(&dlq, Some(0), d.key, value, d.headers, d.timestamp_ms.unwrap_or(now))
                             .await?;
                     }
+                    if let Some((topic, record, _)) = &mark {
+                        txn.push(
+                            topic,
+                            Some(p),
+                            record.key.clone(),
+                            Some(record.value.clone()),
+                            Vec::new(),
+                            now,
+                        )
+                        .await?;
+                    }
                     txn.commit_offsets(&group, &input, &[(p, position)]).await?;
                     txn.commit_and_continue().await
                 }
                 .await;
-                (p, txn, result)
+                (p, txn, result, mark.map(|(_, _, m)| m))
             });
         }
         let mut failed = Vec::new();
-        for (p, txn, result) in futures::future::join_all(commits).await {
+        for (p, txn, result, mark) in futures::future::join_all(commits).await {
             match result {
                 Ok(()) => {
                     if let Some(owned) = self.owned.get_mut(&p) {
                         owned.txn = Some(txn);
+                        if mark.is_some() {
+                            owned.mark = mark;
+                        }
                     }
                 }
                 Err(e) => failed.push((p, e)),
             }
         }
         failed
+    }
+
+    /// The record that moves partition `p`'s mark forward in `<name>-windows`, if it moved:
+    /// the topic, the record and the mark.
+    fn mark_record(&self, p: u32, owned: &Owned) -> Option<(String, RawRecord, i64)> {
+        let (topic, schema_id) = self.setup.marks.as_ref()?;
+        let mark = self.processor.mark(p).filter(|m| Some(*m) != owned.mark)?;
+        let record = RawRecord {
+            key: Some(Bytes::from(runnel_avro::to_vec(&MARK_KEY.to_owned()))),
+            value: changelog_value(*schema_id, Some(&Bytes::from(runnel_avro::to_vec(&mark)))),
+            headers: Vec::new(),
+            timestamp_ms: None,
+            partition: Some(p),
+        };
+        Some((topic.clone(), record, mark))
     }
 
     async fn commit_sent(&mut self, turn: BTreeMap<u32, TurnPart>) -> Vec<(u32, ClientError)> {
@@ -690,7 +788,7 @@ where
         let state = self.setup.state.clone();
         for (p, part) in turn {
             let mut sends = Vec::new();
-            let result: Result<(), ClientError> = async {
+            let result: Result<Option<i64>, ClientError> = async {
                 for o in part.outputs {
                     let record = RawRecord {
                         key: o.key,
@@ -717,15 +815,27 @@ where
                 for d in part.dead {
                     sends.push(self.senders.send(&self.client, &dlq, d).await?);
                 }
+                let mark = self.owned.get(&p).and_then(|owned| self.mark_record(p, owned));
+                if let Some((topic, record, _)) = &mark {
+                    sends.push(self.senders.send(&self.client, topic, record.clone()).await?);
+                }
                 for r in futures::future::join_all(sends).await {
                     r?;
                 }
-                Ok(())
+                Ok(mark.map(|(_, _, m)| m))
             }
             .await;
-            if let Err(e) = result {
-                if !at_most_once {
-                    failed.push((p, e));
+            match result {
+                Ok(Some(mark)) => {
+                    if let Some(owned) = self.owned.get_mut(&p) {
+                        owned.mark = Some(mark);
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if !at_most_once {
+                        failed.push((p, e));
+                    }
                 }
             }
         }

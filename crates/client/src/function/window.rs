@@ -1,14 +1,21 @@
 //! Windowed functions: the values of one input partition gathered into windows
-//! by count (tumbling or sliding) or by event time (tumbling), each handed to the
-//! function once when it closes, as Pulsar's window functions do.
+//! by count or by event time, tumbling or sliding, each handed to the function
+//! once when it closes, as Pulsar's window functions do.
 //!
-//! Nothing of a window is stored: the input position committed for a partition is
-//! the first record of its oldest open window, so a restarted or new owner reads
-//! the open windows' records again and rebuilds them exactly (count windows start
-//! every `slide` records from that record; time windows are aligned to the epoch).
-//! A time window closes when a record at or past its end arrives in the partition;
-//! a record older than the windows already closed is late and dropped (counted as
-//! `late` in the function's metrics).
+//! The values of a window are not stored: the input position committed for a
+//! partition is the first record of its oldest open window, so a restarted or new
+//! owner reads the open windows' records again and rebuilds them exactly (count
+//! windows start every `slide` records from that record; time windows are aligned
+//! to the epoch). A time window closes when a record at or past its end arrives in
+//! the partition; a record whose windows have all closed is late and dropped
+//! (counted as `late` in the function's metrics; one that misses only some of its
+//! sliding windows is counted too and joins the others).
+//!
+//! What a replay cannot rebuild is how far time windows have closed: a record
+//! after the committed position may fall in a window closed before it, and must
+//! stay late. That mark ([`Processor::mark`]) is written with each turn, in the
+//! turn's transaction under effectively-once, to the topic `<name>-windows`, and
+//! restored with the partition.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
@@ -28,10 +35,13 @@ pub enum WindowSpec {
         /// Records between window starts.
         slide: usize,
     },
-    /// Windows of `size` of event time (the records' timestamps), aligned to the epoch.
+    /// Windows of `size` of event time (the records' timestamps), one starting
+    /// every `slide` (`slide == size`: tumbling), aligned to the epoch.
     Time {
         /// The window's length.
         size: Duration,
+        /// The time between window starts.
+        slide: Duration,
     },
 }
 
@@ -48,7 +58,22 @@ impl WindowSpec {
 
     /// Windows of `size` of event time, back to back.
     pub fn tumbling_time(size: Duration) -> Self {
-        WindowSpec::Time { size: size.max(Duration::from_millis(1)) }
+        let size = size.max(Duration::from_millis(1));
+        WindowSpec::Time { size, slide: size }
+    }
+
+    /// Windows of `size` of event time, one starting every `slide` (a record falls
+    /// in about `size / slide` of them).
+    pub fn sliding_time(size: Duration, slide: Duration) -> Self {
+        WindowSpec::Time {
+            size: size.max(Duration::from_millis(1)),
+            slide: slide.max(Duration::from_millis(1)),
+        }
+    }
+
+    /// Whether the windows need their closing mark kept across owners (time windows).
+    pub(crate) fn keeps_marks(&self) -> bool {
+        matches!(self, WindowSpec::Time { .. })
     }
 }
 
@@ -148,20 +173,28 @@ impl<I: Clone + Send + 'static, O, F: WindowFunction<I, O>> Processor<I, O> for 
                         part.closed.push_back(entry.remove());
                     }
                 }
-                WindowSpec::Time { size } => {
-                    let size = size.as_millis() as i64;
-                    let start = ts.div_euclid(size) * size;
-                    if start + size <= part.fired_until {
+                WindowSpec::Time { size, slide } => {
+                    let (size, slide) = (size.as_millis() as i64, slide.as_millis() as i64);
+                    // Every window [s, s + size) with s a multiple of `slide` that holds `ts`.
+                    let mut start = ts.div_euclid(slide) * slide;
+                    let mut missed = false;
+                    while start + size > ts {
+                        if start + size <= part.fired_until {
+                            missed = true;
+                        } else {
+                            let w = part.open.entry(start).or_insert(Open {
+                                start,
+                                first_offset: offset,
+                                last_offset: offset,
+                                values: Vec::new(),
+                            });
+                            w.values.push(input.clone());
+                            w.last_offset = offset;
+                        }
+                        start -= slide;
+                    }
+                    if missed {
                         ctx.count("late", 1);
-                    } else {
-                        let w = part.open.entry(start).or_insert(Open {
-                            start,
-                            first_offset: offset,
-                            last_offset: offset,
-                            values: Vec::new(),
-                        });
-                        w.values.push(input);
-                        w.last_offset = offset;
                     }
                     // Windows that end at or before this record's time are complete.
                     while let Some(entry) = part.open.first_entry() {
@@ -176,7 +209,7 @@ impl<I: Clone + Send + 'static, O, F: WindowFunction<I, O>> Processor<I, O> for 
         }
         let end_of = |w: &Open<I>| match self.spec {
             WindowSpec::Count { size, .. } => w.start + size as i64,
-            WindowSpec::Time { size } => w.start + size.as_millis() as i64,
+            WindowSpec::Time { size, .. } => w.start + size.as_millis() as i64,
         };
         let mut outputs = Vec::new();
         // Hand every closed window over; a failure keeps them for the next attempt.
@@ -207,6 +240,20 @@ impl<I: Clone + Send + 'static, O, F: WindowFunction<I, O>> Processor<I, O> for 
 
     fn reset(&mut self, partition: u32) {
         self.partitions.remove(&partition);
+    }
+
+    fn keeps_marks(&self) -> bool {
+        self.spec.keeps_marks()
+    }
+
+    fn mark(&self, partition: u32) -> Option<i64> {
+        let p = self.partitions.get(&partition)?;
+        (self.spec.keeps_marks() && p.fired_until != i64::MIN).then_some(p.fired_until)
+    }
+
+    fn restore_mark(&mut self, partition: u32, mark: i64) {
+        let p = self.partitions.entry(partition).or_default();
+        p.fired_until = p.fired_until.max(mark);
     }
 }
 
@@ -267,5 +314,43 @@ mod tests {
         let out = feed(&mut w, &[(0, 1), (1, 9), (2, 12), (3, 5), (4, 25)]);
         assert_eq!(out, vec![vec![0, 1], vec![2]], "offset 3 (t=5) came after [0, 10) closed");
         assert_eq!(w.commit_position(0, 5), 4);
+    }
+
+    #[test]
+    fn sliding_time_windows_overlap_and_close_in_order() {
+        let spec = WindowSpec::sliding_time(Duration::from_millis(10), Duration::from_millis(5));
+        let mut w = Windowed::new(spec, values);
+        // t=1 ∈ [-5,5) [0,10); t=7 ∈ [0,10) [5,15); t=12 ∈ [5,15) [10,20); t=21 closes up to [10,20).
+        let out = feed(&mut w, &[(0, 1), (1, 7), (2, 12), (3, 21)]);
+        assert_eq!(out, vec![vec![0], vec![0, 1], vec![1, 2], vec![2]]);
+        assert_eq!(w.mark(0), Some(20));
+        assert_eq!(w.commit_position(0, 4), 3, "[15, 25) and [20, 30) are open from offset 3");
+    }
+
+    #[test]
+    fn a_record_missing_some_sliding_windows_joins_the_rest() {
+        let spec = WindowSpec::sliding_time(Duration::from_millis(10), Duration::from_millis(5));
+        let mut w = Windowed::new(spec, values);
+        // t=10 closes [0,10); t=8 is late for it but joins [5,15); t=30 closes the rest.
+        let out = feed(&mut w, &[(0, 2), (1, 10), (2, 8), (3, 30)]);
+        assert_eq!(out, vec![vec![0], vec![0], vec![1, 2], vec![1]]);
+    }
+
+    #[test]
+    fn a_restored_mark_keeps_late_records_late_on_replay() {
+        let mut w = Windowed::new(WindowSpec::tumbling_time(Duration::from_millis(10)), values);
+        // [0,10) closes at t=12 (offset 1); offset 2 (t=5) is late; [10,20) is open from offset 1.
+        assert_eq!(feed(&mut w, &[(0, 1), (1, 12), (2, 5)]), vec![vec![0]]);
+        let (position, mark) = (w.commit_position(0, 3), w.mark(0).unwrap());
+        assert_eq!((position, mark), (1, 10));
+        // A new owner replays from the position with the mark: offset 2 stays late, and the
+        // next window holds what the old owner's would.
+        let mut again = Windowed::new(WindowSpec::tumbling_time(Duration::from_millis(10)), values);
+        again.restore_mark(0, mark);
+        assert_eq!(feed(&mut again, &[(1, 12), (2, 5), (3, 25)]), vec![vec![1]]);
+        assert_eq!(feed(&mut w, &[(3, 25)]), vec![vec![1]]);
+        // Without the mark the replay would hand [0, 10) over a second time.
+        let mut forgetful = Windowed::new(WindowSpec::tumbling_time(Duration::from_millis(10)), values);
+        assert_eq!(feed(&mut forgetful, &[(1, 12), (2, 5), (3, 25)]), vec![vec![2], vec![1]]);
     }
 }

@@ -9,7 +9,7 @@
 //!
 //! With a group, a task holds the `Groups.Join` stream: each assignment it
 //! brings stops the fetchers of revoked partitions (committing what was
-//! processed first) and starts fetchers for new ones at the group's committed
+//! processed first, under auto-commit) and starts fetchers for new ones at the group's committed
 //! offset, or at the configured position when there is none. It heart-beats
 //! at the interval the broker asks for.
 //!
@@ -315,8 +315,10 @@ impl ConsumerControl for ConsumerHandle {
     }
 
     async fn close(&self) -> Result<(), ClientError> {
-        let result =
-            if self.shared.options.group.is_some() { commit(&self.shared, None).await } else { Ok(()) };
+        // With manual commits the application owns the position (a transaction may
+        // carry it): leaving commits nothing, as Kafka's consumers do.
+        let auto = self.shared.options.group.is_some() && self.shared.options.auto_commit.is_some();
+        let result = if auto { commit(&self.shared, None).await } else { Ok(()) };
         if let Some((group, member_id)) = self.guard.stop() {
             let mut svc = self.shared.connection.groups();
             let _ = svc.leave(v1::LeaveRequest { group, member_id }).await;
@@ -582,9 +584,12 @@ async fn apply_assignment(shared: &Arc<Shared>, group: &str, assignment: v1::Ass
         (revoked, added)
     };
     if !revoked.is_empty() {
-        // Hand over what was processed so the next owner starts after it.
+        // Hand over what was processed so the next owner starts after it (with
+        // auto-commit only: with manual commits the application owns the position).
         // Best effort: the broker may already consider the old generation gone.
-        let offsets: Vec<(u32, i64)> = {
+        let offsets: Vec<(u32, i64)> = if shared.options.auto_commit.is_none() {
+            Vec::new()
+        } else {
             let state = shared.state.lock();
             revoked.iter().filter_map(|p| state.processed.get(p).map(|&o| (*p, o))).collect()
         };
