@@ -481,3 +481,42 @@ def test_replication(browser):
     finally:
         east.stop()
         west.stop()
+
+
+def test_kafka_group_members(browser):
+    """A confluent-kafka consumer in a group shows as a member with its decoded assignment,
+    and the group cannot be reset while it is live."""
+    from confluent_kafka import Consumer
+
+    server = RunnelServer(kafka=True)
+    consumer = None
+    try:
+        schema = Path(tempfile.mkdtemp(prefix="runnel-console-")) / "order.avsc"
+        schema.write_text(json.dumps(ORDER))
+        server.cli("topic", "create", "payments", "--partitions", "2", "--schema", str(schema))
+        server.cli("produce", "payments", "--key-field", "id", stdin="".join(json.dumps(order(i)) + "\n" for i in range(4)))
+        consumer = Consumer({"bootstrap.servers": server.kafka, "group.id": "ledger", "client.id": "ledger-1",
+                             "auto.offset.reset": "earliest", "session.timeout.ms": 6000})
+        consumer.subscribe(["payments"])
+        deadline = time.time() + 30
+        while not consumer.assignment() and time.time() < deadline:
+            consumer.poll(0.2)
+        assert consumer.assignment(), "the consumer joined and was assigned"
+        browser.get(ui(server, "/groups"))
+        row = browser.find_element(By.CSS_SELECTOR, "tr[data-group='ledger']")
+        assert row.find_elements(By.TAG_NAME, "td")[2].text == "1"
+        follow(browser, row.find_element(By.LINK_TEXT, "ledger"))
+        member = browser.find_element(By.CSS_SELECTOR, "#members tr.member[data-via='Kafka']")
+        cells = [td.text for td in member.find_elements(By.TAG_NAME, "td")]
+        assert cells[1:] == ["ledger-1", "Kafka", "payments", "0, 1"], cells
+        owners = {td.text for td in browser.find_elements(By.CSS_SELECTOR, "section.topic-lag tr[data-partition] td:last-child")}
+        assert owners == {cells[0]}, owners
+        shot(browser, "kafka-group")
+        form = browser.find_element(By.CSS_SELECTOR, "form.reset")
+        Select(form.find_element(By.NAME, "to")).select_by_value("earliest")
+        follow(browser, form.find_element(By.CSS_SELECTOR, "button"))
+        assert "has live members on payments" in text(browser, "#error")
+    finally:
+        if consumer is not None:
+            consumer.close()
+        server.stop()

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::fetch::Fetcher;
 use crate::functions::Functions;
 use crate::groups::Groups;
+use crate::kafka_groups;
 use crate::meta::Meta;
 use crate::metrics::Metrics;
 use crate::produce::Appender;
@@ -54,6 +55,8 @@ pub struct Broker {
     pub fetch: Arc<Fetcher>,
     /// Consumer group coordinator.
     pub groups: Arc<Groups>,
+    /// Kafka's consumer groups (the classic protocol with client-side assignment).
+    pub kafka_groups: Arc<kafka_groups::Coordinator>,
     /// Queue subscriptions (shared, key_shared, failover, exclusive) and their dispatchers.
     pub subscriptions: Arc<Subscriptions>,
     /// The transaction coordinator.
@@ -69,7 +72,7 @@ pub struct Broker {
 }
 
 /// How many handles exist on each service: see [`Broker::holders`].
-pub(crate) type Holders = [usize; 11];
+pub(crate) type Holders = [usize; 12];
 
 impl Broker {
     /// The handles held on each service right now. Taken once the services are built
@@ -85,6 +88,7 @@ impl Broker {
             Arc::strong_count(&self.append),
             Arc::strong_count(&self.fetch),
             Arc::strong_count(&self.groups),
+            Arc::strong_count(&self.kafka_groups),
             Arc::strong_count(&self.subscriptions),
             Arc::strong_count(&self.metrics),
             Arc::strong_count(&self.transactions),

@@ -34,6 +34,8 @@ pub mod groups;
 pub mod grpc;
 mod http;
 pub mod kafka;
+pub(crate) mod kafka_codes;
+pub mod kafka_groups;
 pub mod log;
 pub mod meta;
 pub mod metrics;

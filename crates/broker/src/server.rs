@@ -393,6 +393,7 @@ async fn open_services(config: &ServerConfig) -> Result<Broker, BrokerError> {
         append,
         fetch,
         groups,
+        kafka_groups: Arc::new(crate::kafka_groups::Coordinator::default()),
         subscriptions,
         transactions,
         functions,

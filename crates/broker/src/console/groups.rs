@@ -1,5 +1,6 @@
 //! Consumer group pages: the groups (those holding committed offsets and those with live
-//! members), one group's members and assignments, its committed offsets and lag per partition
+//! members, joined over gRPC or Kafka's group protocol), one group's members and assignments
+//! (a Kafka member's decoded from its consumer-protocol assignment), its committed offsets and lag per partition
 //! with a chart of its lag over time (from the console's samples), and resetting its offsets
 //! to the earliest, the latest or the first offset at a time. A reset is refused while the
 //! group has live members on the topic (a live member would commit over it), as Kafka refuses
@@ -24,6 +25,7 @@ use super::{
     Sess, Session,
 };
 use crate::broker::Broker;
+use crate::groups::LiveMember;
 
 pub(crate) fn routes() -> axum::Router<Arc<Console>> {
     axum::Router::new()
@@ -41,11 +43,42 @@ fn may_use(session: &Session, group: &str) -> bool {
     session.caller().is_some_and(|c| c.may_use_groups_of(tenant_of(group)))
 }
 
-/// Every group the broker knows: with committed offsets or live members.
+/// Every group the broker knows: with committed offsets or live members (gRPC or Kafka).
 fn all_groups(broker: &Broker) -> Result<BTreeSet<String>, Failure> {
     let mut groups: BTreeSet<String> = broker.groups.groups_with_offsets()?.into_iter().collect();
     groups.extend(broker.groups.live_groups());
+    groups.extend(broker.kafka_groups.live_groups());
     Ok(groups)
+}
+
+/// Which protocol a member joined with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Grpc,
+    Kafka,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Grpc => "gRPC",
+            Via::Kafka => "Kafka",
+        }
+    }
+}
+
+/// The live members of `group`, gRPC and Kafka, each Kafka member's topics resolved to the
+/// names the broker keeps (a client may name `t` or `public/default/t`).
+fn live_members(broker: &Broker, group: &str) -> Vec<(Via, LiveMember)> {
+    let mut out: Vec<(Via, LiveMember)> =
+        broker.groups.live_members(group).into_iter().map(|m| (Via::Grpc, m)).collect();
+    for mut m in broker.kafka_groups.live_members(group) {
+        if let Ok(t) = broker.topics.get(&m.topic) {
+            m.topic = t.meta.name.clone();
+        }
+        out.push((Via::Kafka, m));
+    }
+    out
 }
 
 /// One partition of a group on a topic.
@@ -63,7 +96,7 @@ fn lag_of(broker: &Broker, group: &str, topic: &str) -> Result<Vec<PartitionLag>
     let t = broker.topics.get(topic)?;
     let committed: HashMap<u32, i64> = broker.groups.committed(group, topic)?.into_iter().collect();
     let mut owners = HashMap::new();
-    for m in broker.groups.live_members(group) {
+    for (_, m) in live_members(broker, group) {
         if m.topic == t.meta.name {
             for p in m.partitions {
                 owners.insert(p, m.member_id.clone());
@@ -90,7 +123,7 @@ fn lag_of(broker: &Broker, group: &str, topic: &str) -> Result<Vec<PartitionLag>
 /// The topics a group is on: with committed offsets or live members.
 fn topics_of(broker: &Broker, group: &str) -> Result<Vec<String>, Failure> {
     let mut topics: BTreeSet<String> = broker.groups.topics_with_offsets(group)?.into_iter().collect();
-    topics.extend(broker.groups.live_members(group).into_iter().map(|m| m.topic));
+    topics.extend(live_members(broker, group).into_iter().map(|(_, m)| m.topic));
     Ok(topics.into_iter().filter(|t| broker.topics.get(t).is_ok()).collect())
 }
 
@@ -134,7 +167,7 @@ async fn list(State(console): State<Arc<Console>>, Sess(session): Sess) -> Respo
                         tr data-group=(g) {
                             td { a href=(format!("/ui/group?name={}", url_encode(g))) { (g) } }
                             td { (topics.join(", ")) }
-                            td.num { (broker.groups.live_members(g).len()) }
+                            td.num { (live_members(broker, g).iter().map(|(_, m)| &m.member_id).collect::<BTreeSet<_>>().len()) }
                             td.num { (lag) }
                         }
                     }
@@ -194,15 +227,21 @@ async fn describe(
             ));
         }
         let samples = console.samples();
-        let members = broker.groups.live_members(&group);
+        let members = live_members(broker, &group);
         let body = html! {
             (notices(q.get("msg").map(String::as_str), q.get("error").map(String::as_str)))
             h2 { "Members" }
             table #members {
-                thead { tr { th { "Member" } th { "Client" } th { "Topic" } th { "Partitions" } } }
+                thead { tr { th { "Member" } th { "Client" } th { "Protocol" } th { "Topic" } th { "Partitions" } } }
                 tbody {
-                    @for m in &members { tr { td { code { (m.member_id) } } td { (m.client_id) } td { (m.topic) } td { (m.partitions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")) } } }
-                    @if members.is_empty() { tr { td colspan="4" { "No live members." } } }
+                    @for (via, m) in &members {
+                        tr.member data-via=(via.name()) {
+                            td { code { (m.member_id) } } td { (m.client_id) } td { (via.name()) }
+                            td { @if m.topic.is_empty() { span.hint { "not assigned" } } @else { (m.topic) } }
+                            td { (m.partitions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")) }
+                        }
+                    }
+                    @if members.is_empty() { tr { td colspan="5" { "No live members." } } }
                 }
             }
             @for t in &topics {
@@ -265,7 +304,10 @@ async fn reset(State(console): State<Arc<Console>>, form: CsrfForm) -> Response 
             ));
         }
         let t = broker.topics.get(&topic)?;
-        if broker.groups.live_members(&group).iter().any(|m| m.topic == t.meta.name) {
+        // A Kafka group must be empty to be reset (as Kafka's own tools require); a gRPC
+        // group, free of members on this topic.
+        let live = live_members(broker, &group);
+        if live.iter().any(|(via, m)| *via == Via::Kafka || m.topic == t.meta.name) {
             return Err(Failure(
                 StatusCode::CONFLICT,
                 format!("group {group} has live members on {topic}: stop them before resetting its offsets"),

@@ -70,10 +70,10 @@ use runnel_auth::names::kafka::group_tenant;
 use runnel_auth::names::TopicName;
 
 use super::codec::KafkaError;
-use super::codes::{code, kstr};
 use super::context::{Access, Ctx};
 use crate::auth::{Caller, Permission, Resource};
 use crate::broker::Broker;
+use crate::kafka_codes::{code, kstr};
 
 /// Topic authorization failed.
 pub(super) const TOPIC_AUTHORIZATION_FAILED: i16 =

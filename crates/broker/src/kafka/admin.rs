@@ -21,10 +21,10 @@ use kafka_protocol::messages::{
 };
 use runnel_proto::v1;
 
-use super::codes::{code, kstr};
 use super::context::Ctx;
 use super::metadata::NODE_ID;
 use crate::error::BrokerError;
+use crate::kafka_codes::{code, kstr};
 use crate::topics::{TopicConfig, MAX_PARTITIONS};
 
 fn topic_error(e: &BrokerError) -> i16 {
@@ -262,7 +262,7 @@ pub(super) async fn delete_records(ctx: Ctx, req: DeleteRecordsRequest) -> Respo
             match outcome {
                 Ok(low) => pr.low_watermark = low,
                 Err(e) => {
-                    pr.error_code = super::codes::error_code(&e);
+                    pr.error_code = crate::kafka_codes::error_code(&e);
                     if pr.error_code != code::OFFSET_OUT_OF_RANGE
                         && pr.error_code != code::UNKNOWN_TOPIC_OR_PARTITION
                     {

@@ -31,10 +31,10 @@ use kafka_protocol::messages::{
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ResponseKind,
 };
 
-use super::codes::{code, kstr};
 use super::context::Ctx;
 use super::metadata::NODE_ID;
 use crate::error::BrokerError;
+use crate::kafka_codes::{code, kstr};
 use crate::topics::{ConfigChange, Fsync, Topic, TopicConfig, Validation};
 
 /// Kafka's resource types.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use runnel_auth::names::kafka::KafkaScope;
 use runnel_auth::names::TopicName;
 
-use super::groups::Coordinator;
 use crate::auth::{Caller, Permission, Resource};
 use crate::broker::Broker;
+use crate::kafka_groups::Coordinator;
 
 /// What every request handler needs: the broker, the group coordinator, the address
 /// clients reached this listener on (advertised as broker 0), the peer's, and the caller.

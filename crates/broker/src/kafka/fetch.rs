@@ -20,9 +20,9 @@ use kafka_protocol::messages::{
 };
 use tokio::sync::watch;
 
-use super::codes::{code, error_code};
 use super::context::Ctx;
 use crate::error::BrokerError;
+use crate::kafka_codes::{code, error_code};
 use crate::log::PartitionLog;
 
 /// The longest long poll accepted, whatever the client asks.

@@ -33,10 +33,10 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::Encodable;
 
-use super::codes::{code, kstr};
 use super::context::Ctx;
 use crate::error::BrokerError;
 use crate::groups::LiveMember;
+use crate::kafka_codes::{code, kstr};
 
 /// The protocol type a gRPC group shows.
 const RUNNEL_PROTOCOL_TYPE: &str = "runnel";

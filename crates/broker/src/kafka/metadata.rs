@@ -19,10 +19,10 @@ use kafka_protocol::messages::{
 };
 
 use super::access::TOPIC_AUTHORIZATION_FAILED;
-use super::codes::{code, kstr};
 use super::context::Ctx;
 use super::versions;
 use crate::auth::{Caller, Resource};
+use crate::kafka_codes::{code, kstr};
 use crate::topics::Topic;
 
 /// The id of the only broker.

@@ -27,13 +27,14 @@
 //! API key or version `kafka-protocol` cannot decode closes the connection (logged), as
 //! a Kafka broker closes it for a request it cannot parse. docs/kafka.md lists every API.
 //!
-//! Map: `codec.rs` (framing, connection errors), `codes.rs` (error codes, strings),
+//! Map: `codec.rs` (framing, connection errors), `crate::kafka_codes` (error codes, strings),
 //! `context.rs` (what every handler runs with, the caller), `sasl.rs` (authentication),
 //! `access.rs` (authorization, tenancy, quotas), `versions.rs` (what is advertised),
 //! `unsupported.rs` (the answer to what is not served), `metadata.rs` (ApiVersions,
 //! Metadata, DescribeCluster, FindCoordinator, InitProducerId), `produce.rs`,
-//! `fetch.rs` (Fetch, ListOffsets), `groups.rs` (the classic group protocol
-//! with client-side assignment), `offsets.rs` (OffsetCommit, OffsetFetch),
+//! `fetch.rs` (Fetch, ListOffsets), the classic group protocol (JoinGroup, SyncGroup,
+//! Heartbeat, LeaveGroup) answered by the `crate::kafka_groups` coordinator, which the
+//! console reads too, `offsets.rs` (OffsetCommit, OffsetFetch),
 //! `group_admin.rs` (ListGroups, DescribeGroups, DeleteGroups, OffsetDelete),
 //! `admin.rs` (CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords),
 //! `configs.rs` (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs).
@@ -43,12 +44,10 @@
 mod access;
 mod admin;
 pub mod codec;
-mod codes;
 mod configs;
 mod context;
 mod fetch;
 mod group_admin;
-pub mod groups;
 mod metadata;
 mod offsets;
 mod produce;
@@ -120,7 +119,7 @@ pub async fn start(
 ) -> Result<(SocketAddr, JoinHandle<()>), BrokerError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| BrokerError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| BrokerError::Bind { addr, source })?;
-    let coordinator = Arc::new(groups::Coordinator::default());
+    let coordinator = Arc::clone(&broker.kafka_groups);
     let protocol = security.protocol();
     let task = tokio::spawn(accept_loop(broker, coordinator, listener, security));
     tracing::info!(kafka_addr = %bound, protocol, "Kafka listener bound");
@@ -129,12 +128,13 @@ pub async fn start(
 
 async fn accept_loop(
     broker: Arc<Broker>,
-    coordinator: Arc<groups::Coordinator>,
+    coordinator: Arc<crate::kafka_groups::Coordinator>,
     listener: TcpListener,
     security: Security,
 ) {
     let acceptor = security.tls.map(TlsAcceptor::from);
-    let reaper = tokio::spawn(groups::reap_task(Arc::clone(&coordinator), broker.shutdown.clone()));
+    let reaper =
+        tokio::spawn(crate::kafka_groups::reap_task(Arc::clone(&coordinator), broker.shutdown.clone()));
     let mut backoff = Duration::from_millis(5);
     loop {
         let accepted = tokio::select! {
@@ -336,7 +336,11 @@ async fn dispatch(
             client,
             "Kafka API version not served; answering UNSUPPORTED_VERSION"
         );
-        return match unsupported::error_response(request, version, codes::code::UNSUPPORTED_VERSION) {
+        return match unsupported::error_response(
+            request,
+            version,
+            crate::kafka_codes::code::UNSUPPORTED_VERSION,
+        ) {
             Some(body) => Ok(Some(ready(api_key, version, cid, body))),
             None => Err(KafkaError::Unsupported { api_key: raw_key, version }),
         };
@@ -376,14 +380,18 @@ async fn dispatch(
         RequestKind::Fetch(r) => Box::pin(fetch::fetch(c, r)),
         RequestKind::ListOffsets(r) => Box::pin(fetch::list_offsets(c, r)),
         RequestKind::JoinGroup(r) => {
-            let who = groups::Client { id: client, host: c.client_host.to_string() };
-            Box::pin(groups::join(c.coordinator, c.broker.shutdown.clone(), r, who, version))
+            let who = crate::kafka_groups::Client { id: client, host: c.client_host.to_string() };
+            Box::pin(crate::kafka_groups::join(c.coordinator, c.broker.shutdown.clone(), r, who, version))
         }
         RequestKind::SyncGroup(r) => {
-            Box::pin(async move { groups::sync(&c.coordinator, &c.broker.shutdown, r).await })
+            Box::pin(async move { crate::kafka_groups::sync(&c.coordinator, &c.broker.shutdown, r).await })
         }
-        RequestKind::Heartbeat(r) => Box::pin(async move { groups::heartbeat(&c.coordinator, r) }),
-        RequestKind::LeaveGroup(r) => Box::pin(async move { groups::leave(&c.coordinator, r, version) }),
+        RequestKind::Heartbeat(r) => {
+            Box::pin(async move { crate::kafka_groups::heartbeat(&c.coordinator, r) })
+        }
+        RequestKind::LeaveGroup(r) => {
+            Box::pin(async move { crate::kafka_groups::leave(&c.coordinator, r, version) })
+        }
         RequestKind::OffsetCommit(r) => Box::pin(offsets::commit(c, r)),
         RequestKind::OffsetFetch(r) => Box::pin(offsets::fetch(c, r, version)),
         RequestKind::CreateTopics(r) => Box::pin(admin::create_topics(c, r)),

@@ -18,8 +18,8 @@ use kafka_protocol::messages::{
     TopicName,
 };
 
-use super::codes::{code, kstr};
 use super::context::Ctx;
+use crate::kafka_codes::{code, kstr};
 
 pub(super) async fn commit(ctx: Ctx, req: OffsetCommitRequest) -> ResponseKind {
     let group = req.group_id.as_str().to_owned();

@@ -29,10 +29,10 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 
 use super::access::throttle_ms;
-use super::codes::{error_code, kstr};
 use super::context::Ctx;
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::kafka_codes::{error_code, kstr};
 use crate::log::{Appended, PendingAppend};
 
 /// Size of a RecordBatch's base offset and length fields, before `length` bytes.

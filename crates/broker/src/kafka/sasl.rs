@@ -33,9 +33,9 @@ use kafka_protocol::messages::{
 use runnel_auth::names::kafka::KafkaScope;
 
 use super::codec::KafkaError;
-use super::codes::kstr;
 use super::context::Access;
 use crate::auth::{Authenticator, Caller};
+use crate::kafka_codes::kstr;
 
 /// The mechanisms offered, in the order SaslHandshake lists them.
 pub(super) const MECHANISMS: [&str; 2] = ["PLAIN", "OAUTHBEARER"];

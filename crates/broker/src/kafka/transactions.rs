@@ -16,9 +16,9 @@ use kafka_protocol::messages::{
     TxnOffsetCommitRequest, TxnOffsetCommitResponse,
 };
 
-use super::codes::{code, error_code};
 use super::context::Ctx;
 use crate::error::BrokerError;
+use crate::kafka_codes::{code, error_code};
 use crate::transactions::TxnError;
 
 /// The Kafka code for a coordinator error. `fenced_since`: the first version of the API

@@ -17,7 +17,7 @@
 use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseKind};
 use kafka_protocol::protocol::VersionRange;
 
-use super::codes::code;
+use crate::kafka_codes::code;
 
 /// (API, lowest version, highest version) served.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[

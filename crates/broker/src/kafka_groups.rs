@@ -31,7 +31,8 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::codes::{code, kstr};
+use crate::groups::LiveMember;
+use crate::kafka_codes::{code, kstr};
 
 const MIN_SESSION_TIMEOUT: Duration = Duration::from_millis(100);
 const MAX_SESSION_TIMEOUT: Duration = Duration::from_secs(300);
@@ -97,7 +98,8 @@ impl Default for Group {
     }
 }
 
-/// The Kafka group coordinator (one per listener).
+/// The Kafka group coordinator (one per broker; the Kafka listener answers through it, the
+/// console reads it).
 #[derive(Debug, Default)]
 pub struct Coordinator {
     groups: Mutex<HashMap<String, Group>>,
@@ -112,7 +114,7 @@ impl Coordinator {
     }
 
     /// Every group this coordinator knows: (name, protocol type, state).
-    pub(super) fn list(&self) -> Vec<(String, String, GroupState)> {
+    pub(crate) fn list(&self) -> Vec<(String, String, GroupState)> {
         let groups = self.groups.lock();
         let mut out: Vec<_> = groups
             .iter()
@@ -122,8 +124,48 @@ impl Coordinator {
         out
     }
 
+    /// The members of `group` with the partitions their consumer-protocol assignment gives
+    /// them, one entry per (topic as the client named it, member), by topic then member.
+    /// Members of other protocols (Connect, a custom one) are listed with no topic.
+    pub fn live_members(&self, group: &str) -> Vec<LiveMember> {
+        let groups = self.groups.lock();
+        let Some(g) = groups.get(group) else { return Vec::new() };
+        let mut out = Vec::new();
+        for (id, m) in &g.members {
+            let assigned =
+                if m.protocol_type == "consumer" { assignment_topics(&m.assignment) } else { None };
+            match assigned {
+                Some(topics) if !topics.is_empty() => {
+                    out.extend(topics.into_iter().map(|(topic, partitions)| LiveMember {
+                        topic,
+                        member_id: id.clone(),
+                        client_id: m.client.id.clone(),
+                        partitions,
+                    }))
+                }
+                _ => out.push(LiveMember {
+                    topic: String::new(),
+                    member_id: id.clone(),
+                    client_id: m.client.id.clone(),
+                    partitions: Vec::new(),
+                }),
+            }
+        }
+        out.sort_by(|a, b| (&a.topic, &a.member_id).cmp(&(&b.topic, &b.member_id)));
+        out
+    }
+
+    /// The groups with members.
+    pub fn live_groups(&self) -> Vec<String> {
+        let groups = self.groups.lock();
+        let mut out: Vec<String> =
+            groups.iter().filter(|(_, g)| !g.members.is_empty()).map(|(name, _)| name.clone()).collect();
+        out.sort();
+        out
+    }
+
     /// What DescribeGroups shows of a group, if this coordinator knows it.
-    pub(super) fn snapshot(&self, group: &str) -> Option<GroupSnapshot> {
+    pub(crate) fn snapshot(&self, group: &str) -> Option<GroupSnapshot> {
         let groups = self.groups.lock();
         let g = groups.get(group)?;
         let protocol = g.protocol.clone().unwrap_or_default();
@@ -152,7 +194,7 @@ impl Coordinator {
 
     /// Runs `f` with what this coordinator knows of `group`, while no member can join it;
     /// when `f` succeeds and `forget` is set, an empty group is forgotten (DeleteGroups).
-    pub(super) fn with_group_locked<T, E>(
+    pub(crate) fn with_group_locked<T, E>(
         &self,
         group: &str,
         forget: bool,
@@ -181,7 +223,7 @@ impl Coordinator {
     }
 
     /// Whether `member` of `group` may commit for `generation`: `Ok` or the Kafka error code.
-    pub(super) fn check_commit(&self, group: &str, member: &str, generation: i32) -> Result<(), i16> {
+    pub(crate) fn check_commit(&self, group: &str, member: &str, generation: i32) -> Result<(), i16> {
         let mut groups = self.groups.lock();
         let Some(g) = groups.get_mut(group) else {
             // A commit outside any group (generation -1): a standalone consumer.
@@ -204,35 +246,35 @@ impl Coordinator {
 
 /// What the coordinator knows of a group, for the admin APIs that must decide under its lock.
 #[derive(Debug, Default)]
-pub(super) struct LockedGroup {
+pub(crate) struct LockedGroup {
     /// The coordinator has the group (it may be empty).
-    pub(super) known: bool,
+    pub(crate) known: bool,
     /// It has members.
-    pub(super) live: bool,
+    pub(crate) live: bool,
     /// Its protocol type is "consumer", so members' metadata names their topics.
-    pub(super) consumer_protocol: bool,
+    pub(crate) consumer_protocol: bool,
     /// The topics its members subscribe to (consumer protocol only).
-    pub(super) subscribed: HashSet<String>,
+    pub(crate) subscribed: HashSet<String>,
 }
 
 /// A group as DescribeGroups shows it.
 #[derive(Debug, Clone)]
-pub(super) struct GroupSnapshot {
-    pub(super) state: GroupState,
-    pub(super) protocol_type: String,
-    pub(super) protocol: String,
-    pub(super) members: Vec<MemberSnapshot>,
+pub(crate) struct GroupSnapshot {
+    pub(crate) state: GroupState,
+    pub(crate) protocol_type: String,
+    pub(crate) protocol: String,
+    pub(crate) members: Vec<MemberSnapshot>,
 }
 
 /// A member as DescribeGroups shows it.
 #[derive(Debug, Clone)]
-pub(super) struct MemberSnapshot {
-    pub(super) member_id: String,
-    pub(super) client_id: String,
-    pub(super) client_host: String,
+pub(crate) struct MemberSnapshot {
+    pub(crate) member_id: String,
+    pub(crate) client_id: String,
+    pub(crate) client_host: String,
     /// Its metadata for the group's chosen protocol.
-    pub(super) metadata: Bytes,
-    pub(super) assignment: Bytes,
+    pub(crate) metadata: Bytes,
+    pub(crate) assignment: Bytes,
 }
 
 impl GroupState {
@@ -265,11 +307,34 @@ fn subscription_topics(metadata: &Bytes) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The (topic, partitions) of a consumer-protocol assignment; `None` if it does not decode
+/// (an empty one, before the first SyncGroup, decodes to nothing).
+fn assignment_topics(assignment: &Bytes) -> Option<Vec<(String, Vec<u32>)>> {
+    use kafka_protocol::messages::ConsumerProtocolAssignment;
+    use kafka_protocol::protocol::Decodable;
+    if assignment.len() < 2 {
+        return Some(Vec::new());
+    }
+    let mut buf = assignment.clone();
+    let version = bytes::Buf::get_i16(&mut buf).clamp(0, 3);
+    let decoded = ConsumerProtocolAssignment::decode(&mut buf, version).ok()?;
+    Some(
+        decoded
+            .assigned_partitions
+            .iter()
+            .map(|t| {
+                let partitions = t.partitions.iter().filter_map(|p| u32::try_from(*p).ok()).collect();
+                (t.topic.as_str().to_owned(), partitions)
+            })
+            .collect(),
+    )
+}
+
 /// Who sent a JoinGroup: its client id and host (`/ip`, as Kafka shows it).
 #[derive(Debug, Clone, Default)]
-pub(super) struct Client {
-    pub(super) id: String,
-    pub(super) host: String,
+pub(crate) struct Client {
+    pub(crate) id: String,
+    pub(crate) host: String,
 }
 
 fn join_error(error_code: i16, member_id: StrBytes) -> JoinGroupResponse {
@@ -281,7 +346,7 @@ fn join_error(error_code: i16, member_id: StrBytes) -> JoinGroupResponse {
 }
 
 /// JoinGroup: registers the member and waits until the rebalance completes.
-pub(super) async fn join(
+pub(crate) async fn join(
     coordinator: Arc<Coordinator>,
     shutdown: CancellationToken,
     req: JoinGroupRequest,
@@ -465,7 +530,7 @@ fn maybe_complete(g: &mut Group, expired: bool) {
 }
 
 /// SyncGroup: the leader hands over the assignment; every member gets its part.
-pub(super) async fn sync(
+pub(crate) async fn sync(
     coordinator: &Coordinator,
     shutdown: &CancellationToken,
     req: SyncGroupRequest,
@@ -539,7 +604,7 @@ pub(super) async fn sync(
 }
 
 /// Heartbeat: keeps the member alive; REBALANCE_IN_PROGRESS tells it to rejoin.
-pub(super) fn heartbeat(coordinator: &Coordinator, req: HeartbeatRequest) -> ResponseKind {
+pub(crate) fn heartbeat(coordinator: &Coordinator, req: HeartbeatRequest) -> ResponseKind {
     let mut r = HeartbeatResponse::default();
     let mut groups = coordinator.groups.lock();
     let member = groups.get_mut(req.group_id.as_str()).and_then(|g| {
@@ -563,7 +628,7 @@ pub(super) fn heartbeat(coordinator: &Coordinator, req: HeartbeatRequest) -> Res
 }
 
 /// LeaveGroup: one member (v0–v2) or several (v3+) leave; the rest rebalance.
-pub(super) fn leave(coordinator: &Coordinator, req: LeaveGroupRequest, version: i16) -> ResponseKind {
+pub(crate) fn leave(coordinator: &Coordinator, req: LeaveGroupRequest, version: i16) -> ResponseKind {
     let mut r = LeaveGroupResponse::default();
     let ids: Vec<StrBytes> = if version >= 3 {
         req.members.iter().map(|m| m.member_id.clone()).collect()
@@ -619,7 +684,7 @@ fn member_removed(g: &mut Group) {
 
 /// Removes members whose session expired and completes rebalances whose
 /// deadline passed, until shutdown.
-pub(super) async fn reap_task(c: Arc<Coordinator>, shutdown: CancellationToken) {
+pub(crate) async fn reap_task(c: Arc<Coordinator>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(REAP_EVERY);
     loop {
         tokio::select! {
