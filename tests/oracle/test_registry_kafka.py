@@ -1,0 +1,287 @@
+"""The schema registry on a Kafka topic (`runnel registry serve --kafka`), against Tansu.
+
+Several instances share one single-partition topic; the consumer group elects a primary, which
+takes writes; followers forward writes to it and answer reads from their own copy, after reading
+their forwarded write back (read-your-writes). Shown here: three instances, registrations through
+each; the primary SIGKILLed in the middle of a burst of concurrent registrations, after which no
+id was given twice, every acknowledged registration is readable from every survivor, and another
+instance took over; confluent-kafka's `SchemaRegistryClient` probe (the tests of
+test_registry_confluent.py) against a follower; and the refusals to start: a topic holding records
+Runnel did not write (naming the offset), a topic with several partitions, nothing listening, and a
+peer that does not speak Kafka.
+
+The election's session timeout is 3 s here (`--election-timeout-ms`), so a dead primary is
+replaced within seconds.
+"""
+
+import json
+import re
+import subprocess
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
+
+import test_registry_confluent as probe
+from conftest import START_SECONDS, free_port, runnel_bin
+
+CT = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
+
+
+class Instance:
+    """``runnel registry serve --kafka BOOTSTRAP`` on a free port; ``url`` from its ready line.
+    Its log lines are kept, so a test sees when it becomes primary."""
+
+    def __init__(self, bootstrap, topic, *extra):
+        cmd = [runnel_bin(), "registry", "serve", "--http", "127.0.0.1:0", "--kafka", bootstrap,
+               "--schemas-topic", topic, "--election-timeout-ms", "3000", *extra]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self.url = None
+        timer = threading.Timer(START_SECONDS, self.proc.kill)
+        timer.start()
+        try:
+            for line in self.proc.stderr:
+                self.lines.append(line)
+                match = re.search(r"registry listening on (\S+)", line)
+                if match:
+                    self.url = match.group(1)
+                    break
+        finally:
+            timer.cancel()
+        if self.url is None:
+            self.proc.wait()
+            self.lines.append(self.proc.stderr.read())
+            return
+        threading.Thread(target=self._keep, daemon=True).start()
+
+    def _keep(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def output(self):
+        return "".join(self.lines)
+
+    def is_primary(self):
+        """Whether its last word on the election was winning it."""
+        state = False
+        for line in list(self.lines):
+            if "is now the primary" in line:
+                state = True
+            elif "is no longer the primary" in line:
+                state = False
+        return state and self.proc.poll() is None
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def instances():
+    started = []
+    yield started
+    for i in started:
+        i.stop()
+
+
+def start(instances, bootstrap, topic, n):
+    for _ in range(n):
+        inst = Instance(bootstrap, topic)
+        assert inst.url, f"the registry did not start: {inst.output()}"
+        instances.append(inst)
+    return instances[-n:]
+
+
+def wait_primary(group, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        primaries = [i for i in group if i.is_primary()]
+        if len(primaries) == 1:
+            return primaries[0]
+        time.sleep(0.1)
+    logs = "\n---\n".join(i.output() for i in group)
+    pytest.fail(f"no single primary among {len(group)} instances after {seconds} s:\n{logs}")
+
+
+def schema(name):
+    return json.dumps({"type": "record", "name": name, "namespace": "kafka.test",
+                       "fields": [{"name": "id", "type": "long"}]})
+
+
+def register(url, subject, text, timeout=30):
+    r = requests.post(f"{url}/subjects/{subject}/versions", data=json.dumps({"schema": text}), headers=CT,
+                      timeout=timeout)
+    assert r.status_code == 200, f"{url}: {r.status_code} {r.text}"
+    return r.json()["id"]
+
+
+def topic_name(what):
+    return f"_schemas-{what}-{uuid.uuid4().hex[:8]}"
+
+
+def test_three_instances_survive_the_primary_sigkilled_during_a_burst(tansu, instances):
+    topic = topic_name("failover")
+    group = start(instances, tansu.bootstrap, topic, 3)
+    primary = wait_primary(group)
+
+    # A registration through each instance, read back at once from the same one (followers
+    # forwarded theirs and waited to read it), then seen by all.
+    ids = {}
+    for n, inst in enumerate(group):
+        subject = f"each-{n}-value"
+        ids[subject] = register(inst.url, subject, schema(f"Each{n}"))
+        latest = requests.get(f"{inst.url}/subjects/{subject}/versions/latest", timeout=10).json()
+        assert latest["id"] == ids[subject], f"read-your-writes on {inst.url}"
+    assert len(set(ids.values())) == 3
+
+    # A burst of concurrent registrations through every instance; the primary is SIGKILLed a
+    # third of the way in. A client whose instance died retries the same registration on the
+    # next one (registering is idempotent).
+    total, acked, lock = 90, {}, threading.Lock()
+    killed = threading.Event()
+
+    def one(n):
+        subject, text = f"burst-{n}-value", schema(f"Burst{n}")
+        order = group[n % 3:] + group[:n % 3]
+        for _ in range(3):
+            for inst in order:
+                if inst.proc.poll() is not None:
+                    continue
+                try:
+                    r = requests.post(f"{inst.url}/subjects/{subject}/versions",
+                                      data=json.dumps({"schema": text}), headers=CT, timeout=40)
+                except requests.ConnectionError:
+                    continue
+                if r.status_code == 200:
+                    with lock:
+                        acked[subject] = r.json()["id"]
+                    return
+                # 5xx during the election: try again (a 4xx would be a bug; the asserts say so).
+                assert r.status_code >= 500, f"{r.status_code} {r.text}"
+            time.sleep(0.5)
+
+    def killer():
+        while len(acked) < total // 3:
+            time.sleep(0.01)
+        primary.kill()
+        killed.set()
+
+    threading.Thread(target=killer, daemon=True).start()
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        list(pool.map(one, range(total)))
+    assert killed.is_set(), "the primary was killed during the burst"
+    survivors = [i for i in group if i is not primary]
+    new_primary = wait_primary(survivors)
+
+    acked.update(ids)
+    assert len(acked) >= total, f"only {len(acked) - 3} of {total} burst registrations acknowledged"
+    assert len(set(acked.values())) == len(acked), "an id was given twice"
+
+    # Every acknowledged registration is readable, with its id, from every survivor.
+    for inst in survivors:
+        for subject, sid in acked.items():
+            r = requests.get(f"{inst.url}/subjects/{subject}/versions/1", timeout=10)
+            assert r.status_code == 200 and r.json()["id"] == sid, f"{inst.url} {subject}: {r.text}"
+        r = requests.get(f"{inst.url}/schemas/ids/{max(acked.values())}", timeout=10)
+        assert r.status_code == 200
+    listings = [set(requests.get(f"{i.url}/subjects", timeout=10).json()) for i in survivors]
+    assert listings[0] == listings[1] == set(acked)
+
+    # The new primary takes writes from a follower and continues after the highest id.
+    follower = next(i for i in survivors if i is not new_primary)
+    after = register(follower.url, "after-value", schema("After"))
+    assert after > max(acked.values())
+
+
+def test_the_confluent_client_probe_passes_against_a_follower(tansu, instances, tmp_path):
+    group = start(instances, tansu.bootstrap, topic_name("probe"), 2)
+    primary = wait_primary(group)
+    follower = next(i for i in group if i is not primary)
+    client = SchemaRegistryClient({"url": follower.url})
+    probe.test_registers_looks_up_and_evolves(client)
+    probe.test_checks_compatibility_and_config(client)
+    probe.test_refusals_carry_confluent_error_codes(client)
+    probe.test_avro_deserializer_reads_a_runnel_framed_record(client, tmp_path)
+    probe.test_avro_serializer_output_decodes_with_runnel(client, tmp_path)
+    probe.test_runnel_schema_cli_registers_checks_and_explains_refusals(client, follower.url, tmp_path)
+    # What the follower answered is what the primary holds.
+    for subject in ["evolve-value", "check-value", "wire-in-value", "cli-value"]:
+        versions = f"/subjects/{subject}/versions"
+        assert requests.get(primary.url + versions, timeout=10).json() == \
+            requests.get(follower.url + versions, timeout=10).json()
+
+
+def refusal(bootstrap, topic, seconds=20):
+    """Starts an instance expected to refuse; its exit code, stderr and how long it took."""
+    t0 = time.time()
+    out = subprocess.run([runnel_bin(), "registry", "serve", "--http", "127.0.0.1:0", "--kafka", bootstrap,
+                          "--schemas-topic", topic], capture_output=True, text=True, timeout=seconds)
+    return out.returncode, out.stderr, time.time() - t0
+
+
+def test_refuses_a_topic_holding_records_runnel_did_not_write(tansu, instances):
+    topic = topic_name("foreign")
+    # A registry writes a record or two, then something else writes Confluent's kind of record.
+    (inst,) = start(instances, tansu.bootstrap, topic, 1)
+    wait_primary([inst])
+    register(inst.url, "ok-value", schema("Ok"))
+    inst.stop()
+    delivered = []
+    producer = Producer({"bootstrap.servers": tansu.bootstrap})
+    producer.produce(topic, key=b'{"keytype":"SCHEMA","subject":"x","version":1,"magic":1}',
+                     value=b'{"subject":"x","version":1,"id":1,"schema":"\\"int\\""}', partition=0,
+                     on_delivery=lambda err, msg: delivered.append(msg.offset()))
+    producer.flush(10)
+    assert delivered, "the foreign record was written"
+    code, err, took = refusal(tansu.bootstrap, topic)
+    assert code != 0
+    assert f"offset {delivered[0]}" in err and topic in err and "Runnel did not write it" in err, err
+    assert took < 15
+    assert err.strip().splitlines()[-1].startswith("error: "), "a one-line error last"
+
+
+def test_refuses_a_topic_with_several_partitions_nothing_listening_and_a_foreign_protocol(tansu):
+    topic = topic_name("wide")
+    admin = AdminClient({"bootstrap.servers": tansu.bootstrap})
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(timeout=10)
+    code, err, _ = refusal(tansu.bootstrap, topic)
+    assert code != 0 and "3 partitions" in err and "exactly one" in err, err
+
+    nowhere = f"127.0.0.1:{free_port()}"
+    code, err, took = refusal(nowhere, "_schemas")
+    assert code != 0 and f"cannot connect to the Kafka cluster at {nowhere}" in err, err
+    assert took < 10
+
+    # An HTTP server where a Kafka broker should be.
+    http = subprocess.Popen(["python3", "-m", "http.server", "--bind", "127.0.0.1", str(port := free_port())],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        code, err, took = refusal(f"127.0.0.1:{port}", "_schemas")
+        assert code != 0 and "does not answer as a Kafka broker" in err, err
+        assert took < 15
+    finally:
+        http.kill()
+        http.wait()
