@@ -14,6 +14,9 @@
 //! [`LogRecord::Primary`] records announce an elected primary's REST address, so that followers
 //! know where to forward writes; they change no state and take no part in the `prev` chain.
 
+// Without the `kafka` feature only the unit tests use this module's log side.
+#![cfg_attr(not(feature = "kafka"), allow(dead_code))]
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::RegistryError;

@@ -169,8 +169,10 @@ impl<T> Plan<T> {
 }
 
 /// A registry as its log's reader sees it: it applies records while the registry lives.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
 pub(crate) struct Replica(Weak<Inner>);
 
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
 impl Replica {
     /// The registry, unless it was dropped (the reader then stops).
     pub(crate) fn registry(&self) -> Option<Registry> {
@@ -201,6 +203,7 @@ impl Registry {
     }
 
     /// An empty registry on a shared log, which the log's reader fills (see [`Replica`]).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
     pub(crate) fn on_log(log: Arc<dyn SharedLog>, config: RegistryConfig) -> Result<Registry, RegistryError> {
         let state = State::from_snapshot(Snapshot::default(), config.default_compatibility)?;
         Ok(Registry::with_backend(Backend::Log(log), state, config))
@@ -220,6 +223,7 @@ impl Registry {
     }
 
     /// The handle a log's reader applies records through.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
     pub(crate) fn replica(&self) -> Replica {
         Replica(Arc::downgrade(&self.inner))
     }
@@ -815,6 +819,7 @@ impl Registry {
     /// Applies a write read from the shared log at `offset`, planned on the state after write
     /// `prev`, if that is the state held (see [`log::admit`]); whether it was applied. An error
     /// (a schema that does not parse) means this instance cannot follow the log any more.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
     pub(crate) fn apply_logged(
         &self,
         offset: i64,

@@ -85,6 +85,8 @@ pub(crate) enum Backend {
     /// A redb file, written by this process alone.
     Redb(Store),
     /// A log shared with other instances (each request one record).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    // the Kafka store (feature `kafka`) and the tests use it
     Log(std::sync::Arc<dyn crate::log::SharedLog>),
 }
 
