@@ -61,13 +61,16 @@ class Instance:
             self.proc.wait()
             self.lines.append(self.proc.stderr.read())
             return
-        threading.Thread(target=self._keep, daemon=True).start()
+        self.keeper = threading.Thread(target=self._keep, daemon=True)
+        self.keeper.start()
 
     def _keep(self):
         for line in self.proc.stderr:
             self.lines.append(line)
 
     def output(self):
+        if self.proc.poll() is not None and self.url:
+            self.keeper.join(timeout=5)  # the last lines, once it has exited
         return "".join(self.lines)
 
     def is_primary(self):
@@ -306,11 +309,11 @@ def refusal(bootstrap, topic, seconds=20):
 
 def test_refuses_a_topic_holding_records_runnel_did_not_write(tansu, instances):
     topic = topic_name("foreign")
-    # A registry writes a record or two, then something else writes Confluent's kind of record.
+    # A registry writes a record or two, then, while it runs, something else writes Confluent's
+    # kind of record: the running instance stops (it cannot follow the log any more), naming it.
     (inst,) = start(instances, tansu.bootstrap, topic, 1)
     wait_primary([inst])
     register(inst.url, "ok-value", schema("Ok"))
-    inst.stop()
     delivered = []
     producer = Producer({"bootstrap.servers": tansu.bootstrap})
     producer.produce(topic, key=b'{"keytype":"SCHEMA","subject":"x","version":1,"magic":1}',
@@ -318,6 +321,9 @@ def test_refuses_a_topic_holding_records_runnel_did_not_write(tansu, instances):
                      on_delivery=lambda err, msg: delivered.append(msg.offset()))
     producer.flush(10)
     assert delivered, "the foreign record was written"
+    assert inst.proc.wait(timeout=15) != 0
+    assert f"offset {delivered[0]}" in inst.output() and "stopped following" in inst.output(), inst.output()
+    # A new instance refuses to start on it, saying where.
     code, err, took = refusal(tansu.bootstrap, topic)
     assert code != 0
     assert f"offset {delivered[0]}" in err and topic in err and "Runnel did not write it" in err, err
