@@ -17,7 +17,9 @@ replaced within seconds.
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -30,7 +32,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 import test_registry_confluent as probe
-from conftest import START_SECONDS, free_port, runnel_bin
+from conftest import REPO, START_SECONDS, drain, free_port, runnel_bin
 
 CT = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
 
@@ -360,3 +362,82 @@ def test_refuses_a_topic_with_several_partitions_nothing_listening_and_a_foreign
     finally:
         http.kill()
         http.wait()
+
+
+class Serve:
+    """``runnel serve`` with its registry on Kafka (``--registry-kafka``). Its HTTP port is chosen
+    up front: it is the address the other registry instances forward writes to."""
+
+    def __init__(self, bootstrap, topic):
+        self.data = tempfile.mkdtemp(prefix="runnel-oracle-")
+        http = f"127.0.0.1:{free_port()}"
+        cmd = [runnel_bin(), "serve", "--data", self.data, "--grpc", "127.0.0.1:0", "--http", http, "--kafka", "none",
+               "--registry-kafka", bootstrap, "--schemas-topic", topic, "--election-timeout-ms", "3000"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        timer = threading.Timer(START_SECONDS, self.proc.kill)
+        timer.start()
+        try:
+            line = next((l for l in self.proc.stdout if l.startswith("runnel serving:")), None)
+        finally:
+            timer.cancel()
+        if line is None:
+            self.proc.wait()
+            pytest.fail(f"runnel serve did not start: {self.proc.stderr.read()}")
+        fields = dict(word.split("=", 1) for word in line.split() if "=" in word)
+        self.grpc_url, self.url = fields["grpc"], fields["http"]
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=drain, args=(pipe,), daemon=True).start()
+
+    def cli(self, *args):
+        out = subprocess.run([runnel_bin(), "--url", self.grpc_url, "--registry-url", self.url, *args],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def eventually(check, seconds=10):
+    deadline = time.time() + seconds
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_two_brokers_and_a_registry_alone_share_one_registry_on_kafka(tansu, instances):
+    topic = topic_name("serve")
+    servers = [Serve(tansu.bootstrap, topic), Serve(tansu.bootstrap, topic)]
+    try:
+        a, b = servers
+        # A topic created with its schema on broker A registers users-value in the shared registry.
+        a.cli("topic", "create", "users", "--schema", str(REPO / "schemas" / "user.avsc"))
+        (alone,) = start(instances, tansu.bootstrap, topic, 1)
+        for url in (b.url, alone.url):
+            def has_v1(url=url):
+                r = requests.get(f"{url}/subjects/users-value/versions", timeout=10)
+                assert r.status_code == 200 and r.json() == [1], r.text
+            eventually(has_v1)
+        # A new version registered through B's HTTP port is read back there at once and seen by all.
+        out = b.cli("schema", "register", "users-value", str(REPO / "schemas" / "user_v2.avsc"), "--output", "json")
+        v2 = json.loads(out)
+        assert v2["version"] == 2
+        assert requests.get(f"{b.url}/subjects/users-value/versions/latest", timeout=10).json()["id"] == v2["id"]
+        for url in (a.url, alone.url):
+            def has_v2(url=url):
+                r = requests.get(f"{url}/subjects/users-value/versions/latest", timeout=10)
+                assert r.status_code == 200 and r.json()["id"] == v2["id"], r.text
+            eventually(has_v2)
+    finally:
+        for s in servers:
+            s.stop()
