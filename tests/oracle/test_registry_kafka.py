@@ -438,6 +438,12 @@ def test_two_brokers_and_a_registry_alone_share_one_registry_on_kafka(tansu, ins
                 r = requests.get(f"{url}/subjects/users-value/versions/latest", timeout=10)
                 assert r.status_code == 200 and r.json()["id"] == v2["id"], r.text
             eventually(has_v2)
+        # A record Runnel did not write stops every instance, the brokers too, with an error.
+        producer = Producer({"bootstrap.servers": tansu.bootstrap})
+        producer.produce(topic, value=b"not a registry record", partition=0)
+        producer.flush(10)
+        for proc in (a.proc, b.proc, alone.proc):
+            assert proc.wait(timeout=15) != 0
     finally:
         for s in servers:
             s.stop()

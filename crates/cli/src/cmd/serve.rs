@@ -144,7 +144,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(kafka) = server.kafka_addr() {
         println!("runnel kafka: {kafka}");
     }
-    runnel_broker::shutdown::signal().await;
+    // A registry on Kafka that can no longer follow its topic stops the server (with an error):
+    // serving a registry state that diverges from the other instances' would be worse.
+    let failed = {
+        let registry = registry.clone();
+        async move {
+            loop {
+                if let Some(why) = registry.as_ref().and_then(|r| r.failure()) {
+                    return why;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        _ = runnel_broker::shutdown::signal() => Ok(()),
+        why = failed => Err(anyhow::anyhow!("stopped following the registry's topic: {why}")),
+    };
     tracing::info!("shutting down");
     if let Some(registry) = registry {
         // Leave the registry's election at once, so that another instance takes the writes.
@@ -152,7 +168,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     server.shutdown().await.context("shutdown")?;
     tracing::info!("stopped cleanly");
-    Ok(())
+    outcome
 }
 
 /// Structured logs on stderr, filtered by `RUST_LOG` (default `info`).
