@@ -119,7 +119,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    // Leave the election at once, so that another instance takes the writes.
+    // Leave the election now rather than be timed out, so that another instance takes the writes.
     tokio::task::spawn_blocking(move || registry.close()).await?;
     outcome
 }
