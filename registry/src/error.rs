@@ -99,6 +99,16 @@ pub enum RegistryError {
     /// 50001: the store failed (I/O, corruption); nothing was changed.
     #[error("Error in the backend data store: {0}")]
     Storage(String),
+    /// 50002: a write on the Kafka store was not settled in time (its record not read back, or
+    /// concurrent writers kept winning); the caller may retry.
+    #[error("Operation timed out: {0}")]
+    Timeout(String),
+    /// 50003: a follower could not forward a write to the primary.
+    #[error("Error while forwarding the request to the primary: {0}")]
+    Forwarding(String),
+    /// 50004: a follower knows no primary to forward a write to (an election is under way).
+    #[error("Unknown primary: {0}")]
+    UnknownPrimary(String),
 }
 
 impl RegistryError {
@@ -126,6 +136,9 @@ impl RegistryError {
             RegistryError::SchemaTooLarge { .. } => 42209,
             RegistryError::Forbidden(_) => 40301,
             RegistryError::Storage(_) => 50001,
+            RegistryError::Timeout(_) => 50002,
+            RegistryError::Forwarding(_) => 50003,
+            RegistryError::UnknownPrimary(_) => 50004,
         }
     }
 

@@ -10,7 +10,11 @@
 //!   qualified name, so two contexts' `users-value` are independent subjects while schema ids
 //!   stay global; unqualified references resolve in their referrer's context, and the REST API
 //!   lists contexts and accepts the `/contexts/{ctx}/...` base path;
-//! - [`RegistryError`]: every failure, with its Confluent error code and HTTP status.
+//! - [`RegistryError`]: every failure, with its Confluent error code and HTTP status;
+//! - storage: a redb file ([`Registry::open`], the embedded default), or, with the cargo
+//!   feature `kafka`, a single-partition Kafka topic shared by several instances with one
+//!   elected primary ([`Registry::open_kafka`]; see `log.rs` and `kafka.rs`). Followers answer
+//!   reads from their copy and the REST API forwards their writes to the primary.
 //!
 //! Semantics follow Confluent Schema Registry: ids are global, stable and never
 //! reused; the same schema under any subject has one id; formatting-only changes
@@ -22,6 +26,9 @@
 pub mod access;
 mod cache;
 mod error;
+#[cfg(feature = "kafka")]
+mod kafka;
+mod log;
 pub mod normalize;
 mod registry;
 mod rest;
@@ -33,6 +40,9 @@ pub use runnel_names::context;
 
 pub use access::{AllowAll, SchemaAction, SubjectAccess};
 pub use error::RegistryError;
+#[cfg(feature = "kafka")]
+pub use kafka::KafkaOptions;
+pub use log::Role;
 pub use registry::{RegisterRequest, Registry, AVRO};
 pub use rest::{router, router_with_access, serve, CONTENT_TYPE};
 pub use types::{Compatibility, Mode, RegistryConfig, SchemaReference, SubjectVersion, VersionSelector};

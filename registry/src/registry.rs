@@ -1,17 +1,21 @@
 //! The registry itself: subjects, versions, global ids, compatibility rules and
-//! modes, kept in memory for fast reads and written through to redb.
+//! modes, kept in memory for fast reads and written through to its backend.
 //!
 //! Reads (`schema_by_id`, `version_of_id`, `version`, ...) take a read lock on the
-//! in-memory state and never touch redb or re-parse a schema. Writes are
-//! serialized by one gate: a write validates against the current state, commits
-//! its changes to redb in one transaction, and only then applies them in memory,
-//! so a refused or failed request changes nothing, and two concurrent
-//! registrations of the same schema cannot both allocate an id.
+//! in-memory state and never touch the backend or re-parse a schema. Writes are
+//! serialized by one gate: a write plans its changes against the current state, then
+//! - on redb, commits them in one transaction and only then applies them in memory,
+//!   so a refused or failed request changes nothing, and two concurrent
+//!   registrations of the same schema cannot both allocate an id;
+//! - on a shared log (Kafka), appends them as one record naming the last write it had
+//!   applied, and waits until the instance's reader has read it back: the reader applies
+//!   records (every instance's, in log order) only when they were planned on the state it
+//!   holds (see [`crate::log`]); a write that lost a race is planned again on the newer state.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::{Mutex, RwLock};
 use runnel_avro::compat::{self, Prepared};
@@ -19,8 +23,9 @@ use runnel_avro::Schema;
 
 use crate::cache::TextCache;
 use crate::error::RegistryError;
+use crate::log::{self, Appended, Role, SharedLog};
 use crate::normalize::normalized_form;
-use crate::store::{Change, Snapshot, Store, StoredSchema};
+use crate::store::{Backend, Change, Snapshot, Store, StoredSchema};
 use crate::text::java_text;
 use crate::types::{Compatibility, Mode, RegistryConfig, SchemaReference, SubjectVersion, VersionSelector};
 
@@ -29,6 +34,10 @@ pub const AVRO: &str = "AVRO";
 
 /// From how many versions to check a schema against on several threads.
 const PARALLEL_CHECK_MIN: usize = 8;
+
+/// How many times a write on a shared log is planned again after losing a race before the
+/// caller is told to retry (each loss means another writer's write was applied meanwhile).
+const LOG_WRITE_ATTEMPTS: usize = 16;
 
 /// A schema registry over a redb file, shared by cloning (an `Arc` inside).
 ///
@@ -46,11 +55,12 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-struct Inner {
-    store: Store,
+pub(crate) struct Inner {
+    backend: Backend,
     state: RwLock<State>,
-    /// Serializes writers: validation, the redb commit and the in-memory update of
-    /// one write happen with no other write in between.
+    /// Serializes this instance's writers: planning, the commit (redb) or the append and its
+    /// read-back (log), and the in-memory update of one write happen with no other write of this
+    /// instance in between.
     write_gate: Mutex<()>,
     /// Bumped after every applied change, so callers can cache derived data.
     generation: AtomicU64,
@@ -135,6 +145,39 @@ struct State {
     subject_mode: HashMap<String, Mode>,
     next_id: u32,
     default_compat: Compatibility,
+    /// On a shared log, the offset of the last write applied ([`log::NO_WRITE`] before any):
+    /// what a write planned on this state names as its `prev`.
+    log_applied: i64,
+}
+
+/// A write planned against the state: the changes to make (none: answer at once) and the answer.
+struct Plan<T> {
+    changes: Vec<Change>,
+    value: T,
+    /// The new schema, parsed already (redb path: applied in memory without parsing again).
+    parsed: Option<Arc<Parsed>>,
+}
+
+impl<T> Plan<T> {
+    fn nothing(value: T) -> Plan<T> {
+        Plan { changes: Vec::new(), value, parsed: None }
+    }
+
+    fn changes(changes: Vec<Change>, value: T) -> Plan<T> {
+        Plan { changes, value, parsed: None }
+    }
+}
+
+/// A registry as its log's reader sees it: it applies records while the registry lives.
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
+pub(crate) struct Replica(Weak<Inner>);
+
+#[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
+impl Replica {
+    /// The registry, unless it was dropped (the reader then stops).
+    pub(crate) fn registry(&self) -> Option<Registry> {
+        self.0.upgrade().map(|inner| Registry { inner })
+    }
 }
 
 /// A registration request in full (the REST body), for callers that need references or import.
@@ -156,16 +199,67 @@ impl Registry {
     pub fn open(dir: &Path, config: RegistryConfig) -> Result<Registry, RegistryError> {
         let store = Store::open(dir)?;
         let state = State::from_snapshot(store.load()?, config.default_compatibility)?;
-        Ok(Registry {
+        Ok(Registry::with_backend(Backend::Redb(store), state, config))
+    }
+
+    /// An empty registry on a shared log, which the log's reader fills (see [`Replica`]).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
+    pub(crate) fn on_log(log: Arc<dyn SharedLog>, config: RegistryConfig) -> Result<Registry, RegistryError> {
+        let state = State::from_snapshot(Snapshot::default(), config.default_compatibility)?;
+        Ok(Registry::with_backend(Backend::Log(log), state, config))
+    }
+
+    fn with_backend(backend: Backend, state: State, config: RegistryConfig) -> Registry {
+        Registry {
             inner: Arc::new(Inner {
-                store,
+                backend,
                 state: RwLock::new(state),
                 write_gate: Mutex::new(()),
                 generation: AtomicU64::new(0),
                 parse_cache: TextCache::new(),
                 config,
             }),
-        })
+        }
+    }
+
+    /// The handle a log's reader applies records through.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
+    pub(crate) fn replica(&self) -> Replica {
+        Replica(Arc::downgrade(&self.inner))
+    }
+
+    /// This instance's place among the instances sharing its store.
+    pub fn role(&self) -> Role {
+        match &self.inner.backend {
+            Backend::Redb(_) => Role::Embedded,
+            Backend::Log(log) => log.role(),
+        }
+    }
+
+    /// On a shared log, how far this instance has applied it (every record below the value);
+    /// `None` on redb.
+    pub fn log_position(&self) -> Option<tokio::sync::watch::Receiver<i64>> {
+        match &self.inner.backend {
+            Backend::Redb(_) => None,
+            Backend::Log(log) => Some(log.position()),
+        }
+    }
+
+    /// Leaves the group of instances sharing the log, so that another becomes primary at once
+    /// (a no-op on redb). Reads still answer from the state held; writes fail.
+    pub fn close(&self) {
+        if let Backend::Log(log) = &self.inner.backend {
+            log.close();
+        }
+    }
+
+    /// Why this instance stopped following its shared log, if it did (it then refuses writes
+    /// and should be restarted once the log is repaired).
+    pub fn failure(&self) -> Option<String> {
+        match &self.inner.backend {
+            Backend::Redb(_) => None,
+            Backend::Log(log) => log.failure(),
+        }
     }
 
     /// The configuration this registry was opened with.
@@ -240,9 +334,7 @@ impl Registry {
     ) -> Result<SubjectVersion, RegistryError> {
         validate_subject(subject)?;
         self.check_size(&req.schema)?;
-        let _gate = self.inner.write_gate.lock();
-        let (changes, result) = {
-            let state = self.inner.state.read();
+        self.write(|state| {
             let mode = state.effective_mode(subject);
             match mode {
                 Mode::ReadOnly | Mode::ReadOnlyOverride => {
@@ -257,7 +349,7 @@ impl Registry {
                 }
                 _ => {}
             }
-            let parsed = self.parse(&state, &req.schema, &req.references)?;
+            let parsed = self.parse(state, &req.schema, &req.references)?;
             let existing_id = state.by_identity.get(&parsed.identity).copied();
             let versions = state.subjects.get(subject);
 
@@ -267,7 +359,7 @@ impl Registry {
                 if let Some((&version, _)) = live {
                     if req.id.is_none_or(|want| want == id) && req.version.is_none_or(|want| want == version)
                     {
-                        return Ok(state.subject_version(subject, version, id));
+                        return Ok(Plan::nothing(state.subject_version(subject, version, id)));
                     }
                 }
             }
@@ -342,11 +434,8 @@ impl Registry {
                     references: req.references.clone(),
                 },
             };
-            (changes, (result, parsed))
-        };
-        let (result, parsed) = result;
-        self.commit(changes, Some(parsed))?;
-        Ok(result)
+            Ok(Plan { changes, value: result, parsed: Some(parsed) })
+        })
     }
 
     /// Finds `schema` among the live versions of `subject`.
@@ -493,9 +582,7 @@ impl Registry {
         version: VersionSelector,
         permanent: bool,
     ) -> Result<i32, RegistryError> {
-        let _gate = self.inner.write_gate.lock();
-        let changes = {
-            let state = self.inner.state.read();
+        self.write(|state| {
             state.refuse_if_read_only(subject)?;
             let versions = state.subjects.get(subject).ok_or_else(|| subject_not_found(subject))?;
             // A numbered version is found even if soft-deleted, so that deleting it again
@@ -517,19 +604,14 @@ impl Registry {
                 }
                 Change::PutVersion { subject: subject.into(), version: n, id: entry.id, deleted: true }
             };
-            (vec![change], n)
-        };
-        let (changes, n) = changes;
-        self.commit(changes, None)?;
-        Ok(n)
+            Ok(Plan::changes(vec![change], n))
+        })
     }
 
     /// Soft-deletes every live version of `subject` (or, if `permanent`, removes a
     /// subject whose versions were all soft-deleted); returns the versions deleted.
     pub fn delete_subject(&self, subject: &str, permanent: bool) -> Result<Vec<i32>, RegistryError> {
-        let _gate = self.inner.write_gate.lock();
-        let (changes, deleted) = {
-            let state = self.inner.state.read();
+        self.write(|state| {
             state.refuse_if_read_only(subject)?;
             let versions = state.subjects.get(subject).ok_or_else(|| subject_not_found(subject))?;
             let live: Vec<i32> = versions.iter().filter(|(_, v)| !v.deleted).map(|(n, _)| *n).collect();
@@ -563,10 +645,8 @@ impl Registry {
                     changes.push(Change::SetMode { subject: Some(subject.into()), mode: None });
                 }
             }
-            (changes, targets)
-        };
-        self.commit(changes, None)?;
-        Ok(deleted)
+            Ok(Plan::changes(changes, targets))
+        })
     }
 
     /// The compatibility level of `subject` (`None`: the global level). A subject
@@ -596,33 +676,27 @@ impl Registry {
         if let Some(s) = subject {
             validate_subject(s)?;
         }
-        let _gate = self.inner.write_gate.lock();
         let change = Change::SetCompatibility {
             subject: subject.map(str::to_owned),
             level: Some(level.as_str().into()),
         };
-        self.commit(vec![change], None)
+        self.write(|_| Ok(Plan::changes(vec![change.clone()], ())))
     }
 
     /// Removes the level of `subject` (it then follows the global one), or resets the
     /// global level to the configured default; returns the level that was in force.
     pub fn delete_compatibility(&self, subject: Option<&str>) -> Result<Compatibility, RegistryError> {
-        let _gate = self.inner.write_gate.lock();
-        let previous = {
-            let state = self.inner.state.read();
-            match subject {
+        self.write(|state| {
+            let previous = match subject {
                 None => state.global_compat,
                 Some(s) => *state
                     .subject_compat
                     .get(s)
                     .ok_or_else(|| RegistryError::SubjectCompatibilityNotConfigured(s.into()))?,
-            }
-        };
-        self.commit(
-            vec![Change::SetCompatibility { subject: subject.map(str::to_owned), level: None }],
-            None,
-        )?;
-        Ok(previous)
+            };
+            let change = Change::SetCompatibility { subject: subject.map(str::to_owned), level: None };
+            Ok(Plan::changes(vec![change], previous))
+        })
     }
 
     /// The mode of `subject` (`None`: the global mode); see [`Registry::compatibility`]
@@ -645,9 +719,7 @@ impl Registry {
         if let Some(s) = subject {
             validate_subject(s)?;
         }
-        let _gate = self.inner.write_gate.lock();
-        {
-            let state = self.inner.state.read();
+        self.write(|state| {
             if mode == Mode::Import && !force {
                 let occupied = match subject {
                     None => !state.subjects.is_empty(),
@@ -659,27 +731,25 @@ impl Registry {
                     ));
                 }
             }
-        }
-        let change =
-            Change::SetMode { subject: subject.map(str::to_owned), mode: Some(mode.as_str().into()) };
-        self.commit(vec![change], None)
+            let change =
+                Change::SetMode { subject: subject.map(str::to_owned), mode: Some(mode.as_str().into()) };
+            Ok(Plan::changes(vec![change], ()))
+        })
     }
 
     /// Removes the mode of `subject` (or resets the global mode to READWRITE); returns the previous one.
     pub fn delete_mode(&self, subject: Option<&str>) -> Result<Mode, RegistryError> {
-        let _gate = self.inner.write_gate.lock();
-        let previous = {
-            let state = self.inner.state.read();
-            match subject {
+        self.write(|state| {
+            let previous = match subject {
                 None => state.global_mode,
                 Some(s) => *state
                     .subject_mode
                     .get(s)
                     .ok_or_else(|| RegistryError::SubjectModeNotConfigured(s.into()))?,
-            }
-        };
-        self.commit(vec![Change::SetMode { subject: subject.map(str::to_owned), mode: None }], None)?;
-        Ok(previous)
+            };
+            let change = Change::SetMode { subject: subject.map(str::to_owned), mode: None };
+            Ok(Plan::changes(vec![change], previous))
+        })
     }
 
     fn check_size(&self, schema: &str) -> Result<(), RegistryError> {
@@ -706,15 +776,84 @@ impl Registry {
         Ok(parsed)
     }
 
-    /// Writes `changes` to redb, then applies them in memory. Called with the write gate held.
-    fn commit(&self, changes: Vec<Change>, parsed: Option<Arc<Parsed>>) -> Result<(), RegistryError> {
-        self.inner.store.apply(&changes)?;
-        let removes = changes.iter().any(|c| matches!(c, Change::RemoveVersion { .. }));
-        let mut state = self.inner.state.write();
-        for change in changes {
-            state.apply(change, parsed.clone());
+    /// Runs one write: `plan` decides the changes and the answer against the current state
+    /// (it may run several times on a shared log: once per lost race), then the backend makes
+    /// them durable and the state takes them.
+    fn write<T>(&self, plan: impl Fn(&State) -> Result<Plan<T>, RegistryError>) -> Result<T, RegistryError> {
+        let _gate = self.inner.write_gate.lock();
+        match &self.inner.backend {
+            Backend::Redb(store) => {
+                let Plan { changes, value, parsed } = plan(&self.inner.state.read())?;
+                if !changes.is_empty() {
+                    store.apply(&changes)?;
+                    let mut state = self.inner.state.write();
+                    self.apply_changes(&mut state, changes, |_, _| Ok(parsed.clone()))?;
+                }
+                Ok(value)
+            }
+            Backend::Log(shared) => {
+                for _ in 0..LOG_WRITE_ATTEMPTS {
+                    if let Some(why) = shared.failure() {
+                        return Err(RegistryError::Storage(why));
+                    }
+                    let (plan, prev) = {
+                        let state = self.inner.state.read();
+                        (plan(&state)?, state.log_applied)
+                    };
+                    if plan.changes.is_empty() {
+                        return Ok(plan.value);
+                    }
+                    match shared.append(prev, &plan.changes)? {
+                        Appended::Applied => return Ok(plan.value),
+                        // The reader has applied the write that came first: plan again on it.
+                        Appended::Stale => continue,
+                    }
+                }
+                Err(RegistryError::Timeout(format!(
+                    "{LOG_WRITE_ATTEMPTS} attempts lost to concurrent writes of other instances"
+                )))
+            }
         }
-        drop(state);
+    }
+
+    /// Applies a write read from the shared log at `offset`, planned on the state after write
+    /// `prev`, if that is the state held (see [`log::admit`]); whether it was applied. An error
+    /// (a schema that does not parse) means this instance cannot follow the log any more.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))] // the Kafka store (feature `kafka`) and the tests use it
+    pub(crate) fn apply_logged(
+        &self,
+        offset: i64,
+        prev: i64,
+        changes: Vec<Change>,
+    ) -> Result<bool, RegistryError> {
+        let mut state = self.inner.state.write();
+        if !log::admit(&mut state.log_applied, offset, prev) {
+            return Ok(false);
+        }
+        self.apply_changes(&mut state, changes, |state, stored| {
+            // Usually in the parse cache already: the writer (or a lookup) parsed the same text.
+            self.parse(state, &stored.schema, &stored.references).map(Some).map_err(|e| {
+                RegistryError::Storage(format!("the schema written at offset {offset} does not parse: {e}"))
+            })
+        })?;
+        Ok(true)
+    }
+
+    /// Applies `changes` to `state` in order; `parse` gives each new schema parsed.
+    fn apply_changes(
+        &self,
+        state: &mut State,
+        changes: Vec<Change>,
+        parse: impl Fn(&State, &StoredSchema) -> Result<Option<Arc<Parsed>>, RegistryError>,
+    ) -> Result<(), RegistryError> {
+        let removes = changes.iter().any(|c| matches!(c, Change::RemoveVersion { .. }));
+        for change in changes {
+            let parsed = match &change {
+                Change::PutSchema { stored, .. } => parse(&*state, stored)?,
+                _ => None,
+            };
+            state.apply(change, parsed);
+        }
         if removes {
             // A removed version's number can be registered again, as another schema.
             self.inner.parse_cache.forget_references();
@@ -743,6 +882,7 @@ impl State {
             subject_mode: HashMap::new(),
             next_id: snap.next_id.unwrap_or(1),
             default_compat,
+            log_applied: log::NO_WRITE,
         };
         for (subject, version, id, deleted) in snap.versions {
             state.subjects.entry(subject).or_default().insert(version, VersionEntry { id, deleted });
@@ -1081,4 +1221,181 @@ fn reference_exists(subject: &str, version: i32, referrers: &[u32]) -> RegistryE
     RegistryError::ReferenceExists(format!(
         "One or more references exist to the schema {{subject={subject},version={version}}}: schema ids {referrers:?}"
     ))
+}
+
+/// The shared-log write path against an in-memory log: several registries append to one list of
+/// records and each applies it in order, as instances do with the Kafka topic (the Kafka store
+/// itself is tested end to end against a real engine in tests/oracle/test_registry_kafka.py).
+#[cfg(test)]
+mod shared_log_tests {
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::log::LogRecord;
+
+    /// The topic: every record, in order.
+    type Topic = Arc<Mutex<Vec<Vec<u8>>>>;
+
+    /// One instance's view of the topic.
+    struct MemLog {
+        topic: Topic,
+        instance: String,
+        seq: AtomicU64,
+        /// The next offset this instance reads.
+        position: Mutex<i64>,
+        position_tx: tokio::sync::watch::Sender<i64>,
+        replica: OnceLock<Replica>,
+        /// This instance's writes that were applied (sequence numbers).
+        applied_mine: Mutex<HashSet<u64>>,
+    }
+
+    impl MemLog {
+        /// Reads and applies every record not read yet, as the Kafka reader thread does.
+        fn catch_up(&self) {
+            let records: Vec<Vec<u8>> = self.topic.lock().clone();
+            let mut position = self.position.lock();
+            let registry = self.replica.get().and_then(Replica::registry).expect("the registry lives");
+            while (*position as usize) < records.len() {
+                let offset = *position;
+                let record = LogRecord::decode(Some(&records[offset as usize])).expect("a registry record");
+                if let LogRecord::Write { writer, seq, prev, changes } = record {
+                    if registry.apply_logged(offset, prev, changes).expect("applies")
+                        && writer == self.instance
+                    {
+                        self.applied_mine.lock().insert(seq);
+                    }
+                }
+                *position += 1;
+            }
+            self.position_tx.send_replace(*position);
+        }
+    }
+
+    impl SharedLog for MemLog {
+        fn append(&self, prev: i64, changes: &[Change]) -> Result<Appended, RegistryError> {
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+            let record =
+                LogRecord::Write { writer: self.instance.clone(), seq, prev, changes: changes.to_vec() };
+            self.topic.lock().push(record.encode());
+            self.catch_up();
+            Ok(if self.applied_mine.lock().remove(&seq) { Appended::Applied } else { Appended::Stale })
+        }
+        fn role(&self) -> Role {
+            Role::Primary
+        }
+        fn position(&self) -> tokio::sync::watch::Receiver<i64> {
+            self.position_tx.subscribe()
+        }
+        fn failure(&self) -> Option<String> {
+            None
+        }
+        fn close(&self) {}
+    }
+
+    /// A registry on `topic` (reading nothing until its first write or `catch_up`).
+    fn instance(topic: &Topic, name: &str) -> (Registry, Arc<MemLog>) {
+        let log = Arc::new(MemLog {
+            topic: topic.clone(),
+            instance: name.into(),
+            seq: AtomicU64::new(0),
+            position: Mutex::new(0),
+            position_tx: tokio::sync::watch::channel(0).0,
+            replica: OnceLock::new(),
+            applied_mine: Mutex::new(HashSet::new()),
+        });
+        let registry = Registry::on_log(log.clone(), RegistryConfig::default()).unwrap();
+        let _ = log.replica.set(registry.replica());
+        (registry, log)
+    }
+
+    fn record(name: &str) -> String {
+        format!(r#"{{"type":"record","name":"{name}","fields":[{{"name":"id","type":"long"}}]}}"#)
+    }
+
+    /// Every (id, schema text) and (subject, version, id) of a registry.
+    type Contents = (Vec<(u32, String)>, Vec<(String, i32, u32)>);
+
+    fn contents(r: &Registry) -> Contents {
+        let state = r.inner.state.read();
+        let mut schemas: Vec<(u32, String)> =
+            state.schemas.iter().map(|(id, e)| (*id, e.parsed.text.clone())).collect();
+        schemas.sort();
+        let versions = state
+            .subjects
+            .iter()
+            .flat_map(|(s, vs)| vs.iter().map(move |(n, v)| (s.clone(), *n, v.id)))
+            .collect();
+        (schemas, versions)
+    }
+
+    #[test]
+    fn a_write_planned_on_a_stale_state_is_skipped_everywhere_and_planned_again() {
+        let topic = Topic::default();
+        let (a, _) = instance(&topic, "a");
+        let (b, b_log) = instance(&topic, "b");
+        assert_eq!(a.register("a-value", &record("A")).unwrap().id, 1);
+        // B has not read A's write: it plans id 1 too, on the empty state (prev -1). Its record is
+        // skipped by everyone (A's write came first); B reads on and plans again: id 2.
+        let sv = b.register("b-value", &record("B")).unwrap();
+        assert_eq!((sv.id, sv.version), (2, 1));
+        assert_eq!(topic.lock().len(), 3, "A's write, B's stale one, B's second");
+        // A, behind, registers what B registered: its write (planned with id 2 on its old state)
+        // is stale, and planning again after reading on finds B's. A third instance replays it all.
+        assert_eq!(a.register("b-value", &record("B")).unwrap().id, 2);
+        assert_eq!(topic.lock().len(), 4);
+        let (c, c_log) = instance(&topic, "c");
+        c_log.catch_up();
+        let expected = (
+            vec![(1, record("A")), (2, record("B"))],
+            vec![("a-value".to_owned(), 1, 1), ("b-value".to_owned(), 1, 2)],
+        );
+        assert_eq!(contents(&a), expected);
+        assert_eq!(contents(&b), expected);
+        assert_eq!(contents(&c), expected);
+        assert_eq!(*b_log.position().borrow(), 3);
+    }
+
+    #[test]
+    fn racing_registrations_of_one_schema_give_one_id_and_one_version() {
+        let topic = Topic::default();
+        let (a, _) = instance(&topic, "a");
+        let (b, _) = instance(&topic, "b");
+        let first = a.register("users-value", &record("User")).unwrap();
+        // B, behind, registers the same schema: its stale write is skipped, and planning again
+        // finds the version A made, so nothing more is written.
+        let second = b.register("users-value", &record("User")).unwrap();
+        assert_eq!((first.id, first.version), (1, 1));
+        assert_eq!((second.id, second.version), (1, 1));
+        assert_eq!(topic.lock().len(), 2);
+        assert_eq!(b.versions("users-value", true).unwrap(), vec![1]);
+    }
+
+    #[test]
+    fn ids_continue_after_the_highest_ever_applied_even_after_a_permanent_delete() {
+        let topic = Topic::default();
+        let (a, _) = instance(&topic, "a");
+        a.register("x-value", &record("X")).unwrap();
+        a.register("y-value", &record("Y")).unwrap();
+        a.delete_subject("y-value", false).unwrap();
+        a.delete_subject("y-value", true).unwrap();
+        // A new instance (a new primary) replays the log and allocates after id 2.
+        let (b, b_log) = instance(&topic, "b");
+        b_log.catch_up();
+        assert_eq!(b.register("z-value", &record("Z")).unwrap().id, 3);
+        assert!(b.versions("y-value", true).is_err());
+        // Settings travel through the log too.
+        b.set_compatibility(Some("x-value"), Compatibility::Full).unwrap();
+        a.register("w-value", &record("W")).unwrap();
+        assert_eq!(a.compatibility(Some("x-value"), false).unwrap(), Compatibility::Full);
+    }
+
+    #[test]
+    fn a_refused_write_appends_nothing() {
+        let topic = Topic::default();
+        let (a, _) = instance(&topic, "a");
+        a.register("s", &record("S")).unwrap();
+        let incompatible = r#"{"type":"record","name":"S","fields":[{"name":"id","type":"string"}]}"#;
+        assert!(matches!(a.register("s", incompatible), Err(RegistryError::Incompatible { .. })));
+        assert_eq!(topic.lock().len(), 1);
+    }
 }

@@ -11,6 +11,10 @@
 //!
 //! Every change of one request is written by [`Store::apply`] in a single write
 //! transaction, committed with immediate durability before the caller sees success.
+//!
+//! [`Backend`] is where a registry keeps its state: this redb file (the embedded default), or a
+//! log shared by several instances (the `_schemas` topic on Kafka, see [`crate::log`]), which
+//! receives the same [`Change`]s as one record per request.
 
 use std::path::Path;
 
@@ -58,8 +62,9 @@ pub(crate) struct Snapshot {
     pub next_id: Option<u32>,
 }
 
-/// One change to the stored state.
-#[derive(Debug, Clone)]
+/// One change to the stored state. Serialized (JSON) into the records of the Kafka store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", content = "args", rename_all = "snake_case")]
 pub(crate) enum Change {
     /// A new schema under a new id, with its identity.
     PutSchema { id: u32, identity: String, stored: StoredSchema },
@@ -73,6 +78,16 @@ pub(crate) enum Change {
     SetMode { subject: Option<String>, mode: Option<String> },
     /// The id counter.
     SetNextId(u32),
+}
+
+/// Where a registry keeps its state.
+pub(crate) enum Backend {
+    /// A redb file, written by this process alone.
+    Redb(Store),
+    /// A log shared with other instances (each request one record).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    // the Kafka store (feature `kafka`) and the tests use it
+    Log(std::sync::Arc<dyn crate::log::SharedLog>),
 }
 
 /// The redb database behind a registry.

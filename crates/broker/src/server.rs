@@ -84,6 +84,9 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// This cluster's name, as other clusters know it for geo-replication (`standalone`).
     pub cluster_name: String,
+    /// A registry opened by the caller (e.g. on a Kafka topic, `Registry::open_kafka`); `None`,
+    /// the default: the redb registry under `data_dir/registry`.
+    pub registry: Option<Registry>,
 }
 
 impl ServerConfig {
@@ -107,6 +110,7 @@ impl ServerConfig {
             auth: None,
             tls: None,
             cluster_name: DEFAULT_CLUSTER.to_owned(),
+            registry: None,
         }
     }
 
@@ -310,12 +314,18 @@ async fn open_services(config: &ServerConfig) -> Result<Broker, BrokerError> {
     let registry_config = RegistryConfig { max_schema_bytes: config.max_schema_bytes, ..Default::default() };
     let (meta, registry) = {
         let data = data.clone();
+        let given = config.registry.clone();
         tokio::task::spawn_blocking(move || -> Result<_, BrokerError> {
             let meta = Meta::open(&data.join("meta.redb"))?;
-            let registry_dir = data.join("registry");
-            std::fs::create_dir_all(&registry_dir)
-                .map_err(|e| BrokerError::io("create", &registry_dir, e))?;
-            let registry = Registry::open(&registry_dir, registry_config)?;
+            let registry = match given {
+                Some(registry) => registry,
+                None => {
+                    let registry_dir = data.join("registry");
+                    std::fs::create_dir_all(&registry_dir)
+                        .map_err(|e| BrokerError::io("create", &registry_dir, e))?;
+                    Registry::open(&registry_dir, registry_config)?
+                }
+            };
             Ok((meta, registry))
         })
         .await

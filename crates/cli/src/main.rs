@@ -65,9 +65,14 @@ pub enum Command {
         #[command(subcommand)]
         command: cmd::schema::SchemaCommand,
     },
-    /// Runs the schema registry's REST API alone (without the broker).
+    /// The schema registry alone: `registry serve` on a data directory or a Kafka cluster.
+    Registry {
+        #[command(subcommand)]
+        command: cmd::registry::RegistryCommand,
+    },
+    /// `runnel registry serve` under its earlier name.
     #[command(hide = true)]
-    RegistryServe(cmd::schema::ServeArgs),
+    RegistryServe(cmd::registry::ServeArgs),
     /// End-to-end benchmarks: produce, consume, e2e latency, and the disk baseline.
     Bench {
         #[command(subcommand)]
@@ -143,7 +148,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { command } => cmd::token::run(&global, command),
         Command::Codegen(args) => cmd::codegen::run(&global, args),
         Command::Schema { command } => cmd::schema::run(&global, command).await,
-        Command::RegistryServe(args) => cmd::schema::serve(args).await,
+        Command::Registry { command } => cmd::registry::run(command).await,
+        Command::RegistryServe(args) => cmd::registry::serve(args).await,
     }
 }
 

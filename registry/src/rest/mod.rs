@@ -10,6 +10,8 @@
 //! in-memory and run inline.
 
 mod extract;
+#[cfg(feature = "kafka")]
+mod forward;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -52,6 +54,8 @@ pub fn router(registry: Registry) -> Router {
 pub fn router_with_access(registry: Registry, access: Arc<dyn SubjectAccess>) -> Router {
     // A body holds one schema plus a little JSON around it (escaping can double it).
     let body_limit = registry.config().max_schema_bytes.saturating_mul(2).saturating_add(64 * 1024);
+    #[cfg(feature = "kafka")]
+    let forwarder = forward::Forwarder::new(registry.clone(), body_limit);
     let api = Api { reg: registry, access, bodies: Arc::new(TextCache::new()) };
     let routes = Router::new()
         .route("/contexts", get(list_contexts))
@@ -78,7 +82,15 @@ pub fn router_with_access(registry: Registry, access: Arc<dyn SubjectAccess>) ->
         .with_state(api);
     // The base context path is rewritten before routing, so each route is written once.
     let with_contexts = axum::middleware::map_request(context_path).layer(routes);
-    Router::new().fallback_service(with_contexts)
+    let router = Router::new().fallback_service(with_contexts);
+    // On a shared log, writes go to the primary (and are seen here before the answer).
+    #[cfg(feature = "kafka")]
+    let router = if forwarder.shares_a_log() {
+        router.layer(axum::middleware::from_fn_with_state(forwarder, forward::route_writes))
+    } else {
+        router
+    };
+    router
 }
 
 /// Rewrites `/contexts/{ctx}/rest` to the root route with `ctx` applied: subjects in the path

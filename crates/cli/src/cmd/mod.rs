@@ -10,6 +10,7 @@ pub mod function;
 pub mod gateway;
 pub mod namespace;
 pub mod produce;
+pub mod registry;
 pub mod replication;
 pub mod schema;
 pub mod serve;

@@ -1,12 +1,11 @@
 //! `runnel schema ...`: the schema registry from the command line, over its REST
 //! API at `--registry-url` (register, check, get, list, versions, delete, config),
-//! and the hidden `runnel registry-serve`, which runs the registry alone.
+//! (`runnel registry serve` runs the registry alone: see `registry.rs`).
 //!
 //! Text output is for people; `--output json` prints the registry's JSON.
 //! `check` exits 1 when the schema is incompatible, after printing every reason;
 //! `register` of an incompatible schema fails with every reason in the error.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context};
@@ -73,36 +72,6 @@ pub enum SchemaCommand {
         #[arg(long)]
         level: Option<String>,
     },
-}
-
-/// Arguments of the hidden `runnel registry-serve`.
-#[derive(Debug, clap::Args)]
-pub struct ServeArgs {
-    /// The data directory (holds `registry.redb`).
-    #[arg(long, default_value = "./runnel-data")]
-    pub data: PathBuf,
-    /// The address of the REST API.
-    #[arg(long, default_value = "127.0.0.1:8081")]
-    pub http: SocketAddr,
-}
-
-/// Runs the registry's REST API alone until Ctrl-C.
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let data = args.data.clone();
-    let registry = tokio::task::spawn_blocking(move || {
-        runnel_registry::Registry::open(&data, runnel_registry::RegistryConfig::default())
-    })
-    .await?
-    .with_context(|| format!("cannot open the registry in {}", args.data.display()))?;
-    let listener = tokio::net::TcpListener::bind(args.http)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.http))?;
-    eprintln!("registry listening on http://{}", listener.local_addr()?);
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    runnel_registry::serve(listener, registry, shutdown).await?;
-    Ok(())
 }
 
 /// Runs one `runnel schema` subcommand.

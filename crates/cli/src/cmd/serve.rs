@@ -53,6 +53,20 @@ pub struct Args {
     /// This cluster's name, as other clusters know it for geo-replication.
     #[arg(long, default_value = "standalone")]
     pub cluster: String,
+    /// Keep the registry in a topic of this Kafka cluster instead of `DATA/registry`, shared with
+    /// other `runnel serve` and `runnel registry serve` instances (see `runnel registry serve`).
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub registry_kafka: Option<String>,
+    /// The topic holding the registry, with --registry-kafka.
+    #[arg(long, default_value = "_schemas", value_name = "TOPIC")]
+    pub schemas_topic: String,
+    /// The URL the other registry instances reach this one's HTTP port at (default `http://`
+    /// and --http, which must then name a port and an address).
+    #[arg(long, value_name = "URL", requires = "registry_kafka")]
+    pub registry_advertise_url: Option<String>,
+    /// How soon a dead registry primary is replaced, in milliseconds (with --registry-kafka).
+    #[arg(long, default_value_t = 6000, value_name = "MS")]
+    pub election_timeout_ms: u64,
 }
 
 /// The Kafka listener's default address.
@@ -95,6 +109,28 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     config.retention_check_interval = std::time::Duration::from_millis(args.retention_check_ms);
     config.cluster_name = args.cluster.clone();
+    if let Some(bootstrap) = &args.registry_kafka {
+        let advertise = match &args.registry_advertise_url {
+            Some(url) => url.clone(),
+            None if args.http.port() == 0 || args.http.ip().is_unspecified() => anyhow::bail!(
+                "--http {} does not say where the other registry instances reach this one: give --registry-advertise-url",
+                args.http
+            ),
+            None => format!("http://{}", args.http),
+        };
+        let mut options = runnel_registry::KafkaOptions::new(bootstrap.clone(), advertise);
+        options.topic = args.schemas_topic.clone();
+        options.session_timeout = std::time::Duration::from_millis(args.election_timeout_ms);
+        let registry_config = runnel_registry::RegistryConfig {
+            max_schema_bytes: config.max_schema_bytes,
+            ..Default::default()
+        };
+        let registry = runnel_registry::Registry::open_kafka(options, registry_config)
+            .await
+            .with_context(|| format!("cannot open the registry on Kafka at {bootstrap}"))?;
+        config.registry = Some(registry);
+    }
+    let registry = config.registry.clone();
     let server = runnel_broker::start(config)
         .await
         .with_context(|| format!("cannot start the broker on {}", args.data.display()))?;
@@ -108,11 +144,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(kafka) = server.kafka_addr() {
         println!("runnel kafka: {kafka}");
     }
-    runnel_broker::shutdown::signal().await;
+    // A registry on Kafka that can no longer follow its topic stops the server (with an error):
+    // serving a registry state that diverges from the other instances' would be worse.
+    let failed = {
+        let registry = registry.clone();
+        async move {
+            loop {
+                if let Some(why) = registry.as_ref().and_then(|r| r.failure()) {
+                    return why;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        _ = runnel_broker::shutdown::signal() => Ok(()),
+        why = failed => Err(anyhow::anyhow!("stopped following the registry's topic: {why}")),
+    };
     tracing::info!("shutting down");
+    if let Some(registry) = registry {
+        // Leave the registry's election at once, so that another instance takes the writes.
+        tokio::task::spawn_blocking(move || registry.close()).await?;
+    }
     server.shutdown().await.context("shutdown")?;
     tracing::info!("stopped cleanly");
-    Ok(())
+    outcome
 }
 
 /// Structured logs on stderr, filtered by `RUST_LOG` (default `info`).
