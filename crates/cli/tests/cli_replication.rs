@@ -364,7 +364,7 @@ async fn a_consumer_group_fails_over_without_missing_a_record() {
         after.len()
     );
     assert!(
-        redelivered < 500 - 230,
+        after.len() < 500 && redelivered < seen.len(),
         "the standby resumed near where the primary stopped, not at the start: {redelivered} again"
     );
 }
@@ -547,7 +547,7 @@ async fn a_shared_subscription_fails_over_without_missing_a_record() {
         after.len()
     );
     assert!(
-        redelivered < 500 - 230,
+        after.len() < 500 && redelivered < seen.len(),
         "the spare resumed near where the main cluster stopped, not at the start: {redelivered} again"
     );
 }

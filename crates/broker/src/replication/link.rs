@@ -295,18 +295,22 @@ impl OffsetMap {
         self.sent.push_back((first, last, remote_base, count));
     }
 
-    /// The remote offset to resume at for a group that committed `committed` here: the
-    /// start of the batch holding the first origin record at or after `committed` (so at
-    /// most one batch is delivered again, never a record skipped), or past the last batch
-    /// sent when the group read everything sent. `None` when the map does not reach back.
+    /// The remote offset to resume at for a group that committed `committed` here (the
+    /// first offset it has not read). Within a batch of only this cluster's records (no
+    /// other cluster's interleaved: `last - first + 1 == count`) the remote offsets follow
+    /// the origin's one for one, so the translation is exact; otherwise it is the start of
+    /// the batch holding the first origin record at or after `committed` (at most that
+    /// batch is delivered again, never a record skipped). Past the last batch sent when the
+    /// group read everything sent; `None` when the map does not reach back.
     fn translate(&self, committed: i64) -> Option<i64> {
         let first = self.sent.front()?;
         if committed < first.0 {
             return None;
         }
-        for &(_, last, base, _) in &self.sent {
+        for &(first, last, base, count) in &self.sent {
             if committed <= last {
-                return Some(base);
+                let dense = last - first + 1 == i64::from(count);
+                return Some(if dense && committed > first { base + (committed - first) } else { base });
             }
         }
         self.sent.back().map(|&(_, _, base, count)| base + i64::from(count))
@@ -832,5 +836,25 @@ impl Partition<'_> {
             batch.push(r.key.as_deref(), value, r.timestamp_ms, &headers);
         }
         Ok(batch.finish(self.pid, 0, sequence))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OffsetMap;
+
+    #[test]
+    fn translation_is_exact_in_dense_batches_and_never_after_otherwise() {
+        let mut m = OffsetMap::default();
+        // Origin offsets 10..=19 (ten of this cluster's records) went out at remote 100.
+        m.push(10, 19, 100, 10);
+        // Origin 20..=29 held four records of this cluster among others': remote 110..=113.
+        m.push(20, 29, 110, 4);
+        assert_eq!(m.translate(5), None, "before the map");
+        assert_eq!(m.translate(10), Some(100));
+        assert_eq!(m.translate(15), Some(105), "exact within a dense batch");
+        assert_eq!(m.translate(20), Some(110));
+        assert_eq!(m.translate(25), Some(110), "the start of a sparse batch");
+        assert_eq!(m.translate(30), Some(114), "past everything sent");
     }
 }

@@ -37,7 +37,8 @@ use remote::Remote;
 
 /// The cluster name `runnel serve` takes without `--cluster`.
 pub const DEFAULT_CLUSTER: &str = "standalone";
-/// How often the reconciling task looks for new topics.
+/// How often the reconciling task looks again without being told of a change (a topic
+/// created or deleted, a setting changed: it is told of those).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
 /// One link's status.
@@ -124,6 +125,7 @@ impl Replication {
     /// Starts the reconciling task (which starts the links).
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
+        let mut topics_changed = self.ctx.topics.watch_changes();
         tokio::spawn(async move {
             loop {
                 if let Err(e) = this.reconcile() {
@@ -132,6 +134,9 @@ impl Replication {
                 tokio::select! {
                     _ = this.shutdown.cancelled() => break,
                     _ = this.changed.notified() => {}
+                    // A new topic starts its links at once (its first records go out
+                    // right away), not at the next look.
+                    _ = topics_changed.changed() => {}
                     _ = tokio::time::sleep(RECONCILE_EVERY) => {}
                 }
             }
