@@ -551,3 +551,46 @@ async fn a_shared_subscription_fails_over_without_missing_a_record() {
         "the spare resumed near where the main cluster stopped, not at the start: {redelivered} again"
     );
 }
+
+/// A backlog of several batches (more than one read of the log) is on the way when the
+/// origin is SIGKILLed mid-drain, so batches in flight are sent again after the restart:
+/// the remote answers those it has as duplicates and ends with exactly the origin's records.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backlog_in_flight_survives_a_sigkill_of_the_origin_mid_drain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = schema_file(&tmp, "v1.avsc", USER_V1);
+    let mut a = cluster("src");
+    let mut b = cluster("dst");
+    mesh(&[("src", &a), ("dst", &b)]).await;
+    create_topic(&a, "bulk", &v1, "1").await;
+    assert!(produce(&a, "bulk", 0, 10).await);
+    assert_eq!(total(&wait_for(&b, "bulk", 10).await), 10);
+    // The remote goes down while the origin takes a backlog of a few MiB of log.
+    b.kill();
+    const N: i64 = 150_000;
+    assert!(produce(&a, "bulk", 10, N).await);
+    b.restart();
+    // SIGKILL the origin while it drains (it sends up to four batches at once): the
+    // figures printed show where (acknowledged before, appended after; duplicates the
+    // remote recognised are in neither).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before_kill = loop {
+        let out = a.run(&["replication", "status", "--output", "json"]).await;
+        let replicated = stdout_json(&out)["links"][0]["replicated"].as_u64().unwrap_or(0);
+        // The first batch of the backlog is at the remote: the next ones are on the way.
+        if replicated > 10 || Instant::now() > deadline {
+            break replicated;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    a.kill();
+    a.restart();
+    let remote = wait_for(&b, "bulk", N as usize).await;
+    let out = a.run(&["replication", "status", "--output", "json"]).await;
+    let after_restart = stdout_json(&out)["links"][0]["replicated"].as_u64().unwrap_or(0);
+    eprintln!(
+        "backlog: {before_kill} records acknowledged before the SIGKILL, {after_restart} appended after the restart"
+    );
+    assert_eq!(remote.get(&0).map(Vec::len), Some(N as usize), "exactly the origin's records");
+    assert_eq!(remote[&0], (0..N).collect::<Vec<_>>(), "in order, no duplicates");
+}
