@@ -175,6 +175,9 @@ pub struct Topics {
     /// The registry, where a namespace policy's compatibility level is set on new topics' subjects.
     registry: Registry,
     limits: TopicLimits,
+    /// Bumped when a topic is created, deleted or grows partitions, for services that
+    /// follow the set of topics (the replicator starts links at once, not at its next look).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 fn topic_dir(root: &Path, tenants_root: &Path, short: &str) -> PathBuf {
@@ -223,7 +226,17 @@ impl Topics {
             tenants,
             registry,
             limits,
+            changed: tokio::sync::watch::Sender::new(0),
         })
+    }
+
+    /// A receiver that sees a change each time a topic is created, deleted or grows partitions.
+    pub fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Refuses `topics` more topics with `partitions` more partitions when that
@@ -374,6 +387,7 @@ impl Topics {
         let topic =
             Arc::new(Topic { meta: tm, name: full, quota, partitions, schemas: SchemaCache::default() });
         self.topics.write().insert(name.to_owned(), Arc::clone(&topic));
+        self.bump();
         tracing::info!(topic = name, partitions = topic.partitions.len(), "topic created");
         Ok(topic)
     }
@@ -385,6 +399,7 @@ impl Topics {
         let name = topic.meta.name.as_str();
         self.meta.delete_topic(name)?;
         self.topics.write().remove(name);
+        self.bump();
         for log in &topic.partitions {
             let _ = log.close().await;
         }
@@ -432,6 +447,7 @@ impl Topics {
             schemas: SchemaCache::default(),
         });
         self.topics.write().insert(name.to_owned(), Arc::clone(&new));
+        self.bump();
         Ok(new)
     }
 
@@ -483,6 +499,7 @@ impl Topics {
             log.set_config(new.meta.config.log_config());
         }
         self.topics.write().insert(name.to_owned(), Arc::clone(&new));
+        self.bump();
         tracing::info!(topic = name, ?changes, "topic config changed");
         Ok(new)
     }

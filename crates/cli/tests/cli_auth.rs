@@ -4,10 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
-use common::{error, run_with_input, stdout as ok, Server, RUNNEL};
+use common::{certificates, error, run_with_input, stdout as ok, Server, RUNNEL};
 use serde_json::Value;
 
 const USER_AVSC: &str = r#"{"type":"record","name":"User","namespace":"com.example","fields":[
@@ -21,23 +21,6 @@ async fn runnel(server: &Server, ca: &Path, token: Option<&str>, args: &[&str], 
         cmd.env("RUNNEL_TOKEN", t);
     }
     run_with_input(cmd, stdin).await
-}
-
-/// Writes a CA and a server certificate for 127.0.0.1/localhost into `dir`: the
-/// CA's file, then the server's certificate and key files.
-fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
-    let cert = CertificateParams::new(names).unwrap().signed_by(&key, &ca).unwrap();
-    let (cert_file, key_file, ca_file) = (dir.join("server.pem"), dir.join("server.key"), dir.join("ca.pem"));
-    std::fs::write(&cert_file, cert.pem()).unwrap();
-    std::fs::write(&key_file, key.serialize_pem()).unwrap();
-    std::fs::write(&ca_file, ca.as_ref().pem()).unwrap();
-    (ca_file, cert_file, key_file)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

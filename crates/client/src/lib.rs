@@ -50,7 +50,9 @@ pub use raw_consumer::RawConsumer;
 pub use raw_producer::RawProducer;
 pub use record::Record;
 pub use registry::RegisteredSchema;
-pub use replication::{ClusterInfo, NamespaceReplication, ReplicationLink, ReplicationStatusResponse};
+pub use replication::{
+    ClusterInfo, NamespaceReplication, ReplicationLink, ReplicationStatusResponse, TopicReplication,
+};
 pub use transaction::Transaction;
 pub use transport::{
     ConsumerOptions, Position, ProducerOptions, RawMessage, RawRecord, RecordMetadata, SendFuture,

@@ -4,7 +4,9 @@
 
 use runnel_proto::v1;
 use runnel_proto::v1::replication_client::ReplicationClient;
-pub use runnel_proto::v1::{ClusterInfo, NamespaceReplication, ReplicationLink, ReplicationStatusResponse};
+pub use runnel_proto::v1::{
+    ClusterInfo, NamespaceReplication, ReplicationLink, ReplicationStatusResponse, TopicReplication,
+};
 
 use crate::client::Client;
 use crate::error::ClientError;
@@ -56,6 +58,32 @@ impl Client {
             .await?
             .into_inner()
             .namespaces)
+    }
+
+    /// Sets `topic`'s own clusters, overriding its namespace's: `Some(list)` (the connected
+    /// cluster among them; empty: the topic is not replicated), or `None` to remove the
+    /// override so that the namespace's setting applies again.
+    pub async fn set_topic_replication(
+        &self,
+        topic: &str,
+        clusters: Option<&[String]>,
+    ) -> Result<TopicReplication, ClientError> {
+        let req = TopicReplication {
+            topic: topic.to_owned(),
+            clusters: clusters.map(<[String]>::to_vec).unwrap_or_default(),
+            inherit: clusters.is_none(),
+        };
+        Ok(self.replication_svc().set_topic_replication(req).await?.into_inner())
+    }
+
+    /// Every topic whose replication overrides its namespace's.
+    pub async fn list_topic_replication(&self) -> Result<Vec<TopicReplication>, ClientError> {
+        Ok(self
+            .replication_svc()
+            .list_topic_replication(v1::ListTopicReplicationRequest {})
+            .await?
+            .into_inner()
+            .topics)
     }
 
     /// Every replication link's state, lag, throughput and last error.

@@ -1,7 +1,9 @@
 //! The `Replication` gRPC service: this cluster's name, the remote clusters it knows,
-//! the namespaces it replicates, and the replicator's status (`crate::replication`).
-//! Everything but the cluster's name takes Admin on the cluster; the name is open to
-//! any authenticated caller, since a cluster being added asks it of the remote.
+//! the namespaces it replicates (and the topics that override theirs), and the replicator's status (`crate::replication`).
+//! Everything but the cluster's name and carried subscriptions takes Admin on the
+//! cluster; the name is open to any authenticated caller, since a cluster being added
+//! asks it of the remote, and a subscription's position carried by another cluster's
+//! replicator takes consume on its topic, as a group's offsets carried do.
 
 use std::sync::Arc;
 
@@ -101,6 +103,52 @@ impl v1::replication_server::Replication for ReplicationService {
             .map(|(namespace, clusters)| v1::NamespaceReplication { namespace, clusters })
             .collect();
         Ok(Response::new(v1::ListNamespaceReplicationResponse { namespaces }))
+    }
+
+    async fn set_topic_replication(
+        &self,
+        req: Request<v1::TopicReplication>,
+    ) -> Result<Response<v1::TopicReplication>, Status> {
+        admin(&req)?;
+        let r = req.into_inner();
+        if r.inherit && !r.clusters.is_empty() {
+            return Err(Status::invalid_argument(
+                "a topic either has its own clusters or inherits its namespace's, not both",
+            ));
+        }
+        let clusters = if r.inherit { None } else { Some(r.clusters.as_slice()) };
+        let set = self.0.replication.set_topic(&r.topic, clusters).await?;
+        Ok(Response::new(v1::TopicReplication {
+            topic: r.topic,
+            inherit: set.is_none(),
+            clusters: set.unwrap_or_default(),
+        }))
+    }
+
+    async fn list_topic_replication(
+        &self,
+        req: Request<v1::ListTopicReplicationRequest>,
+    ) -> Result<Response<v1::ListTopicReplicationResponse>, Status> {
+        admin(&req)?;
+        let topics = self
+            .0
+            .replication
+            .topic_overrides()?
+            .into_iter()
+            .map(|(topic, clusters)| v1::TopicReplication { topic, clusters, inherit: false })
+            .collect();
+        Ok(Response::new(v1::ListTopicReplicationResponse { topics }))
+    }
+
+    async fn carry_subscription(
+        &self,
+        req: Request<v1::CarrySubscriptionRequest>,
+    ) -> Result<Response<v1::CarrySubscriptionResponse>, Status> {
+        super::authorize_topic(&req, &req.get_ref().topic, Permission::Consume)?;
+        let r = req.into_inner();
+        let positions: Vec<(u32, i64)> = r.positions.iter().map(|p| (p.partition, p.offset)).collect();
+        self.0.subscriptions.carry(&r.topic, &r.subscription, &positions).await?;
+        Ok(Response::new(v1::CarrySubscriptionResponse {}))
     }
 
     async fn status(

@@ -4,11 +4,13 @@
 //!
 //! Exactly once at the remote, across restarts of either side: each cluster is one
 //! idempotent producer at each remote (its id stored in `store`), with one sequence per
-//! partition. Before a batch is sent, the local range it covers, its record count and its
-//! sequence are stored (`store::Position::pending`); after the remote acknowledged it,
-//! the position moves past the range. A crash in between re-sends exactly the same batch
-//! (same range, same records, same sequence and count) and the remote's producer state,
-//! which it rebuilds from its log on start, answers it as a duplicate.
+//! partition. Up to [`MAX_IN_FLIGHT`] batches per partition are on the way at once, in
+//! order on one `ProduceStream`. Before batches are sent, the local ranges they cover,
+//! their record counts and the first one's sequence are stored (`store::Position`), in
+//! one commit that also moves the position past the batches acknowledged since. A crash
+//! re-sends exactly the same batches (same ranges, records, sequences and counts) and
+//! the remote's producer state, which remembers each producer's last five batches per
+//! partition and is rebuilt from its log on start, answers those it has as duplicates.
 //!
 //! No loops: every record sent carries the header `runnel-origin` with this cluster's
 //! name, and a record that carries one is never sent on, so each record travels only
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt;
 use parking_lot::Mutex;
 use runnel_proto::v1;
 use runnel_proto::BatchBuilder;
@@ -41,10 +44,18 @@ use crate::topics::{Topics, Validation};
 
 /// The header naming the cluster a record was first produced on.
 pub const HEADER_ORIGIN: &str = "runnel-origin";
-/// Bytes read from a local partition per batch sent.
+/// Bytes read from a local partition per batch sent; doubled per read while the link
+/// is behind, up to [`MAX_READ_BYTES`].
 const READ_BYTES: usize = 1 << 20;
+const MAX_READ_BYTES: usize = 8 << 20;
+/// Batches per partition on the way to the remote at once. The remote remembers the
+/// last five batches of each producer per partition (`log::producers`): every batch a
+/// restart may send again must be among them, so this stays below five.
+const MAX_IN_FLIGHT: usize = 4;
 /// How long an idle partition waits before looking again (a new record wakes it sooner).
 const IDLE_WAIT: Duration = Duration::from_millis(500);
+/// How long a drained pipeline waits for new records before storing its position.
+const SAVE_WHEN_DRY: Duration = Duration::from_millis(200);
 /// First pause after a failure; doubled per failure in a row up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 const MAX_PAUSE: Duration = Duration::from_secs(10);
@@ -258,7 +269,7 @@ async fn session(
         };
         async move { part.run(stop).await }
     });
-    let groups = sync_groups(topic, remote, ctx, &maps, stop);
+    let groups = sync_positions(topic, remote, ctx, &maps, stop);
     tokio::try_join!(futures::future::try_join_all(loops), groups)?;
     Ok(())
 }
@@ -284,40 +295,48 @@ impl OffsetMap {
         self.sent.push_back((first, last, remote_base, count));
     }
 
-    /// The remote offset to resume at for a group that committed `committed` here: the
-    /// start of the batch holding the first origin record at or after `committed` (so at
-    /// most one batch is delivered again, never a record skipped), or past the last batch
-    /// sent when the group read everything sent. `None` when the map does not reach back.
+    /// The remote offset to resume at for a group that committed `committed` here (the
+    /// first offset it has not read). Within a batch of only this cluster's records (no
+    /// other cluster's interleaved: `last - first + 1 == count`) the remote offsets follow
+    /// the origin's one for one, so the translation is exact; otherwise it is the start of
+    /// the batch holding the first origin record at or after `committed` (at most that
+    /// batch is delivered again, never a record skipped). Past the last batch sent when the
+    /// group read everything sent; `None` when the map does not reach back.
     fn translate(&self, committed: i64) -> Option<i64> {
         let first = self.sent.front()?;
         if committed < first.0 {
             return None;
         }
-        for &(_, last, base, _) in &self.sent {
+        for &(first, last, base, count) in &self.sent {
             if committed <= last {
-                return Some(base);
+                let dense = last - first + 1 == i64::from(count);
+                return Some(if dense && committed > first { base + (committed - first) } else { base });
             }
         }
         self.sent.back().map(|&(_, _, base, count)| base + i64::from(count))
     }
 }
 
-/// How often group offsets are carried to the remote.
+/// How often group offsets and subscription positions are carried to the remote.
 const GROUP_SYNC_EVERY: Duration = Duration::from_secs(1);
 
-/// Carries this cluster's committed group offsets on `topic` to the remote, translated,
-/// so a consumer that moves there resumes at or shortly before where it stopped. Commits
-/// go without membership, which the remote refuses while the group has live members
-/// there: offsets follow only groups not consuming at the remote. Internal groups
-/// (`__function.*` and the like) stay.
-async fn sync_groups(
+/// Carries this cluster's committed group offsets and queue subscriptions' positions on
+/// `topic` to the remote, translated, so a consumer that moves there resumes at or
+/// shortly before where it stopped. Group commits go without membership, which the
+/// remote refuses while the group has live members there, and a subscription's
+/// position is refused while it has consumers there: positions follow only groups and
+/// subscriptions not consuming at the remote. Internal groups (`__function.*` and the
+/// like) stay. A subscription's position is the offset below which everything is
+/// acknowledged; records acknowledged above it one by one are delivered again there.
+async fn sync_positions(
     topic: &str,
     remote: &Remote,
     ctx: &Ctx,
     maps: &[Arc<Mutex<OffsetMap>>],
     stop: &CancellationToken,
 ) -> Result<(), LinkError> {
-    let mut shipped: HashMap<(String, u32), i64> = HashMap::new();
+    // (group or subscription, partition) → the remote offset last carried.
+    let mut shipped: HashMap<(Carried, u32), i64> = HashMap::new();
     loop {
         tokio::select! {
             _ = stop.cancelled() => return Ok(()),
@@ -325,53 +344,77 @@ async fn sync_groups(
         }
         let meta = Arc::clone(&ctx.meta);
         let t = topic.to_owned();
-        let committed = blocking(move || {
-            let mut out = Vec::new();
+        let created_ms = ctx.topics.get(topic).map(|t| t.meta.created_ms)?;
+        let positions = blocking(move || {
+            let mut out: HashMap<Carried, Vec<(u32, i64)>> = HashMap::new();
             for g in meta.groups_with_offsets()? {
                 if g.starts_with("__") {
                     continue;
                 }
                 let offsets = meta.committed(&g, &t)?;
                 if !offsets.is_empty() {
-                    out.push((g, offsets));
+                    out.insert(Carried::Group(g), offsets);
                 }
+            }
+            for (s, p, mark) in crate::subscriptions::store::positions(&meta, &t, created_ms)? {
+                out.entry(Carried::Subscription(s)).or_default().push((p, mark));
             }
             Ok(out)
         })
         .await?;
-        for (group, offsets) in committed {
+        for (who, offsets) in positions {
             let mut translated = Vec::new();
             for (p, c) in offsets {
                 let Some(map) = maps.get(p as usize) else { continue };
                 let Some(r) = map.lock().translate(c) else { continue };
-                if shipped.get(&(group.clone(), p)) != Some(&r) {
+                if shipped.get(&(who.clone(), p)) != Some(&r) {
                     translated.push(v1::PartitionOffset { partition: p, offset: r, timestamp_ms: 0 });
                 }
             }
             if translated.is_empty() {
                 continue;
             }
-            let req = v1::CommitRequest {
-                group: group.clone(),
-                topic: topic.to_owned(),
-                member_id: String::new(),
-                generation: 0,
-                offsets: translated.clone(),
+            let result = match &who {
+                Carried::Group(group) => {
+                    let req = v1::CommitRequest {
+                        group: group.clone(),
+                        topic: topic.to_owned(),
+                        member_id: String::new(),
+                        generation: 0,
+                        offsets: translated.clone(),
+                    };
+                    v1::groups_client::GroupsClient::new(remote.chan()).commit(req).await.map(|_| ())
+                }
+                Carried::Subscription(subscription) => {
+                    let req = v1::CarrySubscriptionRequest {
+                        topic: topic.to_owned(),
+                        subscription: subscription.clone(),
+                        positions: translated.clone(),
+                    };
+                    remote.replication().carry_subscription(req).await.map(|_| ())
+                }
             };
-            match runnel_proto::v1::groups_client::GroupsClient::new(remote.chan()).commit(req).await {
-                Ok(_) => {
+            match result {
+                Ok(()) => {
                     for o in translated {
-                        shipped.insert((group.clone(), o.partition), o.offset);
+                        shipped.insert((who.clone(), o.partition), o.offset);
                     }
                 }
-                // Live members there: the group consumes at the remote; leave it alone.
+                // Live members or consumers there: they consume at the remote; leave them alone.
                 Err(s) if s.code() == tonic::Code::FailedPrecondition => {}
                 Err(s) => {
-                    tracing::debug!(%topic, %group, error = %describe(&remote.name, "carrying offsets", &s), "group offsets not carried")
+                    tracing::debug!(%topic, ?who, error = %describe(&remote.name, "carrying positions", &s), "positions not carried")
                 }
             }
         }
     }
+}
+
+/// Whose position is carried.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Carried {
+    Group(String),
+    Subscription(String),
 }
 
 /// Local schema id → remote schema id, for one link.
@@ -449,6 +492,21 @@ struct Partition<'a> {
     offsets: Arc<Mutex<OffsetMap>>,
 }
 
+/// A batch sent and not yet acknowledged.
+struct Flight {
+    correlation_id: u64,
+    /// The local range it covers ends here (it starts where the previous one ended).
+    end: i64,
+    sequence: i32,
+    count: i32,
+    first_offset: i64,
+    last_offset: i64,
+    /// Its first record's timestamp, for the lag in seconds.
+    oldest_ms: i64,
+    /// The remote's answer, once it came (answers may come out of order).
+    answer: Option<v1::ProduceResponse>,
+}
+
 impl Partition<'_> {
     async fn load(&self) -> Result<Position, LinkError> {
         let (meta, remote, topic, p) =
@@ -456,20 +514,25 @@ impl Partition<'_> {
         Ok(blocking(move || store::position(meta.db(), &remote, &topic, p)).await?)
     }
 
-    async fn save(&self, pos: Position) -> Result<(), LinkError> {
+    async fn save(&self, pos: &Position) -> Result<(), LinkError> {
         let (meta, remote, topic, p) =
             (Arc::clone(&self.ctx.meta), self.remote.name.clone(), self.topic.to_owned(), self.partition);
+        let pos = pos.clone();
         blocking(move || store::put_position(meta.db(), &remote, &topic, p, &pos)).await?;
-        self.position.store(pos.next_offset, Relaxed);
         Ok(())
     }
 
-    /// Reads committed records from `from`, up to `until` if given: those of this
-    /// cluster's origin, and where the next read continues.
-    async fn read(&self, from: i64, until: Option<i64>) -> Result<(Vec<Rec>, i64), LinkError> {
+    /// Reads committed records from `from` (at most about `max_bytes` of log), up to
+    /// `until` if given: those of this cluster's origin, and where the next read continues.
+    async fn read(
+        &self,
+        from: i64,
+        until: Option<i64>,
+        max_bytes: usize,
+    ) -> Result<(Vec<Rec>, i64), LinkError> {
         let log = Arc::clone(&self.log);
         let read = blocking(move || {
-            log.read_committed(from, READ_BYTES).map(|c| {
+            log.read_committed(from, max_bytes).map(|c| {
                 let mut read = c.read;
                 read.batches = txn::committed_only(&read.batches, &c.aborted);
                 read
@@ -529,102 +592,221 @@ impl Partition<'_> {
         Ok((out, next))
     }
 
+    /// Reads the local range `[from, end)` again, as stored in flight by an earlier run:
+    /// the records expected are `count` (fewer only if retention removed some since).
+    async fn read_range(&self, from: i64, end: i64, count: i32) -> Result<Vec<Rec>, LinkError> {
+        let mut all = Vec::new();
+        let mut at = from;
+        while at < end {
+            let (mut recs, next) = self.read(at, Some(end), READ_BYTES).await?;
+            all.append(&mut recs);
+            if next <= at {
+                break;
+            }
+            at = next;
+        }
+        if all.len() as i32 != count {
+            tracing::warn!(
+                topic = self.topic,
+                partition = self.partition,
+                expected = count,
+                found = all.len(),
+                "a range in flight changed (retention?); sending what is left"
+            );
+        }
+        Ok(all)
+    }
+
+    /// Tails the partition and keeps up to [`MAX_IN_FLIGHT`] batches on the way to the
+    /// remote over one `ProduceStream`, which the remote appends in the order sent. Each
+    /// round reads what it can, stores the position with every batch in flight (one
+    /// commit, which also folds in the batches acknowledged since the last one), then
+    /// sends the new batches; acknowledgements only move the position in memory, and it
+    /// is stored again when the pipeline runs dry. So a commit's cost is shared by the
+    /// batches of a round, and the remote's fsyncs overlap the next batches' reads.
     async fn run(self, stop: &CancellationToken) -> Result<(), LinkError> {
-        let mut pos = self.load().await?;
-        self.position.store(pos.next_offset, Relaxed);
+        let stored = self.load().await?;
+        let mut resend: std::collections::VecDeque<(i64, i32)> = stored.to_resend().into();
+        // Acknowledged by the remote: everything below `acked.0`; the next sequence after it.
+        let mut acked = (stored.next_offset, stored.sequence);
+        let mut on_disk = stored;
+        self.position.store(acked.0, Relaxed);
+        let mut read_at = acked.0;
+        let mut next_sequence = acked.1;
+        let mut in_flight: std::collections::VecDeque<Flight> = std::collections::VecDeque::new();
+        let mut read_bytes = READ_BYTES;
+        let mut correlation_id = 0u64;
         let mut watch = self.log.watch_high_watermark();
+        let what = format!("appending to '{}' partition {}", self.topic, self.partition);
+
+        let (requests, rx) = tokio::sync::mpsc::channel::<v1::ProduceRequest>(MAX_IN_FLIGHT);
+        let mut answers = self
+            .remote
+            .broker()
+            .produce_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .map_err(|s| remote_err(&self.remote.name, &what, &s))?
+            .into_inner();
+
         loop {
             if stop.is_cancelled() {
                 return Ok(());
             }
-            let (records, end) = match pos.pending {
-                Some((end, count)) => {
-                    // Re-send exactly what was in flight when the last run ended.
-                    let mut all = Vec::new();
-                    let mut at = pos.next_offset;
-                    while at < end {
-                        let (mut recs, next) = self.read(at, Some(end)).await?;
-                        all.append(&mut recs);
-                        if next <= at {
-                            break;
-                        }
-                        at = next;
+            // Fill the pipeline.
+            let mut fresh: Vec<(Flight, Bytes)> = Vec::new();
+            while in_flight.len() + fresh.len() < MAX_IN_FLIGHT {
+                let (records, end) = if let Some((end, count)) = resend.pop_front() {
+                    (self.read_range(read_at, end, count).await?, end)
+                } else {
+                    let (records, next) = self.read(read_at, None, read_bytes).await?;
+                    if next == read_at {
+                        read_bytes = READ_BYTES;
+                        break;
                     }
-                    if all.len() as i32 != count {
-                        tracing::warn!(
-                            topic = self.topic,
-                            partition = self.partition,
-                            expected = count,
-                            found = all.len(),
-                            "the pending range changed (retention?); sending what is left"
-                        );
-                    }
-                    (all, end)
-                }
-                None => {
-                    let (records, next) = self.read(pos.next_offset, None).await?;
-                    if next == pos.next_offset {
-                        self.oldest.store(0, Relaxed);
-                        tokio::select! {
-                            _ = stop.cancelled() => return Ok(()),
-                            _ = watch.changed() => {}
-                            _ = tokio::time::sleep(IDLE_WAIT) => {}
-                        }
-                        continue;
-                    }
-                    if records.is_empty() {
-                        // Only other clusters' records: move past them.
-                        pos.next_offset = next;
-                        self.save(pos).await?;
-                        continue;
-                    }
-                    pos.pending = Some((next, records.len() as i32));
-                    self.save(pos).await?;
+                    // Behind (the read stopped at its size, not at the end): read more at
+                    // once next time, so fewer, larger batches carry the backlog.
+                    read_bytes = if next < self.log.last_stable_offset() {
+                        (read_bytes * 2).min(MAX_READ_BYTES)
+                    } else {
+                        READ_BYTES
+                    };
                     (records, next)
-                }
-            };
-            if let Some(first) = records.first() {
-                self.oldest.store(first.timestamp_ms.max(1), Relaxed);
-            }
-            let count = records.len() as i32;
-            if count > 0 {
-                let batch = self.build(&records, pos.sequence).await?;
-                let req = v1::ProduceRequest {
-                    correlation_id: 0,
-                    topic: self.topic.to_owned(),
-                    partition: self.partition,
-                    batch,
                 };
-                let resp = self.remote.broker().produce(req).await.map_err(|s| {
-                    remote_err(
-                        &self.remote.name,
-                        &format!("appending to '{}' partition {}", self.topic, self.partition),
-                        &s,
-                    )
-                })?;
-                let resp = resp.into_inner();
-                if let Some(e) = resp.error {
+                read_at = end;
+                let (Some(first), Some(last)) = (records.first(), records.last()) else {
+                    // Only other clusters' records: the next batch's range takes them in.
+                    continue;
+                };
+                let count = records.len() as i32;
+                let batch = self.build(&records, next_sequence).await?;
+                correlation_id += 1;
+                fresh.push((
+                    Flight {
+                        correlation_id,
+                        end,
+                        sequence: next_sequence,
+                        count,
+                        first_offset: first.offset,
+                        last_offset: last.offset,
+                        oldest_ms: first.timestamp_ms.max(1),
+                        answer: None,
+                    },
+                    batch,
+                ));
+                next_sequence = next_sequence.wrapping_add(count);
+            }
+
+            if in_flight.is_empty() && fresh.is_empty() {
+                // Dry: everything read is at the remote (the rest held only other
+                // clusters' records). That is stored if no new record comes soon; if
+                // one does, the next write-ahead folds it in at no extra commit (until
+                // then a restart sends the batches on disk again: duplicates there).
+                acked.0 = read_at;
+                self.position.store(acked.0, Relaxed);
+                self.oldest.store(0, Relaxed);
+                let pos = Position { next_offset: acked.0, sequence: acked.1, ..Position::default() };
+                let stale = pos != on_disk;
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok(()),
+                    _ = watch.changed() => {}
+                    _ = tokio::time::sleep(if stale { SAVE_WHEN_DRY } else { IDLE_WAIT }) => {
+                        if stale {
+                            self.save(&pos).await?;
+                            on_disk = pos;
+                        }
+                    }
+                }
+                continue;
+            }
+
+            if !fresh.is_empty() {
+                // Write-ahead: every batch about to be in flight, in one commit.
+                let pos = Position {
+                    next_offset: acked.0,
+                    sequence: acked.1,
+                    pending: None,
+                    in_flight: in_flight
+                        .iter()
+                        .chain(fresh.iter().map(|(f, _)| f))
+                        .map(|f| (f.end, f.count))
+                        .collect(),
+                };
+                self.save(&pos).await?;
+                on_disk = pos;
+                for (flight, batch) in fresh {
+                    if in_flight.is_empty() {
+                        self.oldest.store(flight.oldest_ms, Relaxed);
+                    }
+                    let req = v1::ProduceRequest {
+                        correlation_id: flight.correlation_id,
+                        topic: self.topic.to_owned(),
+                        partition: self.partition,
+                        batch,
+                    };
+                    in_flight.push_back(flight);
+                    if requests.send(req).await.is_err() {
+                        return Err(LinkError {
+                            message: format!("{what} at cluster '{}': the stream closed", self.remote.name),
+                            refusal: false,
+                        });
+                    }
+                }
+            }
+
+            // Wait for an answer, then take every answer already there too (so that the
+            // next round fills several slots with one commit); the oldest batches
+            // answered move the position.
+            let mut answer = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                a = answers.message() => a,
+            };
+            loop {
+                let a = match answer {
+                    Ok(Some(a)) => a,
+                    Ok(None) => {
+                        return Err(LinkError {
+                            message: format!("{what} at cluster '{}': the stream ended", self.remote.name),
+                            refusal: false,
+                        })
+                    }
+                    Err(s) => return Err(remote_err(&self.remote.name, &what, &s)),
+                };
+                if let Some(e) = &a.error {
                     return Err(LinkError {
-                        message: format!(
-                            "appending to '{}' partition {} at cluster '{}': {}",
-                            self.topic, self.partition, self.remote.name, e.message
-                        ),
+                        message: format!("{what} at cluster '{}': {}", self.remote.name, e.message),
                         refusal: !e.retryable,
                     });
                 }
-                if !resp.duplicate {
-                    self.stats.replicated.fetch_add(count as u64, Relaxed);
+                let id = a.correlation_id;
+                match in_flight.iter_mut().find(|f| f.correlation_id == id) {
+                    Some(f) => f.answer = Some(a),
+                    None => {
+                        return Err(LinkError {
+                            message: format!(
+                                "{what} at cluster '{}': an answer to no batch in flight ({id})",
+                                self.remote.name
+                            ),
+                            refusal: false,
+                        })
+                    }
                 }
-                // A duplicate is answered with its original offsets: the pair holds either way.
-                if let (Some(first), Some(last)) = (records.first(), records.last()) {
-                    self.offsets.lock().push(first.offset, last.offset, resp.base_offset, count);
+                match answers.message().now_or_never() {
+                    Some(next) => answer = next,
+                    None => break,
                 }
             }
-            pos.next_offset = end;
-            pos.sequence = pos.sequence.wrapping_add(count);
-            pos.pending = None;
-            self.save(pos).await?;
-            self.oldest.store(0, Relaxed);
+            while in_flight.front().is_some_and(|f| f.answer.is_some()) {
+                let Some(f) = in_flight.pop_front() else { break };
+                let Some(a) = f.answer else { break };
+                if !a.duplicate {
+                    self.stats.replicated.fetch_add(f.count as u64, Relaxed);
+                }
+                // A duplicate is answered with its original offsets: the pair holds either way.
+                self.offsets.lock().push(f.first_offset, f.last_offset, a.base_offset, f.count);
+                acked = (f.end, f.sequence.wrapping_add(f.count));
+                self.position.store(acked.0, Relaxed);
+                self.oldest.store(in_flight.front().map_or(0, |n| n.oldest_ms), Relaxed);
+            }
         }
     }
 
@@ -654,5 +836,25 @@ impl Partition<'_> {
             batch.push(r.key.as_deref(), value, r.timestamp_ms, &headers);
         }
         Ok(batch.finish(self.pid, 0, sequence))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OffsetMap;
+
+    #[test]
+    fn translation_is_exact_in_dense_batches_and_never_after_otherwise() {
+        let mut m = OffsetMap::default();
+        // Origin offsets 10..=19 (ten of this cluster's records) went out at remote 100.
+        m.push(10, 19, 100, 10);
+        // Origin 20..=29 held four records of this cluster among others': remote 110..=113.
+        m.push(20, 29, 110, 4);
+        assert_eq!(m.translate(5), None, "before the map");
+        assert_eq!(m.translate(10), Some(100));
+        assert_eq!(m.translate(15), Some(105), "exact within a dense batch");
+        assert_eq!(m.translate(20), Some(110));
+        assert_eq!(m.translate(25), Some(110), "the start of a sparse batch");
+        assert_eq!(m.translate(30), Some(114), "past everything sent");
     }
 }

@@ -37,7 +37,8 @@ use remote::Remote;
 
 /// The cluster name `runnel serve` takes without `--cluster`.
 pub const DEFAULT_CLUSTER: &str = "standalone";
-/// How often the reconciling task looks for new topics.
+/// How often the reconciling task looks again without being told of a change (a topic
+/// created or deleted, a setting changed: it is told of those).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
 /// One link's status.
@@ -56,6 +57,8 @@ pub struct LinkStatus {
 }
 
 struct Running {
+    /// The cluster's settings the link runs with: a change (a new token, say) restarts it.
+    cluster: ClusterRecord,
     stats: Arc<LinkStats>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -122,6 +125,7 @@ impl Replication {
     /// Starts the reconciling task (which starts the links).
     pub fn start(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
+        let mut topics_changed = self.ctx.topics.watch_changes();
         tokio::spawn(async move {
             loop {
                 if let Err(e) = this.reconcile() {
@@ -130,6 +134,9 @@ impl Replication {
                 tokio::select! {
                     _ = this.shutdown.cancelled() => break,
                     _ = this.changed.notified() => {}
+                    // A new topic starts its links at once (its first records go out
+                    // right away), not at the next look.
+                    _ = topics_changed.changed() => {}
                     _ = tokio::time::sleep(RECONCILE_EVERY) => {}
                 }
             }
@@ -143,11 +150,18 @@ impl Replication {
         let clusters: HashMap<String, ClusterRecord> =
             store::clusters(db)?.into_iter().map(|c| (c.name.clone(), c)).collect();
         let namespaces: HashMap<String, Vec<String>> = store::namespaces(db)?.into_iter().collect();
+        let overrides: HashMap<String, Vec<String>> = store::topics(db)?.into_iter().collect();
         let mut wanted: HashMap<(String, String), &ClusterRecord> = HashMap::new();
         for t in self.ctx.topics.list() {
             let Ok(name) = TopicName::parse(&t.meta.name) else { continue };
-            let ns = format!("{}/{}", name.tenant(), name.namespace());
-            let Some(list) = namespaces.get(&ns) else { continue };
+            let list = match overrides.get(&t.meta.name) {
+                Some(list) => list,
+                None => {
+                    let ns = format!("{}/{}", name.tenant(), name.namespace());
+                    let Some(list) = namespaces.get(&ns) else { continue };
+                    list
+                }
+            };
             if !list.iter().any(|c| c == &self.ctx.local) {
                 continue;
             }
@@ -159,7 +173,8 @@ impl Replication {
         }
         let mut links = self.links.lock();
         links.retain(|key, running| {
-            let keep = wanted.contains_key(key) && !running.task.is_finished();
+            let keep =
+                wanted.get(key).is_some_and(|rec| **rec == running.cluster) && !running.task.is_finished();
             if !keep {
                 running.stop.cancel();
             }
@@ -186,7 +201,7 @@ impl Replication {
                 Arc::clone(&stats),
                 stop.clone(),
             ));
-            links.insert(key, Running { stats, stop, task });
+            links.insert(key, Running { cluster: rec.clone(), stats, stop, task });
         }
         Ok(())
     }
@@ -274,6 +289,12 @@ impl Replication {
                 "namespace '{ns}' replicates to cluster '{name}': change its replication first"
             )));
         }
+        if let Some((topic, _)) = store::topics(db)?.into_iter().find(|(_, cs)| cs.iter().any(|c| c == name))
+        {
+            return Err(BrokerError::FailedPrecondition(format!(
+                "topic '{topic}' replicates to cluster '{name}': change its replication first"
+            )));
+        }
         if !store::remove_cluster(db, name)? {
             return Err(BrokerError::NotFound(format!("no cluster '{name}'")));
         }
@@ -294,6 +315,16 @@ impl Replication {
             return Err(BrokerError::NotFound(format!("no namespace '{name}'")));
         }
         let _admin = self.admin.lock().await;
+        let list = self.check_clusters(clusters)?;
+        store::put_namespace(self.ctx.meta.db(), &name.to_string(), &list)?;
+        tracing::info!(namespace = %name, clusters = ?list, "namespace replication set");
+        self.changed.notify_one();
+        Ok(list)
+    }
+
+    /// A list of clusters to replicate between, checked: no name twice, and unless it is
+    /// empty, this cluster and otherwise only known ones. Blank names are left out.
+    fn check_clusters(&self, clusters: &[String]) -> Result<Vec<String>, BrokerError> {
         let mut list: Vec<String> = Vec::new();
         for c in clusters {
             let c = c.trim();
@@ -321,10 +352,35 @@ impl Replication {
                 }
             }
         }
-        store::put_namespace(self.ctx.meta.db(), &name.to_string(), &list)?;
-        tracing::info!(namespace = %name, clusters = ?list, "namespace replication set");
+        Ok(list)
+    }
+
+    /// Sets the clusters a topic is replicated between, overriding its namespace's:
+    /// `Some(list)` (empty: not replicated at all) or `None` (the namespace's setting
+    /// applies again). The topic need not exist yet, so that it can be kept out of (or
+    /// put into) replication before its first record; its namespace must.
+    pub async fn set_topic(
+        &self,
+        topic: &str,
+        clusters: Option<&[String]>,
+    ) -> Result<Option<Vec<String>>, BrokerError> {
+        let name = TopicName::parse(topic).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
+        let ns = name.namespace_name();
+        if self.tenants.namespace(&ns).is_none() {
+            return Err(BrokerError::NotFound(format!("no namespace '{ns}' for topic '{name}'")));
+        }
+        let _admin = self.admin.lock().await;
+        let list = clusters.map(|c| self.check_clusters(c)).transpose()?;
+        // Keyed as the topics are (bare in `public/default`).
+        store::put_topic(self.ctx.meta.db(), &name.short(), list.as_deref())?;
+        tracing::info!(topic = %name, clusters = ?list, "topic replication set (None: the namespace's)");
         self.changed.notify_one();
         Ok(list)
+    }
+
+    /// Every topic overriding its namespace's clusters, with its own.
+    pub fn topic_overrides(&self) -> Result<Vec<(String, Vec<String>)>, BrokerError> {
+        store::topics(self.ctx.meta.db())
     }
 
     /// Every replicated namespace and its clusters.

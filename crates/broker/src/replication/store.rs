@@ -1,5 +1,6 @@
 //! The replicator's tables in `meta.redb`: the clusters this one knows, the
-//! namespaces replicated and to which clusters, the producer id each remote handed
+//! namespaces replicated and to which clusters, the topics that override their
+//! namespace's clusters, the producer id each remote handed
 //! this cluster, and per (remote, topic, partition) the durable resume position.
 //! Nothing else writes these tables.
 
@@ -12,6 +13,9 @@ use crate::error::BrokerError;
 const CLUSTERS: TableDefinition<&str, &[u8]> = TableDefinition::new("replication_clusters");
 /// `tenant/namespace` → the clusters taking part, JSON list.
 const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("replication_namespaces");
+/// Topic → its own clusters, JSON list, overriding its namespace's (empty: not
+/// replicated). No entry: the namespace's setting applies.
+const TOPICS: TableDefinition<&str, &[u8]> = TableDefinition::new("replication_topics");
 /// Remote cluster name → the idempotent producer id it gave this cluster. Kept when the
 /// cluster is removed, so that adding it again continues the same producer's sequences.
 const PRODUCERS: TableDefinition<&str, i64> = TableDefinition::new("replication_producers");
@@ -32,17 +36,32 @@ pub struct ClusterRecord {
 
 /// Where a partition's replication to one remote stands.
 ///
-/// `next_offset` is the first local offset not yet examined and `sequence` the
-/// idempotent sequence of the next record sent. `pending` is written *before* a
-/// batch is sent (write-ahead): the local range `[next_offset, end)` held `count`
-/// records of this cluster's origin and went out with sequence `sequence`. After a
-/// crash the same range is sent again with the same sequence and count, so the
-/// remote's producer state answers it as a duplicate if it was appended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// `next_offset` is the first local offset not known to be at the remote and `sequence`
+/// the idempotent sequence of the first record after it. `in_flight` is written *before*
+/// batches are sent (write-ahead): the batches sent and not yet acknowledged when it was
+/// written, in order, each as `(end, count)`: the first covers the local range
+/// `[next_offset, end)` and held `count` records of this cluster's origin, sent with
+/// `sequence`; each next one starts where the previous ended, with the sequence after it.
+/// After a crash the same ranges are sent again with the same sequences and counts, so
+/// the remote's producer state answers those it appended as duplicates.
+///
+/// `pending` is the single-batch form older versions wrote; it is read as a one-batch
+/// `in_flight` and never written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub next_offset: i64,
     pub sequence: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<(i64, i32)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_flight: Vec<(i64, i32)>,
+}
+
+impl Position {
+    /// The batches to send again, in order, whichever form they were stored in.
+    pub fn to_resend(&self) -> Vec<(i64, i32)> {
+        self.pending.iter().chain(self.in_flight.iter()).copied().collect()
+    }
 }
 
 fn meta_err(e: impl std::fmt::Display) -> BrokerError {
@@ -54,6 +73,7 @@ pub fn init(db: &Database) -> Result<(), BrokerError> {
     let tx = db.begin_write().map_err(meta_err)?;
     tx.open_table(CLUSTERS).map_err(meta_err)?;
     tx.open_table(NAMESPACES).map_err(meta_err)?;
+    tx.open_table(TOPICS).map_err(meta_err)?;
     tx.open_table(PRODUCERS).map_err(meta_err)?;
     tx.open_table(POSITIONS).map_err(meta_err)?;
     tx.commit().map_err(meta_err)
@@ -105,6 +125,36 @@ pub fn put_namespace(db: &Database, namespace: &str, clusters: &[String]) -> Res
         } else {
             let json = serde_json::to_vec(clusters).map_err(meta_err)?;
             table.insert(namespace, json.as_slice()).map_err(meta_err)?;
+        }
+    }
+    tx.commit().map_err(meta_err)
+}
+
+/// Every topic's override of its namespace's clusters.
+pub fn topics(db: &Database) -> Result<Vec<(String, Vec<String>)>, BrokerError> {
+    let tx = db.begin_read().map_err(meta_err)?;
+    let table = tx.open_table(TOPICS).map_err(meta_err)?;
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(meta_err)? {
+        let (k, v) = entry.map_err(meta_err)?;
+        out.push((k.value().to_owned(), serde_json::from_slice(v.value()).map_err(meta_err)?));
+    }
+    Ok(out)
+}
+
+/// Stores a topic's own clusters (`Some`, empty: not replicated) or removes its override.
+pub fn put_topic(db: &Database, topic: &str, clusters: Option<&[String]>) -> Result<(), BrokerError> {
+    let tx = db.begin_write().map_err(meta_err)?;
+    {
+        let mut table = tx.open_table(TOPICS).map_err(meta_err)?;
+        match clusters {
+            None => {
+                table.remove(topic).map_err(meta_err)?;
+            }
+            Some(list) => {
+                let json = serde_json::to_vec(list).map_err(meta_err)?;
+                table.insert(topic, json.as_slice()).map_err(meta_err)?;
+            }
         }
     }
     tx.commit().map_err(meta_err)

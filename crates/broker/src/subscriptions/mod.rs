@@ -28,6 +28,9 @@
 //! delivery, and only in the run that handed it out. (A crash between storing a count and
 //! handing that redelivery out counts one delivery that never happened: such a record
 //! may move after N-1.) The count a consumer sees (`redelivery_count`) is the broker's.
+//!
+//! Geo-replication carries a subscription's position from another cluster
+//! ([`Subscriptions::carry`]): it becomes the stored state unless consumers are attached.
 
 pub mod acks;
 pub mod dispatcher;
@@ -185,6 +188,53 @@ impl Subscriptions {
         }
         out.sort_by(|a, b| (&a.topic, &a.name).cmp(&(&b.topic, &b.name)));
         out
+    }
+
+    /// Sets a subscription's position as another cluster's replicator carried it: per
+    /// partition, everything below the offset acknowledged and nothing above. Refused while
+    /// consumers are attached here (the position is theirs then); an idle dispatcher is
+    /// stopped first (storing its state), so the next consumer starts from the carried one.
+    pub async fn carry(
+        &self,
+        topic: &str,
+        subscription: &str,
+        positions: &[(u32, i64)],
+    ) -> Result<(), BrokerError> {
+        validate_subscription_name(subscription).map_err(|e| BrokerError::InvalidArgument(e.to_string()))?;
+        let t = self.topics.get(topic)?;
+        let mut running = self.running.lock().await;
+        let key = (topic.to_owned(), subscription.to_owned());
+        if let Some(r) = running.get(&key) {
+            let (reply, answer) = oneshot::channel();
+            if r.tx.send(Command::Describe { reply }).is_ok() {
+                if let Ok(info) = answer.await {
+                    if !info.consumers.is_empty() {
+                        return Err(BrokerError::FailedPrecondition(format!(
+                            "subscription '{subscription}' on '{topic}' has consumers here"
+                        )));
+                    }
+                }
+            }
+            if let Some(old) = running.remove(&key) {
+                let same_topic = old.topic.meta.created_ms == t.meta.created_ms;
+                let _ = old.tx.send(Command::Stop { flush: same_topic });
+                let _ = old.task.await;
+            }
+        }
+        let n = t.partitions.len();
+        let changes = store::Changes {
+            acks: positions
+                .iter()
+                .filter(|(p, _)| (*p as usize) < n)
+                .map(|&(p, offset)| (p, acks::AckState::starting_at(offset)))
+                .collect(),
+            ..Default::default()
+        };
+        let (meta, topic, name, created) =
+            (Arc::clone(&self.services.meta), topic.to_owned(), subscription.to_owned(), t.meta.created_ms);
+        tokio::task::spawn_blocking(move || store::save(&meta, &topic, &name, created, &changes))
+            .await
+            .map_err(|e| BrokerError::Storage(format!("task failed: {e}")))?
     }
 
     /// Waits for every dispatcher to store its state and stop; call after the

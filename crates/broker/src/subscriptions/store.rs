@@ -15,6 +15,9 @@
 //! Writes come in batches from the dispatcher, one transaction per batch, never one per
 //! ack: acknowledgement state every few hundred milliseconds and on shutdown; delivery
 //! counts and marks once per dispatcher turn that needs them.
+//! The one other writer is a position carried from another cluster by geo-replication
+//! (`Subscriptions::carry`), written only while no dispatcher runs for the subscription;
+//! the replicator reads positions to carry with [`positions`].
 
 use std::collections::HashMap;
 
@@ -122,6 +125,29 @@ pub fn load(meta: &Meta, topic: &str, subscription: &str, created_ms: i64) -> Re
                 out.dispatched.insert(k.value().2, mark);
             }
         }
+    }
+    Ok(out)
+}
+
+/// Every subscription's position on the topic created at `created_ms`, as (subscription,
+/// partition, the offset below which everything is acknowledged), from the stored state
+/// (at most a flush interval behind the dispatchers'). For the replicator.
+pub fn positions(meta: &Meta, topic: &str, created_ms: i64) -> Result<Vec<(String, u32, i64)>, BrokerError> {
+    let tx = meta.db().begin_read().map_err(BrokerError::meta)?;
+    let mut out = Vec::new();
+    let Some(table) = missing_is_empty(tx.open_table(ACKS))? else { return Ok(out) };
+    for entry in table.range((topic, "", 0)..).map_err(BrokerError::meta)? {
+        let (k, v) = entry.map_err(BrokerError::meta)?;
+        let (t, subscription, partition) = k.value();
+        if t != topic {
+            break;
+        }
+        let Some((stamp, state)) = v.value().split_first_chunk::<8>() else { continue };
+        if i64::from_be_bytes(*stamp) != created_ms {
+            continue;
+        }
+        let Ok(state) = AckState::decode(state) else { continue };
+        out.push((subscription.to_owned(), partition, state.mark_delete()));
     }
     Ok(out)
 }

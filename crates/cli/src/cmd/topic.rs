@@ -1,6 +1,7 @@
-//! `runnel topic create | list | describe | delete`: topic administration over
-//! the broker's gRPC Admin service; `create --schema` first registers the
-//! schema under the topic's subject.
+//! `runnel topic create | list | describe | delete | replication`: topic administration
+//! over the broker's gRPC Admin service; `create --schema` first registers the
+//! schema under the topic's subject. `replication` sets or shows a topic's own
+//! geo-replication clusters over the Replication service (docs/replication.md).
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -46,6 +47,21 @@ pub enum TopicCommand {
     Delete {
         /// The topic's name.
         topic: String,
+    },
+    /// Shows which clusters a topic is replicated between, or overrides its namespace's
+    /// setting (run it on each cluster taking part). The topic need not exist yet.
+    Replication {
+        /// The topic's name.
+        topic: String,
+        /// The topic's own clusters, this one included: `A,B[,C]`.
+        #[arg(long, value_delimiter = ',', num_args = 1.., conflicts_with_all = ["none", "inherit"])]
+        clusters: Option<Vec<String>>,
+        /// Not replicated, whatever its namespace says.
+        #[arg(long, conflicts_with = "inherit")]
+        none: bool,
+        /// Remove the override: the namespace's setting applies again.
+        #[arg(long)]
+        inherit: bool,
     },
 }
 
@@ -128,6 +144,63 @@ pub async fn run(global: &Global, command: TopicCommand) -> anyhow::Result<()> {
             match global.output {
                 Output::Json => println!("{}", json!({"deleted": topic})),
                 Output::Text => println!("deleted topic {topic}"),
+            }
+        }
+        TopicCommand::Replication { topic, clusters, none, inherit } => {
+            replication(global, &client, &topic, clusters, none, inherit).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `topic replication`: sets the override if asked, then shows what applies to the topic:
+/// its own clusters, or its namespace's.
+async fn replication(
+    global: &Global,
+    client: &runnel_client::Client,
+    topic: &str,
+    clusters: Option<Vec<String>>,
+    none: bool,
+    inherit: bool,
+) -> anyhow::Result<()> {
+    let name = runnel_auth::names::TopicName::parse(topic)?;
+    if let Some(list) = &clusters {
+        client.set_topic_replication(topic, Some(list.as_slice())).await?;
+    } else if none {
+        client.set_topic_replication(topic, Some(&[][..])).await?;
+    } else if inherit {
+        client.set_topic_replication(topic, None).await?;
+    }
+    let own = client.list_topic_replication().await?.into_iter().find(|t| t.topic == name.short());
+    let namespace = name.namespace_name().to_string();
+    let (overridden, list) = match own {
+        Some(t) => (true, t.clusters),
+        None => (
+            false,
+            client
+                .list_namespace_replication()
+                .await?
+                .into_iter()
+                .find(|n| n.namespace == namespace)
+                .map(|n| n.clusters)
+                .unwrap_or_default(),
+        ),
+    };
+    match global.output {
+        Output::Json => println!(
+            "{}",
+            json!({"topic": name.short(), "override": overridden, "namespace": namespace, "clusters": list})
+        ),
+        Output::Text => {
+            let whose = if overridden {
+                "its own setting".to_owned()
+            } else {
+                format!("namespace {namespace}'s setting")
+            };
+            if list.is_empty() {
+                println!("topic {} is not replicated ({whose})", name.short());
+            } else {
+                println!("topic {} replicated between {} ({whose})", name.short(), list.join(","));
             }
         }
     }

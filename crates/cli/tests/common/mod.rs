@@ -162,6 +162,36 @@ impl Drop for Server {
     }
 }
 
+/// Writes a CA and a server certificate for 127.0.0.1/localhost into `dir`: the
+/// CA's file, then the server's certificate and key files.
+pub fn certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let cert = CertificateParams::new(names).unwrap().signed_by(&key, &ca).unwrap();
+    let (cert_file, key_file, ca_file) = (dir.join("server.pem"), dir.join("server.key"), dir.join("ca.pem"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    std::fs::write(&ca_file, ca.as_ref().pem()).unwrap();
+    (ca_file, cert_file, key_file)
+}
+
+/// A token signed with the secret in `secret_file`, for `subject` with `roles`, made
+/// offline with `runnel token create`.
+pub fn token(secret_file: &Path, subject: &str, roles: &[&str]) -> String {
+    let mut cmd = Command::new(RUNNEL);
+    cmd.args(["token", "create", "--subject", subject, "--expires", "10m", "--secret-file"]).arg(secret_file);
+    for r in roles {
+        cmd.args(["--role", r]);
+    }
+    let out = cmd.output().expect("runnel runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// How long one `runnel` command of a test may run: far past what any takes
 /// in a debug build on a loaded machine, so that one that hangs fails its test
 /// (and is killed) instead of holding the whole suite.

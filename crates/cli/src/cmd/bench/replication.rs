@@ -1,5 +1,7 @@
 //! `runnel bench replication`: two clusters started in-process on free ports, the
-//! first replicating `public/default` to the second. Phase one produces `--records`
+//! first replicating `public/default` to the second. Phase zero produces `--records`
+//! before replication is set up, then sets it up and measures how fast that backlog
+//! reaches the remote: replication alone against local durable produce alone. Phase one produces `--records`
 //! durably on the origin as fast as the typed producer goes and measures how fast they
 //! arrive at the remote: replication throughput as a ratio of the local durable produce
 //! throughput of the same run. Phase two produces at `--rate` records per second for
@@ -43,7 +45,46 @@ async fn cluster(dir: &std::path::Path, name: &str) -> anyhow::Result<runnel_bro
     Ok(runnel_broker::start(config).await?)
 }
 
-/// Runs both phases.
+/// Produces `n` records to `topic` durably, as fast as the typed producer goes.
+async fn produce_all(client: &Client, topic: &str, sample: &BenchUser, n: u64) -> anyhow::Result<()> {
+    let producer = client
+        .producer::<BenchUser>(topic)
+        .batch_records(1000)
+        .linger(Duration::from_millis(5))
+        .create()
+        .await?;
+    let mut in_flight = FuturesUnordered::new();
+    let mut record = sample.clone();
+    for i in 0..n {
+        record.id = i as i64;
+        in_flight.push(producer.send(&record));
+        if in_flight.len() >= 20_000 {
+            if let Some(r) = in_flight.next().await {
+                r?;
+            }
+        }
+    }
+    while let Some(r) = in_flight.next().await {
+        r?;
+    }
+    Ok(())
+}
+
+/// Waits until the links of `topic` report `n` records appended at the remote (or ten
+/// minutes pass); returns how many they report.
+async fn wait_replicated(client: &Client, topic: &str, n: u64) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let status = client.replication_status().await?;
+        let done: u64 = status.links.iter().filter(|l| l.topic == topic).map(|l| l.replicated).sum();
+        if done >= n || Instant::now() > deadline {
+            return Ok(done);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs the phases.
 pub async fn run(args: &ReplicationArgs) -> anyhow::Result<Report> {
     let dir = WorkDir::new(args.data.clone())?;
     let a = cluster(dir.path(), "bench-origin").await?;
@@ -67,47 +108,35 @@ async fn phases(
         registry_url: s.registry_url(),
         ..Default::default()
     };
-    ca.add_cluster(info("bench-remote", b)).await?;
-    cb.add_cluster(info("bench-origin", a)).await?;
-    let both = ["bench-origin".to_owned(), "bench-remote".to_owned()];
-    ca.set_namespace_replication("public/default", &both).await?;
-    cb.set_namespace_replication("public/default", &both).await?;
     let mut report = Report::new("replication");
     let sample = BenchUser::sample(args.topic.record_size);
 
-    // Phase one: throughput.
-    let topic = create_topic(&ca, args.partitions, &args.topic).await?;
-    let producer = ca
-        .producer::<BenchUser>(&topic)
-        .batch_records(1000)
-        .linger(Duration::from_millis(5))
-        .create()
-        .await?;
+    // Phase zero: a backlog. `--records` are produced before replication is set up (local
+    // durable produce alone on the machine), then `public/default` is replicated and the
+    // time until all of them are at the remote is replication alone: reading, sending in
+    // batches as large and as many at once as the link makes them, the remote's appends.
+    let backlog = create_topic(&ca, args.partitions, &args.topic).await?;
     let start = Instant::now();
-    let mut in_flight = FuturesUnordered::new();
-    let mut record = sample.clone();
-    for i in 0..args.records {
-        record.id = i as i64;
-        in_flight.push(producer.send(&record));
-        if in_flight.len() >= 20_000 {
-            if let Some(r) = in_flight.next().await {
-                r?;
-            }
-        }
-    }
-    while let Some(r) = in_flight.next().await {
-        r?;
-    }
+    produce_all(&ca, &backlog, &sample, args.records).await?;
+    let backlog_produce_rate = args.records as f64 / start.elapsed().as_secs_f64();
+    ca.add_cluster(info("bench-remote", b)).await?;
+    cb.add_cluster(info("bench-origin", a)).await?;
+    let both = ["bench-origin".to_owned(), "bench-remote".to_owned()];
+    cb.set_namespace_replication("public/default", &both).await?;
+    let start = Instant::now();
+    ca.set_namespace_replication("public/default", &both).await?;
+    let drained = wait_replicated(&ca, &backlog, args.records).await?;
+    let drain_rate = drained as f64 / start.elapsed().as_secs_f64();
+    report.set("backlog_local_produce_records_per_sec", backlog_produce_rate.round());
+    report.set("backlog_replicated_records_per_sec", drain_rate.round());
+    report.set("backlog_to_produce_ratio", (drain_rate / backlog_produce_rate * 100.0).round() / 100.0);
+
+    // Phase one: throughput, replicating while producing.
+    let topic = create_topic(&ca, args.partitions, &args.topic).await?;
+    let start = Instant::now();
+    produce_all(&ca, &topic, &sample, args.records).await?;
     let produce_s = start.elapsed().as_secs_f64();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let replicated = loop {
-        let status = ca.replication_status().await?;
-        let n: u64 = status.links.iter().filter(|l| l.topic == topic).map(|l| l.replicated).sum();
-        if n >= args.records || Instant::now() > deadline {
-            break n;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let replicated = wait_replicated(&ca, &topic, args.records).await?;
     let replicate_s = start.elapsed().as_secs_f64();
     let produce_rate = args.records as f64 / produce_s;
     let replicate_rate = replicated as f64 / replicate_s;
