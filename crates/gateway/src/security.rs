@@ -322,3 +322,76 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runnel_auth::token::Signer;
+
+    const SECRET: &[u8] = b"a secret for the gateway's unit tests, 32+ bytes";
+
+    fn session() -> Session {
+        let verifier = Verifier::hs256(SECRET).unwrap();
+        Session::new(Some(Arc::new(verifier)), "127.0.0.1:1".parse().unwrap())
+    }
+
+    fn token(roles: &[&str]) -> String {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        Signer::hs256(SECRET).unwrap().issue("app", &roles, Duration::from_secs(60)).unwrap()
+    }
+
+    fn handshake(s: &mut Session, mechanism: &'static str) -> i16 {
+        let mut req = SaslHandshakeRequest::default();
+        req.mechanism = StrBytes::from_static_str(mechanism);
+        s.handshake(&req, 1).error_code
+    }
+
+    fn authenticate(s: &mut Session, bytes: Vec<u8>) -> SaslAuthenticateResponse {
+        let mut req = SaslAuthenticateRequest::default();
+        req.auth_bytes = bytes.into();
+        s.authenticate(&req, 2)
+    }
+
+    #[test]
+    fn only_the_sasl_exchange_before_authentication_then_grants_per_topic() {
+        let mut s = session();
+        assert!(s.admit(ApiKey::ApiVersions as i16).is_ok());
+        assert!(s.admit(ApiKey::Metadata as i16).is_err(), "nothing else before SASL");
+        assert!(s.admit(999).is_err(), "nor an unknown API");
+        assert_eq!(handshake(&mut s, "PLAIN"), 0);
+        assert!(s.admit(ApiKey::Produce as i16).is_err(), "nor during it");
+        let r = authenticate(
+            &mut s,
+            format!("\0anyone\0{}", token(&["produce:public/default/orders"])).into_bytes(),
+        );
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        assert!(r.session_lifetime_ms > 50_000, "the token's lifetime: {}", r.session_lifetime_ms);
+        assert!(s.admit(ApiKey::Metadata as i16).is_ok() && !s.closing);
+        assert_eq!(s.refusal(Permission::Produce, "orders"), None);
+        assert!(s.refusal(Permission::Consume, "orders").unwrap().contains("may not consume"));
+        assert!(s.refusal(Permission::Produce, "__acme.web.orders").is_some(), "another tenant's topic");
+        assert!(s.refusal(Permission::Produce, "bad/name").is_some());
+    }
+
+    #[test]
+    fn a_bad_token_or_mechanism_closes_the_connection_after_the_answer() {
+        let mut s = session();
+        assert_eq!(handshake(&mut s, "OAUTHBEARER"), 0);
+        let foreign = Signer::hs256(b"another secret, of another server, 32+ bytes")
+            .unwrap()
+            .issue("root", &["superuser".to_owned()], Duration::from_secs(60))
+            .unwrap();
+        let r = authenticate(&mut s, format!("n,,\x01auth=Bearer {foreign}\x01\x01").into_bytes());
+        assert_eq!(r.error_code, ResponseError::SaslAuthenticationFailed.code());
+        assert!(r.error_message.unwrap().contains("invalid token"));
+        assert!(s.closing);
+
+        let mut s = session();
+        assert_eq!(handshake(&mut s, "SCRAM-SHA-256"), ResponseError::UnsupportedSaslMechanism.code());
+        assert!(s.closing);
+
+        let open = Session::new(None, "127.0.0.1:1".parse().unwrap());
+        assert!(!open.enforcing() && open.admit(ApiKey::Produce as i16).is_ok());
+        assert_eq!(open.refusal(Permission::Produce, "anything"), None);
+    }
+}
