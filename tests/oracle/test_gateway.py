@@ -74,8 +74,11 @@ def produce(bootstrap, topic, values):
 
 def consume(bootstrap, topic, count, seconds=40, group=True):
     """Reads `count` values from partition 0: as a group member, or assigned (no group)."""
+    # A short rebalance timeout (librdkafka sends max.poll.interval.ms): Tansu's first join of a new
+    # group waits for it (docs/scale-out.md).
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "g-" + uuid.uuid4().hex[:6],
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "session.timeout.ms": 6000, "max.poll.interval.ms": 6000})
     if group:
         c.subscribe([topic])
     else:
