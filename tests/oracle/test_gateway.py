@@ -15,7 +15,7 @@ import uuid
 import fastavro
 import pytest
 import requests
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Gateway, RunnelServer
@@ -74,8 +74,11 @@ def produce(bootstrap, topic, values):
 
 def consume(bootstrap, topic, count, seconds=40, group=True):
     """Reads `count` values from partition 0: as a group member, or assigned (no group)."""
+    # A short rebalance timeout (librdkafka sends max.poll.interval.ms): Tansu's first join of a new
+    # group waits for it (docs/scale-out.md).
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "g-" + uuid.uuid4().hex[:6],
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "session.timeout.ms": 6000, "max.poll.interval.ms": 6000})
     if group:
         c.subscribe([topic])
     else:
@@ -192,3 +195,126 @@ def test_refuses_compressed_batches_and_holds_records_while_the_registry_is_down
     finally:
         blind.kill()
     assert consume(tansu.bootstrap, topic, 1, seconds=3, group=False) == []
+
+
+# --- The client side secured as Runnel's own Kafka listener is: TLS, SASL with Runnel tokens, grants per topic.
+# Topic names are the cluster's own; for grants a bare name `t` is `public/default/t`, as on the broker.
+
+
+class SecuredGateway:
+    """A gateway with --auth-secret-file and --tls-cert/--tls-key in front of plaintext Tansu."""
+
+    def __init__(self, tmp, tansu, registry):
+        from test_kafka_sasl import SECRET, certificates
+        self.secret = tmp / "secret"
+        self.secret.write_text(SECRET)
+        self.ca, cert, key = certificates(tmp)
+        self.gw = Gateway(tansu.bootstrap, registry, "--auth-secret-file", str(self.secret), "--tls-cert", str(cert),
+                          "--tls-key", str(key))
+        assert self.gw.addr, self.gw.error
+        other = tmp / "other-secret"
+        other.write_text("a different secret of another server, 32+ bytes")
+        self.foreign_secret = other
+
+    def token(self, subject, *roles, secret=None):
+        from test_kafka_sasl import make_token
+        return make_token(secret or self.secret, subject, *roles)
+
+    def conf(self, mechanism, token, **extra):
+        conf = {"bootstrap.servers": self.gw.addr, "security.protocol": "SASL_SSL", "ssl.ca.location": str(self.ca),
+                "sasl.mechanisms": mechanism, **extra}
+        if mechanism == "PLAIN":
+            conf.update({"sasl.username": "anyone", "sasl.password": token})
+        else:
+            conf["oauth_cb"] = lambda _config: (token, time.time() + 600, "runnel-principal", {})
+        return conf
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory, tansu, registry):
+    s = SecuredGateway(tmp_path_factory.mktemp("gw-sasl"), tansu, registry)
+    yield s
+    s.gw.kill()
+
+
+def produce_with(conf, topic, values):
+    """As `produce`, with client settings."""
+    p = Producer({**conf, "linger.ms": 0, "message.send.max.retries": 0, "message.timeout.ms": 15000})
+    results = []
+    for v in values:
+        got = []
+        p.produce(topic, value=v, on_delivery=lambda err, msg: got.append(err))
+        p.flush(20)
+        assert got, "no delivery report"
+        results.append(got[0])
+    return results
+
+
+@pytest.mark.parametrize("mechanism", ["OAUTHBEARER", "PLAIN"])
+def test_sasl_ssl_clients_produce_and_consume_through_a_secured_gateway(tansu, registry, secured, mechanism):
+    topic, user_id = new_topic(tansu.bootstrap, registry)
+    token = secured.token("app", f"produce:public/default/{topic}", f"consume:public/default/{topic}")
+    conf = secured.conf(mechanism, token)
+    good = framed(user_id, USER, {"name": "sec", "age": 7})
+    errors = produce_with(conf, topic, [good, b"not avro", good])
+    assert errors[0] is None and errors[2] is None, errors
+    # Records are still checked behind SASL.
+    assert errors[1] is not None and errors[1].code() == KafkaError.INVALID_RECORD, errors
+    # A short rebalance timeout (librdkafka sends max.poll.interval.ms): Tansu's first join of a new
+    # group waits for it (docs/scale-out.md).
+    c = Consumer({**conf, "group.id": "g-" + uuid.uuid4().hex[:6], "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False, "session.timeout.ms": 6000, "max.poll.interval.ms": 6000})
+    c.subscribe([topic])
+    got, deadline = [], time.time() + 25
+    try:
+        while len(got) < 2 and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is not None:
+                assert m.error() is None, m.error()
+                got.append(m.value())
+    finally:
+        c.close()
+    assert got == [good, good]
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "OAUTHBEARER"])
+def test_a_secured_gateway_refuses_a_wrong_token_and_a_plaintext_client(tansu, secured, mechanism):
+    errors = []
+    foreign = secured.token("root", "superuser", secret=secured.foreign_secret)
+    p = Producer(secured.conf(mechanism, foreign, error_cb=errors.append, log_level=0,
+                              **{"reconnect.backoff.ms": 1000}))
+    deadline = time.time() + 15
+    while time.time() < deadline and not any(e.code() == KafkaError._AUTHENTICATION for e in errors):
+        p.poll(0.2)
+    auth = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+    assert auth, f"no authentication error among {errors}"
+    assert "invalid token" in auth[0].str() and "signature" in auth[0].str(), auth[0].str()
+    # A client that skips SASL (TLS only) has its connection closed at its first request, as a
+    # Kafka broker's SASL listener does; one that skips TLS too fails its handshake.
+    for skipping in ({"security.protocol": "SSL", "ssl.ca.location": str(secured.ca)}, {}):
+        with pytest.raises(KafkaException):
+            AdminClient({"bootstrap.servers": secured.gw.addr, "log_level": 0, **skipping}).list_topics(timeout=3)
+
+
+def test_a_secured_gateway_refuses_topics_outside_the_tokens_grants(tansu, registry, secured):
+    topic, user_id = new_topic(tansu.bootstrap, registry)
+    good = framed(user_id, USER, {"name": "no", "age": 1})
+    # May consume the topic, not produce to it.
+    reader = secured.conf("PLAIN", secured.token("reader", f"consume:public/default/{topic}"))
+    errors = produce_with(reader, topic, [good])
+    assert errors[0] is not None and errors[0].code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, errors
+    assert consume(tansu.bootstrap, topic, 1, seconds=2, group=False) == [], "nothing reached the engine"
+    # May produce, not consume: the fetch is refused per partition.
+    writer = secured.conf("OAUTHBEARER", secured.token("writer", f"produce:public/default/{topic}"))
+    assert produce_with(writer, topic, [good]) == [None]
+    c = Consumer({**writer, "group.id": "g-" + uuid.uuid4().hex[:6], "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition(topic, 0, 0)])
+    seen, deadline = [], time.time() + 15
+    try:
+        while time.time() < deadline and not seen:
+            m = c.poll(0.5)
+            if m is not None:
+                seen.append(m.error().code() if m.error() else m.value())
+    finally:
+        c.close()
+    assert seen == [KafkaError.TOPIC_AUTHORIZATION_FAILED], seen

@@ -18,6 +18,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         upstream: upstream.clone(),
         registry_url: registry_url.clone(),
         level: runnel_gateway::Level::Full,
+        auth: None,
+        tls: None,
     };
     let (bound, task) = runnel_gateway::start(config).await?;
     println!("gateway listening on {bound} in front of {upstream} (registry {registry_url})");

@@ -12,20 +12,33 @@
 //! Produce to v12, whose partitions are named), Metadata, FindCoordinator and
 //! DescribeCluster (every broker is this gateway, so clients keep talking through it),
 //! Produce (the refusals merged). Everything else passes as bytes.
+//!
+//! With authentication on (`security.rs`), SaslHandshake and SaslAuthenticate are answered
+//! here and never reach the upstream, ApiVersions offers them (and Fetch up to v12, whose
+//! topics are named), nothing but ApiVersions and the SASL exchange is read before the client
+//! has authenticated, and each Produce and Fetch topic needs the token's produce or consume
+//! grant: a refused topic's partitions are answered TOPIC_AUTHORIZATION_FAILED by the gateway,
+//! the rest go upstream, and the two answers are merged into one.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsResponse, DescribeClusterResponse, FindCoordinatorResponse, MetadataResponse,
-    ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
+    ApiKey, ApiVersionsResponse, DescribeClusterResponse, FetchRequest, FetchResponse,
+    FindCoordinatorResponse, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
+    ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, StrBytes};
+use runnel_auth::authz::Permission;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use crate::produce::{self, Refused};
+use crate::security::Session;
 use crate::{GatewayError, State};
 
 /// The largest frame passed either way (Kafka's default `socket.request.max.bytes`).
@@ -35,6 +48,9 @@ const MAX_IN_FLIGHT: usize = 64;
 /// The highest Produce version the gateway lets clients use: v13 names topics by id,
 /// which the gateway would have to resolve before it could find the topic's subject.
 const MAX_PRODUCE_VERSION: i16 = 12;
+/// The highest Fetch version offered with authentication on, for the same reason: the
+/// gateway reads the topics' names to check the consume grant.
+const MAX_FETCH_VERSION: i16 = 12;
 
 /// How the answer to one request is made.
 enum Pending {
@@ -46,11 +62,33 @@ enum Pending {
 
 enum Rewrite {
     Pass,
-    ApiVersions(i16),
+    /// The version, and whether the gateway answers SASL itself.
+    ApiVersions(i16, bool),
     Metadata(i16),
     FindCoordinator(i16),
     DescribeCluster(i16),
     Produce(i16, Vec<Refused>),
+    /// The version, and the topics refused with their partitions (the reasons are logged:
+    /// a Fetch answer has no place for them).
+    Fetch(i16, Vec<(TopicName, Vec<i32>)>),
+}
+
+/// What one request leads to.
+struct Step {
+    /// How its answer is made (none for a Produce with acks=0).
+    pending: Option<Pending>,
+    /// What goes upstream.
+    forward: Option<BytesMut>,
+}
+
+impl Step {
+    fn upstream(rewrite: Rewrite, body: &[u8]) -> Step {
+        Step { pending: Some(Pending::Upstream(rewrite)), forward: Some(frame(body)) }
+    }
+
+    fn local(answer: BytesMut) -> Step {
+        Step { pending: Some(Pending::Local(answer)), forward: None }
+    }
 }
 
 /// Reads one frame's body; `Ok(None)` when the peer closed between frames.
@@ -97,25 +135,39 @@ fn encode_response<M: Encodable>(
     Ok(out)
 }
 
-/// Serves one client until either side closes.
-pub async fn serve(client: TcpStream, state: Arc<State>) -> Result<(), GatewayError> {
+/// Serves one client (plain TCP or TLS) until either side closes, or until the client fails
+/// to authenticate (after the answer saying so).
+pub async fn serve<S>(client: S, peer: SocketAddr, state: Arc<State>) -> Result<(), GatewayError>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let upstream = state.connect_upstream().await?;
-    let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
-    let (mut client_read, client_write) = client.into_split();
+    let (mut client_read, client_write) = tokio::io::split(client);
     let (upstream_read, mut upstream_write) = upstream.into_split();
     let (queue, pending) = mpsc::channel(MAX_IN_FLIGHT);
     let mut writer = tokio::spawn(write_answers(pending, upstream_read, client_write, Arc::clone(&state)));
+    let mut session = Session::new(state.verifier.clone(), peer);
     let reader = async {
         while let Some(body) = read_frame(&mut client_read).await? {
-            let (pending, forward) = decide(&state, body).await?;
-            if let Some(p) = pending {
+            let step = if session.expects_raw_token() {
+                // After a v0 handshake: the mechanism's bytes, answered by an empty frame.
+                session.raw_token(&body)?;
+                Step::local(frame(&[]))
+            } else {
+                decide(&state, &mut session, body).await?
+            };
+            if let Some(p) = step.pending {
                 if queue.send(p).await.is_err() {
                     break; // the writer ended: the upstream or the client closed
                 }
             }
-            if let Some(forward) = forward {
+            if let Some(forward) = step.forward {
                 upstream_write.write_all(&forward).await?;
+            }
+            if session.closing {
+                // A failed authentication: its answer is queued, then the connection closes.
+                break;
             }
         }
         Ok::<(), GatewayError>(())
@@ -131,84 +183,151 @@ pub async fn serve(client: TcpStream, state: Arc<State>) -> Result<(), GatewayEr
     read.and(written)
 }
 
+/// Decodes a request's header and body, `key` at `version` (which `M` must know).
+fn decode_request<M: Decodable + Message + HeaderVersion>(
+    key: ApiKey,
+    version: i16,
+    body: &Bytes,
+) -> Result<(RequestHeader, M), GatewayError> {
+    let malformed = |e: anyhow::Error| GatewayError::Malformed(format!("{key:?} v{version}: {e}"));
+    if !(M::VERSIONS.min..=M::VERSIONS.max).contains(&version) {
+        return Err(GatewayError::Malformed(format!("{key:?} v{version} is not supported")));
+    }
+    let mut buf = body.clone();
+    let header = RequestHeader::decode(&mut buf, key.request_header_version(version)).map_err(malformed)?;
+    Ok((header, M::decode(&mut buf, version).map_err(malformed)?))
+}
+
 /// What to queue for `body`'s answer and what to send upstream.
-async fn decide(state: &State, body: Bytes) -> Result<(Option<Pending>, Option<BytesMut>), GatewayError> {
+async fn decide(state: &State, session: &mut Session, body: Bytes) -> Result<Step, GatewayError> {
     if body.len() < 8 {
         return Err(GatewayError::Malformed(format!("request of {} bytes", body.len())));
     }
     let raw_key = i16::from_be_bytes([body[0], body[1]]);
     let version = i16::from_be_bytes([body[2], body[3]]);
+    session.admit(raw_key)?;
     let Ok(key) = ApiKey::try_from(raw_key) else {
         // An API the gateway does not know: the upstream answers it as it can.
-        return Ok((Some(Pending::Upstream(Rewrite::Pass)), Some(frame(&body))));
+        return Ok(Step::upstream(Rewrite::Pass, &body));
     };
     let rewrite = match key {
-        ApiKey::Produce => return decide_produce(state, body, version).await,
-        ApiKey::ApiVersions => Rewrite::ApiVersions(version),
+        ApiKey::Produce => return decide_produce(state, session, body, version).await,
+        ApiKey::Fetch if session.enforcing() => return decide_fetch(session, body, version),
+        ApiKey::SaslHandshake if session.enforcing() => {
+            let (header, req) = decode_request::<SaslHandshakeRequest>(key, version, &body)?;
+            let answer = session.handshake(&req, version);
+            return Ok(Step::local(encode_response(key, version, header.correlation_id, &answer)?));
+        }
+        ApiKey::SaslAuthenticate if session.enforcing() => {
+            let (header, req) = decode_request::<SaslAuthenticateRequest>(key, version, &body)?;
+            let answer = session.authenticate(&req, version);
+            return Ok(Step::local(encode_response(key, version, header.correlation_id, &answer)?));
+        }
+        ApiKey::ApiVersions => Rewrite::ApiVersions(version, session.enforcing()),
         ApiKey::Metadata => Rewrite::Metadata(version),
         ApiKey::FindCoordinator => Rewrite::FindCoordinator(version),
         ApiKey::DescribeCluster => Rewrite::DescribeCluster(version),
         _ => Rewrite::Pass,
     };
-    Ok((Some(Pending::Upstream(rewrite)), Some(frame(&body))))
+    Ok(Step::upstream(rewrite, &body))
 }
 
 async fn decide_produce(
     state: &State,
+    session: &Session,
     body: Bytes,
     version: i16,
-) -> Result<(Option<Pending>, Option<BytesMut>), GatewayError> {
-    let malformed = |e: anyhow::Error| GatewayError::Malformed(format!("Produce v{version}: {e}"));
+) -> Result<Step, GatewayError> {
     if !(ProduceRequest::VERSIONS.min..=MAX_PRODUCE_VERSION).contains(&version) {
         // Not advertised by the gateway: the answer a broker gives to a version it lacks.
         return Err(GatewayError::Malformed(format!("Produce v{version} is not supported")));
     }
-    let mut buf = body.clone();
-    let header = RequestHeader::decode(&mut buf, ApiKey::Produce.request_header_version(version))
-        .map_err(malformed)?;
-    let mut req = ProduceRequest::decode(&mut buf, version).map_err(malformed)?;
+    let (header, mut req) = decode_request::<ProduceRequest>(ApiKey::Produce, version, &body)?;
     let acks = req.acks;
-    let refused = produce::check_request(&state.schemas, state.level, &mut req).await;
+    // Topics the caller may not produce to are refused whole, before their records are read.
+    let mut refused = Vec::new();
+    for topic in std::mem::take(&mut req.topic_data) {
+        match session.refusal(Permission::Produce, topic.name.as_str()) {
+            None => req.topic_data.push(topic),
+            Some(why) => {
+                tracing::info!(topic = %topic.name.as_str(), reason = %why, "produce refused: not authorized");
+                for p in &topic.partition_data {
+                    refused.push(produce::refused(
+                        topic.name.clone(),
+                        p.index,
+                        ResponseError::TopicAuthorizationFailed,
+                        why.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    refused.extend(produce::check_request(&state.schemas, state.level, &mut req).await);
     if refused.is_empty() {
         let pending = (acks != 0).then_some(Pending::Upstream(Rewrite::Pass));
-        return Ok((pending, Some(frame(&body))));
+        return Ok(Step { pending, forward: Some(frame(&body)) });
     }
     if acks == 0 {
         // No answer to carry the refusal: logged (check_request), the rest forwarded.
-        return Ok((
-            None,
-            (!req.topic_data.is_empty()).then(|| encode_request(&header, &req, version)).transpose()?,
-        ));
+        let forward = (!req.topic_data.is_empty())
+            .then(|| encode_request(ApiKey::Produce, &header, &req, version))
+            .transpose()?;
+        return Ok(Step { pending: None, forward });
     }
     if req.topic_data.is_empty() {
         let mut response = ProduceResponse::default();
         produce::merge(&mut response, refused);
-        let answer = encode_response(ApiKey::Produce, version, header.correlation_id, &response)?;
-        return Ok((Some(Pending::Local(answer)), None));
+        return Ok(Step::local(encode_response(ApiKey::Produce, version, header.correlation_id, &response)?));
     }
-    let forward = encode_request(&header, &req, version)?;
-    Ok((Some(Pending::Upstream(Rewrite::Produce(version, refused))), Some(forward)))
+    let forward = encode_request(ApiKey::Produce, &header, &req, version)?;
+    Ok(Step { pending: Some(Pending::Upstream(Rewrite::Produce(version, refused))), forward: Some(forward) })
 }
 
-fn encode_request(
+/// A Fetch with authentication on: topics the caller may not consume are taken out of the
+/// request (whose remainder still goes upstream, so that a fetch session stays in step) and
+/// answered TOPIC_AUTHORIZATION_FAILED in the merged answer.
+fn decide_fetch(session: &Session, body: Bytes, version: i16) -> Result<Step, GatewayError> {
+    if version > MAX_FETCH_VERSION {
+        return Err(GatewayError::Malformed(format!("Fetch v{version} is not supported")));
+    }
+    let (header, mut req) = decode_request::<FetchRequest>(ApiKey::Fetch, version, &body)?;
+    let mut refused = Vec::new();
+    for topic in std::mem::take(&mut req.topics) {
+        match session.refusal(Permission::Consume, topic.topic.as_str()) {
+            None => req.topics.push(topic),
+            Some(why) => {
+                tracing::info!(topic = %topic.topic.as_str(), reason = %why, "fetch refused: not authorized");
+                refused.push((topic.topic, topic.partitions.iter().map(|p| p.partition).collect()));
+            }
+        }
+    }
+    if refused.is_empty() {
+        return Ok(Step::upstream(Rewrite::Pass, &body));
+    }
+    let forward = encode_request(ApiKey::Fetch, &header, &req, version)?;
+    Ok(Step { pending: Some(Pending::Upstream(Rewrite::Fetch(version, refused))), forward: Some(forward) })
+}
+
+fn encode_request<M: Encodable>(
+    key: ApiKey,
     header: &RequestHeader,
-    req: &ProduceRequest,
+    req: &M,
     version: i16,
 ) -> Result<BytesMut, GatewayError> {
-    let encode = |e: anyhow::Error| GatewayError::Malformed(format!("cannot encode Produce: {e}"));
+    let encode = |e: anyhow::Error| GatewayError::Malformed(format!("cannot encode {key:?}: {e}"));
     let mut out = BytesMut::with_capacity(req.compute_size(version).unwrap_or(0) + 64);
     out.put_i32(0);
-    header.encode(&mut out, ApiKey::Produce.request_header_version(version)).map_err(encode)?;
+    header.encode(&mut out, key.request_header_version(version)).map_err(encode)?;
     req.encode(&mut out, version).map_err(encode)?;
     let size = (out.len() - 4) as i32;
     out[..4].copy_from_slice(&size.to_be_bytes());
     Ok(out)
 }
 
-async fn write_answers(
+async fn write_answers<W: AsyncWrite + Unpin>(
     mut pending: mpsc::Receiver<Pending>,
     mut upstream: tokio::net::tcp::OwnedReadHalf,
-    mut client: tokio::net::tcp::OwnedWriteHalf,
+    mut client: W,
     state: Arc<State>,
 ) -> Result<(), GatewayError> {
     while let Some(p) = pending.recv().await {
@@ -237,11 +356,12 @@ async fn write_answers(
 fn rewrite_answer(state: &State, rewrite: Rewrite, body: &Bytes) -> Result<Option<BytesMut>, GatewayError> {
     let (key, version) = match &rewrite {
         Rewrite::Pass => return Ok(None),
-        Rewrite::ApiVersions(v) => (ApiKey::ApiVersions, *v),
+        Rewrite::ApiVersions(v, _) => (ApiKey::ApiVersions, *v),
         Rewrite::Metadata(v) => (ApiKey::Metadata, *v),
         Rewrite::FindCoordinator(v) => (ApiKey::FindCoordinator, *v),
         Rewrite::DescribeCluster(v) => (ApiKey::DescribeCluster, *v),
         Rewrite::Produce(v, _) => (ApiKey::Produce, *v),
+        Rewrite::Fetch(v, _) => (ApiKey::Fetch, *v),
     };
     let malformed = |e: anyhow::Error| GatewayError::Upstream(format!("{key:?} v{version} answer: {e}"));
     let mut buf = body.clone();
@@ -251,14 +371,26 @@ fn rewrite_answer(state: &State, rewrite: Rewrite, body: &Bytes) -> Result<Optio
     let id = header.correlation_id;
     let out = match rewrite {
         Rewrite::Pass => return Ok(None),
-        Rewrite::ApiVersions(v) => {
+        Rewrite::ApiVersions(v, sasl) => {
             let mut r = ApiVersionsResponse::decode(&mut buf, v).map_err(malformed)?;
             if r.error_code != 0 {
                 return Ok(None);
             }
+            if sasl {
+                // Answered by the gateway, whatever the upstream offers.
+                for (key, max) in [(ApiKey::SaslHandshake, 1), (ApiKey::SaslAuthenticate, 2)] {
+                    r.api_keys.retain(|a| a.api_key != key as i16);
+                    let mut api = ApiVersion::default();
+                    api.api_key = key as i16;
+                    api.min_version = 0;
+                    api.max_version = max;
+                    r.api_keys.push(api);
+                }
+            }
             for api in &mut r.api_keys {
                 let ours = match ApiKey::try_from(api.api_key) {
                     Ok(ApiKey::Produce) => MAX_PRODUCE_VERSION,
+                    Ok(ApiKey::Fetch) if sasl => MAX_FETCH_VERSION,
                     Ok(ApiKey::ApiVersions) => ApiVersionsResponse::VERSIONS.max,
                     Ok(ApiKey::Metadata) => MetadataResponse::VERSIONS.max,
                     Ok(ApiKey::FindCoordinator) => FindCoordinatorResponse::VERSIONS.max,
@@ -302,6 +434,24 @@ fn rewrite_answer(state: &State, rewrite: Rewrite, body: &Bytes) -> Result<Optio
         Rewrite::Produce(v, refused) => {
             let mut r = ProduceResponse::decode(&mut buf, v).map_err(malformed)?;
             produce::merge(&mut r, refused);
+            encode_response(key, v, id, &r)?
+        }
+        Rewrite::Fetch(v, refused) => {
+            let mut r = FetchResponse::decode(&mut buf, v).map_err(malformed)?;
+            for (topic, partitions) in refused {
+                let mut t = FetchableTopicResponse::default();
+                t.topic = topic;
+                for index in partitions {
+                    let mut p = PartitionData::default();
+                    p.partition_index = index;
+                    p.error_code = ResponseError::TopicAuthorizationFailed.code();
+                    p.high_watermark = -1;
+                    // Empty, not null: librdkafka refuses a null record set (as Kafka never sends one).
+                    p.records = Some(Bytes::new());
+                    t.partitions.push(p);
+                }
+                r.responses.push(t);
+            }
             encode_response(key, v, id, &r)?
         }
     };

@@ -14,13 +14,18 @@
 //! one-broker upstream; a cluster of several brokers needs one gateway port per
 //! broker (not built yet, see docs/scale-out.md).
 //!
+//! The client side can be secured as Runnel's own Kafka listener is (TLS, SASL PLAIN or
+//! OAUTHBEARER with a Runnel token, produce and consume grants per topic); the upstream
+//! connection is plain TCP to the cluster's listener.
+//!
 //! Map: `connection.rs` (one client: framing, pipelining, rewriting answers),
 //! `produce.rs` (checking a Produce and merging the refusals into the answer),
-//! `schemas.rs` (the registry over HTTP, cached).
+//! `schemas.rs` (the registry over HTTP, cached), `security.rs` (TLS, SASL, grants).
 
 mod connection;
 pub mod produce;
 pub mod schemas;
+pub mod security;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,12 +36,14 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use runnel_auth::token::Verifier;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 pub use produce::Level;
 use schemas::RegistrySchemas;
+pub use security::Tls;
 
 /// How long connecting to (and the first answer of) the upstream may take.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,6 +60,12 @@ pub enum GatewayError {
     /// The upstream cluster is unreachable, or does not speak the Kafka protocol.
     #[error("upstream: {0}")]
     Upstream(String),
+    /// The client broke the SASL rules or failed to authenticate: the connection closes.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// What a gateway is started with.
@@ -68,6 +81,10 @@ pub struct Config {
     pub registry_url: String,
     /// How much of each record is checked.
     pub level: Level,
+    /// Set, clients must authenticate with SASL (a token this verifies) and hold grants.
+    pub auth: Option<Verifier>,
+    /// Set, clients connect with TLS.
+    pub tls: Option<Tls>,
 }
 
 /// What every connection shares.
@@ -76,6 +93,7 @@ pub(crate) struct State {
     advertised: SocketAddr,
     schemas: RegistrySchemas,
     level: Level,
+    verifier: Option<Arc<Verifier>>,
 }
 
 impl State {
@@ -168,7 +186,9 @@ pub async fn start(config: Config) -> Result<(SocketAddr, JoinHandle<()>), Gatew
         advertised: config.advertised.unwrap_or(bound),
         schemas: RegistrySchemas::new(&config.registry_url),
         level: config.level,
+        verifier: config.auth.map(Arc::new),
     });
+    let tls = config.tls.map(|t| tokio_rustls::TlsAcceptor::from(t.0));
     let task = tokio::spawn(async move {
         loop {
             let (client, peer) = match listener.accept().await {
@@ -179,9 +199,21 @@ pub async fn start(config: Config) -> Result<(SocketAddr, JoinHandle<()>), Gatew
                     continue;
                 }
             };
-            let state = Arc::clone(&state);
+            let _ = client.set_nodelay(true);
+            let (state, tls) = (Arc::clone(&state), tls.clone());
             tokio::spawn(async move {
-                if let Err(e) = connection::serve(client, state).await {
+                let served = match tls {
+                    None => connection::serve(client, peer, state).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(security::HANDSHAKE_TIMEOUT, acceptor.accept(client)).await
+                        {
+                            Ok(Ok(client)) => connection::serve(client, peer, state).await,
+                            Ok(Err(e)) => Err(GatewayError::Tls(format!("handshake failed: {e}"))),
+                            Err(_) => Err(GatewayError::Tls("handshake timed out".into())),
+                        }
+                    }
+                };
+                if let Err(e) = served {
                     tracing::info!(%peer, error = %e, "gateway connection closed");
                 }
             });

@@ -40,6 +40,12 @@ pub struct Refused {
     pub response: PartitionProduceResponse,
 }
 
+/// The gateway's answer for one partition it refuses before checking the records (a topic
+/// the caller may not produce to).
+pub fn refused(topic: TopicName, index: i32, error: ResponseError, message: String) -> Refused {
+    Refused { topic, response: Refusal::new(error, message).response(index) }
+}
+
 /// Checks every partition of `req`, removes the refused ones from it and returns them.
 pub async fn check_request(
     schemas: &RegistrySchemas,

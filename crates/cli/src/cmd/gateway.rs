@@ -1,10 +1,17 @@
 //! `runnel gateway`: the enforcing Kafka-protocol proxy (`runnel-gateway`) in front of a
 //! Kafka-compatible cluster, checking produced records against the registry at
 //! `--registry-url`. Runs until interrupted.
+//!
+//! The client side takes `runnel serve`'s security options: `--auth-secret-file` or
+//! `--auth-public-key` require SASL (PLAIN with a token as the password, or OAUTHBEARER with
+//! the token) and the token's produce / consume grants per topic; `--tls-cert`/`--tls-key`
+//! make it SSL / SASL_SSL, `--tls-client-ca` also requires client certificates.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
+use runnel_auth::token::Verifier;
 
 use crate::Global;
 
@@ -32,6 +39,21 @@ pub struct Args {
     /// How much of each record is checked.
     #[arg(long, value_enum, default_value_t = Validation::Full)]
     pub validation: Validation,
+    /// Turns authentication on: the HS256 shared secret (at least 32 bytes) tokens are signed with.
+    #[arg(long, conflicts_with = "auth_public_key")]
+    pub auth_secret_file: Option<PathBuf>,
+    /// Turns authentication on: the RSA public key (PEM) that verifies RS256 tokens.
+    #[arg(long)]
+    pub auth_public_key: Option<PathBuf>,
+    /// Turns TLS on for clients: the gateway's certificate chain (PEM), with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificate(s) (PEM) that sign client certificates: clients must present one.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
@@ -44,6 +66,20 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
         level: match args.validation {
             Validation::Id => runnel_gateway::Level::Id,
             Validation::Full => runnel_gateway::Level::Full,
+        },
+        auth: match (&args.auth_secret_file, &args.auth_public_key) {
+            (Some(f), _) => Some(Verifier::from_secret_file(f).context("cannot load --auth-secret-file")?),
+            (None, Some(f)) => {
+                Some(Verifier::from_public_key_file(f).context("cannot load --auth-public-key")?)
+            }
+            (None, None) => None,
+        },
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                runnel_gateway::Tls::from_files(cert, key, args.tls_client_ca.as_deref())
+                    .context("cannot load the TLS certificate and key")?,
+            ),
+            _ => None,
         },
     };
     let (bound, task) = runnel_gateway::start(config)
