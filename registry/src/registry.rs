@@ -25,9 +25,19 @@ use crate::cache::TextCache;
 use crate::error::RegistryError;
 use crate::log::{self, Appended, Role, SharedLog};
 use crate::normalize::normalized_form;
-use crate::store::{Backend, Change, Snapshot, Store, StoredSchema};
+use crate::store::{Change, Snapshot, Store, StoredSchema};
 use crate::text::java_text;
 use crate::types::{Compatibility, Mode, RegistryConfig, SchemaReference, SubjectVersion, VersionSelector};
+
+/// Where a registry keeps its state.
+pub(crate) enum Backend {
+    /// A redb file, written by this process alone.
+    Redb(Store),
+    /// A log shared with other instances (each request one record).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    // the Kafka store (feature `kafka`) and the tests use it
+    Log(Arc<dyn SharedLog>),
+}
 
 /// The only schema type this registry holds.
 pub const AVRO: &str = "AVRO";

@@ -12,9 +12,9 @@
 //! Every change of one request is written by [`Store::apply`] in a single write
 //! transaction, committed with immediate durability before the caller sees success.
 //!
-//! [`Backend`] is where a registry keeps its state: this redb file (the embedded default), or a
-//! log shared by several instances (the `_schemas` topic on Kafka, see [`crate::log`]), which
-//! receives the same [`Change`]s as one record per request.
+//! A registry keeps its state in this redb file (the embedded default) or in a log shared by
+//! several instances (`crate::log`, the `_schemas` topic on Kafka), which receives the same
+//! [`Change`]s as one record per request; `crate::registry`'s `Backend` picks one.
 
 use std::path::Path;
 
@@ -78,16 +78,6 @@ pub(crate) enum Change {
     SetMode { subject: Option<String>, mode: Option<String> },
     /// The id counter.
     SetNextId(u32),
-}
-
-/// Where a registry keeps its state.
-pub(crate) enum Backend {
-    /// A redb file, written by this process alone.
-    Redb(Store),
-    /// A log shared with other instances (each request one record).
-    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
-    // the Kafka store (feature `kafka`) and the tests use it
-    Log(std::sync::Arc<dyn crate::log::SharedLog>),
 }
 
 /// The redb database behind a registry.
