@@ -458,7 +458,8 @@ mod on_an_external_engine {
             assert_eq!(next_value(&mut consumer).await.value().age, i);
         }
 
-        // A token without the produce grant: the gateway refuses the topic.
+        // A token without a produce grant: the gateway refuses the idempotent producer its id
+        // (CLUSTER_AUTHORIZATION_FAILED, as a Kafka broker does), and the send says so.
         let reader = Client::connect_kafka(sasl(
             KafkaConfig::new(gateway.to_string(), registry_url.clone()),
             token(&[&format!("consume:public/default/{topic}")]),

@@ -318,3 +318,18 @@ def test_a_secured_gateway_refuses_topics_outside_the_tokens_grants(tansu, regis
     finally:
         c.close()
     assert seen == [KafkaError.TOPIC_AUTHORIZATION_FAILED], seen
+
+
+def test_a_secured_gateway_lists_only_granted_topics_and_refuses_admin_requests(tansu, registry, secured):
+    mine, _ = new_topic(tansu.bootstrap, registry)
+    other, _ = new_topic(tansu.bootstrap, registry)
+    conf = secured.conf("PLAIN", secured.token("app", f"produce:public/default/{mine}", f"consume:public/default/{mine}"))
+    admin = AdminClient(conf)
+    listed = set(admin.list_topics(timeout=15).topics)
+    assert mine in listed and other not in listed, listed
+    # Deleting a topic needs more than produce and consume grants: the gateway refuses the
+    # request (closing the connection), and the topic stays on the engine.
+    futures = admin.delete_topics([mine], operation_timeout=5, request_timeout=5)
+    with pytest.raises(KafkaException):
+        futures[mine].result(timeout=20)
+    assert mine in AdminClient({"bootstrap.servers": tansu.bootstrap}).list_topics(timeout=15).topics

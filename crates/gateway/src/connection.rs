@@ -18,7 +18,9 @@
 //! topics are named), nothing but ApiVersions and the SASL exchange is read before the client
 //! has authenticated, and each Produce and Fetch topic needs the token's produce or consume
 //! grant: a refused topic's partitions are answered TOPIC_AUTHORIZATION_FAILED by the gateway,
-//! the rest go upstream, and the two answers are merged into one.
+//! the rest go upstream, and the two answers are merged into one. Metadata lists only the topics
+//! the grants reach; every other API needs the grants `Session::api_refusal` names (default
+//! deny), refused with its authorization error or, where the gateway builds none, by closing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,8 +31,9 @@ use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsResponse, DescribeClusterResponse, FetchRequest, FetchResponse,
-    FindCoordinatorResponse, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader,
-    ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, JoinGroupRequest,
+    JoinGroupResponse, MetadataResponse, ProduceRequest, ProduceResponse, RequestHeader, ResponseHeader,
+    SaslAuthenticateRequest, SaslHandshakeRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, StrBytes};
 use runnel_auth::authz::Permission;
@@ -64,7 +67,7 @@ enum Rewrite {
     Pass,
     /// The version, and whether the gateway answers SASL itself.
     ApiVersions(i16, bool),
-    Metadata(i16),
+    Metadata(i16, Option<runnel_auth::authz::Principal>),
     FindCoordinator(i16),
     DescribeCluster(i16),
     Produce(i16, Vec<Refused>),
@@ -206,7 +209,11 @@ async fn decide(state: &State, session: &mut Session, body: Bytes) -> Result<Ste
     let raw_key = i16::from_be_bytes([body[0], body[1]]);
     let version = i16::from_be_bytes([body[2], body[3]]);
     session.admit(raw_key)?;
-    let Ok(key) = ApiKey::try_from(raw_key) else {
+    let key = ApiKey::try_from(raw_key).ok();
+    if let Some(why) = session.api_refusal(key) {
+        return refuse_api(key, raw_key, version, &body, why);
+    }
+    let Some(key) = key else {
         // An API the gateway does not know: the upstream answers it as it can.
         return Ok(Step::upstream(Rewrite::Pass, &body));
     };
@@ -224,12 +231,47 @@ async fn decide(state: &State, session: &mut Session, body: Bytes) -> Result<Ste
             return Ok(Step::local(encode_response(key, version, header.correlation_id, &answer)?));
         }
         ApiKey::ApiVersions => Rewrite::ApiVersions(version, session.enforcing()),
-        ApiKey::Metadata => Rewrite::Metadata(version),
+        ApiKey::Metadata => Rewrite::Metadata(version, session.viewer()),
         ApiKey::FindCoordinator => Rewrite::FindCoordinator(version),
         ApiKey::DescribeCluster => Rewrite::DescribeCluster(version),
         _ => Rewrite::Pass,
     };
     Ok(Step::upstream(rewrite, &body))
+}
+
+/// Answers a request the caller's grants do not allow: a producer id or a group join gets
+/// its authorization error (what clients stop on, with the reason logged here); any other
+/// API closes the connection, as the gateway cannot build every API's answer.
+fn refuse_api(
+    key: Option<ApiKey>,
+    raw: i16,
+    version: i16,
+    body: &Bytes,
+    why: String,
+) -> Result<Step, GatewayError> {
+    tracing::info!(api = raw, version, reason = %why, "Kafka request refused: not authorized");
+    match key {
+        Some(key @ ApiKey::InitProducerId) => {
+            let (header, req) = decode_request::<InitProducerIdRequest>(key, version, body)?;
+            let mut r = InitProducerIdResponse::default();
+            r.error_code = if req.transactional_id.is_some() {
+                ResponseError::TransactionalIdAuthorizationFailed.code()
+            } else {
+                ResponseError::ClusterAuthorizationFailed.code()
+            };
+            r.producer_id = (-1).into();
+            r.producer_epoch = -1;
+            Ok(Step::local(encode_response(key, version, header.correlation_id, &r)?))
+        }
+        Some(key @ ApiKey::JoinGroup) => {
+            let (header, _) = decode_request::<JoinGroupRequest>(key, version, body)?;
+            let mut r = JoinGroupResponse::default();
+            r.error_code = ResponseError::GroupAuthorizationFailed.code();
+            r.generation_id = -1;
+            Ok(Step::local(encode_response(key, version, header.correlation_id, &r)?))
+        }
+        _ => Err(GatewayError::Refused(why)),
+    }
 }
 
 async fn decide_produce(
@@ -357,7 +399,7 @@ fn rewrite_answer(state: &State, rewrite: Rewrite, body: &Bytes) -> Result<Optio
     let (key, version) = match &rewrite {
         Rewrite::Pass => return Ok(None),
         Rewrite::ApiVersions(v, _) => (ApiKey::ApiVersions, *v),
-        Rewrite::Metadata(v) => (ApiKey::Metadata, *v),
+        Rewrite::Metadata(v, _) => (ApiKey::Metadata, *v),
         Rewrite::FindCoordinator(v) => (ApiKey::FindCoordinator, *v),
         Rewrite::DescribeCluster(v) => (ApiKey::DescribeCluster, *v),
         Rewrite::Produce(v, _) => (ApiKey::Produce, *v),
@@ -401,8 +443,12 @@ fn rewrite_answer(state: &State, rewrite: Rewrite, body: &Bytes) -> Result<Optio
             }
             encode_response(key, v, id, &r)?
         }
-        Rewrite::Metadata(v) => {
+        Rewrite::Metadata(v, viewer) => {
             let mut r = MetadataResponse::decode(&mut buf, v).map_err(malformed)?;
+            if let Some(viewer) = &viewer {
+                r.topics
+                    .retain(|t| t.name.as_ref().is_some_and(|n| crate::security::sees(viewer, n.as_str())));
+            }
             for b in &mut r.brokers {
                 b.host = host.clone();
                 b.port = port;

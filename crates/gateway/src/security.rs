@@ -202,6 +202,67 @@ impl Session {
         }
     }
 
+    /// Why the authenticated caller may not use `api` at all (Produce and Fetch are decided
+    /// per topic instead). Default deny: what the gateway does not check request by request
+    /// needs the grants the broker's listener would ask for (`kafka/access.rs`), read in the
+    /// gateway's one scope (tenant `public`, where group and transactional ids live):
+    /// the group protocol, offsets and ListOffsets a consume or admin grant reaching into
+    /// it; transactions and producer ids a produce or admin grant; anything else (admin
+    /// requests, configs, ACLs, an API this gateway does not know) `superuser`. The caller
+    /// answers a refusal with the API's authorization error where the gateway builds it
+    /// (producer ids, joining a group) and closes the connection otherwise.
+    pub(crate) fn api_refusal(&self, api: Option<ApiKey>) -> Option<String> {
+        let principal = self.principal.as_ref()?;
+        let holds_in_public = |kinds: &[&str]| {
+            principal.grants.iter().any(|g| {
+                (g.is_superuser() || kinds.iter().any(|k| g.as_str().starts_with(k)))
+                    && g.reaches(&Resource::Tenant("public"))
+            })
+        };
+        let (allowed, needs) = match api {
+            Some(
+                ApiKey::ApiVersions
+                | ApiKey::SaslHandshake
+                | ApiKey::SaslAuthenticate
+                | ApiKey::Metadata
+                | ApiKey::FindCoordinator
+                | ApiKey::DescribeCluster
+                | ApiKey::Produce
+                | ApiKey::Fetch
+                // Client telemetry (KIP-714), which librdkafka asks for when offered.
+                | ApiKey::GetTelemetrySubscriptions
+                | ApiKey::PushTelemetry,
+            ) => return None,
+            Some(
+                ApiKey::JoinGroup
+                | ApiKey::SyncGroup
+                | ApiKey::Heartbeat
+                | ApiKey::LeaveGroup
+                | ApiKey::OffsetCommit
+                | ApiKey::OffsetFetch
+                | ApiKey::ListOffsets
+                | ApiKey::DescribeGroups
+                | ApiKey::ListGroups
+                | ApiKey::ConsumerGroupHeartbeat
+                | ApiKey::ConsumerGroupDescribe,
+            ) => (holds_in_public(&["consume:", "admin:"]), "a consume or admin grant in tenant public"),
+            Some(
+                ApiKey::InitProducerId
+                | ApiKey::AddPartitionsToTxn
+                | ApiKey::AddOffsetsToTxn
+                | ApiKey::EndTxn
+                | ApiKey::TxnOffsetCommit,
+            ) => (holds_in_public(&["produce:", "admin:"]), "a produce or admin grant in tenant public"),
+            _ => (principal.is_superuser(), "superuser"),
+        };
+        (!allowed).then(|| format!("'{}' may not: it needs {needs}", principal.subject))
+    }
+
+    /// Who Metadata answers are filtered for: the principal with authentication on.
+    pub(crate) fn viewer(&self) -> Option<Principal> {
+        self.principal.clone().filter(|_| self.enforcing())
+    }
+
     /// Answers SaslHandshake.
     pub(crate) fn handshake(&mut self, req: &SaslHandshakeRequest, version: i16) -> SaslHandshakeResponse {
         let mut r = SaslHandshakeResponse::default();
@@ -317,6 +378,12 @@ impl Session {
     }
 }
 
+/// Whether `viewer` may see the cluster's topic `topic` (Metadata lists only those, as
+/// the broker's listener lists only what a caller's grants reach).
+pub(crate) fn sees(viewer: &Principal, topic: &str) -> bool {
+    KafkaScope::Global.topic(topic).is_ok_and(|name| viewer.can_see(&Resource::Topic(&name)))
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -371,6 +438,39 @@ mod tests {
         assert!(s.refusal(Permission::Consume, "orders").unwrap().contains("may not consume"));
         assert!(s.refusal(Permission::Produce, "__acme.web.orders").is_some(), "another tenant's topic");
         assert!(s.refusal(Permission::Produce, "bad/name").is_some());
+        // What is not decided per topic needs the grants the broker's listener asks for.
+        assert!(s.api_refusal(Some(ApiKey::InitProducerId)).is_none(), "a producer's id");
+        assert!(s.api_refusal(Some(ApiKey::JoinGroup)).is_some(), "groups need a consume grant");
+        assert!(s.api_refusal(Some(ApiKey::DeleteTopics)).is_some(), "admin requests need superuser");
+        let viewer = s.viewer().expect("filtered for the principal");
+        assert!(sees(&viewer, "orders") && !sees(&viewer, "payroll"), "Metadata lists what the grants reach");
+    }
+
+    #[test]
+    fn groups_need_a_consume_grant_and_admin_requests_a_superuser() {
+        let signed_in = |roles: &[&str]| {
+            let mut s = session();
+            assert_eq!(handshake(&mut s, "PLAIN"), 0);
+            let r = authenticate(&mut s, format!("\0anyone\0{}", token(roles)).into_bytes());
+            assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+            s
+        };
+        let reader = signed_in(&["consume:public/default/*"]);
+        for api in [ApiKey::JoinGroup, ApiKey::OffsetCommit, ApiKey::ListOffsets, ApiKey::OffsetFetch] {
+            assert!(reader.api_refusal(Some(api)).is_none(), "{api:?}");
+        }
+        assert!(reader.api_refusal(Some(ApiKey::InitProducerId)).is_some(), "no produce grant");
+        assert!(reader.api_refusal(Some(ApiKey::CreateTopics)).is_some());
+        let elsewhere = signed_in(&["consume:acme/*/*"]);
+        assert!(
+            elsewhere.api_refusal(Some(ApiKey::JoinGroup)).is_some(),
+            "public's groups are out of its reach"
+        );
+        let root = signed_in(&["superuser"]);
+        for api in [ApiKey::CreateTopics, ApiKey::DeleteTopics, ApiKey::AlterConfigs, ApiKey::JoinGroup] {
+            assert!(root.api_refusal(Some(api)).is_none(), "{api:?}");
+        }
+        assert!(root.api_refusal(None).is_none(), "an API the gateway does not know passes for a superuser");
     }
 
     #[test]

@@ -95,7 +95,18 @@ impl ProducerContext for DeliveryContext {
                 offset: m.offset(),
                 timestamp_ms: m.timestamp().to_millis().unwrap_or(ack.timestamp_ms),
             }),
-            Err((e, _)) => Err(delivery_error(&self.topic, e.clone())),
+            Err((e, _)) => {
+                // A fatal error (an idempotent producer refused its id, say) purges every
+                // queued record: the fatal error is the reason, not the purge.
+                let fatal = self.engine.get().and_then(Weak::upgrade).and_then(|p| p.client().fatal_error());
+                match fatal {
+                    Some((code, reason)) => Err(kafka_error(
+                        &format!("the producer for `{}` stopped: {reason}", self.topic),
+                        KafkaError::MessageProduction(code),
+                    )),
+                    None => Err(delivery_error(&self.topic, e.clone())),
+                }
+            }
         };
         let partition = ack.partition;
         // The caller may have dropped its future: nothing to tell then.
