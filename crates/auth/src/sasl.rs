@@ -4,6 +4,45 @@
 //! and the gateway, so both accept exactly the same messages and give the same reasons;
 //! the exchanges around them (SaslHandshake, SaslAuthenticate) are each edge's own.
 
+/// The mechanisms' names as SaslHandshake lists them.
+pub const MECHANISMS: [&str; 2] = ["PLAIN", "OAUTHBEARER"];
+
+/// A SASL mechanism Runnel's Kafka edges speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// PLAIN: the password is a Runnel token.
+    Plain,
+    /// OAUTHBEARER: the bearer is a Runnel token.
+    OAuthBearer,
+}
+
+impl Mechanism {
+    /// The mechanism a SaslHandshake names, if it is one of these.
+    pub fn parse(name: &str) -> Option<Mechanism> {
+        match name {
+            "PLAIN" => Some(Mechanism::Plain),
+            "OAUTHBEARER" => Some(Mechanism::OAuthBearer),
+            _ => None,
+        }
+    }
+
+    /// Its name on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+        }
+    }
+
+    /// The token a client message of this mechanism carries.
+    pub fn token(self, message: &[u8]) -> Result<&str, String> {
+        match self {
+            Mechanism::Plain => plain_password(message),
+            Mechanism::OAuthBearer => oauth_bearer_token(message),
+        }
+    }
+}
+
 /// PLAIN (RFC 4616): `[authzid] NUL authcid NUL passwd`; the password is the token. Any
 /// username is accepted (the token says who the caller is); an authorization id, if given,
 /// must equal it, as Kafka's PLAIN server requires.

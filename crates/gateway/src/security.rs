@@ -31,7 +31,7 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use runnel_auth::authz::{Permission, Principal, Resource};
 use runnel_auth::names::kafka::KafkaScope;
-use runnel_auth::sasl::{oauth_bearer_token, plain_password};
+use runnel_auth::sasl::{Mechanism, MECHANISMS};
 use runnel_auth::token::Verifier;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -42,9 +42,6 @@ use crate::GatewayError;
 
 /// How long a client may take to complete its TLS handshake.
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The mechanisms offered, in the order SaslHandshake lists them.
-const MECHANISMS: [&str; 2] = ["PLAIN", "OAUTHBEARER"];
 
 /// The TLS side of the client listener.
 #[derive(Clone)]
@@ -98,29 +95,6 @@ impl Tls {
             .with_single_cert(certs, key)
             .map_err(|e| invalid("the certificate and key do not make an identity", &e))?;
         Ok(Tls(Arc::new(config)))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mechanism {
-    Plain,
-    OAuthBearer,
-}
-
-impl Mechanism {
-    fn parse(name: &str) -> Option<Mechanism> {
-        match name {
-            "PLAIN" => Some(Mechanism::Plain),
-            "OAUTHBEARER" => Some(Mechanism::OAuthBearer),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Mechanism::Plain => "PLAIN",
-            Mechanism::OAuthBearer => "OAUTHBEARER",
-        }
     }
 }
 
@@ -332,11 +306,7 @@ impl Session {
             tracing::warn!(peer = %self.peer, mechanism = mechanism.name(), reauth, "Kafka SASL authentication failed: {why}");
             Err(format!("Authentication failed: {why}"))
         };
-        let token = match mechanism {
-            Mechanism::Plain => plain_password(message),
-            Mechanism::OAuthBearer => oauth_bearer_token(message),
-        };
-        let token = match token {
+        let token = match mechanism.token(message) {
             Ok(t) => t,
             Err(why) => return fail(why),
         };

@@ -31,43 +31,16 @@ use kafka_protocol::messages::{
     ApiKey, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
 use runnel_auth::names::kafka::KafkaScope;
-use runnel_auth::sasl::{oauth_bearer_token, plain_password};
+use runnel_auth::sasl::{Mechanism, MECHANISMS};
 
 use super::codec::KafkaError;
 use super::context::Access;
 use crate::auth::{Authenticator, Caller};
 use crate::kafka_codes::kstr;
 
-/// The mechanisms offered, in the order SaslHandshake lists them.
-pub(super) const MECHANISMS: [&str; 2] = ["PLAIN", "OAUTHBEARER"];
-
 const SASL_AUTHENTICATION_FAILED: i16 = kafka_protocol::ResponseError::SaslAuthenticationFailed.code();
 const ILLEGAL_SASL_STATE: i16 = kafka_protocol::ResponseError::IllegalSaslState.code();
 const UNSUPPORTED_SASL_MECHANISM: i16 = kafka_protocol::ResponseError::UnsupportedSaslMechanism.code();
-
-/// A SASL mechanism this listener speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mechanism {
-    Plain,
-    OAuthBearer,
-}
-
-impl Mechanism {
-    fn parse(name: &str) -> Option<Mechanism> {
-        match name {
-            "PLAIN" => Some(Mechanism::Plain),
-            "OAUTHBEARER" => Some(Mechanism::OAuthBearer),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Mechanism::Plain => "PLAIN",
-            Mechanism::OAuthBearer => "OAUTHBEARER",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -273,11 +246,7 @@ impl Session {
             );
             Err(format!("Authentication failed: {why}"))
         };
-        let token = match mechanism {
-            Mechanism::Plain => plain_password(message),
-            Mechanism::OAuthBearer => oauth_bearer_token(message),
-        };
-        let token = match token {
+        let token = match mechanism.token(message) {
             Ok(t) => t,
             Err(why) => return fail(why),
         };
