@@ -8,10 +8,8 @@
 //! make it SSL / SASL_SSL, `--tls-client-ca` also requires client certificates.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use anyhow::Context;
-use runnel_auth::token::Verifier;
 
 use crate::Global;
 
@@ -39,21 +37,9 @@ pub struct Args {
     /// How much of each record is checked.
     #[arg(long, value_enum, default_value_t = Validation::Full)]
     pub validation: Validation,
-    /// Turns authentication on: the HS256 shared secret (at least 32 bytes) tokens are signed with.
-    #[arg(long, conflicts_with = "auth_public_key")]
-    pub auth_secret_file: Option<PathBuf>,
-    /// Turns authentication on: the RSA public key (PEM) that verifies RS256 tokens.
-    #[arg(long)]
-    pub auth_public_key: Option<PathBuf>,
-    /// Turns TLS on for clients: the gateway's certificate chain (PEM), with --tls-key.
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The certificate's private key (PEM).
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// CA certificate(s) (PEM) that sign client certificates: clients must present one.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_client_ca: Option<PathBuf>,
+    /// Authentication and TLS for clients, as on `runnel serve`.
+    #[command(flatten)]
+    pub security: super::serve::Security,
 }
 
 pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
@@ -67,19 +53,13 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             Validation::Id => runnel_gateway::Level::Id,
             Validation::Full => runnel_gateway::Level::Full,
         },
-        auth: match (&args.auth_secret_file, &args.auth_public_key) {
-            (Some(f), _) => Some(Verifier::from_secret_file(f).context("cannot load --auth-secret-file")?),
-            (None, Some(f)) => {
-                Some(Verifier::from_public_key_file(f).context("cannot load --auth-public-key")?)
-            }
-            (None, None) => None,
-        },
-        tls: match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => Some(
-                runnel_gateway::Tls::from_files(cert, key, args.tls_client_ca.as_deref())
+        auth: args.security.verifier()?,
+        tls: match args.security.tls_files() {
+            Some((cert, key, client_ca)) => Some(
+                runnel_gateway::Tls::from_files(cert, key, client_ca)
                     .context("cannot load the TLS certificate and key")?,
             ),
-            _ => None,
+            None => None,
         },
     };
     let (bound, task) = runnel_gateway::start(config)

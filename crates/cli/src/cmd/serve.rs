@@ -9,7 +9,7 @@
 //! password, or OAUTHBEARER with the token), with TLS on it is SSL / SASL_SSL.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use runnel_auth::token::Verifier;
@@ -35,21 +35,9 @@ pub struct Args {
     /// on it speaks TLS.
     #[arg(long, value_parser = parse_kafka_addr)]
     pub kafka: Option<KafkaAddr>,
-    /// Turns authentication on: the HS256 shared secret (at least 32 bytes) tokens are signed with.
-    #[arg(long, conflicts_with = "auth_public_key")]
-    pub auth_secret_file: Option<PathBuf>,
-    /// Turns authentication on: the RSA public key (PEM) that verifies RS256 tokens.
-    #[arg(long)]
-    pub auth_public_key: Option<PathBuf>,
-    /// Turns TLS on: the server's certificate chain (PEM), with --tls-key.
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The server certificate's private key (PEM).
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// CA certificate(s) (PEM) that sign client certificates: clients must present one.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_client_ca: Option<PathBuf>,
+    /// Authentication and TLS.
+    #[command(flatten)]
+    pub security: Security,
     /// This cluster's name, as other clusters know it for geo-replication.
     #[arg(long, default_value = "standalone")]
     pub cluster: String,
@@ -67,6 +55,46 @@ pub struct Args {
     /// How soon a dead registry primary is replaced, in milliseconds (with --registry-kafka).
     #[arg(long, default_value_t = 6000, value_name = "MS")]
     pub election_timeout_ms: u64,
+}
+
+/// The security options `runnel serve` and `runnel gateway` share, as the clients of both
+/// see one kind of listener.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Security {
+    /// Turns authentication on: the HS256 shared secret (at least 32 bytes) tokens are signed with.
+    #[arg(long, conflicts_with = "auth_public_key")]
+    pub auth_secret_file: Option<PathBuf>,
+    /// Turns authentication on: the RSA public key (PEM) that verifies RS256 tokens.
+    #[arg(long)]
+    pub auth_public_key: Option<PathBuf>,
+    /// Turns TLS on: this listener's certificate chain (PEM), with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificate(s) (PEM) that sign client certificates: clients must present one.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+impl Security {
+    /// The token verifier, with authentication on.
+    pub fn verifier(&self) -> anyhow::Result<Option<Verifier>> {
+        Ok(match (&self.auth_secret_file, &self.auth_public_key) {
+            (Some(f), _) => Some(Verifier::from_secret_file(f).context("cannot load --auth-secret-file")?),
+            (None, Some(f)) => {
+                Some(Verifier::from_public_key_file(f).context("cannot load --auth-public-key")?)
+            }
+            (None, None) => None,
+        })
+    }
+
+    /// The certificate, its key and the client CA, with TLS on.
+    pub fn tls_files(&self) -> Option<(&Path, &Path, Option<&Path>)> {
+        let (cert, key) = (self.tls_cert.as_deref()?, self.tls_key.as_deref()?);
+        Some((cert, key, self.tls_client_ca.as_deref()))
+    }
 }
 
 /// The Kafka listener's default address.
@@ -93,14 +121,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = runnel_broker::ServerConfig::new(&args.data);
     config.grpc_addr = args.grpc;
     config.http_addr = args.http;
-    config.auth = match (&args.auth_secret_file, &args.auth_public_key) {
-        (Some(f), _) => Some(Verifier::from_secret_file(f).context("cannot load --auth-secret-file")?),
-        (None, Some(f)) => Some(Verifier::from_public_key_file(f).context("cannot load --auth-public-key")?),
-        (None, None) => None,
-    };
-    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        let tls = TlsConfig::from_files(cert, key, args.tls_client_ca.as_deref())
-            .context("cannot load the TLS certificate and key")?;
+    config.auth = args.security.verifier()?;
+    if let Some((cert, key, client_ca)) = args.security.tls_files() {
+        let tls =
+            TlsConfig::from_files(cert, key, client_ca).context("cannot load the TLS certificate and key")?;
         config.tls = Some(tls);
     }
     config.kafka_addr = match args.kafka {
