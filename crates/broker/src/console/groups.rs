@@ -92,14 +92,19 @@ struct PartitionLag {
 
 /// The group's partitions on `topic`: committed offset, end, lag (from the log start where
 /// nothing is committed), owner.
-fn lag_of(broker: &Broker, group: &str, topic: &str) -> Result<Vec<PartitionLag>, Failure> {
+fn lag_of(
+    broker: &Broker,
+    members: &[(Via, LiveMember)],
+    group: &str,
+    topic: &str,
+) -> Result<Vec<PartitionLag>, Failure> {
     let t = broker.topics.get(topic)?;
     let committed: HashMap<u32, i64> = broker.groups.committed(group, topic)?.into_iter().collect();
     let mut owners = HashMap::new();
-    for (_, m) in live_members(broker, group) {
+    for (_, m) in members {
         if m.topic == t.meta.name {
-            for p in m.partitions {
-                owners.insert(p, m.member_id.clone());
+            for p in &m.partitions {
+                owners.insert(*p, m.member_id.clone());
             }
         }
     }
@@ -121,9 +126,9 @@ fn lag_of(broker: &Broker, group: &str, topic: &str) -> Result<Vec<PartitionLag>
 }
 
 /// The topics a group is on: with committed offsets or live members.
-fn topics_of(broker: &Broker, group: &str) -> Result<Vec<String>, Failure> {
+fn topics_of(broker: &Broker, members: &[(Via, LiveMember)], group: &str) -> Result<Vec<String>, Failure> {
     let mut topics: BTreeSet<String> = broker.groups.topics_with_offsets(group)?.into_iter().collect();
-    topics.extend(live_members(broker, group).into_iter().map(|(_, m)| m.topic));
+    topics.extend(members.iter().map(|(_, m)| m.topic.clone()));
     Ok(topics.into_iter().filter(|t| broker.topics.get(t).is_ok()).collect())
 }
 
@@ -132,8 +137,9 @@ pub(crate) fn lag_sample(broker: &Broker) -> HashMap<(String, String), i64> {
     let mut out = HashMap::new();
     let Ok(groups) = all_groups(broker) else { return out };
     for g in groups {
-        for t in topics_of(broker, &g).unwrap_or_default() {
-            if let Ok(parts) = lag_of(broker, &g, &t) {
+        let members = live_members(broker, &g);
+        for t in topics_of(broker, &members, &g).unwrap_or_default() {
+            if let Ok(parts) = lag_of(broker, &members, &g, &t) {
                 out.insert((g.clone(), t), parts.iter().map(|p| p.lag).sum());
             }
         }
@@ -162,12 +168,13 @@ async fn list(State(console): State<Arc<Console>>, Sess(session): Sess) -> Respo
                 thead { tr { th { "Group" } th { "Topics" } th.num { "Live members" } th.num { "Lag" } } }
                 tbody {
                     @for g in &groups {
-                        @let topics = topics_of(broker, g).unwrap_or_default();
-                        @let lag: i64 = topics.iter().filter_map(|t| lag_of(broker, g, t).ok()).flatten().map(|p| p.lag).sum();
+                        @let members = live_members(broker, g);
+                        @let topics = topics_of(broker, &members, g).unwrap_or_default();
+                        @let lag: i64 = topics.iter().filter_map(|t| lag_of(broker, &members, g, t).ok()).flatten().map(|p| p.lag).sum();
                         tr data-group=(g) {
                             td { a href=(format!("/ui/group?name={}", url_encode(g))) { (g) } }
                             td { (topics.join(", ")) }
-                            td.num { (live_members(broker, g).iter().map(|(_, m)| &m.member_id).collect::<BTreeSet<_>>().len()) }
+                            td.num { (members.iter().map(|(_, m)| &m.member_id).collect::<BTreeSet<_>>().len()) }
                             td.num { (lag) }
                         }
                     }
@@ -219,7 +226,8 @@ async fn describe(
                 ),
             ));
         }
-        let topics = topics_of(broker, &group).map_err(|f| fail(&session, f))?;
+        let members = live_members(broker, &group);
+        let topics = topics_of(broker, &members, &group).map_err(|f| fail(&session, f))?;
         if topics.is_empty() {
             return Err(fail(
                 &session,
@@ -227,7 +235,6 @@ async fn describe(
             ));
         }
         let samples = console.samples();
-        let members = live_members(broker, &group);
         let body = html! {
             (notices(q.get("msg").map(String::as_str), q.get("error").map(String::as_str)))
             h2 { "Members" }
@@ -245,7 +252,7 @@ async fn describe(
                 }
             }
             @for t in &topics {
-                @let parts = lag_of(broker, &group, t).unwrap_or_default();
+                @let parts = lag_of(broker, &members, &group, t).unwrap_or_default();
                 @let total: i64 = parts.iter().map(|p| p.lag).sum();
                 section.topic-lag data-topic=(t) {
                     h2 { "Topic " a href=(format!("/ui/topic?name={}", url_encode(t))) { (t) } " · lag " span.total-lag { (total) } }
