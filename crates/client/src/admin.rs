@@ -10,7 +10,7 @@ use runnel_proto::v1;
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::grpc::connection::GrpcChannel;
-use crate::transport::Position;
+use crate::transport::{Position, Transport as _};
 
 use runnel_proto::v1::functions_client::FunctionsClient;
 use runnel_proto::v1::tenants_client::TenantsClient;
@@ -191,15 +191,22 @@ impl Client {
             .map_err(|s| ClientError::from_topic_status(topic, s))
     }
 
+    /// The subject `topic`'s values are bound to: the broker's binding over
+    /// gRPC (an unknown topic is [`ClientError::UnknownTopic`]), `<topic>-value`
+    /// (TopicNameStrategy, as Confluent's serializers) over Kafka.
+    pub async fn value_subject_of(&self, topic: &str) -> Result<String, ClientError> {
+        Ok(self.transport().bind(topic).await?.subject)
+    }
+
     /// The offset `position` designates in each of `partitions` (all when empty),
-    /// as `(partition, offset)` pairs.
+    /// as `(partition, offset)` pairs, on either transport.
     pub async fn list_offsets(
         &self,
         topic: &str,
         partitions: &[u32],
         position: Position,
     ) -> Result<Vec<(u32, i64)>, ClientError> {
-        self.connection().list_offsets(topic, partitions, position).await
+        self.transport().list_offsets(topic, partitions, position).await
     }
 }
 

@@ -1,24 +1,19 @@
-//! The untyped consumer of the CLI: [`RawConsumer`], the gRPC transport's
-//! consumer with values as bytes.
+//! The untyped consumer of the CLI and the function runtime: [`RawConsumer`],
+//! the client transport's consumer (gRPC or Kafka) with values as bytes.
 
-use crate::client::Client;
+use crate::client::{Client, ClientTransport};
 use crate::error::ClientError;
-use crate::grpc::consumer::{self, ConsumerHandle, RawReader};
-use crate::grpc::topics::binding;
-use crate::transport::{ConsumerControl, ConsumerOptions, RawMessage, RecordSource};
+use crate::transport::{ConsumerControl, ConsumerOptions, RawMessage, RecordSource, Transport};
 
 /// An untyped consumer on one topic.
 pub struct RawConsumer {
-    handle: ConsumerHandle,
-    reader: RawReader,
+    handle: <ClientTransport as Transport>::Control,
+    reader: <ClientTransport as Transport>::Source,
 }
 
 impl std::fmt::Debug for RawConsumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawConsumer")
-            .field("topic", &self.handle.topic())
-            .field("group", &self.handle.group())
-            .finish_non_exhaustive()
+        f.debug_struct("RawConsumer").field("topic", &self.handle.topic()).finish_non_exhaustive()
     }
 }
 
@@ -30,8 +25,8 @@ impl RawConsumer {
         topic: &str,
         options: ConsumerOptions,
     ) -> Result<Self, ClientError> {
-        let info = client.connection().describe_topic(topic).await?;
-        let (handle, reader) = consumer::open(client.connection(), &binding(&info), options).await?;
+        let binding = client.transport().bind(topic).await?;
+        let (handle, reader) = client.transport().open_consumer(&binding, options).await?;
         Ok(RawConsumer { handle, reader })
     }
 

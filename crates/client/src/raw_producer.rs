@@ -1,11 +1,10 @@
 //! The untyped producer of the CLI and of callers that frame values
-//! themselves: [`RawProducer`], the gRPC transport's producer with values as bytes.
+//! themselves: [`RawProducer`], the client transport's producer (gRPC or
+//! Kafka) with values as bytes.
 
-use crate::client::Client;
+use crate::client::{Client, ClientTransport};
 use crate::error::ClientError;
-use crate::grpc::producer::GrpcSink;
-use crate::grpc::topics::binding;
-use crate::transport::{ProducerOptions, RawRecord, RecordSink, SendFuture};
+use crate::transport::{ProducerOptions, RawRecord, RecordSink, SendFuture, Transport};
 
 /// An untyped producer on one topic: values are given as bytes.
 ///
@@ -13,14 +12,14 @@ use crate::transport::{ProducerOptions, RawRecord, RecordSink, SendFuture};
 /// last clone is dropped, after sending what was buffered.
 #[derive(Clone, Debug)]
 pub struct RawProducer {
-    sink: GrpcSink,
+    sink: <ClientTransport as Transport>::Sink,
 }
 
 impl RawProducer {
     /// Starts a producer on `topic`: checks the topic exists and takes a producer id.
     pub async fn start(client: &Client, topic: &str, options: ProducerOptions) -> Result<Self, ClientError> {
-        let info = client.connection().describe_topic(topic).await?;
-        let sink = GrpcSink::start(client.connection(), &binding(&info), options).await?;
+        let binding = client.transport().bind(topic).await?;
+        let sink = client.transport().open_sink(&binding, options).await?;
         Ok(RawProducer { sink })
     }
 

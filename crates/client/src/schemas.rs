@@ -1,7 +1,9 @@
 //! The schema registry calls of [`Client`]: schemas by global id, lookup,
 //! registration, latest version and compatibility checks of a subject. They go
-//! to the broker's gRPC `Registry` service (on a client of the Kafka transport
-//! they fail at once) through the client's schema cache, which its consumers share.
+//! to the registry of the client's transport (the broker's gRPC `Registry`
+//! service, or a Confluent-compatible registry's REST API with
+//! [`Client::connect_kafka`]) through the client's schema cache, which its
+//! consumers share.
 
 use std::sync::Arc;
 
@@ -10,11 +12,12 @@ use runnel_avro::Schema;
 use crate::client::Client;
 use crate::error::ClientError;
 use crate::registry::RegisteredSchema;
+use crate::transport::{SchemaLookup as _, Transport as _};
 
 impl Client {
     /// The schema with global id `id` (fetched once, then cached).
     pub async fn schema_by_id(&self, id: u32) -> Result<Arc<Schema>, ClientError> {
-        self.schema_cache().schema_by_id(self.connection(), id).await
+        self.schema_cache().schema_by_id(&self.transport().schemas(), id).await
     }
 
     /// The version of `subject` that is `schema`, if there is one.
@@ -23,7 +26,7 @@ impl Client {
         subject: &str,
         schema: &Schema,
     ) -> Result<Option<RegisteredSchema>, ClientError> {
-        self.schema_cache().lookup(self.connection(), subject, schema).await
+        self.schema_cache().lookup(&self.transport().schemas(), subject, schema).await
     }
 
     /// Registers `schema` under `subject` (or finds it there), returning its id and version.
@@ -33,7 +36,7 @@ impl Client {
         subject: &str,
         schema: &Schema,
     ) -> Result<RegisteredSchema, ClientError> {
-        self.schema_cache().register(self.connection(), subject, schema).await
+        self.schema_cache().register(&self.transport().schemas(), subject, schema).await
     }
 
     /// Every reason `schema` is incompatible with `subject` under its
@@ -43,7 +46,7 @@ impl Client {
         subject: &str,
         schema: &Schema,
     ) -> Result<Vec<String>, ClientError> {
-        self.connection().check_compatibility(subject, schema).await
+        self.transport().schemas().incompatibilities(subject, schema).await
     }
 
     /// The latest version of `subject`.
@@ -53,7 +56,7 @@ impl Client {
 
     /// Version `version` of `subject` (`-1`: the latest).
     pub async fn schema_version(&self, subject: &str, version: i32) -> Result<RegisteredSchema, ClientError> {
-        let v = self.connection().schema_version(subject, version).await?;
+        let v = self.transport().schemas().version(subject, version).await?;
         self.schema_cache().registered(v, None)
     }
 }

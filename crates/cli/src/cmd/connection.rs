@@ -1,9 +1,11 @@
 //! How every command reaches the server: the broker's gRPC client and the registry's HTTP
 //! client, both carrying the global `--token` and, for `https://` URLs, trusting `--ca-cert`
-//! and presenting `--client-cert`/`--client-key` when given.
+//! and presenting `--client-cert`/`--client-key` when given; and, for `runnel produce` and
+//! `runnel consume` with `--kafka`, a Kafka cluster (librdkafka) with the registry at
+//! `--registry-url`.
 
 use anyhow::Context;
-use runnel_client::{Client, ClientOptions, TlsOptions};
+use runnel_client::{Client, ClientOptions, KafkaConfig, TlsOptions};
 
 use crate::Global;
 
@@ -25,7 +27,47 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// Where `runnel produce` and `runnel consume` send and read records: the Runnel broker at
+/// `--url` (gRPC), or with `--kafka` any Kafka cluster, schemas from the registry at
+/// `--registry-url` under TopicNameStrategy (`<topic>-value`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KafkaTarget {
+    /// Talk to this Kafka cluster (`host:port[,host:port...]`: Apache Kafka, Redpanda, a
+    /// `runnel gateway`, Runnel's own Kafka listener) instead of the broker at --url; schemas
+    /// come from the registry at --registry-url, subject `<topic>-value`.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub kafka: Option<String>,
+    /// A librdkafka setting for that cluster (security.protocol, sasl.mechanism,
+    /// sasl.username, ssl.ca.location, ...), repeatable.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", requires = "kafka", value_parser = parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
+}
+
+/// `KEY=VALUE` of a `--kafka-property`.
+pub fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
 impl Global {
+    /// Connects to the broker at `--url`, or with `--kafka` to that Kafka cluster and the
+    /// registry at `--registry-url` (sending `--token` to the registry).
+    pub async fn connect_to(&self, target: &KafkaTarget) -> anyhow::Result<Client> {
+        let Some(bootstrap) = &target.kafka else {
+            return self.connect().await;
+        };
+        let mut config = KafkaConfig::new(bootstrap, &self.registry_url);
+        config.registry_token = self.token.as_ref().map(|t| t.0.clone());
+        for (k, v) in &target.kafka_properties {
+            config = config.property(k, v);
+        }
+        Client::connect_kafka(config).await.with_context(|| {
+            format!("cannot use the Kafka cluster at {bootstrap} with the registry at {}", self.registry_url)
+        })
+    }
+
     /// The TLS settings from `--ca-cert`, `--client-cert` and `--client-key`.
     fn tls_options(&self) -> anyhow::Result<TlsOptions> {
         let mut tls = TlsOptions::default();

@@ -3,7 +3,9 @@
 //! value decoded to Avro-JSON under the record's own writer schema. Follows the
 //! topic until Ctrl-C, `--max` records, `--timeout-ms` without a new record,
 //! or, with `--exit-at-end`, until every partition it reads is at the end
-//! offset it had when the command started (as `kcat -e`).
+//! offset it had when the command started (as `kcat -e`). With `--kafka` it
+//! reads a Kafka cluster and takes writer schemas from the registry at
+//! `--registry-url`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,6 +22,7 @@ use runnel_client::{
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::cmd::connection::KafkaTarget;
 use crate::Global;
 
 /// `runnel consume` arguments.
@@ -54,6 +57,8 @@ pub struct Args {
     /// (default exclusive; the subscription is named by --subscription or --group).
     #[arg(long, value_name = "TYPE")]
     pub subscription_type: Option<String>,
+    #[command(flatten)]
+    pub target: KafkaTarget,
 }
 
 /// Parses `--from`.
@@ -74,7 +79,16 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     if args.group.is_some() && args.partition.is_some() {
         bail!("--partition cannot be used with --group (the group assigns partitions)");
     }
-    let client = global.connect().await?;
+    let over_kafka = args.target.kafka.is_some();
+    if over_kafka && (args.subscription.is_some() || args.subscription_type.is_some()) {
+        bail!("--subscription needs a Runnel broker (--url): Kafka has no broker-side subscriptions");
+    }
+    if over_kafka && args.exit_at_end && args.group.is_some() {
+        // A group member learns where a partition starts only from its first
+        // record; a caught-up partition would never be seen at its end.
+        bail!("--exit-at-end with --group needs a Runnel broker (--url); over --kafka read without a group");
+    }
+    let client = global.connect_to(&args.target).await?;
     if args.subscription.is_some() || args.subscription_type.is_some() {
         if args.exit_at_end {
             bail!("--exit-at-end cannot be used with a subscription (the broker spreads the records)");

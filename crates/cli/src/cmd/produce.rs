@@ -1,7 +1,9 @@
 //! `runnel produce TOPIC`: Avro-JSON datums, one per line on stdin, encoded
 //! with the subject's latest schema (or `--schema-id`), framed in the
 //! Confluent wire format and sent in batches; prints a summary. On a failure
-//! it prints only the error, with how many records were acknowledged.
+//! it prints only the error, with how many records were acknowledged. With
+//! `--kafka` the records go to a Kafka cluster and the schemas come from the
+//! registry at `--registry-url`.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -9,12 +11,11 @@ use std::io::IsTerminal;
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use futures::stream::{FuturesOrdered, StreamExt};
-use runnel_client::{
-    framing, value_subject, ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture,
-};
+use runnel_client::{framing, ProducerOptions, RawProducer, RawRecord, RecordMetadata, SendFuture};
 use serde_json::{json, Value};
 use tokio::io::AsyncBufReadExt;
 
+use crate::cmd::connection::KafkaTarget;
 use crate::cmd::count;
 use crate::{Global, Output};
 
@@ -35,6 +36,8 @@ pub struct Args {
     /// Send every record to this partition.
     #[arg(long)]
     pub partition: Option<u32>,
+    #[command(flatten)]
+    pub target: KafkaTarget,
 }
 
 #[derive(Default)]
@@ -46,12 +49,16 @@ struct PartitionSummary {
 
 /// Runs `runnel produce`.
 pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
-    let client = global.connect().await?;
-    let info = client.describe_topic(&args.topic).await?;
+    let client = global.connect_to(&args.target).await?;
+    // Started first: an unknown topic is the first thing said.
+    let producer = RawProducer::start(&client, &args.topic, ProducerOptions::default()).await?;
+    if let Some(p) = args.partition.filter(|p| *p >= producer.partitions()) {
+        bail!("`{}` has {} partitions, no partition {p}", args.topic, producer.partitions());
+    }
     let (schema_id, schema) = match args.schema_id {
         Some(id) => (id, client.schema_by_id(id).await?),
         None => {
-            let subject = value_subject(&info);
+            let subject = client.value_subject_of(&args.topic).await?;
             let latest = client
                 .latest_schema(&subject)
                 .await
@@ -59,7 +66,6 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
             (latest.id, latest.schema)
         }
     };
-    let producer = RawProducer::start(&client, &args.topic, ProducerOptions::default()).await?;
 
     let progress = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new_spinner();

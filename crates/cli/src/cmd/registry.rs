@@ -41,8 +41,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 6000, value_name = "MS")]
     pub election_timeout_ms: u64,
     /// A librdkafka setting for the Kafka clients (security.protocol, sasl.*, ...), repeatable.
-    #[arg(long = "kafka-property", value_name = "KEY=VALUE", requires = "kafka")]
-    pub kafka_properties: Vec<String>,
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", requires = "kafka",
+          value_parser = crate::cmd::connection::parse_property)]
+    pub kafka_properties: Vec<(String, String)>,
 }
 
 /// Runs one `runnel registry` subcommand.
@@ -79,12 +80,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let mut options = KafkaOptions::new(bootstrap.clone(), advertise);
             options.topic = args.schemas_topic.clone();
             options.session_timeout = Duration::from_millis(args.election_timeout_ms);
-            for property in &args.kafka_properties {
-                let (k, v) = property
-                    .split_once('=')
-                    .ok_or_else(|| anyhow!("--kafka-property {property:?} is not KEY=VALUE"))?;
-                options.properties.push((k.to_owned(), v.to_owned()));
-            }
+            options.properties.extend(args.kafka_properties.iter().cloned());
             Registry::open_kafka(options, RegistryConfig::default())
                 .await
                 .with_context(|| format!("cannot open the registry on Kafka at {bootstrap}"))?

@@ -274,19 +274,12 @@ pub(crate) struct ConsumerHandle {
     guard: Arc<Guard>,
 }
 
-impl ConsumerHandle {
-    /// The consumer group, if any.
-    pub(crate) fn group(&self) -> Option<&str> {
-        self.shared.options.group.as_deref()
-    }
-
+impl ConsumerControl for ConsumerHandle {
     /// The offset of the next record delivered from `partition`; `None` if it is not read.
-    pub(crate) fn position(&self, partition: u32) -> Option<i64> {
+    fn position(&self, partition: u32) -> Option<i64> {
         self.shared.state.lock().position.get(&partition).copied()
     }
-}
 
-impl ConsumerControl for ConsumerHandle {
     fn topic(&self) -> &str {
         &self.shared.topic
     }

@@ -17,7 +17,7 @@ use consumer::{ConsumerHandle, RawReader};
 use producer::GrpcSink;
 
 use crate::error::ClientError;
-use crate::transport::{ConsumerOptions, ProducerOptions, TopicBinding, Transport};
+use crate::transport::{ConsumerOptions, Position, ProducerOptions, TopicBinding, Transport};
 
 /// Producers and consumers over gRPC to a Runnel broker.
 #[derive(Debug)]
@@ -56,6 +56,15 @@ impl Transport for GrpcTransport {
         options: ConsumerOptions,
     ) -> Result<(ConsumerHandle, RawReader), ClientError> {
         consumer::open(&self.connection, topic, options).await
+    }
+
+    async fn list_offsets(
+        &self,
+        topic: &str,
+        partitions: &[u32],
+        position: Position,
+    ) -> Result<Vec<(u32, i64)>, ClientError> {
+        self.connection.list_offsets(topic, partitions, position).await
     }
 
     fn schemas(&self) -> Connection {

@@ -154,11 +154,6 @@ impl GrpcSink {
         })
     }
 
-    /// The number of partitions the producer spreads records over.
-    pub(crate) fn partitions(&self) -> u32 {
-        self.shared.partitions
-    }
-
     fn enqueue(&self, record: RawRecord) -> Delivery {
         let (reply, rx) = oneshot::channel();
         let pending = Pending {
@@ -218,6 +213,10 @@ impl RecordSink for GrpcSink {
 
     fn topic(&self) -> &str {
         &self.shared.topic
+    }
+
+    fn partitions(&self) -> u32 {
+        self.shared.partitions
     }
 }
 

@@ -56,7 +56,7 @@ impl SchemaLookup for Connection {
             Ok(v) => Ok(answer(v)),
             Err(s) if !is_retryable_status(&s) => {
                 // Ask for the reasons: the compatibility check lists every one with its path.
-                match self.check_compatibility(subject, schema).await {
+                match self.incompatibilities(subject, schema).await {
                     Ok(reasons) if !reasons.is_empty() => {
                         Err(ClientError::Incompatible { subject: subject.to_owned(), reasons })
                     }
@@ -66,16 +66,8 @@ impl SchemaLookup for Connection {
             Err(s) => Err(ClientError::Transport(s)),
         }
     }
-}
 
-impl Connection {
-    /// Every reason `schema` is incompatible with `subject` under its
-    /// compatibility level (empty when compatible).
-    pub(crate) async fn check_compatibility(
-        &self,
-        subject: &str,
-        schema: &Schema,
-    ) -> Result<Vec<String>, ClientError> {
+    async fn incompatibilities(&self, subject: &str, schema: &Schema) -> Result<Vec<String>, ClientError> {
         let req = v1::SubjectSchemaRequest { subject: subject.to_owned(), schema: schema.json().to_owned() };
         let result = self
             .retry(|| {
@@ -94,12 +86,7 @@ impl Connection {
         }
     }
 
-    /// Version `version` of `subject` (`-1`: the latest).
-    pub(crate) async fn schema_version(
-        &self,
-        subject: &str,
-        version: i32,
-    ) -> Result<SubjectVersion, ClientError> {
+    async fn version(&self, subject: &str, version: i32) -> Result<SubjectVersion, ClientError> {
         let req = v1::GetVersionRequest { subject: subject.to_owned(), version };
         let v = self
             .retry(|| {

@@ -13,12 +13,15 @@ use std::time::Duration;
 /// let client = runnel_client::Client::connect_kafka(config).await?;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KafkaConfig {
     /// The brokers to bootstrap from (`host:port[,host:port...]`), librdkafka's `bootstrap.servers`.
     pub bootstrap_servers: String,
     /// The schema registry's base URL (e.g. `http://127.0.0.1:8081`); plain HTTP.
     pub registry_url: String,
+    /// A bearer token sent with every registry call (a Runnel registry with
+    /// authentication on); none by default.
+    pub registry_token: Option<String>,
     /// Whether a producer may register its schema under the topic's subject
     /// when it is not there yet. Off by default, as with Runnel topics: a
     /// schema change is a deliberate `runnel schema register`.
@@ -38,6 +41,7 @@ impl KafkaConfig {
         KafkaConfig {
             bootstrap_servers: bootstrap_servers.into(),
             registry_url: registry_url.into(),
+            registry_token: None,
             auto_register: false,
             connect_timeout: Duration::from_secs(10),
             registry_timeout: Duration::from_secs(10),
@@ -55,5 +59,28 @@ impl KafkaConfig {
     pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.push((key.into(), value.into()));
         self
+    }
+}
+
+/// Leaves secrets out: the registry token, and the values of properties that
+/// carry one (`sasl.password`, `sasl.oauthbearer.config`, `ssl.key.password`, ...).
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret =
+            |k: &str| ["password", "secret", "oauthbearer.config", "token"].iter().any(|s| k.contains(s));
+        let properties: Vec<(&str, &str)> = self
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), if secret(k) { "<redacted>" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("registry_url", &self.registry_url)
+            .field("registry_token", &self.registry_token.as_ref().map(|_| "<redacted>"))
+            .field("auto_register", &self.auto_register)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("registry_timeout", &self.registry_timeout)
+            .field("properties", &properties)
+            .finish()
     }
 }

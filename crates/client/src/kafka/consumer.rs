@@ -22,7 +22,7 @@
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -66,6 +66,21 @@ struct Shared {
     sought: parking_lot::Mutex<Vec<u32>>,
     /// Whether `sought` has any (read per record, without the lock).
     any_sought: AtomicBool,
+    /// Without a group: per partition, the offset of the next record the
+    /// reader hands out (where it starts, until one is handed out). The
+    /// reader takes records from librdkafka ahead of handing them out, so
+    /// librdkafka's own position runs ahead; this one does not. Set once the
+    /// partitions are known; empty for a group member.
+    positions: std::sync::OnceLock<Box<[AtomicI64]>>,
+}
+
+impl Shared {
+    /// Notes that the record at `offset` of `partition` was handed out.
+    fn delivered(&self, partition: u32, offset: i64) {
+        if let Some(p) = self.positions.get().and_then(|ps| ps.get(partition as usize)) {
+            p.store(offset + 1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// librdkafka's consumer, closed on a thread of its own when dropped.
@@ -206,6 +221,7 @@ pub(crate) async fn open(
         idle_poll: idle_poll.max(Duration::from_millis(10)),
         sought: parking_lot::Mutex::new(Vec::new()),
         any_sought: AtomicBool::new(false),
+        positions: std::sync::OnceLock::new(),
     });
     let probe = shared.clone();
     let (name, timeout) = (topic.to_owned(), kafka.connect_timeout);
@@ -224,6 +240,13 @@ pub(crate) async fn open(
             return Err(ClientError::UnknownPartition { topic: topic.to_owned(), partition: p });
         }
         let assignment = starting_offsets(&shared, &partitions, options.from, timeout).await?;
+        let starts: Box<[AtomicI64]> = (0..n).map(|_| AtomicI64::new(-1)).collect();
+        for e in assignment.elements_for_topic(topic) {
+            if let (Some(start), Offset::Offset(o)) = (starts.get(e.partition() as usize), e.offset()) {
+                start.store(o, Ordering::Relaxed);
+            }
+        }
+        let _ = shared.positions.set(starts);
         shared
             .consumer
             .assign(&assignment)
@@ -247,43 +270,58 @@ fn private_group_id() -> String {
     format!("runnel-assigned-{}-{nanos}-{n}", std::process::id())
 }
 
-/// Where each partition starts for a consumer without a group.
+/// Where each partition starts for a consumer without a group, as offsets
+/// (not librdkafka's symbolic beginning and end), so that the consumer's
+/// position is known before its first record: the watermarks for the
+/// earliest and latest positions and for an offset out of range (librdkafka
+/// would reset it to the start), ListOffsets by time for a timestamp (none
+/// at or after it: the end).
 async fn starting_offsets(
     shared: &Arc<Shared>,
     partitions: &[u32],
     from: Position,
     timeout: Duration,
 ) -> Result<TopicPartitionList, ClientError> {
-    let mut tpl = TopicPartitionList::with_capacity(partitions.len());
-    let offset = match from {
-        Position::Earliest => Offset::Beginning,
-        Position::Latest => Offset::End,
-        Position::Offset(o) => Offset::Offset(o.max(0)),
-        Position::Timestamp(ms) => Offset::Offset(ms),
-    };
-    for &p in partitions {
-        tpl.add_partition_offset(&shared.topic, p as i32, offset).map_err(|e| kafka_error("offsets", e))?;
-    }
-    if !matches!(from, Position::Timestamp(_)) {
-        return Ok(tpl);
-    }
-    // Timestamps become offsets through ListOffsets; none at or after it means the end.
     let probe = shared.clone();
-    let mut found = blocking(move || probe.consumer.offsets_for_times(tpl, timeout))
-        .await?
-        .map_err(|e| kafka_error(&format!("cannot look up offsets by time in `{}`", shared.topic), e))?;
-    let mut resolved = TopicPartitionList::with_capacity(partitions.len());
-    for elem in found.elements_for_topic(&shared.topic) {
-        let offset = match elem.offset() {
-            Offset::Offset(o) if o >= 0 => Offset::Offset(o),
-            _ => Offset::End,
-        };
-        resolved
-            .add_partition_offset(&shared.topic, elem.partition(), offset)
-            .map_err(|e| kafka_error("offsets", e))?;
-    }
-    found = resolved;
-    Ok(found)
+    let partitions = partitions.to_vec();
+    blocking(move || {
+        let topic = &probe.topic;
+        let mut by_time = std::collections::HashMap::new();
+        if let Position::Timestamp(ms) = from {
+            let mut tpl = TopicPartitionList::with_capacity(partitions.len());
+            for &p in &partitions {
+                tpl.add_partition_offset(topic, p as i32, Offset::Offset(ms))
+                    .map_err(|e| kafka_error("offsets", e))?;
+            }
+            let found = probe
+                .consumer
+                .offsets_for_times(tpl, timeout)
+                .map_err(|e| kafka_error(&format!("cannot look up offsets by time in `{topic}`"), e))?;
+            for e in found.elements_for_topic(topic) {
+                if let Offset::Offset(o) = e.offset() {
+                    by_time.insert(e.partition() as u32, o);
+                }
+            }
+        }
+        let mut resolved = TopicPartitionList::with_capacity(partitions.len());
+        for &p in &partitions {
+            let (low, high) = probe.consumer.fetch_watermarks(topic, p as i32, timeout).map_err(|e| {
+                kafka_error(&format!("cannot read the offsets of `{topic}` partition {p}"), e)
+            })?;
+            let start = match from {
+                Position::Earliest => low,
+                Position::Latest => high,
+                Position::Offset(o) if (low..=high).contains(&o) => o,
+                Position::Offset(_) => low,
+                Position::Timestamp(_) => by_time.get(&p).copied().filter(|o| *o >= 0).unwrap_or(high),
+            };
+            resolved
+                .add_partition_offset(topic, p as i32, Offset::Offset(start))
+                .map_err(|e| kafka_error("offsets", e))?;
+        }
+        Ok(resolved)
+    })
+    .await?
 }
 
 impl KafkaReader {
@@ -306,7 +344,10 @@ impl KafkaReader {
         }
         match self.ready.pop_front() {
             None => Poll::Pending,
-            Some(Ok(msg)) => Poll::Ready(Ok(msg)),
+            Some(Ok(msg)) => {
+                self.shared.delivered(msg.partition, msg.offset);
+                Poll::Ready(Ok(msg))
+            }
             Some(Err(e)) => Poll::Ready(Err(self.consume_error(e))),
         }
     }
@@ -597,7 +638,27 @@ impl ConsumerControl for KafkaHandle {
             .map_err(|e| kafka_error(&format!("cannot seek partition {partition}"), e))?;
         self.shared.sought.lock().push(partition);
         self.shared.any_sought.store(true, Ordering::Release);
+        if let Some(p) = self.shared.positions.get().and_then(|ps| ps.get(partition as usize)) {
+            p.store(offset.max(0), Ordering::Relaxed);
+        }
         Ok(())
+    }
+
+    /// Without a group, the reader's own count (exact from the start); in a
+    /// group, librdkafka's position, exact since a member takes one record per
+    /// `poll`, and unknown until the partition's first record.
+    fn position(&self, partition: u32) -> Option<i64> {
+        if !self.assignment().contains(&partition) {
+            return None;
+        }
+        if let Some(ps) = self.shared.positions.get() {
+            return ps.get(partition as usize).map(|p| p.load(Ordering::Relaxed)).filter(|o| *o >= 0);
+        }
+        let at = self.shared.consumer.position().ok()?;
+        match at.find_partition(&self.shared.topic, partition as i32)?.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        }
     }
 
     /// Commits what was delivered (groups) and leaves the group.

@@ -17,16 +17,17 @@ mod librdkafka;
 pub(crate) mod producer;
 pub(crate) mod registry;
 
+use rdkafka::consumer::Consumer as _;
 use rdkafka::producer::Producer as _;
 
 use config::KafkaConfig;
 use consumer::{KafkaHandle, KafkaReader};
-use librdkafka::{base_config, blocking, kafka_error};
+use librdkafka::{base_config, blocking, kafka_error, partition_count};
 use producer::KafkaSink;
 use registry::HttpRegistry;
 
 use crate::error::ClientError;
-use crate::transport::{ConsumerOptions, ProducerOptions, TopicBinding, Transport};
+use crate::transport::{ConsumerOptions, Position, ProducerOptions, TopicBinding, Transport};
 
 /// Producers and consumers over a Kafka cluster, schemas in a Confluent-compatible registry.
 #[derive(Debug)]
@@ -88,7 +89,74 @@ impl Transport for KafkaTransport {
         consumer::open(&self.config, &topic.name, options).await
     }
 
+    /// From the cluster's metadata and each partition's watermarks (and, for a
+    /// time, `ListOffsets` by timestamp), on a blocking thread. An offset is
+    /// clamped to what the partition holds, as the broker clamps it over gRPC.
+    async fn list_offsets(
+        &self,
+        topic: &str,
+        partitions: &[u32],
+        position: Position,
+    ) -> Result<Vec<(u32, i64)>, ClientError> {
+        let reader: rdkafka::consumer::BaseConsumer =
+            base_config(&self.config).create().map_err(|e| kafka_error("cannot set up a Kafka client", e))?;
+        let reader = std::sync::Arc::new(reader);
+        let (probe, name, timeout) = (reader.clone(), topic.to_owned(), self.config.connect_timeout);
+        let count =
+            partition_count(topic, move || probe.client().fetch_metadata(Some(&name), timeout)).await?;
+        let wanted: Vec<u32> = if partitions.is_empty() { (0..count).collect() } else { partitions.to_vec() };
+        if let Some(p) = wanted.iter().find(|p| **p >= count) {
+            return Err(ClientError::InvalidArgument(format!(
+                "`{topic}` has {count} partitions, no partition {p}"
+            )));
+        }
+        let name = topic.to_owned();
+        blocking(move || offsets_at(&reader, &name, &wanted, position, timeout)).await?
+    }
+
     fn schemas(&self) -> HttpRegistry {
         self.registry.clone()
     }
+}
+
+/// The offsets `position` designates in `partitions` of `topic` (blocking calls).
+fn offsets_at(
+    reader: &rdkafka::consumer::BaseConsumer,
+    topic: &str,
+    partitions: &[u32],
+    position: Position,
+    timeout: std::time::Duration,
+) -> Result<Vec<(u32, i64)>, ClientError> {
+    let context = |p: u32| format!("cannot read the offsets of `{topic}` partition {p}");
+    let mut by_time = std::collections::HashMap::new();
+    if let Position::Timestamp(ms) = position {
+        let mut list = rdkafka::TopicPartitionList::new();
+        for p in partitions {
+            list.add_partition_offset(topic, *p as i32, rdkafka::Offset::Offset(ms))
+                .map_err(|e| kafka_error(&context(*p), e))?;
+        }
+        let found = reader
+            .offsets_for_times(list, timeout)
+            .map_err(|e| kafka_error(&format!("cannot find the offsets of `{topic}` at {ms}"), e))?;
+        for e in found.elements() {
+            by_time.insert(e.partition() as u32, e.offset());
+        }
+    }
+    let mut out = Vec::with_capacity(partitions.len());
+    for &p in partitions {
+        let (low, high) =
+            reader.fetch_watermarks(topic, p as i32, timeout).map_err(|e| kafka_error(&context(p), e))?;
+        let offset = match position {
+            Position::Earliest => low,
+            Position::Latest => high,
+            Position::Offset(n) => n.clamp(low, high),
+            // No record at or after the time: the end, as a broker answers.
+            Position::Timestamp(_) => match by_time.get(&p) {
+                Some(rdkafka::Offset::Offset(n)) => *n,
+                _ => high,
+            },
+        };
+        out.push((p, offset));
+    }
+    Ok(out)
 }

@@ -426,6 +426,10 @@ impl RecordSink for KafkaSink {
     fn topic(&self) -> &str {
         &self.inner.topic
     }
+
+    fn partitions(&self) -> u32 {
+        self.inner.partitions
+    }
 }
 
 impl SinkInner {

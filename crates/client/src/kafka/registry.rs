@@ -38,7 +38,19 @@ impl HttpRegistry {
                 config.registry_url
             )));
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = &config.registry_token {
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    ClientError::InvalidArgument(
+                        "the registry token holds characters a header cannot carry".into(),
+                    )
+                })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(config.connect_timeout)
             .timeout(config.registry_timeout)
             .build()
@@ -56,23 +68,6 @@ impl HttpRegistry {
                 message: format!("{} answered GET /subjects with {}", self.base, answer.status),
             })
         }
-    }
-
-    /// Every reason `schema` is incompatible with the latest version of `subject`.
-    async fn incompatibilities(&self, subject: &str, schema: &Schema) -> Result<Vec<String>, ClientError> {
-        let path = format!("/compatibility/subjects/{}/versions/latest?verbose=true", encode(subject));
-        let answer =
-            self.call(reqwest::Method::POST, &path, Some(json!({ "schema": schema.json() }))).await?;
-        let body = self.success(answer)?;
-        if body.get("is_compatible").and_then(Value::as_bool) == Some(true) {
-            return Ok(Vec::new());
-        }
-        let messages: Vec<String> = body
-            .get("messages")
-            .and_then(Value::as_array)
-            .map(|m| m.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default();
-        Ok(if messages.is_empty() { vec!["incompatible".to_owned()] } else { messages })
     }
 
     /// One call, retried with back-off while the registry cannot be reached
@@ -176,6 +171,37 @@ impl SchemaLookup for HttpRegistry {
             Some(r) => Ok(r),
             None => Ok(version_of(subject, id, -1)),
         }
+    }
+    async fn incompatibilities(&self, subject: &str, schema: &Schema) -> Result<Vec<String>, ClientError> {
+        let path = format!("/compatibility/subjects/{}/versions/latest?verbose=true", encode(subject));
+        let answer =
+            self.call(reqwest::Method::POST, &path, Some(json!({ "schema": schema.json() }))).await?;
+        let body = self.success(answer)?;
+        if body.get("is_compatible").and_then(Value::as_bool) == Some(true) {
+            return Ok(Vec::new());
+        }
+        let messages: Vec<String> = body
+            .get("messages")
+            .and_then(Value::as_array)
+            .map(|m| m.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        Ok(if messages.is_empty() { vec!["incompatible".to_owned()] } else { messages })
+    }
+
+    async fn version(&self, subject: &str, version: i32) -> Result<SubjectVersion, ClientError> {
+        let which = if version < 0 { "latest".to_owned() } else { version.to_string() };
+        let path = format!("/subjects/{}/versions/{which}", encode(subject));
+        let body = self.success(self.call(reqwest::Method::GET, &path, None).await?)?;
+        let id = id_of(&body)?;
+        let version =
+            body.get("version").and_then(Value::as_i64).ok_or_else(|| malformed("version", &body))?;
+        let schema = body.get("schema").and_then(Value::as_str).ok_or_else(|| malformed("schema", &body))?;
+        Ok(SubjectVersion {
+            subject: subject.to_owned(),
+            id,
+            version: version as i32,
+            schema: schema.to_owned(),
+        })
     }
 }
 

@@ -7,8 +7,8 @@
 use runnel_avro::Schema;
 
 use super::{
-    Acknowledge, ConsumerControl, ConsumerOptions, ProducerOptions, RawMessage, RawRecord, RecordSink,
-    RecordSource, SchemaLookup, SendFuture, SubjectVersion, TopicBinding, Transport,
+    Acknowledge, ConsumerControl, ConsumerOptions, Position, ProducerOptions, RawMessage, RawRecord,
+    RecordSink, RecordSource, SchemaLookup, SendFuture, SubjectVersion, TopicBinding, Transport,
 };
 use crate::error::ClientError;
 
@@ -69,6 +69,15 @@ impl<G: Transport, K: Transport> Transport for Either<G, K> {
         }
     }
 
+    async fn list_offsets(
+        &self,
+        topic: &str,
+        partitions: &[u32],
+        position: Position,
+    ) -> Result<Vec<(u32, i64)>, ClientError> {
+        each!(self, t => t.list_offsets(topic, partitions, position).await)
+    }
+
     fn schemas(&self) -> Self::Schemas {
         match self {
             Either::Grpc(t) => Either::Grpc(t.schemas()),
@@ -88,6 +97,10 @@ impl<G: RecordSink, K: RecordSink> RecordSink for Either<G, K> {
 
     fn topic(&self) -> &str {
         each!(self, sink => sink.topic())
+    }
+
+    fn partitions(&self) -> u32 {
+        each!(self, sink => sink.partitions())
     }
 }
 
@@ -140,6 +153,10 @@ impl<G: ConsumerControl, K: ConsumerControl> ConsumerControl for Either<G, K> {
     async fn close(&self) -> Result<(), ClientError> {
         each!(self, control => control.close().await)
     }
+
+    fn position(&self, partition: u32) -> Option<i64> {
+        each!(self, control => control.position(partition))
+    }
 }
 
 impl<G: SchemaLookup, K: SchemaLookup> SchemaLookup for Either<G, K> {
@@ -153,6 +170,14 @@ impl<G: SchemaLookup, K: SchemaLookup> SchemaLookup for Either<G, K> {
 
     async fn register(&self, subject: &str, schema: &Schema) -> Result<SubjectVersion, ClientError> {
         each!(self, registry => registry.register(subject, schema).await)
+    }
+
+    async fn version(&self, subject: &str, version: i32) -> Result<SubjectVersion, ClientError> {
+        each!(self, registry => registry.version(subject, version).await)
+    }
+
+    async fn incompatibilities(&self, subject: &str, schema: &Schema) -> Result<Vec<String>, ClientError> {
+        each!(self, registry => registry.incompatibilities(subject, schema).await)
     }
 }
 

@@ -81,6 +81,15 @@ pub(crate) trait Transport: Send + Sync + 'static {
         options: ConsumerOptions,
     ) -> impl Future<Output = Result<(Self::Control, Self::Source), ClientError>> + Send;
 
+    /// The offset `position` designates in each of `partitions` of `topic`
+    /// (every partition when empty), as `(partition, offset)` pairs.
+    fn list_offsets(
+        &self,
+        topic: &str,
+        partitions: &[u32],
+        position: Position,
+    ) -> impl Future<Output = Result<Vec<(u32, i64)>, ClientError>> + Send;
+
     /// The registry, for writer schemas and the producer's lookups.
     fn schemas(&self) -> Self::Schemas;
 }
@@ -96,6 +105,9 @@ pub(crate) trait RecordSink: Clone + Send + Sync + 'static {
 
     /// The topic.
     fn topic(&self) -> &str;
+
+    /// The number of partitions records are spread over.
+    fn partitions(&self) -> u32;
 }
 
 /// Reading records: the records side of a consumer.
@@ -140,6 +152,10 @@ pub(crate) trait ConsumerControl: Send + Sync + 'static {
     /// Continues `partition` at `offset`; records already buffered from it are dropped.
     fn seek(&self, partition: u32, offset: i64) -> Result<(), ClientError>;
 
+    /// The offset of the next record delivered from `partition` (where it
+    /// starts, until one is delivered); `None` if it is not read or not known yet.
+    fn position(&self, partition: u32) -> Option<i64>;
+
     /// Commits what was delivered (groups) and leaves.
     fn close(&self) -> impl Future<Output = Result<(), ClientError>> + Send;
 }
@@ -164,4 +180,19 @@ pub(crate) trait SchemaLookup: Clone + Send + Sync + 'static {
         subject: &str,
         schema: &Schema,
     ) -> impl Future<Output = Result<SubjectVersion, ClientError>> + Send;
+
+    /// Version `version` of `subject` (`-1`: the latest), with its text.
+    fn version(
+        &self,
+        subject: &str,
+        version: i32,
+    ) -> impl Future<Output = Result<SubjectVersion, ClientError>> + Send;
+
+    /// Every reason `schema` is incompatible with `subject` under its
+    /// compatibility level (empty when compatible).
+    fn incompatibilities(
+        &self,
+        subject: &str,
+        schema: &Schema,
+    ) -> impl Future<Output = Result<Vec<String>, ClientError>> + Send;
 }

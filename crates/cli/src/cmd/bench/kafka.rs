@@ -24,7 +24,7 @@ pub struct KafkaArgs {
     #[arg(long, default_value = "127.0.0.1:9092")]
     kafka: String,
     /// A librdkafka property over the client's own settings (repeatable).
-    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = super::parse_property)]
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = crate::cmd::connection::parse_property)]
     kafka_properties: Vec<(String, String)>,
     /// Records to produce and fetch on each path.
     #[arg(long, default_value_t = 200_000)]

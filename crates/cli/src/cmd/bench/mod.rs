@@ -150,7 +150,7 @@ pub struct ProduceArgs {
     kafka: String,
     /// A librdkafka property for --via kafka's producers and consumers, over
     /// the client's own settings (repeatable): `--kafka-property linger.ms=10`.
-    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = parse_property)]
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE", value_parser = crate::cmd::connection::parse_property)]
     kafka_properties: Vec<(String, String)>,
     /// Records to produce in all.
     #[arg(long, default_value_t = 1_000_000)]
@@ -311,14 +311,6 @@ struct Endpoint {
     registry: String,
     /// librdkafka properties over the client's own (`--kafka-property`).
     properties: Vec<(String, String)>,
-}
-
-/// `KEY=VALUE` of `--kafka-property`.
-fn parse_property(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
 }
 
 impl Endpoint {
