@@ -8,25 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# What the oracles run besides Rust: Python with venv (fastavro, avro,
-# confluent-kafka, kafka-python), kcat, and node with npm (kafkajs). Installed
-# from the distribution when missing; the tests that use them fail, not skip,
-# without them.
-missing=()
-python3 -m venv --help >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip)
-command -v kcat >/dev/null 2>&1 || missing+=(kcat)
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
-# The web console's browser tests (tests/oracle/test_console.py): headless Chromium and its driver.
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "==> installing ${missing[*]}"
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
-fi
+# System packages the build and the oracles need (installed when missing).
+./scripts/system-packages.sh
 
 venv=.venv
 requirements=tests/oracle/requirements.txt

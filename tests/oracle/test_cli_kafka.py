@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import Gateway, free_port, runnel_bin
+from test_kafka_sasl import Secured
 from test_registry_kafka import Instance
 
 # Tansu 0.6 answers ListOffsets(latest) with the last batch's base offset + 1, not its last offset + 1
@@ -189,3 +190,34 @@ def test_bad_setups_are_clear_errors(tansu, registry):
         f.result(15)
     missing = runnel(registry, "produce", no_schema, "--kafka", tansu.bootstrap, stdin='{"name": "a", "age": 1}\n')
     assert missing.returncode != 0 and f"{no_schema}-value" in missing.stderr, missing.stderr
+
+
+def test_over_sasl_ssl_to_runnels_own_kafka_listener(tmp_path):
+    """TLS to the cluster and to the registry, SASL/PLAIN with a token: `--ca-cert` is trusted by
+    both (librdkafka's `ssl.ca.location` unless a property names another), `--token` goes to the
+    registry, the SASL settings are librdkafka properties."""
+    secured = Secured(tmp_path)
+    try:
+        topic = "tls-" + uuid.uuid4().hex[:6]
+        secured.cli("topic", "create", topic, "--partitions", "1")
+        (tmp_path / "user.avsc").write_text(json.dumps(USER))
+        secured.cli("schema", "register", f"{topic}-value", str(tmp_path / "user.avsc"))
+        sasl = ["--kafka", secured.server.kafka, "--kafka-property", "security.protocol=SASL_SSL",
+                "--kafka-property", "sasl.mechanism=PLAIN", "--kafka-property", "sasl.username=cli"]
+        base = [runnel_bin(), "--registry-url", secured.server.registry_url, "--ca-cert", str(secured.ca),
+                "--token", secured.root]
+
+        def run(*args, token=secured.root, stdin=None):
+            return subprocess.run([*base, *args, "--kafka-property", f"sasl.password={token}"], input=stdin,
+                                  capture_output=True, text=True, timeout=120)
+
+        out = run("produce", topic, *sasl, stdin='{"name": "tls", "age": 1}\n{"name": "sasl", "age": 2}\n')
+        assert out.returncode == 0, out.stderr
+        got = run("consume", topic, *sasl, "--exit-at-end")
+        assert got.returncode == 0, got.stderr
+        assert [r["value"]["name"] for r in lines(got.stdout)] == ["tls", "sasl"]
+        refused = run("consume", topic, *sasl, "--exit-at-end", "--kafka-property", "socket.timeout.ms=5000",
+                      token=secured.foreign)
+        assert refused.returncode != 0 and "auth" in refused.stderr.lower(), refused.stderr
+    finally:
+        secured.server.stop()

@@ -53,13 +53,22 @@ pub fn parse_property(s: &str) -> Result<(String, String), String> {
 
 impl Global {
     /// Connects to the broker at `--url`, or with `--kafka` to that Kafka cluster and the
-    /// registry at `--registry-url` (sending `--token` to the registry).
+    /// registry at `--registry-url` (sending `--token` to the registry; `--ca-cert` is trusted
+    /// by both).
     pub async fn connect_to(&self, target: &KafkaTarget) -> anyhow::Result<Client> {
         let Some(bootstrap) = &target.kafka else {
             return self.connect().await;
         };
         let mut config = KafkaConfig::new(bootstrap, &self.registry_url);
         config.registry_token = self.token.as_ref().map(|t| t.0.clone());
+        if let Some(ca) = &self.ca_cert {
+            config.registry_ca_pem =
+                Some(std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?);
+            // The same authority for the cluster's TLS, unless a property names another.
+            if !target.kafka_properties.iter().any(|(k, _)| k == "ssl.ca.location") {
+                config = config.property("ssl.ca.location", ca.display().to_string());
+            }
+        }
         for (k, v) in &target.kafka_properties {
             config = config.property(k, v);
         }

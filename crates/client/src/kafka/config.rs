@@ -17,11 +17,14 @@ use std::time::Duration;
 pub struct KafkaConfig {
     /// The brokers to bootstrap from (`host:port[,host:port...]`), librdkafka's `bootstrap.servers`.
     pub bootstrap_servers: String,
-    /// The schema registry's base URL (e.g. `http://127.0.0.1:8081`); plain HTTP.
+    /// The schema registry's base URL (e.g. `http://127.0.0.1:8081`, or `https://`).
     pub registry_url: String,
     /// A bearer token sent with every registry call (a Runnel registry with
     /// authentication on); none by default.
     pub registry_token: Option<String>,
+    /// PEM certificates of the authorities an `https://` registry's certificate
+    /// may be signed by, besides the system's.
+    pub registry_ca_pem: Option<Vec<u8>>,
     /// Whether a producer may register its schema under the topic's subject
     /// when it is not there yet. Off by default, as with Runnel topics: a
     /// schema change is a deliberate `runnel schema register`.
@@ -42,6 +45,7 @@ impl KafkaConfig {
             bootstrap_servers: bootstrap_servers.into(),
             registry_url: registry_url.into(),
             registry_token: None,
+            registry_ca_pem: None,
             auto_register: false,
             connect_timeout: Duration::from_secs(10),
             registry_timeout: Duration::from_secs(10),
@@ -77,6 +81,7 @@ impl std::fmt::Debug for KafkaConfig {
             .field("bootstrap_servers", &self.bootstrap_servers)
             .field("registry_url", &self.registry_url)
             .field("registry_token", &self.registry_token.as_ref().map(|_| "<redacted>"))
+            .field("registry_ca_pem", &self.registry_ca_pem.as_ref().map(Vec::len))
             .field("auto_register", &self.auto_register)
             .field("connect_timeout", &self.connect_timeout)
             .field("registry_timeout", &self.registry_timeout)

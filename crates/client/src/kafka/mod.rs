@@ -44,16 +44,63 @@ impl KafkaTransport {
             return Err(ClientError::InvalidArgument("bootstrap_servers is empty".into()));
         }
         let registry = HttpRegistry::new(&config)?;
-        let probe: rdkafka::producer::BaseProducer =
-            base_config(&config).create().map_err(|e| kafka_error("cannot set up a Kafka client", e))?;
+        let probe: rdkafka::producer::BaseProducer<ProbeContext> = base_config(&config)
+            .create_with_context(ProbeContext::default())
+            .map_err(|e| kafka_error("cannot set up a Kafka client", e))?;
         let timeout = config.connect_timeout;
         let bootstrap = config.bootstrap_servers.clone();
-        blocking(move || probe.client().fetch_metadata(None, timeout))
-            .await?
-            .map_err(|e| kafka_error(&format!("cannot reach the Kafka cluster at {bootstrap}"), e))?;
+        blocking(move || {
+            probe.client().fetch_metadata(None, timeout).map_err(|e| {
+                // librdkafka's answer is "transport failure" whatever the cause; the cause
+                // (a refused SASL token, a TLS handshake) came as an error event, which
+                // waits in the main queue until it is polled.
+                probe.poll(std::time::Duration::ZERO);
+                let cause = probe.context().last_error.lock().take();
+                let context = match cause {
+                    Some(cause) => format!("cannot reach the Kafka cluster at {bootstrap} ({cause})"),
+                    None => format!("cannot reach the Kafka cluster at {bootstrap}"),
+                };
+                kafka_error(&context, e)
+            })
+        })
+        .await??;
         registry.check_reachable().await?;
         Ok(KafkaTransport { config, registry })
     }
+}
+
+/// The context of the probe of [`KafkaTransport::connect`]: keeps librdkafka's last
+/// error (event or log line), which says why the cluster could not be used.
+#[derive(Default)]
+struct ProbeContext {
+    last_error: parking_lot::Mutex<Option<String>>,
+}
+
+impl rdkafka::ClientContext for ProbeContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        tracing::debug!(%error, reason, "librdkafka error while probing the cluster");
+        *self.last_error.lock() = Some(reason.to_owned());
+    }
+
+    /// A failed connection (a refused SASL token, a TLS handshake) is only logged by librdkafka.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as Level;
+        if matches!(level, Level::Emerg | Level::Alert | Level::Critical | Level::Error) {
+            tracing::warn!(target: "librdkafka", fac, "{log_message}");
+            // "[thrd:NAME]: BROKER: what happened": what happened.
+            let what = log_message.splitn(3, "]: ").last().unwrap_or(log_message);
+            let what = what.split_once(": ").map_or(what, |(_, rest)| rest);
+            *self.last_error.lock() = Some(what.to_owned());
+        } else {
+            tracing::debug!(target: "librdkafka", fac, "{log_message}");
+        }
+    }
+}
+
+impl rdkafka::producer::ProducerContext for ProbeContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
 }
 
 impl Transport for KafkaTransport {

@@ -49,8 +49,16 @@ impl HttpRegistry {
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
+        let mut builder = reqwest::Client::builder().use_rustls_tls().default_headers(headers);
+        if let Some(pem) = &config.registry_ca_pem {
+            let roots = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                ClientError::InvalidArgument(format!("the registry's CA certificates are not PEM: {e}"))
+            })?;
+            for root in roots {
+                builder = builder.add_root_certificate(root);
+            }
+        }
+        let http = builder
             .connect_timeout(config.connect_timeout)
             .timeout(config.registry_timeout)
             .build()
