@@ -122,7 +122,7 @@ where
 }
 
 /// A function over windows of `I` values: called with each window's values when
-/// the window closes ([`FunctionBuilder::window`]).
+/// the window closes ([`FunctionBuilder::run_windowed_until`]).
 pub trait WindowFunction<I, O>: Send + 'static {
     /// What one window becomes.
     type Outputs: IntoIterator<Item = O>;
