@@ -53,9 +53,11 @@ struct State {
     fetchers: BTreeMap<u32, Fetcher>,
     /// Next offset to deliver per partition (records below it are skipped:
     /// a fetch starts at the batch holding the offset asked for).
-    position: HashMap<u32, i64>,
+    /// (Ordered maps: a consumer reads a few partitions, and these are looked at per
+    /// record, where a small tree beats hashing the key.)
+    position: BTreeMap<u32, i64>,
     /// Next offset to commit per partition: past every delivered record.
-    processed: HashMap<u32, i64>,
+    processed: BTreeMap<u32, i64>,
     /// Last offsets committed, so unchanged ones are not committed again.
     committed: HashMap<u32, i64>,
     /// The group membership (member id, generation) once assigned.
@@ -128,11 +130,17 @@ impl RecordSource for RawReader {
             if state.fetchers.get(&msg.partition).is_none_or(|f| f.epoch != epoch) {
                 continue;
             }
-            if state.position.get(&msg.partition).is_some_and(|&pos| msg.offset >= pos) {
-                state.position.insert(msg.partition, msg.offset + 1);
-                state.processed.insert(msg.partition, msg.offset + 1);
-                return Some(msg);
+            match state.position.get_mut(&msg.partition) {
+                Some(pos) if msg.offset >= *pos => *pos = msg.offset + 1,
+                _ => continue,
             }
+            match state.processed.get_mut(&msg.partition) {
+                Some(done) => *done = msg.offset + 1,
+                None => {
+                    state.processed.insert(msg.partition, msg.offset + 1);
+                }
+            }
+            return Some(msg);
         }
         None
     }
