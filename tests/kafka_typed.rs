@@ -348,7 +348,6 @@ mod on_an_external_engine {
         let (gateway, _task) = runnel_gateway::start(runnel_gateway::Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             advertised: None,
-            node_port_base: None,
             upstream: engine.bootstrap.clone(),
             registry_url: t.registry_url(),
             level: runnel_gateway::Level::Full,
@@ -413,7 +412,6 @@ mod on_an_external_engine {
         let (gateway, _task) = runnel_gateway::start(runnel_gateway::Config {
             listen: "127.0.0.1:0".parse().expect("addr"),
             advertised: None,
-            node_port_base: None,
             upstream: engine.bootstrap.clone(),
             registry_url: registry_url.clone(),
             level: runnel_gateway::Level::Full,

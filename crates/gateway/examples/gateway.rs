@@ -15,7 +15,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = runnel_gateway::Config {
         listen,
         advertised: None,
-        node_port_base: None,
         upstream: upstream.clone(),
         registry_url: registry_url.clone(),
         level: runnel_gateway::Level::Full,

@@ -10,8 +10,7 @@
 //!
 //! Rewritten answers: ApiVersions (versions clamped to those the gateway can decode,
 //! Produce to v12, whose partitions are named), Metadata, FindCoordinator and
-//! DescribeCluster (every broker is named by its gateway port, `nodes.rs`, so clients
-//! keep talking through the gateway),
+//! DescribeCluster (every broker is this gateway, so clients keep talking through it),
 //! Produce (the refusals merged). Everything else passes as bytes.
 //!
 //! With authentication on (`security.rs`), SaslHandshake and SaslAuthenticate are answered
@@ -41,7 +40,6 @@ use runnel_auth::authz::Permission;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-use crate::nodes::Route;
 use crate::produce::{self, Refused};
 use crate::security::Session;
 use crate::{GatewayError, State};
@@ -142,16 +140,11 @@ fn encode_response<M: Encodable>(
 
 /// Serves one client (plain TCP or TLS) until either side closes, or until the client fails
 /// to authenticate (after the answer saying so).
-pub(crate) async fn serve<S>(
-    client: S,
-    peer: SocketAddr,
-    state: Arc<State>,
-    route: Route,
-) -> Result<(), GatewayError>
+pub async fn serve<S>(client: S, peer: SocketAddr, state: Arc<State>) -> Result<(), GatewayError>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let upstream = state.connect_upstream(route).await?;
+    let upstream = state.connect_upstream().await?;
     let _ = upstream.set_nodelay(true);
     let (mut client_read, client_write) = tokio::io::split(client);
     let (upstream_read, mut upstream_write) = upstream.into_split();
@@ -416,12 +409,7 @@ fn rewrite_answer(state: &State, rewrite: Rewrite, body: &Bytes) -> Result<Optio
     let mut buf = body.clone();
     let header = ResponseHeader::decode(&mut buf, key.response_header_version(version)).map_err(malformed)?;
     let host = StrBytes::from_string(state.advertised.ip().to_string());
-    // A broker's gateway port (its listener bound when first named); the bootstrap port
-    // should none be had.
-    let port_of = |node_id: i32, upstream_host: &StrBytes, upstream_port: i32| -> i32 {
-        let port = state.nodes.port_for(node_id, upstream_host.as_str(), upstream_port);
-        i32::from(port.unwrap_or(state.advertised.port()))
-    };
+    let port = i32::from(state.advertised.port());
     let id = header.correlation_id;
     let out = match rewrite {
         Rewrite::Pass => return Ok(None),
@@ -462,21 +450,21 @@ fn rewrite_answer(state: &State, rewrite: Rewrite, body: &Bytes) -> Result<Optio
                     .retain(|t| t.name.as_ref().is_some_and(|n| crate::security::sees(viewer, n.as_str())));
             }
             for b in &mut r.brokers {
-                b.port = port_of(b.node_id.0, &b.host, b.port);
                 b.host = host.clone();
+                b.port = port;
             }
             encode_response(key, v, id, &r)?
         }
         Rewrite::FindCoordinator(v) => {
             let mut r = FindCoordinatorResponse::decode(&mut buf, v).map_err(malformed)?;
             if r.error_code == 0 && r.node_id.0 >= 0 {
-                r.port = port_of(r.node_id.0, &r.host, r.port);
                 r.host = host.clone();
+                r.port = port;
             }
             for c in &mut r.coordinators {
                 if c.error_code == 0 && c.node_id.0 >= 0 {
-                    c.port = port_of(c.node_id.0, &c.host, c.port);
                     c.host = host.clone();
+                    c.port = port;
                 }
             }
             encode_response(key, v, id, &r)?
@@ -484,8 +472,8 @@ fn rewrite_answer(state: &State, rewrite: Rewrite, body: &Bytes) -> Result<Optio
         Rewrite::DescribeCluster(v) => {
             let mut r = DescribeClusterResponse::decode(&mut buf, v).map_err(malformed)?;
             for b in &mut r.brokers {
-                b.port = port_of(b.broker_id.0, &b.host, b.port);
                 b.host = host.clone();
+                b.port = port;
             }
             encode_response(key, v, id, &r)?
         }

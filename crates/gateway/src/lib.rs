@@ -7,30 +7,28 @@
 //!
 //! Stateless: nothing but a cache of the registry's answers, so several gateways
 //! serve one cluster and a client that lists them all carries on through another
-//! when one stops. Each broker of the cluster is reached through a gateway port of
-//! its own (`nodes.rs`; Metadata, FindCoordinator and DescribeCluster are rewritten
-//! to name them), so clients send each partition's requests to its leader through
-//! the gateway and never learn the cluster's own addresses. One client connection is
-//! one upstream connection: to that port's broker, or from the bootstrap port to the
-//! first bootstrap broker that answers.
+//! when one stops. Each gateway advertises itself as every broker of the cluster
+//! (Metadata, FindCoordinator and DescribeCluster are rewritten), so clients never
+//! learn the cluster's own addresses. One client connection is one upstream
+//! connection, to the bootstrap broker that answers: this routes correctly for a
+//! one-broker upstream; a cluster of several brokers needs one gateway port per
+//! broker (not built yet, see docs/scale-out.md).
 //!
 //! The client side can be secured as Runnel's own Kafka listener is (TLS, SASL PLAIN or
 //! OAUTHBEARER with a Runnel token, produce and consume grants per topic); the upstream
 //! connection is plain TCP to the cluster's listener.
 //!
 //! Map: `connection.rs` (one client: framing, pipelining, rewriting answers),
-//! `nodes.rs` (a port per upstream broker),
 //! `produce.rs` (checking a Produce and merging the refusals into the answer),
 //! `schemas.rs` (the registry over HTTP, cached), `security.rs` (TLS, SASL, grants).
 
 mod connection;
-mod nodes;
 pub mod produce;
 pub mod schemas;
 pub mod security;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
@@ -43,7 +41,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-use nodes::{Nodes, Route};
 pub use produce::Level;
 use schemas::RegistrySchemas;
 pub use security::Tls;
@@ -76,12 +73,8 @@ pub enum GatewayError {
 pub struct Config {
     /// Where clients connect.
     pub listen: SocketAddr,
-    /// The address given to clients for the bootstrap port (and its host for every
-    /// broker's port); `None`: the bound address.
+    /// The address given to clients as every broker's; `None`: the bound address.
     pub advertised: Option<SocketAddr>,
-    /// The gateway's port for upstream broker N is `node_port_base + N`; `None`: a free
-    /// port, picked when the broker is first named.
-    pub node_port_base: Option<u16>,
     /// The cluster's bootstrap brokers, `host:port[,host:port…]`.
     pub upstream: String,
     /// The schema registry's URL.
@@ -98,28 +91,16 @@ pub struct Config {
 pub(crate) struct State {
     upstream: Vec<String>,
     advertised: SocketAddr,
-    nodes: Nodes,
     schemas: RegistrySchemas,
     level: Level,
     verifier: Option<Arc<Verifier>>,
 }
 
 impl State {
-    /// A connection to the broker `route` names: the first bootstrap broker that accepts
-    /// one, or the broker with that node id at the address the cluster last gave.
-    pub(crate) async fn connect_upstream(&self, route: Route) -> Result<TcpStream, GatewayError> {
-        let node_addr;
-        let addrs: &[String] = match route {
-            Route::Bootstrap => &self.upstream,
-            Route::Node(id) => {
-                node_addr = [self.nodes.upstream_of(id).ok_or_else(|| {
-                    GatewayError::Upstream(format!("no address known for upstream broker {id}"))
-                })?];
-                &node_addr
-            }
-        };
+    /// A connection to the first bootstrap broker that accepts one.
+    pub(crate) async fn connect_upstream(&self) -> Result<TcpStream, GatewayError> {
         let mut last = String::from("no upstream address");
-        for addr in addrs {
+        for addr in &self.upstream {
             match tokio::time::timeout(UPSTREAM_TIMEOUT, TcpStream::connect(addr)).await {
                 Ok(Ok(stream)) => return Ok(stream),
                 Ok(Err(e)) => last = format!("{addr}: {e}"),
@@ -203,60 +184,40 @@ pub async fn start(config: Config) -> Result<(SocketAddr, JoinHandle<()>), Gatew
     let state = Arc::new(State {
         upstream,
         advertised: config.advertised.unwrap_or(bound),
-        nodes: Nodes::new(bound.ip(), config.node_port_base),
         schemas: RegistrySchemas::new(&config.registry_url),
         level: config.level,
         verifier: config.auth.map(Arc::new),
     });
     let tls = config.tls.map(|t| tokio_rustls::TlsAcceptor::from(t.0));
-    // A node's listener is served like the bootstrap one; weakly, as the state holds it.
-    let weak = Arc::downgrade(&state);
-    let node_tls = tls.clone();
-    state.nodes.serve_with(Arc::new(move |listener, route| {
-        tokio::spawn(accept(listener, route, weak.clone(), node_tls.clone()));
-    }));
-    let task = tokio::spawn(accept(listener, Route::Bootstrap, Arc::downgrade(&state), tls));
-    // The accept loops hold the state weakly: it lives as long as the gateway's task.
     let task = tokio::spawn(async move {
-        let _state = state;
-        let _ = task.await;
-    });
-    Ok((bound, task))
-}
-
-/// Accepts clients on `listener` and serves each, its requests going where `route` says.
-async fn accept(
-    listener: TcpListener,
-    route: Route,
-    state: Weak<State>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) {
-    loop {
-        let (client, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Some(state) = state.upgrade() else { return };
-        let _ = client.set_nodelay(true);
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            let served = match tls {
-                None => connection::serve(client, peer, state, route).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(security::HANDSHAKE_TIMEOUT, acceptor.accept(client)).await {
-                        Ok(Ok(client)) => connection::serve(client, peer, state, route).await,
-                        Ok(Err(e)) => Err(GatewayError::Tls(format!("handshake failed: {e}"))),
-                        Err(_) => Err(GatewayError::Tls("handshake timed out".into())),
-                    }
+        loop {
+            let (client, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
             };
-            if let Err(e) = served {
-                tracing::info!(%peer, error = %e, "gateway connection closed");
-            }
-        });
-    }
+            let _ = client.set_nodelay(true);
+            let (state, tls) = (Arc::clone(&state), tls.clone());
+            tokio::spawn(async move {
+                let served = match tls {
+                    None => connection::serve(client, peer, state).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(security::HANDSHAKE_TIMEOUT, acceptor.accept(client)).await
+                        {
+                            Ok(Ok(client)) => connection::serve(client, peer, state).await,
+                            Ok(Err(e)) => Err(GatewayError::Tls(format!("handshake failed: {e}"))),
+                            Err(_) => Err(GatewayError::Tls("handshake timed out".into())),
+                        }
+                    }
+                };
+                if let Err(e) = served {
+                    tracing::info!(%peer, error = %e, "gateway connection closed");
+                }
+            });
+        }
+    });
+    Ok((bound, task))
 }

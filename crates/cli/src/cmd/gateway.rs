@@ -31,15 +31,9 @@ pub struct Args {
     /// The cluster's bootstrap brokers, host:port[,host:port...].
     #[arg(long)]
     pub upstream: String,
-    /// The address clients are told for the bootstrap port; its host is named for every
-    /// broker's port too (default: the listening address).
+    /// The address clients are told is every broker's (default: the listening address).
     #[arg(long)]
     pub advertise: Option<SocketAddr>,
-    /// Each upstream broker is reached through a gateway port of its own: broker N at
-    /// PORT+N (default: a free port, picked when the cluster first names the broker). Set it
-    /// when clients reach the gateway through a firewall or port mapping.
-    #[arg(long, value_name = "PORT")]
-    pub node_port_base: Option<u16>,
     /// How much of each record is checked.
     #[arg(long, value_enum, default_value_t = Validation::Full)]
     pub validation: Validation,
@@ -53,7 +47,6 @@ pub async fn run(global: &Global, args: Args) -> anyhow::Result<()> {
     let config = runnel_gateway::Config {
         listen: args.listen,
         advertised: args.advertise,
-        node_port_base: args.node_port_base,
         upstream: args.upstream.clone(),
         registry_url: global.registry_url.clone(),
         level: match args.validation {
