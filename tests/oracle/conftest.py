@@ -238,4 +238,14 @@ def tansu():
     broker = Tansu()
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(tansu, registry):
+    """A gateway in front of the module's Tansu, checking against the module's own `registry`
+    fixture (a registry alone, or one on a Kafka topic)."""
+    gw = Gateway(tansu.bootstrap, registry)
+    assert gw.addr, gw.error
+    yield gw
+    gw.kill()
 # --- end of the external engine's block.

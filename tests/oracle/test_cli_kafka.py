@@ -21,7 +21,7 @@ import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import Gateway, free_port, runnel_bin
+from conftest import free_port, runnel_bin
 from test_kafka_sasl import Secured
 from test_registry_kafka import Instance
 
@@ -42,14 +42,6 @@ def registry(tansu):
     assert instance.url, instance.output()
     yield instance.url
     instance.stop()
-
-
-@pytest.fixture(scope="module")
-def gateway(tansu, registry):
-    gw = Gateway(tansu.bootstrap, registry)
-    assert gw.addr, gw.error
-    yield gw
-    gw.kill()
 
 
 def runnel(registry, *args, stdin=None, timeout=120):

@@ -31,14 +31,6 @@ def registry():
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def gateway(tansu, registry):
-    gw = Gateway(tansu.bootstrap, registry)
-    assert gw.addr, gw.error
-    yield gw
-    gw.kill()
-
-
 def register(registry, subject, schema):
     r = requests.post(f"{registry}/subjects/{subject}/versions", json={"schema": json.dumps(schema)}, timeout=10)
     r.raise_for_status()

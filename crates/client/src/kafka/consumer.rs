@@ -36,7 +36,9 @@ use rdkafka::message::{Headers as _, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::config::KafkaConfig;
-use super::librdkafka::{base_config, blocking, kafka_error, partition_count, unsupported};
+use super::librdkafka::{
+    base_config, blocking, kafka_error, partition_count, resolve_offsets, unsupported, OutOfRange,
+};
 use crate::error::ClientError;
 use crate::transport::{Acknowledge, ConsumerControl, ConsumerOptions, Position, RawMessage, RecordSource};
 
@@ -272,10 +274,8 @@ fn private_group_id() -> String {
 
 /// Where each partition starts for a consumer without a group, as offsets
 /// (not librdkafka's symbolic beginning and end), so that the consumer's
-/// position is known before its first record: the watermarks for the
-/// earliest and latest positions and for an offset out of range (librdkafka
-/// would reset it to the start), ListOffsets by time for a timestamp (none
-/// at or after it: the end).
+/// position is known before its first record; an offset out of range starts
+/// at the partition's start, as librdkafka would reset it.
 async fn starting_offsets(
     shared: &Arc<Shared>,
     partitions: &[u32],
@@ -284,44 +284,17 @@ async fn starting_offsets(
 ) -> Result<TopicPartitionList, ClientError> {
     let probe = shared.clone();
     let partitions = partitions.to_vec();
-    blocking(move || {
-        let topic = &probe.topic;
-        let mut by_time = std::collections::HashMap::new();
-        if let Position::Timestamp(ms) = from {
-            let mut tpl = TopicPartitionList::with_capacity(partitions.len());
-            for &p in &partitions {
-                tpl.add_partition_offset(topic, p as i32, Offset::Offset(ms))
-                    .map_err(|e| kafka_error("offsets", e))?;
-            }
-            let found = probe
-                .consumer
-                .offsets_for_times(tpl, timeout)
-                .map_err(|e| kafka_error(&format!("cannot look up offsets by time in `{topic}`"), e))?;
-            for e in found.elements_for_topic(topic) {
-                if let Offset::Offset(o) = e.offset() {
-                    by_time.insert(e.partition() as u32, o);
-                }
-            }
-        }
-        let mut resolved = TopicPartitionList::with_capacity(partitions.len());
-        for &p in &partitions {
-            let (low, high) = probe.consumer.fetch_watermarks(topic, p as i32, timeout).map_err(|e| {
-                kafka_error(&format!("cannot read the offsets of `{topic}` partition {p}"), e)
-            })?;
-            let start = match from {
-                Position::Earliest => low,
-                Position::Latest => high,
-                Position::Offset(o) if (low..=high).contains(&o) => o,
-                Position::Offset(_) => low,
-                Position::Timestamp(_) => by_time.get(&p).copied().filter(|o| *o >= 0).unwrap_or(high),
-            };
-            resolved
-                .add_partition_offset(topic, p as i32, Offset::Offset(start))
-                .map_err(|e| kafka_error("offsets", e))?;
-        }
-        Ok(resolved)
+    let starts = blocking(move || {
+        resolve_offsets(&probe.consumer, &probe.topic, &partitions, from, OutOfRange::Start, timeout)
     })
-    .await?
+    .await??;
+    let mut resolved = TopicPartitionList::with_capacity(starts.len());
+    for (p, start) in starts {
+        resolved
+            .add_partition_offset(&shared.topic, p as i32, Offset::Offset(start))
+            .map_err(|e| kafka_error("offsets", e))?;
+    }
+    Ok(resolved)
 }
 
 impl KafkaReader {

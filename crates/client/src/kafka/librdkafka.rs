@@ -3,13 +3,18 @@
 //! threads, a topic's partition count from metadata, and librdkafka's errors
 //! as [`ClientError`]s.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use runnel_proto::v1;
 
 use super::config::KafkaConfig;
 use crate::error::ClientError;
+use crate::transport::Position;
 
 /// librdkafka settings every producer and consumer shares.
 pub(crate) fn base_config(config: &KafkaConfig) -> ClientConfig {
@@ -85,4 +90,60 @@ pub(crate) async fn partition_count(
             )),
         },
     }
+}
+
+/// What an offset outside a partition's records resolves to.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OutOfRange {
+    /// The nearest end (as a broker clamps an offset asked of ListOffsets).
+    Clamp,
+    /// The partition's start (as librdkafka resets a consumer's offset out of range).
+    Start,
+}
+
+/// The offset `position` designates in each of `partitions` of `topic`, from the
+/// partitions' watermarks and, for a time, ListOffsets by timestamp (none at or after
+/// it: the end). Blocking calls: run it off the async threads.
+pub(crate) fn resolve_offsets(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: &[u32],
+    position: Position,
+    out_of_range: OutOfRange,
+    timeout: Duration,
+) -> Result<Vec<(u32, i64)>, ClientError> {
+    let context = |p: u32| format!("cannot read the offsets of `{topic}` partition {p}");
+    let mut by_time = HashMap::new();
+    if let Position::Timestamp(ms) = position {
+        let mut list = rdkafka::TopicPartitionList::with_capacity(partitions.len());
+        for &p in partitions {
+            list.add_partition_offset(topic, p as i32, rdkafka::Offset::Offset(ms))
+                .map_err(|e| kafka_error(&context(p), e))?;
+        }
+        let found = consumer
+            .offsets_for_times(list, timeout)
+            .map_err(|e| kafka_error(&format!("cannot find the offsets of `{topic}` at {ms}"), e))?;
+        for e in found.elements_for_topic(topic) {
+            if let rdkafka::Offset::Offset(o) = e.offset() {
+                by_time.insert(e.partition() as u32, o);
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(partitions.len());
+    for &p in partitions {
+        let (low, high) =
+            consumer.fetch_watermarks(topic, p as i32, timeout).map_err(|e| kafka_error(&context(p), e))?;
+        let offset = match position {
+            Position::Earliest => low,
+            Position::Latest => high,
+            Position::Offset(n) if (low..=high).contains(&n) => n,
+            Position::Offset(n) => match out_of_range {
+                OutOfRange::Clamp => n.clamp(low, high),
+                OutOfRange::Start => low,
+            },
+            Position::Timestamp(_) => by_time.get(&p).copied().filter(|o| *o >= 0).unwrap_or(high),
+        };
+        out.push((p, offset));
+    }
+    Ok(out)
 }

@@ -22,7 +22,7 @@ use rdkafka::producer::Producer as _;
 
 use config::KafkaConfig;
 use consumer::{KafkaHandle, KafkaReader};
-use librdkafka::{base_config, blocking, kafka_error, partition_count};
+use librdkafka::{base_config, blocking, kafka_error, partition_count, resolve_offsets, OutOfRange};
 use producer::KafkaSink;
 use registry::HttpRegistry;
 
@@ -158,52 +158,11 @@ impl Transport for KafkaTransport {
             )));
         }
         let name = topic.to_owned();
-        blocking(move || offsets_at(&reader, &name, &wanted, position, timeout)).await?
+        blocking(move || resolve_offsets(&reader, &name, &wanted, position, OutOfRange::Clamp, timeout))
+            .await?
     }
 
     fn schemas(&self) -> HttpRegistry {
         self.registry.clone()
     }
-}
-
-/// The offsets `position` designates in `partitions` of `topic` (blocking calls).
-fn offsets_at(
-    reader: &rdkafka::consumer::BaseConsumer,
-    topic: &str,
-    partitions: &[u32],
-    position: Position,
-    timeout: std::time::Duration,
-) -> Result<Vec<(u32, i64)>, ClientError> {
-    let context = |p: u32| format!("cannot read the offsets of `{topic}` partition {p}");
-    let mut by_time = std::collections::HashMap::new();
-    if let Position::Timestamp(ms) = position {
-        let mut list = rdkafka::TopicPartitionList::new();
-        for p in partitions {
-            list.add_partition_offset(topic, *p as i32, rdkafka::Offset::Offset(ms))
-                .map_err(|e| kafka_error(&context(*p), e))?;
-        }
-        let found = reader
-            .offsets_for_times(list, timeout)
-            .map_err(|e| kafka_error(&format!("cannot find the offsets of `{topic}` at {ms}"), e))?;
-        for e in found.elements() {
-            by_time.insert(e.partition() as u32, e.offset());
-        }
-    }
-    let mut out = Vec::with_capacity(partitions.len());
-    for &p in partitions {
-        let (low, high) =
-            reader.fetch_watermarks(topic, p as i32, timeout).map_err(|e| kafka_error(&context(p), e))?;
-        let offset = match position {
-            Position::Earliest => low,
-            Position::Latest => high,
-            Position::Offset(n) => n.clamp(low, high),
-            // No record at or after the time: the end, as a broker answers.
-            Position::Timestamp(_) => match by_time.get(&p) {
-                Some(rdkafka::Offset::Offset(n)) => *n,
-                _ => high,
-            },
-        };
-        out.push((p, offset));
-    }
-    Ok(out)
 }
