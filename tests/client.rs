@@ -28,6 +28,12 @@ mod typed {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_land_whole_in_order_on_one_partition() {
+        let t = TestServer::start().await;
+        shared::batches_land_whole_in_order_on_one_partition(&t, &t.client).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn producer_on_a_missing_topic_fails_with_unknown_topic() {
         let t = TestServer::start().await;
         let err = t.client.producer::<PersonV1>("nowhere").create().await.expect_err("no topic");
@@ -148,6 +154,68 @@ mod refusal {
         v.extend(runnel::avro::to_vec(&Invoice { number: 1, total: 1.0 }));
         let err = raw.send(RawRecord { value: v.into(), ..RawRecord::default() }).await.expect_err("refused");
         assert!(matches!(err, ClientError::Refused { .. }), "{err}");
+    }
+}
+
+mod batches {
+    use super::*;
+    use runnel_broker::ServerConfig;
+
+    /// A batch sent right behind a record the broker refuses is taken back (the
+    /// sequence has a gap) and sent again under new sequence numbers: stored once,
+    /// whole, and nothing of the refused record.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_behind_a_refused_record_is_resent_and_stored_once() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = ServerConfig::ephemeral(dir.path());
+        config.max_record_bytes = 1000;
+        let server = runnel_broker::start(config).await.expect("server starts");
+        let client = runnel::Client::connect(server.grpc_url()).await.expect("client");
+        client.register_schema("people-value", PersonV1::schema()).await.expect("schema");
+        client.create_topic(NewTopic::new("people")).await.expect("topic");
+        let producer = client.producer::<PersonV1>("people").create().await.expect("producer");
+
+        let big = producer.send(&PersonV1 { name: "x".repeat(2000), age: -1 });
+        let people: Vec<PersonV1> = (0..50).map(|i| PersonV1 { name: format!("p{i}"), age: i }).collect();
+        let batch = producer.send_batch(&people);
+        let (big, batch) = tokio::join!(big, batch);
+        assert!(matches!(big, Err(ClientError::Refused { .. }) | Err(ClientError::Broker { .. })), "{big:?}");
+        let batch = batch.expect("the batch is stored");
+        assert_eq!((batch.base_offset, batch.count), (0, 50));
+        let after = producer.send_batch(&people[..3]).await.expect("stored");
+        assert_eq!(after.base_offset, 50);
+
+        let info = client.describe_topic("people").await.expect("describe");
+        assert_eq!(info.partitions[0].high_watermark, 53);
+        let mut consumer = client.consumer::<PersonV1>("people").subscribe().await.expect("consumer");
+        for i in 0..50 {
+            assert_eq!(next_value(&mut consumer).await.value().age, i);
+        }
+        server.shutdown().await.expect("shutdown");
+    }
+
+    /// A value the broker refuses fails its whole batch, naming its index; nothing
+    /// of the batch is stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_value_fails_its_whole_batch_and_nothing_is_stored() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut config = ServerConfig::ephemeral(dir.path());
+        config.max_record_bytes = 1000;
+        let server = runnel_broker::start(config).await.expect("server starts");
+        let client = runnel::Client::connect(server.grpc_url()).await.expect("client");
+        client.register_schema("people-value", PersonV1::schema()).await.expect("schema");
+        client.create_topic(NewTopic::new("people")).await.expect("topic");
+        let producer = client.producer::<PersonV1>("people").create().await.expect("producer");
+        let mut people: Vec<PersonV1> = (0..10).map(|i| PersonV1 { name: format!("p{i}"), age: i }).collect();
+        people[7].name = "x".repeat(2000);
+        let err = producer.send_batch(&people).await.expect_err("refused");
+        assert!(err.to_string().contains("record 7"), "{err}");
+        let info = client.describe_topic("people").await.expect("describe");
+        assert_eq!(info.partitions[0].high_watermark, 0);
+        // The producer goes on.
+        let ok = producer.send_batch(&people[..7]).await.expect("stored");
+        assert_eq!((ok.base_offset, ok.count), (0, 7));
+        server.shutdown().await.expect("shutdown");
     }
 }
 
@@ -280,6 +348,22 @@ mod resilience {
         for i in 0..6 {
             assert_eq!(next_value(&mut consumer).await.value().age, i);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_across_a_broker_restart_are_stored_once() {
+        let mut t = TestServer::start().await;
+        t.topic_with_schema("people", 1, PersonV1::schema()).await;
+        let producer = t.client.producer::<PersonV1>("people").create().await.expect("producer");
+        let people = |from: i32| -> Vec<PersonV1> {
+            (from..from + 20).map(|i| PersonV1 { name: format!("p{i}"), age: i }).collect()
+        };
+        producer.send_batch(&people(0)).await.expect("stored");
+        t.restart().await;
+        let after = producer.send_batch(&people(20)).await.expect("stored after restart");
+        assert_eq!((after.base_offset, after.count), (20, 20));
+        let info = t.client.describe_topic("people").await.expect("describe");
+        assert_eq!(info.partitions[0].high_watermark, 40);
     }
 }
 

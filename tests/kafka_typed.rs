@@ -29,6 +29,13 @@ mod typed {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_land_whole_in_order_on_one_partition() {
+        let t = TestServer::start().await;
+        let kafka = kafka_client(&t).await;
+        shared::batches_land_whole_in_order_on_one_partition(&t, &kafka).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn values_round_trip_with_keys_headers_and_the_java_partitioner() {
         let t = TestServer::start().await;
         let kafka = kafka_client(&t).await;

@@ -246,3 +246,52 @@ pub async fn a_restarted_group_consumer_resumes_after_its_committed_offset(t: &T
     let mut third = t.client.consumer::<PersonV1>("people").group("mailer").subscribe().await.expect("join");
     assert_eq!(next_message(&mut third).await.offset(), 5);
 }
+
+/// Whole batches (`send_batch`) on a 3-partition topic, between single sends: each
+/// lands on one partition, in order, answered once with its first offset and count;
+/// keys choose the batch's partition as they do a record's; a batch whose keys
+/// choose different partitions, an empty batch and an unknown partition are refused
+/// before anything is sent.
+pub async fn batches_land_whole_in_order_on_one_partition(t: &TestServer, client: &Client) {
+    t.topic_with_schema("people", 3, PersonV1::schema()).await;
+    let producer = client.producer::<PersonV1>("people").create().await.expect("producer");
+    let people = |from: i32, n: i32| -> Vec<PersonV1> {
+        (from..from + n).map(|i| PersonV1 { name: format!("p{i}"), age: i }).collect()
+    };
+    let first = producer.send_batch_to(2, &people(0, 40));
+    let single = producer.send_batch_to(2, &people(40, 1));
+    let second = producer.send_batch_to(2, people(41, 60).iter());
+    let (first, single, second) = (
+        first.await.expect("first batch stored"),
+        single.await.expect("one-value batch stored"),
+        second.await.expect("second batch stored"),
+    );
+    assert_eq!((first.partition, first.base_offset, first.count), (2, 0, 40));
+    assert_eq!((single.partition, single.base_offset, single.count), (2, 40, 1));
+    assert_eq!((second.partition, second.base_offset, second.count), (2, 41, 60));
+    assert_eq!(second.offsets(), 41..101);
+    let mut consumer =
+        client.consumer::<PersonV1>("people").from(Position::Earliest).subscribe().await.expect("consumer");
+    for i in 0..101 {
+        let msg = next_message(&mut consumer).await;
+        assert_eq!((msg.partition(), msg.offset(), msg.value().age), (2, i64::from(i), i));
+    }
+
+    // Keyed: the key of every value chooses the one partition.
+    let keyed = client
+        .producer::<PersonV1>("people")
+        .key(|p: &PersonV1| p.name.clone())
+        .create()
+        .await
+        .expect("keyed producer");
+    let same_key: Vec<PersonV1> = (0..5).map(|i| PersonV1 { name: "ada".into(), age: i }).collect();
+    let receipt = keyed.send_batch(&same_key).await.expect("stored");
+    assert_eq!(receipt.partition, partition_for_key(b"ada", 3));
+    let mixed = people(0, 12);
+    let err = keyed.send_batch(&mixed).await.expect_err("keys of several partitions");
+    assert!(matches!(err, ClientError::InvalidArgument(ref m) if m.contains("one partition")), "{err}");
+    let err = producer.send_batch(&[]).await.expect_err("empty batch");
+    assert!(matches!(err, ClientError::InvalidArgument(_)), "{err}");
+    let err = producer.send_batch_to(3, &people(0, 2)).await.expect_err("no partition 3");
+    assert!(matches!(err, ClientError::UnknownPartition { partition: 3, .. }), "{err}");
+}

@@ -10,13 +10,16 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use runnel_avro::Avro;
+use runnel_proto::BatchBuilder;
 
 use crate::client::{Client, ClientTransport};
 use crate::error::ClientError;
 use crate::framing;
 use crate::partitioner::Partitioner;
 use crate::registry::type_name;
-use crate::transport::{ProducerOptions, RawRecord, RecordSink, SendFuture, Transport};
+use crate::transport::{
+    now_ms, BatchSendFuture, ProducerOptions, RawBatch, RawRecord, RecordSink, SendFuture, Transport,
+};
 
 /// The producer of the client's transport.
 type Sink = <ClientTransport as Transport>::Sink;
@@ -281,6 +284,82 @@ impl<T: Avro> Producer<T> {
             timestamp_ms: options.timestamp_ms,
             partition: options.partition,
         })
+    }
+
+    /// Sends values as one batch: to one partition, in order, stored all or none
+    /// (over gRPC; over a Kafka cluster one by one), answered once. The batch's
+    /// partition is the one its values' keys choose (they must all choose the
+    /// same) or, without keys, the partitioner's.
+    ///
+    /// The fast way to send many values: each costs its encoding and little
+    /// else, where [`send`](Self::send) gives each its own future. A refused value
+    /// fails the whole batch, its index in [`ClientError::Refused`].
+    ///
+    /// ```no_run
+    /// # use runnel_avro::Avro;
+    /// # async fn f<User: Avro>(producer: runnel_client::Producer<User>, users: Vec<User>) -> Result<(), runnel_client::ClientError> {
+    /// let receipt = producer.send_batch(&users).await?;
+    /// println!("{} users at {}:{:?}", receipt.count, receipt.partition, receipt.offsets());
+    /// # Ok(()) }
+    /// ```
+    pub fn send_batch<'a>(&self, values: impl IntoIterator<Item = &'a T>) -> BatchSendFuture
+    where
+        T: 'a,
+    {
+        self.send_batch_with(values, None)
+    }
+
+    /// [`send_batch`](Self::send_batch) to partition `partition`.
+    pub fn send_batch_to<'a>(
+        &self,
+        partition: u32,
+        values: impl IntoIterator<Item = &'a T>,
+    ) -> BatchSendFuture
+    where
+        T: 'a,
+    {
+        self.send_batch_with(values, Some(partition))
+    }
+
+    fn send_batch_with<'a>(
+        &self,
+        values: impl IntoIterator<Item = &'a T>,
+        partition: Option<u32>,
+    ) -> BatchSendFuture
+    where
+        T: 'a,
+    {
+        let values = values.into_iter();
+        let expected = values.size_hint().0.max(1);
+        let timestamp_ms = now_ms();
+        let mut records = BatchBuilder::new();
+        let mut keys = Vec::new();
+        // Each value is encoded once into a reused scratch buffer and copied into the batch.
+        let mut scratch = Vec::with_capacity(256);
+        for value in values {
+            scratch.clear();
+            framing::write_header(&mut scratch, self.schema_id);
+            value.encode(&mut scratch);
+            let key = self.key.as_ref().and_then(|f| f(value));
+            if records.is_empty() {
+                // Room for the whole batch at the first value's size (the builder grows if wrong).
+                let per_record = scratch.len() + key.as_ref().map_or(0, Bytes::len) + 16;
+                records = BatchBuilder::with_capacity(per_record.saturating_mul(expected));
+            }
+            records.push(key.as_deref(), Some(&scratch), timestamp_ms, &[]);
+            keys.extend(key);
+        }
+        if records.is_empty() {
+            return BatchSendFuture::failed(ClientError::InvalidArgument(
+                "a batch needs at least one value".into(),
+            ));
+        }
+        if !keys.is_empty() && keys.len() != records.len() {
+            return BatchSendFuture::failed(ClientError::InvalidArgument(
+                "the producer's key function gave some values of the batch a key and others none".into(),
+            ));
+        }
+        self.sink.send_batch(RawBatch { records, keys, partition, timestamp_ms })
     }
 
     /// Encodes `value` as this producer sends it (framed with its schema id) with its key

@@ -303,6 +303,35 @@ pub fn set_base_offset(batch: &mut [u8], offset: i64) -> Result<(), BatchError> 
     Ok(())
 }
 
+/// A copy of `batch` under another producer id, epoch and base sequence, its CRC
+/// recomputed: an idempotent producer that takes back a batch it built and sent sends it
+/// again under new sequence numbers without rebuilding its records.
+///
+/// ```
+/// use runnel_proto::{batch::with_producer, BatchBuilder, BatchView};
+/// let mut b = BatchBuilder::new();
+/// b.push(None, Some(b"v"), 1, &[]);
+/// let first = b.finish(7, 0, 0);
+/// let again = with_producer(&first, 7, 0, 40).unwrap();
+/// let view = BatchView::parse(&again).unwrap();
+/// assert_eq!((view.producer_id(), view.base_sequence()), (7, 40));
+/// ```
+pub fn with_producer(
+    batch: &[u8],
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+) -> Result<Bytes, BatchError> {
+    BatchView::parse(batch)?;
+    let mut buf = batch.to_vec();
+    buf[OFF_PRODUCER_ID..OFF_PRODUCER_EPOCH].copy_from_slice(&producer_id.to_be_bytes());
+    buf[OFF_PRODUCER_EPOCH..OFF_BASE_SEQUENCE].copy_from_slice(&epoch.to_be_bytes());
+    buf[OFF_BASE_SEQUENCE..OFF_RECORD_COUNT].copy_from_slice(&base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&buf[OFF_ATTRIBUTES..]);
+    buf[OFF_CRC..OFF_ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
+    Ok(Bytes::from(buf))
+}
+
 /// Reads the total size (`batchLength` + 12) declared by the batch starting at `buf`,
 /// without checking anything else. `None` if fewer than 12 bytes or a negative length.
 pub fn declared_size(buf: &[u8]) -> Option<usize> {

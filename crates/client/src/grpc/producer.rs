@@ -11,7 +11,8 @@
 //! Idempotence: the producer takes a producer id from `InitProducer`, and
 //! every batch carries it with an epoch and the partition's next sequence
 //! number. Up to five batches per partition are in flight (the broker
-//! remembers a producer's last five), answered in order. A retry (after a
+//! remembers a producer's last five), answered in order; one, until the first
+//! batch of the producer id on that partition is stored. A retry (after a
 //! broken stream or a retryable broker error) resends the very same bytes in
 //! the same order, which the broker recognises as duplicates instead of
 //! appending twice. When a batch is refused, nothing of it nor of the batches
@@ -22,6 +23,11 @@
 //!
 //! Back-pressure: a semaphore bounds the records buffered or in flight; `send`
 //! waits for room when it is full.
+//!
+//! A whole batch (`send_batch`) arrives built: it is queued as it is, sent as one
+//! request under the next sequence numbers, answered once, and retried, resent or
+//! taken back like any other batch; a refusal fails all of it (nothing of it was
+//! appended).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -30,7 +36,7 @@ use std::time::Duration;
 use bytes::Bytes;
 // futures' oneshot, not tokio's: see `Delivery`.
 use futures::channel::oneshot;
-use runnel_proto::batch::BatchBuilder;
+use runnel_proto::batch::{with_producer, BatchBuilder};
 use runnel_proto::v1;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
@@ -39,8 +45,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::connection::{Backoff, Connection};
 use crate::error::ClientError;
 use crate::partitioner::PartitionChooser;
+use crate::transport::batch::choose_partition;
 use crate::transport::{
-    now_ms, Delivery, ProducerOptions, RawRecord, RecordMetadata, RecordSink, SendFuture, TopicBinding,
+    now_ms, BatchReceipt, BatchSendFuture, Delivery, ProducerOptions, RawBatch, RawRecord, RecordMetadata,
+    RecordSink, SendFuture, TopicBinding,
 };
 
 /// A produce stream with nothing in flight for this long is closed: an idle
@@ -75,8 +83,119 @@ impl Pending {
     }
 }
 
+/// A batch built by the caller (`send_batch`), with its answer channel.
+struct Whole {
+    /// The records as built, until first sent; then the bytes as sent (to be
+    /// resealed under new sequence numbers if the batch is taken back).
+    body: Body,
+    count: usize,
+    /// The room it took in the producer's buffer (given back when it resolves).
+    permits: usize,
+    partition: Option<u32>,
+    keys: Vec<Bytes>,
+    timestamp_ms: i64,
+    reply: oneshot::Sender<Result<BatchReceipt, ClientError>>,
+}
+
+enum Body {
+    Built(BatchBuilder),
+    Sent(Bytes),
+}
+
+/// What a queued or in-flight batch holds.
+enum Contents {
+    /// Records sent one by one, each answered on its own.
+    Records(Vec<Pending>),
+    /// A batch from `send_batch`: appended whole or not at all, answered once.
+    Whole(Whole),
+}
+
+impl Default for Contents {
+    fn default() -> Self {
+        Contents::Records(Vec::new())
+    }
+}
+
+impl Contents {
+    fn len(&self) -> usize {
+        match self {
+            Contents::Records(records) => records.len(),
+            Contents::Whole(whole) => whole.count,
+        }
+    }
+
+    /// The room it takes in the producer's buffer.
+    fn permits(&self) -> usize {
+        match self {
+            Contents::Records(records) => records.len(),
+            Contents::Whole(whole) => whole.permits,
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Contents::Records(records) => records.iter().map(Pending::size).sum(),
+            Contents::Whole(Whole { body: Body::Built(b), .. }) => b.size_bytes(),
+            Contents::Whole(Whole { body: Body::Sent(b), .. }) => b.len(),
+        }
+    }
+
+    /// The batch's bytes under this producer id and base sequence.
+    fn encode(&mut self, producer_id: i64, epoch: i16, base_sequence: i32) -> Result<Bytes, ClientError> {
+        match self {
+            Contents::Records(records) => Ok(encode_batch(records, producer_id, epoch, base_sequence)),
+            Contents::Whole(whole) => {
+                let bytes = match std::mem::replace(&mut whole.body, Body::Sent(Bytes::new())) {
+                    Body::Built(builder) => builder.finish(producer_id, epoch, base_sequence),
+                    Body::Sent(sent) => with_producer(&sent, producer_id, epoch, base_sequence)
+                        .map_err(|e| ClientError::InvalidArgument(format!("batch: {e}")))?,
+                };
+                whole.body = Body::Sent(bytes.clone());
+                Ok(bytes)
+            }
+        }
+    }
+
+    /// Answers every record: stored from `base_offset` on.
+    fn stored(self, partition: u32, base_offset: i64, log_append_time_ms: i64) {
+        let time = |ts: i64| if log_append_time_ms > 0 { log_append_time_ms } else { ts };
+        match self {
+            Contents::Records(records) => {
+                for (i, rec) in records.into_iter().enumerate() {
+                    let offset = base_offset + i as i64;
+                    let timestamp_ms = time(rec.timestamp_ms);
+                    let _ = rec.reply.send(Ok(RecordMetadata { partition, offset, timestamp_ms }));
+                }
+            }
+            Contents::Whole(whole) => {
+                let _ = whole.reply.send(Ok(BatchReceipt {
+                    partition,
+                    base_offset,
+                    count: whole.count as u32,
+                    timestamp_ms: time(whole.timestamp_ms),
+                }));
+            }
+        }
+    }
+
+    /// Answers every record with `error`.
+    fn failed(self, error: &ClientError) {
+        match self {
+            Contents::Records(records) => {
+                for rec in records {
+                    let _ = rec.reply.send(Err(clone_error(error)));
+                }
+            }
+            Contents::Whole(whole) => {
+                let _ = whole.reply.send(Err(clone_error(error)));
+            }
+        }
+    }
+}
+
 enum Command {
     Record(Pending, Option<u32>),
+    Whole(Whole),
     Flush,
 }
 
@@ -170,6 +289,29 @@ impl GrpcSink {
     }
 }
 
+impl GrpcSink {
+    fn enqueue_whole(&self, batch: RawBatch) -> crate::transport::BatchDelivery {
+        let (reply, rx) = oneshot::channel();
+        let whole = Whole {
+            count: batch.count(),
+            permits: self.room_for(batch.count()) as usize,
+            body: Body::Built(batch.records),
+            partition: batch.partition,
+            keys: batch.keys,
+            timestamp_ms: batch.timestamp_ms,
+            reply,
+        };
+        let _ = self.shared.tx.send(Command::Whole(whole));
+        rx
+    }
+
+    /// The room a batch of `count` records takes: its records, or all the room
+    /// when it holds more than the producer's buffer (it then goes alone).
+    fn room_for(&self, count: usize) -> u32 {
+        (count.min(self.shared.capacity as usize) as u32).max(1)
+    }
+}
+
 impl RecordSink for GrpcSink {
     fn send(&self, record: RawRecord) -> SendFuture {
         if let Some(p) = record.partition {
@@ -199,6 +341,45 @@ impl RecordSink for GrpcSink {
         }
     }
 
+    fn send_batch(&self, batch: RawBatch) -> BatchSendFuture {
+        if batch.count() == 0 {
+            return BatchSendFuture::failed(ClientError::InvalidArgument(
+                "a batch needs at least one record".into(),
+            ));
+        }
+        if let Some(p) = batch.partition {
+            if p >= self.shared.partitions {
+                return BatchSendFuture::failed(ClientError::UnknownPartition {
+                    topic: self.shared.topic.clone(),
+                    partition: p,
+                });
+            }
+        }
+        let room = self.room_for(batch.count());
+        match self.shared.room.clone().try_acquire_many_owned(room) {
+            Ok(permit) => {
+                // The engine gives the room back when the batch resolves.
+                permit.forget();
+                BatchSendFuture::waiting(self.enqueue_whole(batch))
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => BatchSendFuture::failed(ClientError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let this = self.clone();
+                BatchSendFuture::from_future(async move {
+                    let permit = this
+                        .shared
+                        .room
+                        .clone()
+                        .acquire_many_owned(room)
+                        .await
+                        .map_err(|_| ClientError::Closed)?;
+                    permit.forget();
+                    this.enqueue_whole(batch).await.map_err(|_| ClientError::Closed)?
+                })
+            }
+        }
+    }
+
     /// Sends every buffered record now and waits until all records sent
     /// before this call are resolved (stored or failed).
     async fn flush(&self) -> Result<(), ClientError> {
@@ -223,7 +404,7 @@ impl RecordSink for GrpcSink {
 /// A batch being filled or waiting for its partition's in-flight slot.
 #[derive(Default)]
 struct OpenBatch {
-    records: Vec<Pending>,
+    records: Contents,
     bytes: usize,
     /// When the first record arrived: the linger clock.
     since: Option<Instant>,
@@ -232,7 +413,7 @@ struct OpenBatch {
 /// A batch that was sent and not yet answered.
 struct InFlight {
     corr: u64,
-    records: Vec<Pending>,
+    records: Contents,
     bytes: Bytes,
     base_sequence: i32,
     /// Past this, retries stop and the records fail.
@@ -249,9 +430,24 @@ struct PartitionState {
     resend: bool,
     /// The sequence of the next new batch.
     next_sequence: i32,
+    /// Whether a batch of the current producer id was stored on this partition.
+    /// Until one is, a single batch goes at a time: the broker takes a producer's
+    /// first batch on a partition at whatever sequence it carries, so a batch sent
+    /// behind a first one that is refused would be stored across the gap, while
+    /// this engine takes it back to send again under the refused one's sequence.
+    confirmed: bool,
 }
 
 impl PartitionState {
+    /// Batches that may be in flight now.
+    fn in_flight_limit(&self) -> usize {
+        if self.confirmed {
+            MAX_IN_FLIGHT_PER_PARTITION
+        } else {
+            1
+        }
+    }
+
     /// Takes back every in-flight batch from `from` on, unanswered: their
     /// records go back to the front of the queue, to be sent again under new
     /// sequence numbers starting at the first one's. Only right when none of
@@ -263,7 +459,7 @@ impl PartitionState {
         }
         for flight in taken.into_iter().rev() {
             by_corr.remove(&flight.corr);
-            let bytes = flight.records.iter().map(Pending::size).sum();
+            let bytes = flight.records.size();
             self.queue.push_front(OpenBatch { records: flight.records, bytes, since: Some(Instant::now()) });
         }
     }
@@ -352,6 +548,28 @@ impl Engine {
     fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Flush => self.urgent = true,
+            Command::Whole(whole) => {
+                let n = self.partitions;
+                let p =
+                    match choose_partition(whole.partition, &whole.keys, &self.topic, n, &mut self.chooser) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            self.room.add_permits(whole.permits);
+                            let _ = whole.reply.send(Err(e));
+                            return;
+                        }
+                    };
+                let state = self.parts.entry(p).or_default();
+                // It goes whole, as the caller built it, after what is queued.
+                if state.queue.back().is_some_and(|b| b.records.len() > 0) {
+                    self.chooser.batch_sealed(p, n);
+                }
+                let mut batch =
+                    OpenBatch { records: Contents::Whole(whole), bytes: 0, since: Some(Instant::now()) };
+                batch.bytes = batch.records.size();
+                state.queue.push_back(batch);
+                self.chooser.batch_sealed(p, n);
+            }
             Command::Record(rec, partition) => {
                 let n = self.partitions;
                 let p = partition.unwrap_or_else(|| self.chooser.choose(rec.key.as_deref(), n));
@@ -360,9 +578,10 @@ impl Engine {
                 let state = self.parts.entry(p).or_default();
                 let needs_new = match state.queue.back() {
                     None => true,
+                    Some(OpenBatch { records: Contents::Whole(_), .. }) => true,
                     Some(b) => {
                         b.records.len() >= batch_records
-                            || (b.bytes + size > batch_bytes && !b.records.is_empty())
+                            || (b.bytes + size > batch_bytes && b.records.len() > 0)
                     }
                 };
                 if needs_new {
@@ -372,9 +591,10 @@ impl Engine {
                     state.queue.push_back(OpenBatch::default());
                 }
                 let Some(batch) = state.queue.back_mut() else { return };
+                let Contents::Records(records) = &mut batch.records else { return };
                 batch.since.get_or_insert_with(Instant::now);
                 batch.bytes += size;
-                batch.records.push(rec);
+                records.push(rec);
             }
         }
     }
@@ -390,7 +610,7 @@ impl Engine {
                 // Answers wake the loop; the delivery deadline must too.
                 wake = Some(wake.map_or(f.deadline, |w| w.min(f.deadline)));
             }
-            if state.in_flight.len() >= MAX_IN_FLIGHT_PER_PARTITION {
+            if state.in_flight.len() >= state.in_flight_limit() {
                 continue;
             }
             if let Some(since) = state.queue.front().and_then(|b| b.since) {
@@ -426,6 +646,7 @@ impl Engine {
                     self.epoch = i16::try_from(init.epoch).unwrap_or(i16::MAX);
                     for state in self.parts.values_mut() {
                         state.next_sequence = 0;
+                        state.confirmed = false;
                     }
                     self.reinit = false;
                 }
@@ -456,12 +677,11 @@ impl Engine {
                     to_send.push(request(f.corr, &self.topic, p, f.bytes.clone()));
                 }
             }
-            while in_flight < self.options.max_in_flight
-                && state.in_flight.len() < MAX_IN_FLIGHT_PER_PARTITION
-            {
+            while in_flight < self.options.max_in_flight && state.in_flight.len() < state.in_flight_limit() {
                 let due = match state.queue.front() {
                     None => false,
-                    Some(b) if b.records.is_empty() => false,
+                    Some(b) if b.records.len() == 0 => false,
+                    Some(OpenBatch { records: Contents::Whole(_), .. }) => true,
                     Some(b) => {
                         state.queue.len() > 1
                             || self.urgent
@@ -475,14 +695,22 @@ impl Engine {
                 if !due || over_bytes {
                     break;
                 }
-                let Some(batch) = state.queue.pop_front() else { break };
+                let Some(mut batch) = state.queue.pop_front() else { break };
                 if state.queue.is_empty() {
                     self.chooser.batch_sealed(p, self.partitions);
                 }
+                let base_sequence = state.next_sequence;
+                let bytes = match batch.records.encode(self.producer_id, self.epoch, base_sequence) {
+                    Ok(bytes) => bytes,
+                    Err(e) => {
+                        // Only a batch taken back can fail here (its bytes no longer parse).
+                        self.room.add_permits(batch.records.permits());
+                        batch.records.failed(&e);
+                        continue;
+                    }
+                };
                 let corr = self.next_corr;
                 self.next_corr += 1;
-                let base_sequence = state.next_sequence;
-                let bytes = encode_batch(&batch.records, self.producer_id, self.epoch, base_sequence);
                 state.next_sequence = base_sequence.wrapping_add(batch.records.len() as i32);
                 to_send.push(request(corr, &self.topic, p, bytes.clone()));
                 state.in_flight.push_back(InFlight {
@@ -498,7 +726,7 @@ impl Engine {
                 in_flight_bytes += state.in_flight.back().map_or(0, |f| f.bytes.len());
             }
         }
-        if self.urgent && self.parts.values().all(|p| p.queue.iter().all(|b| b.records.is_empty())) {
+        if self.urgent && self.parts.values().all(|p| p.queue.iter().all(|b| b.records.len() == 0)) {
             self.urgent = false;
         }
         if to_send.is_empty() {
@@ -574,19 +802,10 @@ impl Engine {
         let Some(err) = resp.error.as_ref().filter(|e| e.code != v1::ErrorCode::Unspecified as i32) else {
             // Stored (or a duplicate of a stored batch): offsets follow the base offset.
             let Some(flight) = state.in_flight.remove(pos) else { return };
+            state.confirmed = true;
             self.backoff.reset(self.connection.options());
-            let n = flight.records.len();
-            for (i, rec) in flight.records.into_iter().enumerate() {
-                let _ = rec.reply.send(Ok(RecordMetadata {
-                    partition: p,
-                    offset: resp.base_offset + i as i64,
-                    timestamp_ms: if resp.log_append_time_ms > 0 {
-                        resp.log_append_time_ms
-                    } else {
-                        rec.timestamp_ms
-                    },
-                }));
-            }
+            let n = flight.records.permits();
+            flight.records.stored(p, resp.base_offset, resp.log_append_time_ms);
             self.room.add_permits(n);
             return;
         };
@@ -610,24 +829,27 @@ impl Engine {
         let Some(flight) = state.in_flight.remove(pos) else { return };
         let next_sequence = flight.base_sequence;
         let index = usize::try_from(err.record_index).ok().filter(|&i| i < flight.records.len());
-        let mut records = flight.records;
-        match (index, code) {
-            (Some(i), v1::ErrorCode::InvalidRecord | v1::ErrorCode::TooLarge) if records.len() > 1 => {
+        let mut rest = None;
+        match (index, code, flight.records) {
+            (
+                Some(i),
+                v1::ErrorCode::InvalidRecord | v1::ErrorCode::TooLarge,
+                Contents::Records(mut records),
+            ) if records.len() > 1 => {
                 // One record was refused and nothing appended: that record fails,
                 // the others go back to the front of the queue.
                 let bad = records.remove(i);
                 let _ = bad.reply.send(Err(error));
                 self.room.add_permits(1);
+                rest = Some(records);
             }
-            _ => {
+            (_, _, records) => {
                 if code == v1::ErrorCode::OutOfOrderSequence {
                     // The broker lost this producer's sequence: start a new one.
                     self.reinit = true;
                 }
-                let n = records.len();
-                for rec in records.drain(..) {
-                    let _ = rec.reply.send(Err(clone_error(&error)));
-                }
+                let n = records.permits();
+                records.failed(&error);
                 self.room.add_permits(n);
             }
         }
@@ -635,9 +857,13 @@ impl Engine {
         // and send them (and the failed batch's other records) under new sequences.
         state.requeue_from(pos, &mut self.by_corr);
         state.next_sequence = next_sequence;
-        if !records.is_empty() {
+        if let Some(records) = rest {
             let bytes = records.iter().map(Pending::size).sum();
-            state.queue.push_front(OpenBatch { records, bytes, since: Some(Instant::now()) });
+            state.queue.push_front(OpenBatch {
+                records: Contents::Records(records),
+                bytes,
+                since: Some(Instant::now()),
+            });
         }
         self.urgent = true;
     }
@@ -661,10 +887,8 @@ impl Engine {
                         "no answer for a batch of partition {p} within the delivery timeout"
                     ))
                 });
-                let n = flight.records.len();
-                for rec in flight.records {
-                    let _ = rec.reply.send(Err(clone_error(&error)));
-                }
+                let n = flight.records.permits();
+                flight.records.failed(&error);
                 self.room.add_permits(n);
             }
         }

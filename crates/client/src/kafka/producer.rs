@@ -48,7 +48,10 @@ use super::config::KafkaConfig;
 use super::librdkafka::{base_config, blocking, kafka_error, partition_count, unsupported};
 use crate::error::ClientError;
 use crate::partitioner::PartitionChooser;
-use crate::transport::{now_ms, ProducerOptions, RawRecord, RecordMetadata, RecordSink, SendFuture};
+use crate::transport::batch::{choose_partition, send_one_by_one};
+use crate::transport::{
+    now_ms, BatchSendFuture, ProducerOptions, RawBatch, RawRecord, RecordMetadata, RecordSink, SendFuture,
+};
 
 /// librdkafka's ceiling on requests in flight per connection with idempotence.
 const MAX_IDEMPOTENT_IN_FLIGHT: usize = 5;
@@ -408,6 +411,24 @@ impl RecordSink for KafkaSink {
             this.inner.offer(record, ack);
             rx.await.unwrap_or(Err(ClientError::Closed))
         })
+    }
+
+    /// Sends the batch's records one by one to the partition it chooses: librdkafka
+    /// batches them itself, so they are not appended as one (another producer's
+    /// records may come between them).
+    fn send_batch(&self, batch: RawBatch) -> BatchSendFuture {
+        let inner = &self.inner;
+        let chosen = choose_partition(
+            batch.partition,
+            &batch.keys,
+            &inner.topic,
+            inner.partitions,
+            &mut inner.chooser.lock(),
+        );
+        match chosen {
+            Ok(p) => send_one_by_one(batch, p, |record| self.send(record)),
+            Err(e) => BatchSendFuture::failed(e),
+        }
     }
 
     /// Waits until every record sent before is delivered or failed.

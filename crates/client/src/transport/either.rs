@@ -7,8 +7,9 @@
 use runnel_avro::Schema;
 
 use super::{
-    Acknowledge, ConsumerControl, ConsumerOptions, Position, ProducerOptions, RawMessage, RawRecord,
-    RecordSink, RecordSource, SchemaLookup, SendFuture, SubjectVersion, TopicBinding, Transport,
+    Acknowledge, BatchSendFuture, ConsumerControl, ConsumerOptions, Position, ProducerOptions, RawBatch,
+    RawMessage, RawRecord, RecordSink, RecordSource, SchemaLookup, SendFuture, SubjectVersion, TopicBinding,
+    Transport,
 };
 use crate::error::ClientError;
 
@@ -89,6 +90,10 @@ impl<G: Transport, K: Transport> Transport for Either<G, K> {
 impl<G: RecordSink, K: RecordSink> RecordSink for Either<G, K> {
     fn send(&self, record: RawRecord) -> SendFuture {
         each!(self, sink => sink.send(record))
+    }
+
+    fn send_batch(&self, batch: RawBatch) -> BatchSendFuture {
+        each!(self, sink => sink.send_batch(batch))
     }
 
     async fn flush(&self) -> Result<(), ClientError> {

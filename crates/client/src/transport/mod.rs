@@ -13,6 +13,7 @@
 //! per call on the hot paths (a send, a buffered record), never a boxed future
 //! or a virtual call per record.
 
+pub(crate) mod batch;
 #[cfg(feature = "kafka")]
 pub(crate) mod either;
 mod options;
@@ -23,6 +24,8 @@ use std::future::Future;
 use runnel_avro::Schema;
 
 use crate::error::ClientError;
+pub(crate) use batch::{BatchDelivery, RawBatch};
+pub use batch::{BatchReceipt, BatchSendFuture};
 pub use options::{ConsumerOptions, Position, ProducerOptions};
 pub(crate) use raw::{now_ms, Delivery};
 pub use raw::{RawMessage, RawRecord, RecordMetadata, SendFuture};
@@ -99,6 +102,10 @@ pub(crate) trait RecordSink: Clone + Send + Sync + 'static {
     /// Hands a record over now when there is room (so call order is send
     /// order), otherwise when the future is polled; resolves once it is stored.
     fn send(&self, record: RawRecord) -> SendFuture;
+
+    /// Hands a whole batch over, as [`send`](Self::send) does a record; it goes
+    /// to one partition and resolves once all of it is stored, or fails whole.
+    fn send_batch(&self, batch: RawBatch) -> BatchSendFuture;
 
     /// Waits until every record sent before is stored or failed.
     fn flush(&self) -> impl Future<Output = Result<(), ClientError>> + Send;

@@ -58,6 +58,7 @@ async fn compare(env: &BenchEnv, args: &FunctionArgs) -> anyhow::Result<Report> 
         records: args.records,
         partitions: args.partitions,
         batch: args.batch,
+        send: super::Send::Record,
         producers: 1,
         topic: args.topic.clone(),
         linger_ms: 5,

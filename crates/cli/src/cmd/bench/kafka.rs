@@ -103,6 +103,7 @@ async fn round_trip(env: &BenchEnv, args: &KafkaArgs, via: Via) -> anyhow::Resul
         records: args.records,
         partitions: args.partitions,
         batch: args.batch,
+        send: super::Send::Record,
         producers: 1,
         topic: args.topic.clone(),
         linger_ms: args.linger_ms,

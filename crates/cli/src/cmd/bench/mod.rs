@@ -137,6 +137,24 @@ impl Via {
     }
 }
 
+/// How a benchmark's producers hand records over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Send {
+    /// One `Producer::send` per record, each with its own future (the producer batches them).
+    Record,
+    /// One `Producer::send_batch` per --batch records: one future per batch.
+    Batch,
+}
+
+impl Send {
+    fn name(self) -> &'static str {
+        match self {
+            Send::Record => "record",
+            Send::Batch => "batch",
+        }
+    }
+}
+
 /// The topic and the produce side.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProduceArgs {
@@ -161,6 +179,10 @@ pub struct ProduceArgs {
     /// Records per batch.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
+    /// How records are handed to the producer: a future per record, or a whole
+    /// batch of --batch records at a time (`send_batch`).
+    #[arg(long, value_enum, default_value_t = Send::Record)]
+    send: Send,
     /// Concurrent producers (each with its own connection).
     #[arg(long, default_value_t = 1)]
     producers: usize,
@@ -450,6 +472,7 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
         let sample = sample.clone();
         let (batch, linger, partitions) = (args.batch, args.linger_ms, args.partitions as usize);
         let progress = progress.clone();
+        let send = args.send;
         tasks.push(tokio::spawn(async move {
             let client = endpoint.client().await?;
             let producer = client
@@ -461,6 +484,9 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
                 .create()
                 .await?;
             let mut latencies = LatencyRecorder::new();
+            if send == Send::Batch {
+                return send_batches(&producer, sample, count, batch, partitions, &progress).await;
+            }
             let mut in_flight = FuturesUnordered::new();
             // Half the producer's buffer: `send` then always finds room and hands the
             // record over at once, instead of waiting to be polled for room.
@@ -508,6 +534,7 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
     report.set("partitions", args.partitions);
     report.set("producers", args.producers as u64);
     report.set("batch", args.batch as u64);
+    report.set("send", args.send.name());
     report.set("validation", args.topic.validation.clone());
     report.set("fsync", args.topic.fsync.clone());
     report.set("seconds", elapsed.as_secs_f64());
@@ -541,6 +568,47 @@ async fn produce(env: &BenchEnv, args: &ProduceArgs) -> anyhow::Result<(Report, 
         report.set("ratio_to_disk", mb_per_sec / disk.mb_per_sec());
     }
     Ok((report, topic))
+}
+
+/// Sends `count` records in whole batches of `batch` (the last one shorter), up to
+/// four batches per partition in flight; one latency sample per batch.
+async fn send_batches(
+    producer: &runnel_client::Producer<BenchUser>,
+    sample: BenchUser,
+    count: u64,
+    batch: usize,
+    partitions: usize,
+    progress: &Progress,
+) -> anyhow::Result<LatencyRecorder> {
+    let mut latencies = LatencyRecorder::new();
+    let mut in_flight = FuturesUnordered::new();
+    let window = partitions * 4;
+    let mut values = vec![sample; batch];
+    let mut next_id = 0u64;
+    while next_id < count {
+        let n = (count - next_id).min(batch as u64) as usize;
+        for (i, v) in values[..n].iter_mut().enumerate() {
+            v.id = (next_id + i as u64) as i64;
+        }
+        next_id += n as u64;
+        let sent = Instant::now();
+        let ack = producer.send_batch(&values[..n]);
+        in_flight.push(async move { ack.await.map(|r| (r.count, sent.elapsed())) });
+        if in_flight.len() >= window {
+            if let Some(r) = in_flight.next().await {
+                let (n, latency) = r?;
+                latencies.record(latency);
+                progress.inc(u64::from(n));
+            }
+        }
+    }
+    while let Some(r) = in_flight.next().await {
+        let (n, latency) = r?;
+        latencies.record(latency);
+        progress.inc(u64::from(n));
+    }
+    producer.flush().await?;
+    Ok(latencies)
 }
 
 /// Produces, then reads everything back with one consumer and with a group.
