@@ -194,6 +194,52 @@ mod batches {
         server.shutdown().await.expect("shutdown");
     }
 
+    /// `next_batch` hands out what is fetched a batch at a time, decoding into the
+    /// previous batch's values; a record that does not decode ends its batch and is the
+    /// next call's error, and the records after it still come.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_consumer_reads_batches_and_a_bad_record_is_the_next_calls_error() {
+        let t = TestServer::start().await;
+        let id = t.client.register_schema("mixed-value", PersonV1::schema()).await.expect("schema").id;
+        t.client
+            .create_topic(NewTopic::new("mixed").validation(runnel::Validation::None))
+            .await
+            .expect("topic");
+        let producer = t.client.producer::<PersonV1>("mixed").create().await.expect("producer");
+        let people: Vec<PersonV1> = (0..30).map(|i| PersonV1 { name: format!("p{i}"), age: i }).collect();
+        producer.send_batch(&people[..20]).await.expect("stored");
+        let raw = RawProducer::start(&t.client, "mixed", ProducerOptions::default()).await.expect("raw");
+        let mut truncated = Vec::new();
+        runnel::framing::write_header(&mut truncated, id);
+        truncated.extend([10, b'a']); // a 5-byte string with 1 byte
+        raw.send(RawRecord { value: truncated.into(), ..RawRecord::default() }).await.expect("stored");
+        producer.send_batch(&people[20..]).await.expect("stored");
+
+        let mut consumer = t.client.consumer::<PersonV1>("mixed").subscribe().await.expect("consumer");
+        let mut batch = Vec::new();
+        let mut ages = Vec::new();
+        let mut errors = Vec::new();
+        while ages.len() < 30 {
+            match tokio::time::timeout(PATIENCE, consumer.next_batch(&mut batch, 7)).await.expect("in time") {
+                Ok(n) => {
+                    assert!((1..=7).contains(&n) && n == batch.len(), "{n} of {}", batch.len());
+                    for msg in &batch {
+                        assert_eq!(
+                            msg.offset(),
+                            i64::from(msg.value().age) + i64::from(msg.value().age >= 20)
+                        );
+                        ages.push(msg.value().age);
+                    }
+                }
+                Err(e) => errors.push((ages.len(), e)),
+            }
+        }
+        assert_eq!(ages, (0..30).collect::<Vec<_>>());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, 20, "the error comes after the 20 good records before it");
+        assert!(matches!(errors[0].1, ClientError::Decode { .. }), "{:?}", errors[0].1);
+    }
+
     /// A value the broker refuses fails its whole batch, naming its index; nothing
     /// of the batch is stored.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

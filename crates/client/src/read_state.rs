@@ -41,6 +41,14 @@ impl<R: Reader<Item = I>, I: Send + 'static> ReadState<R, I> {
         ReadState { state: State::Idle(Box::new(reader)) }
     }
 
+    /// The reader, when no wait for its next item is in progress.
+    pub(crate) fn idle(&mut self) -> Option<&mut R> {
+        match &mut self.state {
+            State::Idle(reader) => Some(reader),
+            _ => None,
+        }
+    }
+
     /// The next item, as `Stream::poll_next` wants it.
     #[inline]
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<I>> {

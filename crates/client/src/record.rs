@@ -33,6 +33,22 @@ impl<T> Record<T> {
         }
     }
 
+    /// The value, for decoding the next record into it (`Consumer::next_batch`).
+    pub(crate) fn value_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+
+    /// This record becomes `raw`, whose value was decoded into [`value_mut`](Self::value_mut).
+    #[inline]
+    pub(crate) fn refill(&mut self, raw: RawMessage, schema_id: u32) {
+        self.key = raw.key;
+        self.partition = raw.partition;
+        self.offset = raw.offset;
+        self.timestamp_ms = raw.timestamp_ms;
+        self.headers = raw.headers;
+        self.schema_id = schema_id;
+    }
+
     /// The value.
     pub fn value(&self) -> &T {
         &self.value

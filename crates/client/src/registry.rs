@@ -176,6 +176,24 @@ impl<T: Avro, L: SchemaLookup> ValueDecoder<T, L> {
             .unwrap_or(Err(ClientError::NotFramed { partition, offset }))
     }
 
+    /// Decodes one record's value into `into`, reusing its allocations, when its
+    /// writer schema's plan is cached and the record decodes: the writer schema id.
+    /// `None` when it is not cached or the record does not decode (then `decode`
+    /// fetches the schema or says why; `into` may hold part of the record).
+    pub(crate) fn decode_cached_into(&mut self, value: &[u8], into: &mut T) -> Option<u32> {
+        let (schema_id, body) = framing::split(value)?;
+        let ValueDecoder { decoders, scratch, .. } = self;
+        let decoded = match &**decoders.get(&schema_id)? {
+            Decoding::Direct => decode_all_into(into, body),
+            Decoding::Resolve(plan) => {
+                scratch.clear();
+                plan.transcode(body, scratch).and_then(|()| decode_all_into(into, scratch))
+            }
+            Decoding::Unresolvable(_) => return None,
+        };
+        decoded.ok().map(|()| schema_id)
+    }
+
     /// Decodes one record's value when its writer schema's plan is cached;
     /// `None` when it is not (then `decode` fetches it).
     pub(crate) fn decode_cached(
@@ -209,6 +227,12 @@ impl<T: Avro, L: SchemaLookup> ValueDecoder<T, L> {
         };
         Some(value.map(|v| (v, schema_id)))
     }
+}
+
+fn decode_all_into<T: Avro>(value: &mut T, bytes: &[u8]) -> Result<(), runnel_avro::DecodeError> {
+    let mut reader = Reader::new(bytes);
+    value.decode_into(&mut reader)?;
+    reader.finish()
 }
 
 fn decode_all<T: Avro>(bytes: &[u8]) -> Result<T, runnel_avro::DecodeError> {

@@ -623,6 +623,7 @@ async fn consume(env: &BenchEnv, args: &ConsumeArgs) -> anyhow::Result<Report> {
         env.endpoint(args.produce.via, &args.produce.kafka, &args.produce.kafka_properties)?.client().await?;
     let single = read_back(&client, &topic, records).await?;
     let raw = read_back_raw(&client, &topic, records).await?;
+    let batched = read_back_batches(&client, &topic, records).await?;
 
     let group = format!("bench-group-{}", now_us());
     let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -678,6 +679,7 @@ async fn consume(env: &BenchEnv, args: &ConsumeArgs) -> anyhow::Result<Report> {
     report.set("records_per_sec", records as f64 / single.as_secs_f64());
     report.set("mb_per_sec", records as f64 * record_bytes / 1e6 / single.as_secs_f64());
     report.set("raw_records_per_sec", records as f64 / raw.as_secs_f64());
+    report.set("batch_records_per_sec", records as f64 / batched.as_secs_f64());
     report.set("group_consumers", args.consumers as u64);
     report.set("group_records_per_sec", records as f64 / group_elapsed.as_secs_f64());
     report.set("group_mb_per_sec", records as f64 * record_bytes / 1e6 / group_elapsed.as_secs_f64());
@@ -697,6 +699,30 @@ async fn read_back(client: &Client, topic: &str, records: u64) -> anyhow::Result
     let start = Instant::now();
     let mut consumer = client.consumer::<BenchUser>(topic).from(Position::Earliest).subscribe().await?;
     take_records(records, async || Some(consumer.next().await?.map(drop).map_err(Into::into))).await?;
+    let elapsed = start.elapsed();
+    consumer.close().await?;
+    Ok(elapsed)
+}
+
+/// As [`read_back`], a batch at a time (`Consumer::next_batch`, decoding into the
+/// previous batch's values).
+async fn read_back_batches(client: &Client, topic: &str, records: u64) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let mut consumer = client.consumer::<BenchUser>(topic).from(Position::Earliest).subscribe().await?;
+    let mut batch = Vec::new();
+    let mut seen = 0u64;
+    let limit = read_limit(records);
+    tokio::time::timeout(limit, async {
+        while seen < records {
+            match consumer.next_batch(&mut batch, 1000).await? {
+                0 => bail!("the consumer stream ended after {seen} of {}", count(records, "record")),
+                n => seen += n as u64,
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("read {seen} of {} in {limit:?}", count(records, "record")))??;
     let elapsed = start.elapsed();
     consumer.close().await?;
     Ok(elapsed)
