@@ -334,19 +334,19 @@ impl<T: Avro> Producer<T> {
         let timestamp_ms = now_ms();
         let mut records = BatchBuilder::new();
         let mut keys = Vec::new();
-        // Each value is encoded once into a reused scratch buffer and copied into the batch.
-        let mut scratch = Vec::with_capacity(256);
         for value in values {
-            scratch.clear();
-            framing::write_header(&mut scratch, self.schema_id);
-            value.encode(&mut scratch);
             let key = self.key.as_ref().and_then(|f| f(value));
+            let bound = framing::HEADER_LEN + value.encoded_len_bound();
             if records.is_empty() {
                 // Room for the whole batch at the first value's size (the builder grows if wrong).
-                let per_record = scratch.len() + key.as_ref().map_or(0, Bytes::len) + 16;
+                let per_record = bound + key.as_ref().map_or(0, Bytes::len) + 16;
                 records = BatchBuilder::with_capacity(per_record.saturating_mul(expected));
             }
-            records.push(key.as_deref(), Some(&scratch), timestamp_ms, &[]);
+            // Encoded once, straight into the batch.
+            records.push_with(key.as_deref(), timestamp_ms, bound, |buf| {
+                framing::write_header(buf, self.schema_id);
+                value.encode(buf);
+            });
             keys.extend(key);
         }
         if records.is_empty() {

@@ -208,6 +208,70 @@ impl BatchBuilder {
         self.count = self.count.saturating_add(1);
     }
 
+    /// Appends a record without headers whose value `write` appends to the buffer in
+    /// place, `value_bound` bytes at most: the value is written once, straight into
+    /// the batch, instead of into a buffer of its own and then copied here.
+    ///
+    /// The two lengths in front of the value are sized from the bound; when the
+    /// value turns out shorter by enough to need fewer bytes for a length, the record
+    /// is rewritten once (lengths are written minimal, as Kafka's own writers do).
+    ///
+    /// ```
+    /// use runnel_proto::{BatchBuilder, BatchView};
+    /// let mut b = BatchBuilder::new();
+    /// b.push_with(Some(b"k"), 1, 300, |buf| buf.extend_from_slice(b"short"));
+    /// let batch = b.finish(-1, -1, -1);
+    /// let record = BatchView::parse(&batch).unwrap().records().next().unwrap().unwrap();
+    /// assert_eq!((record.key, record.value), (Some(&b"k"[..]), Some(&b"short"[..])));
+    /// ```
+    pub fn push_with(
+        &mut self,
+        key: Option<&[u8]>,
+        timestamp_ms: i64,
+        value_bound: usize,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        if self.count == 0 {
+            self.base_timestamp = timestamp_ms;
+        }
+        self.max_timestamp = self.max_timestamp.max(timestamp_ms);
+        let delta = timestamp_ms.wrapping_sub(self.base_timestamp);
+        let bound = value_bound.min(i32::MAX as usize / 2);
+        let before_value =
+            1 + varlong_len(zigzag64(delta)) + varint_len(zigzag32(self.count)) + bytes_len(key);
+        let value_width = varint_len(zigzag32(bound as i32));
+        let body_bound = before_value + value_width + bound + 1;
+        let body_width = varint_len(zigzag32(body_bound as i32));
+        let start = self.buf.len();
+        self.buf.reserve(body_width + body_bound);
+        self.buf.resize(start + body_width, 0);
+        self.buf.push(0); // record attributes: unused
+        put_varlong(&mut self.buf, delta);
+        put_varint(&mut self.buf, self.count);
+        put_bytes(&mut self.buf, key);
+        let value_len_at = self.buf.len();
+        self.buf.resize(value_len_at + value_width, 0);
+        let value_at = self.buf.len();
+        write(&mut self.buf);
+        let value_len = self.buf.len() - value_at;
+        self.buf.push(0); // no headers
+        let body = self.buf.len() - start - body_width;
+        let fits = value_len <= bound
+            && varint_len(zigzag32(value_len as i32)) == value_width
+            && varint_len(zigzag32(body as i32)) == body_width;
+        if fits {
+            put_varint_at(&mut self.buf[value_len_at..value_at], value_len as i32);
+            put_varint_at(&mut self.buf[start..start + body_width], body as i32);
+            self.count = self.count.saturating_add(1);
+        } else {
+            // Rare: the lengths need other widths. The value is copied out once and
+            // the record written the ordinary way.
+            let value = self.buf[value_at..value_at + value_len].to_vec();
+            self.buf.truncate(start);
+            self.push(key, Some(&value), timestamp_ms, &[]);
+        }
+    }
+
     /// Writes the header and returns the batch. `producer_id` -1 (with epoch -1 and
     /// sequence -1) means a non-idempotent producer. The base offset is 0: the broker
     /// assigns offsets. A batch needs at least one record: an empty builder gives a
@@ -843,6 +907,16 @@ pub fn put_varlong(buf: &mut Vec<u8>, v: i64) {
     put_uvarint(buf, zigzag64(v));
 }
 
+/// Writes `v`'s zigzag varint into `out`, which is exactly as long as it.
+fn put_varint_at(out: &mut [u8], v: i32) {
+    let mut z = zigzag32(v);
+    let last = out.len() - 1;
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = if i == last { z as u8 } else { (z as u8 & 0x7f) | 0x80 };
+        z >>= 7;
+    }
+}
+
 fn put_bytes(buf: &mut Vec<u8>, b: Option<&[u8]>) {
     match b {
         None => put_varint(buf, -1),
@@ -928,6 +1002,26 @@ mod tests {
         let view = BatchView::parse(&data).unwrap();
         assert!(view.is_transactional() && !view.is_control());
         assert_eq!(view.control_type(), None);
+    }
+
+    /// A value written in place is the same batch as one pushed from a buffer,
+    /// whatever the bound (at or above the value) does to the lengths' widths.
+    #[test]
+    fn values_written_in_place_are_the_bytes_pushed_ones_make() {
+        let sizes = [0usize, 1, 62, 63, 64, 100, 8190, 8191, 8192, 10_240, 70_000];
+        let extra = [0usize, 1, 2, 60, 8_000, 200_000];
+        for (i, &len) in sizes.iter().enumerate() {
+            for &more in &extra {
+                let value: Vec<u8> = (0..len).map(|j| (j * 7 + i) as u8).collect();
+                let key = (i % 2 == 0).then_some(&b"key"[..]);
+                let (mut pushed, mut written) = (BatchBuilder::new(), BatchBuilder::new());
+                for n in 0..3i64 {
+                    pushed.push(key, Some(&value), 1_000 + n * 300, &[]);
+                    written.push_with(key, 1_000 + n * 300, len + more, |buf| buf.extend_from_slice(&value));
+                }
+                assert_eq!(pushed.finish(1, 0, 0), written.finish(1, 0, 0), "value of {len}, bound +{more}");
+            }
+        }
     }
 
     fn sample() -> Bytes {
