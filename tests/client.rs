@@ -159,13 +159,10 @@ mod refusal {
 
 mod batches {
     use super::*;
-    use runnel_broker::ServerConfig;
+    use runnel_broker::{RunningServer, ServerConfig};
 
-    /// A batch sent right behind a record the broker refuses is taken back (the
-    /// sequence has a gap) and sent again under new sequence numbers: stored once,
-    /// whole, and nothing of the refused record.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_behind_a_refused_record_is_resent_and_stored_once() {
+    /// A server that refuses records over 1000 bytes, with a topic `people` of `PersonV1`.
+    async fn server_with_small_records() -> (tempfile::TempDir, RunningServer, runnel::Client) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut config = ServerConfig::ephemeral(dir.path());
         config.max_record_bytes = 1000;
@@ -173,6 +170,15 @@ mod batches {
         let client = runnel::Client::connect(server.grpc_url()).await.expect("client");
         client.register_schema("people-value", PersonV1::schema()).await.expect("schema");
         client.create_topic(NewTopic::new("people")).await.expect("topic");
+        (dir, server, client)
+    }
+
+    /// A batch sent right behind a record the broker refuses is taken back (the
+    /// sequence has a gap) and sent again under new sequence numbers: stored once,
+    /// whole, and nothing of the refused record.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_behind_a_refused_record_is_resent_and_stored_once() {
+        let (_dir, server, client) = server_with_small_records().await;
         let producer = client.producer::<PersonV1>("people").create().await.expect("producer");
 
         let big = producer.send(&PersonV1 { name: "x".repeat(2000), age: -1 });
@@ -244,13 +250,7 @@ mod batches {
     /// of the batch is stored.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_refused_value_fails_its_whole_batch_and_nothing_is_stored() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let mut config = ServerConfig::ephemeral(dir.path());
-        config.max_record_bytes = 1000;
-        let server = runnel_broker::start(config).await.expect("server starts");
-        let client = runnel::Client::connect(server.grpc_url()).await.expect("client");
-        client.register_schema("people-value", PersonV1::schema()).await.expect("schema");
-        client.create_topic(NewTopic::new("people")).await.expect("topic");
+        let (_dir, server, client) = server_with_small_records().await;
         let producer = client.producer::<PersonV1>("people").create().await.expect("producer");
         let mut people: Vec<PersonV1> = (0..10).map(|i| PersonV1 { name: format!("p{i}"), age: i }).collect();
         people[7].name = "x".repeat(2000);

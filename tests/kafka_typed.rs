@@ -477,6 +477,11 @@ mod on_an_external_engine {
         let refused = producer.send(&PersonV1 { name: "no".into(), age: 99 }).await;
         let err = refused.expect_err("produce without the grant is refused").to_string();
         assert!(err.to_lowercase().contains("authoriz"), "{err}");
+        // Once the producer has stopped, librdkafka refuses a send at once with a bare
+        // "Fatal"; the answer still gives the reason.
+        let again = producer.send(&PersonV1 { name: "no".into(), age: 100 }).await;
+        let err = again.expect_err("the stopped producer refuses").to_string();
+        assert!(err.to_lowercase().contains("authoriz"), "{err}");
 
         let _ = stop.send(());
         let _ = rest.await;

@@ -55,8 +55,8 @@ pub use replication::{
 };
 pub use transaction::Transaction;
 pub use transport::{
-    BatchReceipt, BatchSendFuture, ConsumerOptions, Position, ProducerOptions, RawMessage, RawRecord,
-    RecordMetadata, SendFuture,
+    BatchReceipt, BatchSendFuture, ConsumerOptions, DeliveryFuture, Position, ProducerOptions, RawMessage,
+    RawRecord, RecordMetadata, SendFuture,
 };
 
 /// The protocol's generated types, for settings the builders do not cover.

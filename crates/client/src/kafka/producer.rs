@@ -205,10 +205,17 @@ impl Gates {
                 // its queue from filling; whatever else refuses a record is
                 // that record's answer.
                 self.buffered.fetch_sub(1, Ordering::Relaxed);
-                let _ = rejected
-                    .delivery_opaque
-                    .tx
-                    .send(Err(kafka_error(&format!("cannot send to `{topic}`"), e)));
+                // After a fatal error (an idempotent producer refused its id, say)
+                // librdkafka refuses every record with a bare "Fatal": the fatal
+                // error is the reason, as in `DeliveryContext::delivery`.
+                let error = match engine.client().fatal_error() {
+                    Some((code, reason)) => kafka_error(
+                        &format!("the producer for `{topic}` stopped: {reason}"),
+                        KafkaError::MessageProduction(code),
+                    ),
+                    None => kafka_error(&format!("cannot send to `{topic}`"), e),
+                };
+                let _ = rejected.delivery_opaque.tx.send(Err(error));
                 false
             }
         }

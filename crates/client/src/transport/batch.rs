@@ -7,15 +7,12 @@
 //! record on the record-at-a-time path, this leaves the per-record cost at the
 //! encoding itself (see bench/RESULTS.md).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
 // futures' oneshot, not tokio's: see the note in `raw`.
 use futures::channel::oneshot;
 use runnel_proto::BatchBuilder;
 
+use super::raw::DeliveryFuture;
 use crate::error::ClientError;
 
 /// Where a batch sent with [`Producer::send_batch`](crate::Producer::send_batch) was stored.
@@ -63,52 +60,8 @@ impl RawBatch {
 /// The answer channel of a whole batch in a producer's engine.
 pub(crate) type BatchDelivery = oneshot::Receiver<Result<BatchReceipt, ClientError>>;
 
-/// The future of a whole batch's delivery: where it was stored, or why none of
-/// it was.
-#[must_use = "a batch future does nothing unless awaited when the buffer is full; await it for the batch's offsets"]
-pub struct BatchSendFuture {
-    state: BatchState,
-}
-
-enum BatchState {
-    Waiting(BatchDelivery),
-    Pending(Pin<Box<dyn Future<Output = Result<BatchReceipt, ClientError>> + Send>>),
-    Failed(Option<ClientError>),
-}
-
-impl BatchSendFuture {
-    pub(crate) fn waiting(delivery: BatchDelivery) -> Self {
-        BatchSendFuture { state: BatchState::Waiting(delivery) }
-    }
-
-    pub(crate) fn from_future(
-        delivery: impl Future<Output = Result<BatchReceipt, ClientError>> + Send + 'static,
-    ) -> Self {
-        BatchSendFuture { state: BatchState::Pending(Box::pin(delivery)) }
-    }
-
-    pub(crate) fn failed(e: ClientError) -> Self {
-        BatchSendFuture { state: BatchState::Failed(Some(e)) }
-    }
-}
-
-impl std::fmt::Debug for BatchSendFuture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("BatchSendFuture")
-    }
-}
-
-impl Future for BatchSendFuture {
-    type Output = Result<BatchReceipt, ClientError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.state {
-            BatchState::Waiting(rx) => Pin::new(rx).poll(cx).map(|r| r.unwrap_or(Err(ClientError::Closed))),
-            BatchState::Pending(fut) => fut.as_mut().poll(cx),
-            BatchState::Failed(e) => Poll::Ready(Err(e.take().unwrap_or(ClientError::Closed))),
-        }
-    }
-}
+/// The future of a whole batch's delivery: where it was stored, or why none of it was.
+pub type BatchSendFuture = DeliveryFuture<BatchReceipt>;
 
 /// The partition a batch goes to among `n`: the one it names, else the one its
 /// keys choose (all of them the same), else the partitioner's for a record

@@ -28,7 +28,7 @@ pub(crate) use batch::{BatchDelivery, RawBatch};
 pub use batch::{BatchReceipt, BatchSendFuture};
 pub use options::{ConsumerOptions, Position, ProducerOptions};
 pub(crate) use raw::{now_ms, Delivery};
-pub use raw::{RawMessage, RawRecord, RecordMetadata, SendFuture};
+pub use raw::{DeliveryFuture, RawMessage, RawRecord, RecordMetadata, SendFuture};
 
 /// A topic as its transport found it: where the schemas of its values live.
 #[derive(Debug, Clone)]

@@ -64,52 +64,60 @@ pub struct RawMessage {
 pub(crate) type Delivery = oneshot::Receiver<Result<RecordMetadata, ClientError>>;
 
 /// The future of one record's delivery: its partition and offset, or why it failed.
-#[must_use = "a send future does nothing unless awaited when the buffer is full; await it for the record's offset"]
-pub struct SendFuture {
-    state: SendState,
+pub type SendFuture = DeliveryFuture<RecordMetadata>;
+
+/// The future of a delivery (a record's: [`SendFuture`]; a whole batch's:
+/// [`BatchSendFuture`](crate::BatchSendFuture)): where it was stored, or why it was not.
+#[must_use = "a send future does nothing unless awaited when the buffer is full; await it for the offsets"]
+pub struct DeliveryFuture<T> {
+    state: DeliveryState<T>,
 }
 
-enum SendState {
-    /// The record is in the engine; its answer comes on this channel.
-    Waiting(Delivery),
-    /// The record still has to be handed over (room to wait for), or is
+enum DeliveryState<T> {
+    /// The records are in the engine; the answer comes on this channel.
+    Waiting(oneshot::Receiver<Result<T, ClientError>>),
+    /// The records still have to be handed over (room to wait for), or are
     /// delivered through another library's future (librdkafka's).
-    Pending(Pin<Box<dyn Future<Output = Result<RecordMetadata, ClientError>> + Send>>),
+    Pending(Pin<Box<dyn Future<Output = Result<T, ClientError>> + Send>>),
     Failed(Option<ClientError>),
 }
 
-impl SendFuture {
+impl<T> DeliveryFuture<T> {
     /// A future answered on `delivery`: the common case, no allocation of its own.
-    pub(crate) fn waiting(delivery: Delivery) -> Self {
-        SendFuture { state: SendState::Waiting(delivery) }
+    pub(crate) fn waiting(delivery: oneshot::Receiver<Result<T, ClientError>>) -> Self {
+        DeliveryFuture { state: DeliveryState::Waiting(delivery) }
     }
 
     /// A future that resolves as `delivery` does.
     pub(crate) fn from_future(
-        delivery: impl Future<Output = Result<RecordMetadata, ClientError>> + Send + 'static,
+        delivery: impl Future<Output = Result<T, ClientError>> + Send + 'static,
     ) -> Self {
-        SendFuture { state: SendState::Pending(Box::pin(delivery)) }
+        DeliveryFuture { state: DeliveryState::Pending(Box::pin(delivery)) }
     }
 
     pub(crate) fn failed(e: ClientError) -> Self {
-        SendFuture { state: SendState::Failed(Some(e)) }
+        DeliveryFuture { state: DeliveryState::Failed(Some(e)) }
     }
 }
 
-impl std::fmt::Debug for SendFuture {
+impl<T> std::fmt::Debug for DeliveryFuture<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SendFuture")
+        f.write_str("DeliveryFuture")
     }
 }
 
-impl Future for SendFuture {
-    type Output = Result<RecordMetadata, ClientError>;
+impl<T> Unpin for DeliveryFuture<T> {}
+
+impl<T> Future for DeliveryFuture<T> {
+    type Output = Result<T, ClientError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.state {
-            SendState::Waiting(rx) => Pin::new(rx).poll(cx).map(|r| r.unwrap_or(Err(ClientError::Closed))),
-            SendState::Pending(fut) => fut.as_mut().poll(cx),
-            SendState::Failed(e) => Poll::Ready(Err(e.take().unwrap_or(ClientError::Closed))),
+            DeliveryState::Waiting(rx) => {
+                Pin::new(rx).poll(cx).map(|r| r.unwrap_or(Err(ClientError::Closed)))
+            }
+            DeliveryState::Pending(fut) => fut.as_mut().poll(cx),
+            DeliveryState::Failed(e) => Poll::Ready(Err(e.take().unwrap_or(ClientError::Closed))),
         }
     }
 }
