@@ -99,6 +99,7 @@ pub(crate) fn choose_partition(
 /// transport that has no whole-batch append (Kafka through librdkafka, which
 /// batches on its own): all are handed over now, in order, and the future
 /// resolves when the last is stored, or with the first failure.
+#[cfg(feature = "kafka")]
 pub(crate) fn send_one_by_one(
     batch: RawBatch,
     p: u32,
