@@ -73,34 +73,16 @@ impl SchemaCache {
     }
 }
 
-/// A subject (by address and length), a schema id and what the cache said of them.
-type Answer = ((*const u8, usize), u32, Option<Arc<Schema>>);
-
 /// The broker's registry seen through a topic's cache, as the shared check asks for it.
 struct Checked<'a> {
     registry: &'a Registry,
     schemas: &'a SchemaCache,
-    /// The answers given within one batch, by the subject's address (the topic's
-    /// value or key subject, borrowed for the whole batch) and the id: a batch's
-    /// records nearly always share their schema ids, and the cache's lock and two
-    /// hash lookups per record were a tenth of the produce path's CPU.
-    answered: std::cell::RefCell<Vec<Answer>>,
 }
 
 impl SchemaSource for Checked<'_> {
     type Error = BrokerError;
     fn schema(&self, subject: &str, id: u32) -> Result<Option<Arc<Schema>>, BrokerError> {
-        let at = (subject.as_ptr(), subject.len());
-        if let Some((_, _, schema)) = self.answered.borrow().iter().find(|(a, i, _)| *a == at && *i == id) {
-            return Ok(schema.clone());
-        }
-        let schema = self.schemas.lookup(self.registry, subject, id)?;
-        let mut answered = self.answered.borrow_mut();
-        // A few ids per batch at most; a batch of all-different ids stops remembering.
-        if answered.len() < 8 {
-            answered.push((at, id, schema.clone()));
-        }
-        Ok(schema)
+        self.schemas.lookup(self.registry, subject, id)
     }
 }
 
@@ -114,11 +96,12 @@ pub fn check_batch(
     max_record_bytes: usize,
 ) -> Result<(), BrokerError> {
     let config = &topic.config;
-    let source = Checked { registry, schemas, answered: Default::default() };
-    // The value schema the batch's last checked value was framed with: the values of
-    // a batch nearly always share it, and then only their bodies are left to check
-    // (no lookup, no reference count, no message built per record).
-    let mut value_schema: Option<(u32, Arc<Schema>)> = None;
+    let source = Checked { registry, schemas };
+    // The schema each part's last checked bytes were framed with (value, key): a
+    // batch's records nearly always share it, and then only their bodies are left to
+    // check (no cache lookup, no reference count, no message built per record; the
+    // lookups were a tenth of the produce path's CPU).
+    let mut last: [Option<(u32, Arc<Schema>)>; 2] = [None, None];
     for (index, record) in batch.records().enumerate() {
         let record = record?;
         let index = index as u32;
@@ -132,27 +115,27 @@ pub fn check_batch(
             continue;
         }
         let full = config.validation == Validation::Full;
-        let check = |subject: &str, bytes, part| {
+        let mut check = |slot: usize, subject: &str, bytes: Option<&[u8]>, part| {
+            if let (Some((id, schema)), Some(bytes)) = (&last[slot], bytes) {
+                if framed_id(bytes) == Some(*id)
+                    && (!full || runnel_avro::validate(schema, &bytes[FRAMING_BYTES..]).is_ok())
+                {
+                    return Ok(());
+                }
+            }
+            // The whole check, which also words a refusal.
             check_part(&source, &topic.name, subject, bytes, part, full).map_err(|e| match e {
                 Refusal::Refused { path, message } => BrokerError::InvalidRecord { index, path, message },
                 Refusal::Source(e) => e,
-            })
-        };
-        let known = match (&value_schema, record.value) {
-            (Some((id, schema)), Some(bytes)) if framed_id(bytes) == Some(*id) => {
-                !full || runnel_avro::validate(schema, &bytes[FRAMING_BYTES..]).is_ok()
+            })?;
+            if let Some(id) = bytes.and_then(framed_id) {
+                last[slot] = source.schema(subject, id)?.map(|schema| (id, schema));
             }
-            _ => false,
+            Ok::<(), BrokerError>(())
         };
-        if !known {
-            // The whole check, which also words a refusal.
-            check(&config.value_subject, record.value, Part::Value)?;
-            if let Some(id) = record.value.and_then(framed_id) {
-                value_schema = source.schema(&config.value_subject, id)?.map(|schema| (id, schema));
-            }
-        }
+        check(0, &config.value_subject, record.value, Part::Value)?;
         if let Some(subject) = &config.key_subject {
-            check(subject, record.key, Part::Key)?;
+            check(1, subject, record.key, Part::Key)?;
         }
     }
     Ok(())

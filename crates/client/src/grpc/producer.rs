@@ -47,8 +47,8 @@ use crate::error::ClientError;
 use crate::partitioner::PartitionChooser;
 use crate::transport::batch::choose_partition;
 use crate::transport::{
-    now_ms, BatchReceipt, BatchSendFuture, Delivery, ProducerOptions, RawBatch, RawRecord, RecordMetadata,
-    RecordSink, SendFuture, TopicBinding,
+    now_ms, BatchReceipt, BatchSendFuture, Delivery, DeliveryFuture, ProducerOptions, RawBatch, RawRecord,
+    RecordMetadata, RecordSink, SendFuture, TopicBinding,
 };
 
 /// A produce stream with nothing in flight for this long is closed: an idle
@@ -122,6 +122,10 @@ impl Contents {
             Contents::Records(records) => records.len(),
             Contents::Whole(whole) => whole.count,
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The room it takes in the producer's buffer.
@@ -290,11 +294,12 @@ impl GrpcSink {
 }
 
 impl GrpcSink {
-    fn enqueue_whole(&self, batch: RawBatch) -> crate::transport::BatchDelivery {
+    /// Queues a whole batch that took `permits` of room.
+    fn enqueue_whole(&self, (batch, permits): (RawBatch, u32)) -> crate::transport::BatchDelivery {
         let (reply, rx) = oneshot::channel();
         let whole = Whole {
             count: batch.count(),
-            permits: self.room_for(batch.count()) as usize,
+            permits: permits as usize,
             body: Body::Built(batch.records),
             partition: batch.partition,
             keys: batch.keys,
@@ -305,10 +310,36 @@ impl GrpcSink {
         rx
     }
 
-    /// The room a batch of `count` records takes: its records, or all the room
-    /// when it holds more than the producer's buffer (it then goes alone).
-    fn room_for(&self, count: usize) -> u32 {
-        (count.min(self.shared.capacity as usize) as u32).max(1)
+    /// Hands `item` to the engine with `enqueue` once `permits` of room are taken:
+    /// now when they are free (so call order is send order), otherwise when the
+    /// future is polled. The engine gives the room back when the item resolves.
+    fn admit<T: Send + 'static, I: Send + 'static>(
+        &self,
+        permits: u32,
+        item: I,
+        enqueue: fn(&GrpcSink, I) -> oneshot::Receiver<Result<T, ClientError>>,
+    ) -> DeliveryFuture<T> {
+        match self.shared.room.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => {
+                permit.forget();
+                DeliveryFuture::waiting(enqueue(self, item))
+            }
+            Err(tokio::sync::TryAcquireError::Closed) => DeliveryFuture::failed(ClientError::Closed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let this = self.clone();
+                DeliveryFuture::from_future(async move {
+                    let permit = this
+                        .shared
+                        .room
+                        .clone()
+                        .acquire_many_owned(permits)
+                        .await
+                        .map_err(|_| ClientError::Closed)?;
+                    permit.forget();
+                    enqueue(&this, item).await.map_err(|_| ClientError::Closed)?
+                })
+            }
+        }
     }
 }
 
@@ -322,62 +353,15 @@ impl RecordSink for GrpcSink {
                 });
             }
         }
-        match self.shared.room.clone().try_acquire_owned() {
-            Ok(permit) => {
-                // The engine gives the room back when the record resolves.
-                permit.forget();
-                SendFuture::waiting(self.enqueue(record))
-            }
-            Err(tokio::sync::TryAcquireError::Closed) => SendFuture::failed(ClientError::Closed),
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let this = self.clone();
-                SendFuture::from_future(async move {
-                    let permit =
-                        this.shared.room.clone().acquire_owned().await.map_err(|_| ClientError::Closed)?;
-                    permit.forget();
-                    this.enqueue(record).await.map_err(|_| ClientError::Closed)?
-                })
-            }
-        }
+        self.admit(1, record, GrpcSink::enqueue)
     }
 
+    /// The batch's partition is checked or chosen by the engine (`choose_partition`).
     fn send_batch(&self, batch: RawBatch) -> BatchSendFuture {
-        if batch.count() == 0 {
-            return BatchSendFuture::failed(ClientError::InvalidArgument(
-                "a batch needs at least one record".into(),
-            ));
-        }
-        if let Some(p) = batch.partition {
-            if p >= self.shared.partitions {
-                return BatchSendFuture::failed(ClientError::UnknownPartition {
-                    topic: self.shared.topic.clone(),
-                    partition: p,
-                });
-            }
-        }
-        let room = self.room_for(batch.count());
-        match self.shared.room.clone().try_acquire_many_owned(room) {
-            Ok(permit) => {
-                // The engine gives the room back when the batch resolves.
-                permit.forget();
-                BatchSendFuture::waiting(self.enqueue_whole(batch))
-            }
-            Err(tokio::sync::TryAcquireError::Closed) => BatchSendFuture::failed(ClientError::Closed),
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let this = self.clone();
-                BatchSendFuture::from_future(async move {
-                    let permit = this
-                        .shared
-                        .room
-                        .clone()
-                        .acquire_many_owned(room)
-                        .await
-                        .map_err(|_| ClientError::Closed)?;
-                    permit.forget();
-                    this.enqueue_whole(batch).await.map_err(|_| ClientError::Closed)?
-                })
-            }
-        }
+        // Its records, or all the room when it holds more than the producer's
+        // buffer (it then goes alone).
+        let permits = (batch.count().min(self.shared.capacity as usize) as u32).max(1);
+        self.admit(permits, (batch, permits), GrpcSink::enqueue_whole)
     }
 
     /// Sends every buffered record now and waits until all records sent
@@ -559,11 +543,8 @@ impl Engine {
                             return;
                         }
                     };
+                // It goes whole, as the caller built it, after what is queued (which it seals).
                 let state = self.parts.entry(p).or_default();
-                // It goes whole, as the caller built it, after what is queued.
-                if state.queue.back().is_some_and(|b| b.records.len() > 0) {
-                    self.chooser.batch_sealed(p, n);
-                }
                 let mut batch =
                     OpenBatch { records: Contents::Whole(whole), bytes: 0, since: Some(Instant::now()) };
                 batch.bytes = batch.records.size();
@@ -581,7 +562,7 @@ impl Engine {
                     Some(OpenBatch { records: Contents::Whole(_), .. }) => true,
                     Some(b) => {
                         b.records.len() >= batch_records
-                            || (b.bytes + size > batch_bytes && b.records.len() > 0)
+                            || (b.bytes + size > batch_bytes && !b.records.is_empty())
                     }
                 };
                 if needs_new {
@@ -680,7 +661,7 @@ impl Engine {
             while in_flight < self.options.max_in_flight && state.in_flight.len() < state.in_flight_limit() {
                 let due = match state.queue.front() {
                     None => false,
-                    Some(b) if b.records.len() == 0 => false,
+                    Some(b) if b.records.is_empty() => false,
                     Some(OpenBatch { records: Contents::Whole(_), .. }) => true,
                     Some(b) => {
                         state.queue.len() > 1
@@ -726,7 +707,7 @@ impl Engine {
                 in_flight_bytes += state.in_flight.back().map_or(0, |f| f.bytes.len());
             }
         }
-        if self.urgent && self.parts.values().all(|p| p.queue.iter().all(|b| b.records.len() == 0)) {
+        if self.urgent && self.parts.values().all(|p| p.queue.iter().all(|b| b.records.is_empty())) {
             self.urgent = false;
         }
         if to_send.is_empty() {

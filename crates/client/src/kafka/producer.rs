@@ -101,12 +101,9 @@ impl ProducerContext for DeliveryContext {
             Err((e, _)) => {
                 // A fatal error (an idempotent producer refused its id, say) purges every
                 // queued record: the fatal error is the reason, not the purge.
-                let fatal = self.engine.get().and_then(Weak::upgrade).and_then(|p| p.client().fatal_error());
-                match fatal {
-                    Some((code, reason)) => Err(kafka_error(
-                        &format!("the producer for `{}` stopped: {reason}", self.topic),
-                        KafkaError::MessageProduction(code),
-                    )),
+                let engine = self.engine.get().and_then(Weak::upgrade);
+                match engine.and_then(|engine| fatal_error(&engine, &self.topic)) {
+                    Some(fatal) => Err(fatal),
                     None => Err(delivery_error(&self.topic, e.clone())),
                 }
             }
@@ -119,6 +116,17 @@ impl ProducerContext for DeliveryContext {
         let engine = self.engine.get().and_then(Weak::upgrade);
         self.gates.delivered(partition, engine.as_deref(), &self.topic);
     }
+}
+
+/// The error that stopped the producer, if one did (an idempotent producer refused
+/// its id, say): then librdkafka fails every record, queued or new, with a bare
+/// "Fatal" or a purge, and this is the reason to give instead.
+fn fatal_error(engine: &Engine, topic: &str) -> Option<ClientError> {
+    let (code, reason) = engine.client().fatal_error()?;
+    Some(kafka_error(
+        &format!("the producer for `{topic}` stopped: {reason}"),
+        KafkaError::MessageProduction(code),
+    ))
 }
 
 /// The batch librdkafka is filling for a partition: what was handed over
@@ -205,16 +213,10 @@ impl Gates {
                 // its queue from filling; whatever else refuses a record is
                 // that record's answer.
                 self.buffered.fetch_sub(1, Ordering::Relaxed);
-                // After a fatal error (an idempotent producer refused its id, say)
-                // librdkafka refuses every record with a bare "Fatal": the fatal
-                // error is the reason, as in `DeliveryContext::delivery`.
-                let error = match engine.client().fatal_error() {
-                    Some((code, reason)) => kafka_error(
-                        &format!("the producer for `{topic}` stopped: {reason}"),
-                        KafkaError::MessageProduction(code),
-                    ),
-                    None => kafka_error(&format!("cannot send to `{topic}`"), e),
-                };
+                // After a fatal error librdkafka refuses every record with a bare
+                // "Fatal": the fatal error is the reason.
+                let error = fatal_error(engine, topic)
+                    .unwrap_or_else(|| kafka_error(&format!("cannot send to `{topic}`"), e));
                 let _ = rejected.delivery_opaque.tx.send(Err(error));
                 false
             }

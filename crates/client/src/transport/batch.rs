@@ -112,20 +112,22 @@ pub(crate) fn send_one_by_one(
         Ok(view) => view,
         Err(e) => return BatchSendFuture::failed(ClientError::InvalidArgument(format!("batch: {e}"))),
     };
-    let mut sends = Vec::with_capacity(count as usize);
+    // Every record is read out before any is sent: all of the batch goes, or none.
+    let mut records = Vec::with_capacity(count as usize);
     for record in view.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => return BatchSendFuture::failed(ClientError::InvalidArgument(format!("batch: {e}"))),
         };
-        sends.push(send(crate::transport::RawRecord {
+        records.push(crate::transport::RawRecord {
             key: record.key.map(|k| bytes.slice_ref(k)),
             value: record.value.map_or_else(Bytes::new, |v| bytes.slice_ref(v)),
             headers: Vec::new(),
             timestamp_ms: Some(timestamp_ms),
             partition: Some(p),
-        }));
+        });
     }
+    let sends: Vec<_> = records.into_iter().map(send).collect();
     BatchSendFuture::from_future(async move {
         let stored = futures::future::try_join_all(sends).await?;
         let first = stored.first().map_or(-1, |m| m.offset);

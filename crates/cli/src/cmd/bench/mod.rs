@@ -698,7 +698,7 @@ fn read_limit(records: u64) -> Duration {
 async fn read_back(client: &Client, topic: &str, records: u64) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let mut consumer = client.consumer::<BenchUser>(topic).from(Position::Earliest).subscribe().await?;
-    take_records(records, async || Some(consumer.next().await?.map(drop).map_err(Into::into))).await?;
+    take_records(records, async || Some(consumer.next().await?.map(|_| 1).map_err(Into::into))).await?;
     let elapsed = start.elapsed();
     consumer.close().await?;
     Ok(elapsed)
@@ -710,19 +710,12 @@ async fn read_back_batches(client: &Client, topic: &str, records: u64) -> anyhow
     let start = Instant::now();
     let mut consumer = client.consumer::<BenchUser>(topic).from(Position::Earliest).subscribe().await?;
     let mut batch = Vec::new();
-    let mut seen = 0u64;
-    let limit = read_limit(records);
-    tokio::time::timeout(limit, async {
-        while seen < records {
-            match consumer.next_batch(&mut batch, 1000).await? {
-                0 => bail!("the consumer stream ended after {seen} of {}", count(records, "record")),
-                n => seen += n as u64,
-            }
-        }
-        anyhow::Ok(())
+    take_records(records, async || match consumer.next_batch(&mut batch, 1000).await {
+        Ok(0) => None,
+        Ok(n) => Some(Ok(n as u64)),
+        Err(e) => Some(Err(e.into())),
     })
-    .await
-    .map_err(|_| anyhow::anyhow!("read {seen} of {} in {limit:?}", count(records, "record")))??;
+    .await?;
     let elapsed = start.elapsed();
     consumer.close().await?;
     Ok(elapsed)
@@ -734,26 +727,23 @@ async fn read_back_raw(client: &Client, topic: &str, records: u64) -> anyhow::Re
     let start = Instant::now();
     let options = runnel_client::ConsumerOptions { from: Position::Earliest, ..Default::default() };
     let mut consumer = runnel_client::RawConsumer::subscribe(client, topic, options).await?;
-    take_records(records, async || Some(consumer.next().await?.map(drop).map_err(Into::into))).await?;
+    take_records(records, async || Some(consumer.next().await?.map(|_| 1).map_err(Into::into))).await?;
     let elapsed = start.elapsed();
     consumer.close().await?;
     Ok(elapsed)
 }
 
-/// Takes `records` records from `next` (`None`: the stream ended), failing on the first
-/// error or after [`read_limit`].
+/// Takes `records` records from `next`, which says how many each call took (`None`: the
+/// stream ended), failing on the first error or after [`read_limit`].
 async fn take_records(
     records: u64,
-    mut next: impl AsyncFnMut() -> Option<anyhow::Result<()>>,
+    mut next: impl AsyncFnMut() -> Option<anyhow::Result<u64>>,
 ) -> anyhow::Result<()> {
     let mut seen = 0u64;
     let read = async {
         while seen < records {
             match next().await {
-                Some(record) => {
-                    record?;
-                    seen += 1;
-                }
+                Some(taken) => seen += taken?,
                 None => bail!("the consumer stream ended after {seen} of {}", count(records, "record")),
             }
         }
