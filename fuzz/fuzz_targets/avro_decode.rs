@@ -6,6 +6,8 @@
 //! byte 0 ≥ 0x80 means the schema's JSON follows, up to a NUL byte, then the datum.
 //!
 //! Properties:
+//! - `validate` (the schema's compiled program, then the walk to word a
+//!   refusal) and the walk alone (`validate_by_walk`) give the same verdict;
 //! - the validator accepts exactly the datums the JSON decoder accepts (one
 //!   documented exception: the decoder also refuses a datum holding more than
 //!   `binary::MAX_ITEMS_WITHOUT_BYTES` items of a zero-width type such as
@@ -24,7 +26,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use runnel_avro::{json, validate, DecodeErrorKind, Schema};
+use runnel_avro::{json, validate, validate_by_walk, DecodeErrorKind, Schema};
 use runnel_fuzz::{parsed_schemas, split_at_nul};
 
 fn schemas() -> &'static [Schema] {
@@ -50,6 +52,8 @@ fuzz_target!(|data: &[u8]| {
 
 fn check(schema: &Schema, datum: &[u8]) {
     let valid = validate(schema, datum);
+    let walked = validate_by_walk(schema, datum);
+    assert_eq!(valid.is_ok(), walked.is_ok(), "the program and the walk disagree: {valid:?} / {walked:?}");
     let decoded = json::from_binary(schema, datum);
     let value = match (&valid, decoded) {
         (Ok(()), Ok(value)) => value,

@@ -3,7 +3,8 @@
 //! apache-avro's decoder into its `Value` tree as a point of reference.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use runnel_avro::{json, validate, Schema};
+use runnel_avro::binary::Reader;
+use runnel_avro::{json, validate, validate_by_walk, DecodeError, Schema};
 
 const USER: &str = r#"{
   "type": "record", "name": "User", "namespace": "com.example",
@@ -32,6 +33,29 @@ fn user_datum() -> serde_json::Value {
     })
 }
 
+/// The benchmark's User validated by code written for its schema alone: the
+/// bound a validator generated per schema could reach, against which the
+/// compiled program `validate` runs is measured (bench/RESULTS.md).
+#[inline(never)]
+fn validate_user_by_hand(bytes: &[u8]) -> Result<(), DecodeError> {
+    let mut r = Reader::new(bytes);
+    r.read_long()?;
+    r.read_str()?;
+    r.read_str()?;
+    r.read_int()?;
+    r.read_bool()?;
+    r.read_double()?;
+    while let Some(block) = r.read_block()? {
+        for _ in 0..block.count {
+            r.read_str()?;
+        }
+    }
+    if r.read_union_index(2)? == 1 {
+        r.read_str()?;
+    }
+    r.finish()
+}
+
 fn benches(c: &mut Criterion) {
     let schema = Schema::parse_str(USER).expect("the benchmark schema is valid");
     let datum = user_datum();
@@ -41,6 +65,10 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("user_record");
     g.throughput(Throughput::Bytes(bytes.len() as u64));
     g.bench_function("validate", |b| b.iter(|| validate(black_box(&schema), black_box(&bytes))));
+    g.bench_function("validate_by_walk", |b| {
+        b.iter(|| validate_by_walk(black_box(&schema), black_box(&bytes)))
+    });
+    g.bench_function("validate_by_hand", |b| b.iter(|| validate_user_by_hand(black_box(&bytes))));
     let mut buf = Vec::with_capacity(256);
     g.bench_function("json_to_binary", |b| {
         b.iter(|| {

@@ -37,4 +37,4 @@ pub mod __private {
     pub use crate::traits::build_schema;
     pub use serde_json;
 }
-pub use validate::{skip, validate, MAX_DEPTH};
+pub use validate::{skip, validate, validate_by_walk, MAX_DEPTH};

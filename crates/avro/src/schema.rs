@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::SchemaError;
 use crate::model::{self, Model};
+use crate::validate::Program;
 
 /// JSON nested deeper than this is refused before apache-avro (whose parser
 /// recurses) sees it; the same limit serde_json applies when parsing text.
@@ -28,6 +29,8 @@ pub struct Schema {
     inner: apache_avro::Schema,
     /// Shared: schemas are cloned into caches and plans, the model never changes.
     model: Arc<Model>,
+    /// The model compiled for [`crate::validate`], which the broker runs per record.
+    program: Arc<Program>,
     json: String,
     canonical: String,
 }
@@ -80,13 +83,20 @@ impl Schema {
     fn from_parsed(inner: apache_avro::Schema, json: String) -> Result<Schema, SchemaError> {
         let model = Model::compile(&inner)?;
         let canonical = model::canonical_form(&model);
-        Ok(Schema { inner, model: Arc::new(model), json, canonical })
+        let program = Arc::new(Program::compile(&model));
+        Ok(Schema { inner, model: Arc::new(model), program, json, canonical })
     }
 
     /// The compiled model: nodes with named types resolved to indices.
     #[inline]
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// The model compiled for validation.
+    #[inline]
+    pub(crate) fn program(&self) -> &Program {
+        &self.program
     }
 
     /// The Parsing Canonical Form of the specification.

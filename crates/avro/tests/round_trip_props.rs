@@ -5,7 +5,7 @@
 //! canonical form parses back to itself.
 
 use proptest::prelude::*;
-use runnel_avro::{json, validate, Schema};
+use runnel_avro::{json, validate, validate_by_walk, Schema};
 use serde_json::{json, Map, Value};
 
 /// A schema shape; names are given when it is written as JSON.
@@ -218,5 +218,28 @@ proptest! {
         let schema = Schema::parse_json(&schema_value).unwrap();
         // Either outcome is fine; the two must agree, and neither may panic.
         prop_assert_eq!(validate(&schema, &junk).is_ok(), json::from_binary(&schema, &junk).is_ok());
+    }
+
+    /// The compiled program `validate` runs and the walk that words its errors agree
+    /// on a datum, on every prefix of it, and on it with any one byte changed.
+    #[test]
+    fn the_program_and_the_walk_agree(
+        (schema_value, value) in schema_and_datum(),
+        changes in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+    ) {
+        let schema = Schema::parse_json(&schema_value).unwrap();
+        let bytes = json::to_vec(&schema, &value).unwrap();
+        let agree = |b: &[u8]| validate(&schema, b).is_ok() == validate_by_walk(&schema, b).is_ok();
+        prop_assert!(agree(&bytes));
+        for cut in 0..bytes.len() {
+            prop_assert!(agree(&bytes[..cut]), "prefix of {} bytes", cut);
+        }
+        if !bytes.is_empty() {
+            for (at, byte) in changes {
+                let mut changed = bytes.clone();
+                changed[at.index(bytes.len())] = byte;
+                prop_assert!(agree(&changed), "{:?}", changed);
+            }
+        }
     }
 }

@@ -1,9 +1,17 @@
 //! Payload validation: does this byte string hold exactly one datum of this schema?
 //!
 //! The broker calls [`validate`] for every record it accepts under `full`
-//! validation, so it walks the bytes under the compiled [`Model`] without
-//! building anything: no value tree, no path, no allocation unless it fails.
-//! The error's path is assembled while the error travels back up.
+//! validation, so nothing here builds anything: no value tree, no path, no
+//! allocation unless it fails. Two ways answer it:
+//! - the schema's [`Program`] (`program.rs`), compiled once per schema, says yes
+//!   or no quickly, and is what runs for every datum;
+//! - the walk here goes down the [`Model`] recursively and words the error (the
+//!   path is assembled while the error travels back up). It runs when the
+//!   program says no, and it is the reference the program is tested against.
+
+mod program;
+
+pub(crate) use program::Program;
 
 use crate::binary::Reader;
 use crate::error::{DecodeError, DecodeErrorKind};
@@ -30,6 +38,16 @@ pub const MAX_DEPTH: usize = 128;
 /// assert!(validate(&s, &[4, b'h', b'i', 0]).is_err()); // trailing byte
 /// ```
 pub fn validate(schema: &Schema, datum: &[u8]) -> Result<(), DecodeError> {
+    if schema.program().accepts(schema.model(), datum) {
+        return Ok(());
+    }
+    validate_by_walk(schema, datum)
+}
+
+/// [`validate`] by the walk alone, the reference the compiled program is
+/// checked against (by the fuzzer and the tests); not for other use.
+#[doc(hidden)]
+pub fn validate_by_walk(schema: &Schema, datum: &[u8]) -> Result<(), DecodeError> {
     let model = schema.model();
     let mut r = Reader::new(datum);
     walk(model, model.root(), &mut r, 0)?;
