@@ -29,6 +29,16 @@ use crate::quotas;
 use crate::topics::{Topic, Topics};
 use crate::transactions::Transactions;
 
+/// A batch that passed [`Appender::check`], to be queued with [`Appender::submit_checked`].
+#[derive(Debug)]
+pub struct CheckedBatch {
+    topic: Arc<Topic>,
+    partition: u32,
+    batch: Bytes,
+    /// Producer id and epoch of a transactional batch.
+    transactional: Option<(i64, i16)>,
+}
+
 /// The produce path: checks batches and appends them to their partitions.
 #[derive(Debug)]
 pub struct Appender {
@@ -99,8 +109,34 @@ impl Appender {
         batch: Bytes,
         hold: bool,
     ) -> Result<(PendingAppend, Duration), BrokerError> {
+        let checked = self.check_batch(topic, partition, batch)?;
+        self.queue(checked, hold).await
+    }
+
+    /// The checks that read a batch (size limit, framing and CRC, every record's schema),
+    /// which take CPU and nothing else: a produce stream runs those of a large batch on a
+    /// task of its own, beside the next request's, then queues the batches in arrival order
+    /// with [`Appender::submit_checked`]. A refusal is counted in the metrics.
+    pub fn check(&self, topic: &str, partition: u32, batch: Bytes) -> Result<CheckedBatch, BrokerError> {
+        let result = self.check_batch(topic, partition, batch);
+        if let Err(e) = &result {
+            self.metrics.refused(e);
+        }
+        result
+    }
+
+    /// Queues a batch [`Appender::check`] passed, as [`Appender::submit`] does.
+    pub async fn submit_checked(&self, checked: CheckedBatch) -> Result<PendingAppend, BrokerError> {
+        let result = self.queue(checked, true).await;
+        if let Err(e) = &result {
+            self.metrics.refused(e);
+        }
+        result.map(|(pending, _)| pending)
+    }
+
+    fn check_batch(&self, topic: &str, partition: u32, batch: Bytes) -> Result<CheckedBatch, BrokerError> {
         let t = self.topics.get(topic)?;
-        let log = t.partition(partition)?;
+        t.partition(partition)?;
         if batch.len() > self.max_batch_bytes {
             return Err(BrokerError::TooLarge(format!(
                 "batch of {} bytes is over the limit of {} bytes",
@@ -119,6 +155,17 @@ impl Appender {
         }
         let transactional = view.is_transactional().then(|| (view.producer_id(), view.producer_epoch()));
         enforce::check_batch(&self.registry, &t.meta, &t.schemas, &view, self.max_record_bytes)?;
+        Ok(CheckedBatch { topic: t, partition, batch, transactional })
+    }
+
+    /// The tenant's quotas, then the partition's queue.
+    async fn queue(
+        &self,
+        checked: CheckedBatch,
+        hold: bool,
+    ) -> Result<(PendingAppend, Duration), BrokerError> {
+        let CheckedBatch { topic: t, partition, batch, transactional } = checked;
+        let log = t.partition(partition)?;
         self.check_storage_quota(&t, batch.len() as u64)?;
         let mut delay = t.quota.produce.charge(batch.len() as u64);
         if hold {
