@@ -2,14 +2,16 @@
 //! per partition doing group commit, and lock-light readers.
 //!
 //! Appends go through a bounded channel to the partition's writer task. The task
-//! takes every append waiting, assigns offsets (rewriting each batch's base
-//! offset as it copies it into one write buffer), writes the buffer with one
-//! `pwrite`, fsyncs once (per the fsync policy), then publishes the new high
+//! takes every append waiting, assigns offsets (each batch's base offset is
+//! rewritten on the way: small batches are copied into one write buffer, large
+//! ones written from where they were received, `group.rs`), writes the group with
+//! one `pwritev`, fsyncs once (per the fsync policy), then publishes the new high
 //! watermark and acknowledges every append of the group. Readers see only
 //! published bytes, so nothing that could still be lost is ever served.
 //!
 //! The format on disk is described byte by byte in `docs/log-format.md`.
 
+mod group;
 pub mod index;
 pub mod producers;
 pub mod recovery;
@@ -17,8 +19,9 @@ pub mod segment;
 pub mod start;
 pub mod txn;
 
+use group::GroupBytes;
+
 use std::collections::{BTreeMap, VecDeque};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -127,7 +130,7 @@ impl PendingAppend {
 }
 
 struct AppendRequest {
-    /// The batch as received; copied once into the write buffer.
+    /// The batch as received; copied into the write buffer if it is small.
     batch: Bytes,
     reply: oneshot::Sender<Result<Appended, BrokerError>>,
 }
@@ -473,8 +476,8 @@ struct Group {
     file: Arc<std::fs::File>,
     path: PathBuf,
     position: u64,
-    buf: Vec<u8>,
-    /// (position in buf, len, base offset, next offset, max timestamp) per written batch.
+    bytes: GroupBytes,
+    /// (position in the group, len, base offset, next offset, max timestamp) per written batch.
     written: Vec<(usize, usize, i64, i64, i64)>,
     replies: Vec<(oneshot::Sender<Result<Appended, BrokerError>>, Appended)>,
     /// What the group's transactional batches do to the transaction index, applied
@@ -534,7 +537,8 @@ async fn writer_loop(log: Arc<PartitionLog>, mut rx: mpsc::Receiver<AppendReques
 /// Takes appends from `pending` into one write, assigning offsets. Appends that
 /// fail their checks are answered at once; the group stops before an append that
 /// needs a new segment (the next group rolls).
-fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf: Vec<u8>) -> Option<Group> {
+fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, buf: Vec<u8>) -> Option<Group> {
+    let mut bytes = GroupBytes::with_buffer(buf);
     let config = *log.config.lock();
     let mut st = log.state.lock();
     if let Some(reason) = &st.failed {
@@ -584,12 +588,12 @@ fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf
             let _ = req.reply.send(Err(BrokerError::Storage("partition has no segment".into())));
             continue;
         };
-        let active_size = active.size + buf.len() as u64;
+        let active_size = active.size + bytes.len() as u64;
         let needs_roll = active_size > 0
             && (active_size + req.batch.len() as u64 > config.segment_bytes
                 || active.opened_at.elapsed() >= config.segment_age);
         if needs_roll {
-            if !buf.is_empty() {
+            if !bytes.is_empty() {
                 pending.push_front(req);
                 break;
             }
@@ -603,12 +607,8 @@ fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf
             }
         }
         let base_offset = st_ref.log_end;
-        let start = buf.len();
-        buf.extend_from_slice(&req.batch[..view.size()]);
-        if batch::set_base_offset(&mut buf[start..], base_offset).is_err() {
-            buf.truncate(start);
-            continue;
-        }
+        let start = bytes.len();
+        bytes.push(&req.batch.slice(..view.size()), base_offset);
         let next = base_offset + i64::from(count);
         st_ref.log_end = next;
         if view.is_control() {
@@ -627,7 +627,7 @@ fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf
                 duplicate: false,
             },
         ));
-        if buf.len() >= MAX_GROUP_BYTES {
+        if bytes.len() >= MAX_GROUP_BYTES {
             break;
         }
     }
@@ -636,7 +636,7 @@ fn plan_group(log: &PartitionLog, pending: &mut VecDeque<AppendRequest>, mut buf
         file: Arc::clone(&active.file),
         path: active.path.clone(),
         position: active.size,
-        buf,
+        bytes,
         written,
         replies,
         txn_events,
@@ -657,23 +657,26 @@ fn roll(st: &mut State, dir: &Path) -> Result<(), BrokerError> {
 /// Writes and (per policy) fsyncs a group, publishes it, answers its appends.
 /// Returns the write buffer for reuse.
 async fn commit_group(log: &Arc<PartitionLog>, group: Group) -> Vec<u8> {
-    let Group { file, path, position, buf, written, replies, txn_events } = group;
+    let Group { file, path, position, bytes, written, replies, txn_events } = group;
     let fsync = matches!(log.config.lock().fsync, FsyncPolicy::Always);
     let io_result = if written.is_empty() {
-        Ok(buf)
+        Ok(bytes.write_buffer())
     } else {
         let fsyncs = Arc::clone(&log.fsyncs);
         tokio::task::spawn_blocking(move || {
-            let written = injected_fault(&path).and_then(|()| file.write_all_at(&buf, position));
-            if let Err(e) = written {
-                // A failed write (e.g. ENOSPC) may have left part of the group in
-                // the file. Cutting the file back to the last published byte and
-                // making that durable restores a known state, so appends can
-                // resume once space returns; if even that fails, the partition
-                // stays failed until a restart's recovery.
-                let undone = file.set_len(position).and_then(|()| file.sync_data()).is_ok();
-                return Err((BrokerError::io("write", &path, e), undone));
-            }
+            let written = injected_fault(&path).and_then(|()| bytes.write_at(&file, position));
+            let buf = match written {
+                Ok(buf) => buf,
+                Err(e) => {
+                    // A failed write (e.g. ENOSPC) may have left part of the group in
+                    // the file. Cutting the file back to the last published byte and
+                    // making that durable restores a known state, so appends can
+                    // resume once space returns; if even that fails, the partition
+                    // stays failed until a restart's recovery.
+                    let undone = file.set_len(position).and_then(|()| file.sync_data()).is_ok();
+                    return Err((BrokerError::io("write", &path, e), undone));
+                }
+            };
             if fsync {
                 // After a failed fsync the page cache may already have dropped the
                 // dirty pages: the file's contents are unknown, never undone here.
