@@ -64,7 +64,9 @@ fn lock(l: &Shared) -> std::sync::MutexGuard<'_, Ledger> {
 }
 
 /// One idempotent producer: a fresh producer id per server life, batches of
-/// 1–7 ticks, alternating between the rolling and the retained topic.
+/// 1–7 ticks, alternating between the rolling and the retained topic. Every fourth
+/// batch carries a 4 KiB header per record, so that batches from 4 to 28 KiB are
+/// written both ways the log writes them (copied, or from the bytes received).
 async fn produce_until_killed(ch: String, schema_id: u32, producer: u32, ledger: Shared) {
     let Ok(mut client) = BrokerClient::connect(ch).await else { return };
     let Ok(init) = client.init_producer(InitProducerRequest {}).await else { return };
@@ -86,8 +88,10 @@ async fn produce_until_killed(ch: String, schema_id: u32, producer: u32, ledger:
         };
         let n = 1 + (start % 7);
         let mut b = BatchBuilder::new();
+        let ballast = [0x5au8; 4096];
+        let headers: &[(&str, &[u8])] = if round % 4 == 3 { &[("ballast", &ballast)] } else { &[] };
         for seq in start..start + n {
-            b.push(None, Some(&tick(schema_id, producer, seq)), now_ms(), &[]);
+            b.push(None, Some(&tick(schema_id, producer, seq)), now_ms(), headers);
         }
         let req = ProduceRequest {
             correlation_id: round,
