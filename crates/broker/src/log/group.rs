@@ -122,18 +122,24 @@ mod tests {
         Bytes::from(b)
     }
 
-    #[test]
-    fn small_and_large_batches_land_in_order_with_their_offsets() {
-        let dir = std::env::temp_dir().join(format!("runnel-group-{}", std::process::id()));
+    /// A fresh file `seg` in a directory of its own, which the caller removes.
+    fn segment(name: &str) -> (std::path::PathBuf, File) {
+        let dir = std::env::temp_dir().join(format!("runnel-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("seg");
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(true)
             .read(true)
             .write(true)
-            .open(&path)
+            .open(dir.join("seg"))
             .unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn small_and_large_batches_land_in_order_with_their_offsets() {
+        let (dir, file) = segment("group");
+        let path = dir.join("seg");
         file.write_all_at(b"head", 0).unwrap();
 
         let batches =
@@ -153,16 +159,8 @@ mod tests {
 
     #[test]
     fn more_pieces_than_one_pwritev_takes() {
-        let dir = std::env::temp_dir().join(format!("runnel-group-many-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let (dir, file) = segment("group-many");
         let path = dir.join("seg");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .unwrap();
         let mut group = GroupBytes::default();
         let mut expected = Vec::new();
         // Each large batch is two pieces (its offset, then its bytes).
