@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::SchemaError;
 use crate::model::{self, Model};
-use crate::validate::Program;
+use crate::validate::program::Program;
 
 /// JSON nested deeper than this is refused before apache-avro (whose parser
 /// recurses) sees it; the same limit serde_json applies when parsing text.

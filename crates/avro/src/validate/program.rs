@@ -1,4 +1,4 @@
-//! A schema compiled for validation: the walk of [`super`] unrolled, once per
+//! A schema compiled for validation: the walk of `walk.rs` unrolled, once per
 //! schema, into a flat program of a few kinds of op.
 //!
 //! Why not only the walk: the broker validates every record it accepts, and
@@ -26,7 +26,7 @@
 use crate::binary::{Reader, MAX_ITEMS_WITHOUT_BYTES};
 use crate::model::{Model, NodeId, NodeKind};
 
-use super::{walk, MAX_DEPTH};
+use super::walk::{walk, MAX_DEPTH};
 
 /// Ops beyond which a schema is not unrolled (named types used in many places
 /// can multiply a program's size): the walk validates it instead.
