@@ -78,11 +78,8 @@ impl Appender {
         partition: u32,
         batch: Bytes,
     ) -> Result<PendingAppend, BrokerError> {
-        let result = self.check_and_submit(topic, partition, batch, true).await;
-        if let Err(e) = &result {
-            self.metrics.refused(e);
-        }
-        result.map(|(pending, _)| pending)
+        let checked = self.check(topic, partition, batch)?;
+        self.submit_checked(checked).await
     }
 
     /// [`Appender::submit`] for a front end that throttles its clients itself (the Kafka
@@ -95,22 +92,8 @@ impl Appender {
         partition: u32,
         batch: Bytes,
     ) -> Result<(PendingAppend, Duration), BrokerError> {
-        let result = self.check_and_submit(topic, partition, batch, false).await;
-        if let Err(e) = &result {
-            self.metrics.refused(e);
-        }
-        result
-    }
-
-    async fn check_and_submit(
-        &self,
-        topic: &str,
-        partition: u32,
-        batch: Bytes,
-        hold: bool,
-    ) -> Result<(PendingAppend, Duration), BrokerError> {
-        let checked = self.check_batch(topic, partition, batch)?;
-        self.queue(checked, hold).await
+        let checked = self.check(topic, partition, batch)?;
+        self.counted(self.queue(checked, false).await)
     }
 
     /// The checks that read a batch (size limit, framing and CRC, every record's schema),
@@ -118,20 +101,20 @@ impl Appender {
     /// task of its own, beside the next request's, then queues the batches in arrival order
     /// with [`Appender::submit_checked`]. A refusal is counted in the metrics.
     pub fn check(&self, topic: &str, partition: u32, batch: Bytes) -> Result<CheckedBatch, BrokerError> {
-        let result = self.check_batch(topic, partition, batch);
-        if let Err(e) = &result {
-            self.metrics.refused(e);
-        }
-        result
+        self.counted(self.check_batch(topic, partition, batch))
     }
 
     /// Queues a batch [`Appender::check`] passed, as [`Appender::submit`] does.
     pub async fn submit_checked(&self, checked: CheckedBatch) -> Result<PendingAppend, BrokerError> {
-        let result = self.queue(checked, true).await;
+        self.counted(self.queue(checked, true).await).map(|(pending, _)| pending)
+    }
+
+    /// `result`, its refusal counted in the metrics.
+    fn counted<T>(&self, result: Result<T, BrokerError>) -> Result<T, BrokerError> {
         if let Err(e) = &result {
             self.metrics.refused(e);
         }
-        result.map(|(pending, _)| pending)
+        result
     }
 
     fn check_batch(&self, topic: &str, partition: u32, batch: Bytes) -> Result<CheckedBatch, BrokerError> {

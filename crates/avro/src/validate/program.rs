@@ -258,16 +258,12 @@ impl Compiler<'_> {
     /// An array (`map` false) or a map of `items`.
     fn repeated(&mut self, id: NodeId, items: NodeId, map: bool, depth: usize) {
         let model = self.model;
-        if !map && model.is_zero_width(items) {
-            // As the walk: the block counts are the whole content.
-            self.ops.push(Op::Items { leaf: Leaf::Skip(0), map });
-            return;
-        }
-        if map
-            && matches!(model.kind(items), NodeKind::Null | NodeKind::Fixed(_))
-            && model.is_zero_width(items)
-        {
-            // Keys only.
+        // As the walk: an array of zero-width items is its block counts alone, and a map
+        // of null (or empty fixed) values its keys alone. A map's zero-width records are
+        // compiled as records, for the depth the walk checks when it enters them.
+        let nothing_per_item = model.is_zero_width(items)
+            && (!map || matches!(model.kind(items), NodeKind::Null | NodeKind::Fixed(_)));
+        if nothing_per_item {
             self.ops.push(Op::Items { leaf: Leaf::Skip(0), map });
             return;
         }
@@ -353,6 +349,12 @@ struct Frame {
 }
 
 /// The program's reader: the checks of [`Reader`], answered yes or no.
+///
+/// Not [`Reader`] itself: written over `Reader`'s calls (their `Result`s dropped),
+/// the program took 48 ns per User instead of 36 ns, a third of what it gains
+/// over the walk; moving the one-load varint below into `Reader` slowed the
+/// derive's decoders and the walk instead (inlining lost). The checks are the
+/// same, and the tests and the fuzzer hold the two to one verdict.
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
