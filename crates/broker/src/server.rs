@@ -245,10 +245,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, BrokerError> {
         .layer(tonic::service::InterceptorLayer::new(auth::GrpcAuthenticator::new(verifier.clone())))
         .initial_stream_window_size(config.http2_window_bytes)
         .initial_connection_window_size(config.http2_window_bytes)
+        // Frames big enough that a produce batch arrives in one and is stored as received.
+        .max_frame_size(Some(grpc::broker_routes::MAX_FRAME_BYTES))
         .concurrency_limit_per_connection(config.max_in_flight_per_connection.max(1))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(grpc::admin::server(Arc::clone(&broker)))
-        .add_service(grpc::broker::server(Arc::clone(&broker)))
+        .add_service(grpc::broker_routes::server(Arc::clone(&broker)))
         .add_service(grpc::groups::server(Arc::clone(&broker)))
         .add_service(grpc::subscriptions::server(Arc::clone(&broker)))
         .add_service(grpc::tenants::server(Arc::clone(&broker)))

@@ -11,6 +11,7 @@ pub mod v1 {
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 pub mod batch;
+pub mod frames;
 pub mod partition;
 
 pub use batch::{BatchBuilder, BatchError, BatchView, ControlType, RecordView};

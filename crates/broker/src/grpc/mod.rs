@@ -4,7 +4,9 @@
 //! (`auth.rs`) before it looks anything up.
 //!
 //! Map: `admin.rs` (topics), `broker.rs` (produce, produce streams, fetch streams, offsets,
-//! producer ids), `groups.rs` (consumer groups), `registry.rs` (the schema registry),
+//! producer ids), `broker_routes.rs` (the same service's routes: the produce stream read
+//! from HTTP/2's chunks, in front of `broker.rs`), `produce_stream.rs` (a produce
+//! stream's pipeline, for both), `groups.rs` (consumer groups), `registry.rs` (the schema registry),
 //! `tenants.rs` (tenants and namespaces), `subscriptions.rs` (queue subscriptions),
 //! `transactions.rs` (the transaction coordinator for Runnel's clients), `functions.rs`
 //! (built-in functions), `replication.rs` (clusters, replicated namespaces, status). This
@@ -12,8 +14,10 @@
 
 pub mod admin;
 pub mod broker;
+pub mod broker_routes;
 pub mod functions;
 pub mod groups;
+pub mod produce_stream;
 pub mod registry;
 pub mod replication;
 pub mod subscriptions;

@@ -3,10 +3,12 @@
 //! description (`topics.rs`), produces with a pipelined `ProduceStream`
 //! engine (`producer.rs`), consumes with `Fetch` streams and `Groups.Join`
 //! (`consumer.rs`), and looks schemas up in the broker's registry
-//! (`registry.rs`). Queue subscriptions (`queue.rs`) exist on this transport only.
+//! (`registry.rs`). `produce_call.rs` frames the produce stream's requests itself, so a
+//! batch goes out uncopied. Queue subscriptions (`queue.rs`) exist on this transport only.
 
 pub(crate) mod connection;
 pub(crate) mod consumer;
+mod produce_call;
 pub(crate) mod producer;
 pub(crate) mod queue;
 mod registry;

@@ -40,9 +40,9 @@ use runnel_proto::batch::{with_producer, BatchBuilder};
 use runnel_proto::v1;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::connection::{Backoff, Connection};
+use super::produce_call;
 use crate::error::ClientError;
 use crate::partitioner::PartitionChooser;
 use crate::transport::batch::choose_partition;
@@ -727,8 +727,7 @@ impl Engine {
             for req in requests.by_ref().take(tx.max_capacity()) {
                 let _ = tx.try_send(req);
             }
-            let responses =
-                self.connection.broker().produce_stream(ReceiverStream::new(rx)).await?.into_inner();
+            let responses = produce_call::produce_stream(&self.connection, rx).await?;
             self.stream = Some(Stream { tx: tx.clone(), responses });
             for req in requests {
                 tx.send(req)
