@@ -187,17 +187,9 @@ impl MessageReader {
         }
     }
 
-    fn skip(&mut self, mut n: usize) {
+    fn skip(&mut self, n: usize) {
         self.buffered -= n;
-        while n > 0 {
-            let Some(front) = self.chunks.front_mut() else { return };
-            if front.len() > n {
-                front.advance(n);
-                return;
-            }
-            n -= front.len();
-            self.chunks.pop_front();
-        }
+        drop_front(&mut self.chunks, n);
     }
 
     fn take(&mut self, len: usize) -> Rope {
@@ -243,18 +235,10 @@ impl Buf for Rope {
         self.segments.front().map_or(&[], |s| &s[..])
     }
 
-    fn advance(&mut self, mut cnt: usize) {
+    fn advance(&mut self, cnt: usize) {
         assert!(cnt <= self.remaining, "advance past the end of a message");
         self.remaining -= cnt;
-        while cnt > 0 {
-            let Some(front) = self.segments.front_mut() else { return };
-            if front.len() > cnt {
-                front.advance(cnt);
-                return;
-            }
-            cnt -= front.len();
-            self.segments.pop_front();
-        }
+        drop_front(&mut self.segments, cnt);
     }
 
     fn copy_to_bytes(&mut self, len: usize) -> Bytes {
@@ -275,6 +259,19 @@ impl Buf for Rope {
                 out.freeze()
             }
         }
+    }
+}
+
+/// Drops the first `n` bytes of a queue of chunks.
+fn drop_front(chunks: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let Some(front) = chunks.front_mut() else { return };
+        if front.len() > n {
+            front.advance(n);
+            return;
+        }
+        n -= front.len();
+        chunks.pop_front();
     }
 }
 
