@@ -263,6 +263,27 @@ mod batches {
         assert_eq!((ok.base_offset, ok.count), (0, 7));
         server.shutdown().await.expect("shutdown");
     }
+
+    /// A batch over what one request may carry (64 MiB) fails at once, as too large,
+    /// rather than breaking the stream on every retry until the delivery timeout.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_over_the_message_limit_fails_at_once() {
+        let t = TestServer::start().await;
+        t.client.register_schema("huge-value", PersonV1::schema()).await.expect("schema");
+        t.client.create_topic(NewTopic::new("huge")).await.expect("topic");
+        let producer = t.client.producer::<PersonV1>("huge").create().await.expect("producer");
+        let people: Vec<PersonV1> = (0..65).map(|i| PersonV1 { name: "x".repeat(1 << 20), age: i }).collect();
+        let err = tokio::time::timeout(PATIENCE, producer.send_batch(&people))
+            .await
+            .expect("answered at once")
+            .expect_err("too large");
+        assert!(
+            matches!(&err, ClientError::Broker { .. }) && format!("{err:?}").contains("TooLarge"),
+            "{err:?}"
+        );
+        let ok = producer.send_batch(&people[..1]).await.expect("stored");
+        assert_eq!((ok.base_offset, ok.count), (0, 1));
+    }
 }
 
 mod groups {

@@ -38,6 +38,7 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 use runnel_proto::batch::{with_producer, BatchBuilder};
 use runnel_proto::v1;
+use runnel_proto::MAX_MESSAGE_BYTES;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 
@@ -54,6 +55,10 @@ use crate::transport::{
 /// A produce stream with nothing in flight for this long is closed: an idle
 /// producer holds no stream on the broker (and does not hold up its shutdown).
 const STREAM_IDLE: Duration = Duration::from_secs(1);
+
+/// Room in a produce request for what is not the batch: its correlation id, topic name
+/// (at most 249 bytes) and partition, with their tags and lengths.
+const MESSAGE_HEAD_ROOM: usize = 512;
 
 /// Batches in flight per partition, at most: the broker remembers the last
 /// five batches of each producer, so a retry of any of them is recognised.
@@ -358,6 +363,17 @@ impl RecordSink for GrpcSink {
 
     /// The batch's partition is checked or chosen by the engine (`choose_partition`).
     fn send_batch(&self, batch: RawBatch) -> BatchSendFuture {
+        // Over what one gRPC message may carry it could never be sent: said now, not after
+        // retries on a stream that breaks each time until the delivery timeout.
+        let bytes = batch.records.size_bytes();
+        if bytes + MESSAGE_HEAD_ROOM > MAX_MESSAGE_BYTES {
+            return BatchSendFuture::failed(ClientError::Broker {
+                code: v1::ErrorCode::TooLarge,
+                message: format!(
+                    "a batch of {bytes} bytes is over the {MAX_MESSAGE_BYTES} bytes a request may carry"
+                ),
+            });
+        }
         // Its records, or all the room when it holds more than the producer's
         // buffer (it then goes alone).
         let permits = (batch.count().min(self.shared.capacity as usize) as u32).max(1);
