@@ -213,17 +213,6 @@ impl Connection {
         InterceptedService::new(self.channel.clone(), self.bearer.clone())
     }
 
-    /// The channel without the bearer token, for a call framed by hand (the caller
-    /// adds [`Connection::bearer`]'s header).
-    pub(crate) fn raw_channel(&self) -> Channel {
-        self.channel.clone()
-    }
-
-    /// What adds the bearer token to a call.
-    pub(crate) fn bearer(&self) -> Bearer {
-        self.bearer.clone()
-    }
-
     pub(crate) fn admin(&self) -> AdminClient<GrpcChannel> {
         AdminClient::with_interceptor(self.channel.clone(), self.bearer.clone())
             .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -17,7 +17,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::{Codec, Streaming};
 use tonic::codegen::http::{self, header, HeaderValue};
 use tonic::codegen::Service;
-use tonic::service::Interceptor;
 use tonic::{Code, Status};
 
 use super::connection::Connection;
@@ -43,11 +42,10 @@ pub(crate) async fn produce_stream(
     let headers = request.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(header::TE, HeaderValue::from_static("trailers"));
-    // The bearer token, as every other call carries it.
-    let metadata = connection.bearer().call(tonic::Request::new(()))?.into_parts().0;
-    headers.extend(metadata.into_headers());
 
-    let mut channel = connection.raw_channel();
+    // The channel every call uses: its interceptor adds the bearer token, and answers a
+    // refusal of its own as a response with a status.
+    let mut channel = connection.channel();
     futures::future::poll_fn(|cx| channel.poll_ready(cx)).await.map_err(|e| Status::from_error(e.into()))?;
     let response = channel.call(request).await.map_err(|e| Status::from_error(e.into()))?;
 
